@@ -1,0 +1,165 @@
+"""Library facade: what the CLI calls and what Python users import. No printing, no exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from planner.calibrate import GpuFit
+from planner.domain import Catalog, Efficiency, GpuSpec, MemoryFit, ModelSpec, Precision, StepEstimate
+from planner.errors import InputError
+from planner.io.catalog import IdIndex, load_catalog
+from planner.perf.memory import check_tp, require_fit
+from planner.perf.roofline import Hardware, decode_step, peak_flop_per_s, prefill_step
+from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
+
+__all__ = ["EstimateResult", "estimate", "hardware", "load_catalog", "resolve_gpu", "resolve_model"]
+
+
+def resolve_gpu(catalog: Catalog, raw_id: str, where: str = "--gpu") -> GpuSpec:
+    return catalog.gpus[IdIndex("GPU", catalog.gpus).resolve(raw_id, where)]
+
+
+def resolve_model(catalog: Catalog, raw_id: str, where: str = "--model") -> ModelSpec:
+    return catalog.models[IdIndex("model", catalog.models).resolve(raw_id, where)]
+
+
+def hardware(catalog: Catalog, gpu: GpuSpec, tp: int) -> Hardware:
+    return Hardware(gpu, catalog.efficiency[gpu.id], intra_node_bandwidth_bytes_per_s(gpu, catalog, tp))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EstimateResult:
+    model: ModelSpec
+    gpu: GpuSpec
+    tp: int
+    precision: Precision
+    step: StepEstimate
+    memory: MemoryFit
+    context_tokens: float  # tokens of KV cache per sequence the step needs
+    efficiency: Efficiency
+
+    @property
+    def fits(self) -> bool:
+        """Weights fit (checked before) and the KV cache of every sequence of the step fits."""
+        return self.memory.kv_capacity_bytes >= self.memory.kv_bytes_per_token * self.context_tokens * self.step.batch
+
+    @property
+    def max_batch(self) -> int:
+        return self.memory.max_batch(self.context_tokens)
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise InputError(f"{name}: must be a positive number, got {value}")
+
+
+def estimate(
+    phase: Literal["prefill", "decode"],
+    *,
+    model: str,
+    gpu: str,
+    tp: int,
+    precision: Precision = "bf16",
+    tokens: int | None = None,
+    batch: int = 1,
+    context: int | None = None,
+    catalog: Catalog | None = None,
+    catalog_dirs: Sequence[Path] = (),
+) -> EstimateResult:
+    """Latency of one prefill step (``batch`` prompts of ``tokens``) or one decode step (``batch``
+    sequences at ``context`` tokens), with the bound, MFU/MBU and memory fit."""
+    cat = catalog if catalog is not None else load_catalog(catalog_dirs)
+    m = resolve_model(cat, model)
+    g = resolve_gpu(cat, gpu)
+    _positive("--batch", batch)
+    check_tp(m, g, tp)
+    peak_flop_per_s(g, precision)
+    fit = require_fit(m, g, cat.engine, tp, precision)
+    hw = hardware(cat, g, tp)
+    if phase == "prefill":
+        if tokens is None:
+            raise InputError("--tokens is required for a prefill estimate")
+        _positive("--tokens", tokens)
+        _check_context(m, tokens, "--tokens")
+        step = prefill_step(m, hw, tp=tp, precision=precision, prompt_tokens=tokens, batch=batch)
+        ctx = float(tokens)
+    else:
+        if context is None:
+            raise InputError("--context is required for a decode estimate")
+        _positive("--context", context)
+        _check_context(m, context, "--context")
+        step = decode_step(m, hw, tp=tp, precision=precision, batch=batch, context_tokens=float(context))
+        ctx = float(context)
+    return EstimateResult(
+        model=m, gpu=g, tp=tp, precision=precision, step=step, memory=fit, context_tokens=ctx, efficiency=hw.efficiency
+    )
+
+
+def _check_context(model: ModelSpec, tokens: int, flag: str) -> None:
+    if tokens > model.max_context_tokens:
+        raise InputError(f"{flag} {tokens}: longer than {model.id}'s context window of {model.max_context_tokens} tokens")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationResult:
+    fits: dict[str, GpuFit]
+    source: str
+    as_of: str
+
+
+def calibrate(
+    measurement_files: Sequence[Path],
+    splitwise_files: Sequence[Path],
+    *,
+    source: str = "user-measurements",
+    as_of: str | None = None,
+    catalog_dirs: Sequence[Path] = (),
+) -> CalibrationResult:
+    """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate`)."""
+    from planner.calibrate import fit
+    from planner.io.measurements import read_measurements, read_splitwise
+
+    cat = load_catalog(catalog_dirs, require_efficiency=False)
+    rows = []
+    for path in splitwise_files:
+        rows += read_splitwise(path)[0]
+    for path in measurement_files:
+        rows += read_measurements(path)
+    resolved = [
+        replace(
+            m,
+            gpu=IdIndex("GPU", cat.gpus).resolve(m.gpu, m.origin),
+            model=IdIndex("model", cat.models).resolve(m.model, m.origin),
+        )
+        for m in rows
+    ]
+    names = ", ".join(p.name for p in (*splitwise_files, *measurement_files))
+    fits = fit(resolved, cat, names)
+    date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
+    return CalibrationResult(fits=fits, source=source, as_of=date)
+
+
+def write_efficiency_overlay(
+    path: Path, result: CalibrationResult, *, merge_into: Path | None = None, inputs: Sequence[Path] = ()
+) -> None:
+    from planner.calibrate import PARAMS
+    from planner.io.efficiency import write_efficiency
+
+    entries: dict[str, dict[str, object]] = {}
+    for gpu, f in result.fits.items():
+        errs = f.abs_errors()
+        entry: dict[str, object] = {p: float(f"{getattr(f.efficiency, p):.6g}") for p in PARAMS}
+        entry.update(
+            fitted_on=f"{f.efficiency.fitted_on} ({len(errs)} points used, {sum(1 for p in f.points if p.excluded)} excluded)",
+            source=result.source,
+            as_of=result.as_of,
+            median_abs_error_frac=round(float(np.median(errs)), 4),
+            worst_abs_error_frac=round(float(errs.max()), 4),
+        )
+        entries[gpu] = entry
+    write_efficiency(path, entries, merge_into=merge_into, inputs=inputs)

@@ -1,0 +1,167 @@
+"""Fit the performance core's efficiency factors to measured step times.
+
+Least squares on the log of predicted/measured latency (a relative error that treats a 20 ms decode
+step and a 3 s prefill alike), one parameter set per GPU, over the physics of
+:mod:`planner.perf.roofline`. Eight parameters per GPU: GEMM, attention and memory efficiency, prefill and
+decode fixed cost, per-sequence decode cost, all-reduce latency and all-reduce bandwidth efficiency.
+Measurements faster than the compute floor (100 % of peak FLOP/s) are physically impossible and are
+excluded, with the reason kept.
+
+This is the one code path that produces ``catalogs/efficiency.yaml`` (``planner calibrate fit``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from planner.domain import Catalog, Efficiency, Measurement, ModelSpec
+from planner.errors import InputError
+from planner.perf.roofline import Hardware, decode_step, peak_flop_per_s, prefill_step, step
+from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
+
+PARAMS = (
+    "compute_frac",
+    "attention_compute_frac",
+    "memory_frac",
+    "prefill_fixed_s",
+    "decode_fixed_s",
+    "decode_per_seq_s",
+    "allreduce_latency_s",
+    "allreduce_bandwidth_frac",
+)
+_X0 = (0.6, 0.4, 0.7, 5e-3, 5e-3, 2e-4, 1e-5, 0.3)
+# Fractions of peak stay below 0.9 (a plain PyTorch H100 run reaches 70-86 %, DESIGN.md §3).
+_LOWER = (0.05, 0.02, 0.05, 1e-6, 1e-6, 1e-8, 1e-8, 0.01)
+_UPPER = (0.9, 0.9, 0.9, 1.0, 1.0, 1e-2, 1e-2, 0.9)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointError:
+    measurement: Measurement
+    predicted_s: float
+    excluded: str | None  # reason, when the point is not used in the fit or error figures
+
+    @property
+    def rel_error(self) -> float:
+        return self.predicted_s / self.measurement.latency_s - 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuFit:
+    efficiency: Efficiency
+    rel_uncertainty: dict[str, float]  # one-sigma relative uncertainty of each parameter
+    points: tuple[PointError, ...]
+
+    def abs_errors(self, phase: str | None = None) -> np.ndarray:
+        return np.array(
+            [abs(p.rel_error) for p in self.points if p.excluded is None and (phase is None or p.measurement.phase == phase)]
+        )
+
+
+def predict_s(m: Measurement, model: ModelSpec, hw: Hardware) -> float:
+    if m.phase == "prefill":
+        return prefill_step(model, hw, tp=m.tp, precision=m.precision, prompt_tokens=m.tokens, batch=m.batch).latency_s
+    return decode_step(model, hw, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=m.context_tokens).latency_s
+
+
+def compute_floor_s(m: Measurement, model: ModelSpec, hw: Hardware) -> float:
+    """Time at 100 % of peak FLOP/s with no overhead: nothing real runs faster."""
+    ideal = replace(
+        hw.efficiency,
+        compute_frac=1.0,
+        attention_compute_frac=1.0,
+        memory_frac=1.0,
+        prefill_fixed_s=0.0,
+        decode_fixed_s=0.0,
+        decode_per_seq_s=0.0,
+        allreduce_latency_s=0.0,
+        allreduce_bandwidth_frac=1.0,
+    )
+    hw1 = Hardware(hw.gpu, ideal, hw.intra_node_bytes_per_s)
+    if m.phase == "prefill":
+        est = step(
+            model,
+            hw1,
+            tp=m.tp,
+            precision=m.precision,
+            prefill_tokens=float(m.tokens * m.batch),
+            prefill_sq_tokens=float(m.batch) * m.tokens**2,
+        )
+    else:
+        est = decode_step(model, hw1, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=m.context_tokens)
+    return est.flops / (m.tp * peak_flop_per_s(hw.gpu, m.precision))
+
+
+def _efficiency(gpu: str, x: Sequence[float], fitted_on: str) -> Efficiency:
+    values = dict(zip(PARAMS, (float(v) for v in x), strict=True))
+    return Efficiency(gpu=gpu, fitted_on=fitted_on, **values)  # type: ignore[arg-type]
+
+
+def fit_gpu(gpu_id: str, measurements: Sequence[Measurement], catalog: Catalog, fitted_on: str) -> GpuFit:
+    """Fit the eight factors of one GPU; raises :class:`InputError` with too few valid points."""
+    gpu = catalog.gpus[gpu_id]
+    mine = [m for m in measurements if m.gpu == gpu_id]
+    intra = {tp: intra_node_bandwidth_bytes_per_s(gpu, catalog, tp) for tp in sorted({m.tp for m in mine})}
+    excluded: list[str | None] = []
+    for m in mine:
+        floor = compute_floor_s(m, catalog.models[m.model], Hardware(gpu, _efficiency(gpu_id, _X0, fitted_on), intra[m.tp]))
+        excluded.append(
+            f"faster than the compute floor ({m.latency_s * 1e3:.1f} ms < {floor * 1e3:.1f} ms at 100 % of peak)"
+            if m.latency_s < floor
+            else None
+        )
+    broken = {m.origin for m, why in zip(mine, excluded, strict=True) if why is not None}
+    excluded = [
+        why if why is not None else ("from the same run as an impossible prefill" if m.origin in broken else None)
+        for m, why in zip(mine, excluded, strict=True)
+    ]
+    used = [m for m, why in zip(mine, excluded, strict=True) if why is None]
+    if len(used) < len(PARAMS) + 1:
+        raise InputError(
+            f"{gpu_id}: {len(used)} valid measurements; at least {len(PARAMS) + 1} are needed to fit {len(PARAMS)} factors"
+        )
+
+    def residuals(logx: np.ndarray) -> np.ndarray:
+        eff = _efficiency(gpu_id, np.exp(logx), fitted_on)
+        return np.array(
+            [math.log(predict_s(m, catalog.models[m.model], Hardware(gpu, eff, intra[m.tp])) / m.latency_s) for m in used]
+        )
+
+    result = least_squares(residuals, np.log(_X0), bounds=(np.log(_LOWER), np.log(_UPPER)), x_scale="jac")
+    eff = _efficiency(gpu_id, np.exp(result.x), fitted_on)
+    dof = max(1, len(used) - len(PARAMS))
+    s2 = float(result.fun @ result.fun) / dof
+    jtj = result.jac.T @ result.jac
+    cov = np.linalg.pinv(jtj) * s2
+    sigma = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    points = tuple(
+        PointError(
+            measurement=m, predicted_s=predict_s(m, catalog.models[m.model], Hardware(gpu, eff, intra[m.tp])), excluded=why
+        )
+        for m, why in zip(mine, excluded, strict=True)
+    )
+    return GpuFit(efficiency=eff, rel_uncertainty=dict(zip(PARAMS, (float(s) for s in sigma), strict=True)), points=points)
+
+
+def describe(measurements: Sequence[Measurement], gpu: str, files: str) -> str:
+    """``fitted_on`` text: the files, model(s) and TP degrees the factors of ``gpu`` come from."""
+    mine = [m for m in measurements if m.gpu == gpu]
+    models = ", ".join(sorted({m.model for m in mine}))
+    tps = "/".join(str(t) for t in sorted({m.tp for m in mine}))
+    return f"{files}: {models} on {gpu}, TP {tps}"
+
+
+def fit(measurements: Sequence[Measurement], catalog: Catalog, files: str) -> dict[str, GpuFit]:
+    """Fit every GPU that has measurements, in id order; ``files`` names the measurement files."""
+    for m in measurements:
+        if m.gpu not in catalog.gpus:
+            raise InputError(f"{m.origin}: unknown GPU {m.gpu!r}")
+        if m.model not in catalog.models:
+            raise InputError(f"{m.origin}: unknown model {m.model!r}")
+    gpus = sorted({m.gpu for m in measurements})
+    return {g: fit_gpu(g, measurements, catalog, describe(measurements, g, files)) for g in gpus}

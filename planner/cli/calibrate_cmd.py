@@ -1,0 +1,58 @@
+"""``planner calibrate fit``: fit efficiency factors to measurements, write a catalog overlay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, err_console, output_document
+
+app = typer.Typer(help="Fit the performance core to measurements of your engine and GPUs.", no_args_is_help=True)
+
+
+@app.command()
+def fit(
+    measurements: Annotated[
+        list[Path] | None, typer.Argument(help="Measurement CSV file(s) (docs/calibration.md).", dir_okay=False)
+    ] = None,
+    splitwise: Annotated[
+        list[Path] | None, typer.Option("--splitwise", help="A Splitwise perf_model.csv to fit on (repeatable).", dir_okay=False)
+    ] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", "-w", help="Write the fitted factors as an efficiency.yaml catalog overlay.", dir_okay=False),
+    ] = None,
+    merge_into: Annotated[
+        Path | None,
+        typer.Option("--merge-into", help="Keep the entries of this efficiency.yaml that were not re-fitted.", dir_okay=False),
+    ] = None,
+    source: Annotated[str, typer.Option("--source", help="Source id recorded with the fitted factors.")] = "user-measurements",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Date recorded with the fitted factors (YYYY-MM-DD; default: the measurement files' source date)."
+        ),
+    ] = None,
+    catalog_dir: CatalogDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """Least-squares fit of compute/memory efficiency, fixed costs and all-reduce factors per GPU."""
+    from planner import api
+    from planner.errors import InputError
+    from planner.report.calibration import fit_data, fit_table
+    from planner.report.envelope import envelope
+
+    if not measurements and not splitwise:
+        raise InputError("calibrate fit: give a measurement CSV or --splitwise FILE")
+    result = api.calibrate(
+        list(measurements or ()), list(splitwise or ()), source=source, as_of=as_of, catalog_dirs=catalog_dir or ()
+    )
+    if write is not None:
+        api.write_efficiency_overlay(write, result, merge_into=merge_into, inputs=[*(measurements or ()), *(splitwise or ())])
+        err_console().print(f"wrote {write}")
+    inputs = {"measurements": [str(p) for p in measurements or ()], "splitwise": [str(p) for p in splitwise or ()]}
+    doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits))
+    output_document(doc, fmt, output, table=fit_table(result.fits))

@@ -1,0 +1,254 @@
+"""Core value types, in SI units, shared by every layer.
+
+Validation happens once at the boundary (``planner.io``); these types carry no I/O and no
+validation logic. Ids are canonical (see :func:`canonical_id`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Precision = Literal["bf16", "fp8"]
+Role = Literal["prefill", "decode", "colocated"]
+Bound = Literal["compute", "memory", "overhead"]
+
+_ID_SEPARATORS = re.compile(r"[-_.\s]+")
+
+
+def canonical_id(raw: str) -> str:
+    """Canonical form of a catalog id: lower case, ``-``, ``_``, ``.`` and spaces alike.
+
+    >>> canonical_id("Llama_3.1-70B")
+    'llama-3-1-70b'
+    """
+    return _ID_SEPARATORS.sub("-", raw.strip().lower()).strip("-")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuSpec:
+    """Datasheet figures of one GPU (dense tensor-core peaks, no sparsity)."""
+
+    id: str
+    name: str
+    bf16_flop_per_s: float
+    fp16_flop_per_s: float
+    fp8_flop_per_s: float | None
+    hbm_capacity_bytes: float
+    hbm_bandwidth_bytes_per_s: float
+    tdp_w: float
+    idle_w: float | None
+    decode_busy_w: float | None
+    nvlink_bytes_per_s: float
+    pcie_generation: int
+    gpus_per_node: int
+    nvlink_domain_gpus: int
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def peak_flop_per_s(self, precision: Precision) -> float | None:
+        return self.fp8_flop_per_s if precision == "fp8" else self.bf16_flop_per_s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Efficiency:
+    """Fitted factors that turn datasheet peaks into achieved step times (never 1.0).
+
+    ``fitted_on`` names the measurements; ``transferred_from`` is set when no measurement of this
+    GPU exists and the factors of a GPU of the same or nearest generation are used instead.
+    """
+
+    gpu: str
+    compute_frac: float
+    attention_compute_frac: float
+    memory_frac: float
+    prefill_fixed_s: float
+    decode_fixed_s: float
+    decode_per_seq_s: float
+    allreduce_latency_s: float
+    allreduce_bandwidth_frac: float
+    fitted_on: str
+    transferred_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelSpec:
+    """Architecture figures of one transformer (from its published config)."""
+
+    id: str
+    name: str
+    num_params: float
+    num_active_params: float
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    max_context_tokens: int
+    num_experts: int | None = None
+    experts_per_token: int | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts is not None and self.num_experts > 1
+
+
+LinkKind = Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]
+LinkScope = Literal["intra_node", "inter_node"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkSpec:
+    """A link type: per-direction bandwidth per port, latency and port price where known."""
+
+    id: str
+    name: str
+    kind: LinkKind
+    scope: LinkScope
+    bandwidth_bytes_per_s: float
+    latency_s: float | None
+    port_usd: float | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GpuPrice:
+    gpu: str
+    provider: str
+    region: str
+    usd_per_gpu_hour: float
+    as_of: str
+    source: str
+    default: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerCapex:
+    gpu: str
+    gpus_per_server: int
+    capex_usd: float | None
+    amortization_years: float | None
+    as_of: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    id: str
+    title: str
+    url: str | None
+    as_of: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSpec:
+    """Serving-engine assumptions: memory the engine may use and what it keeps aside."""
+
+    gpu_memory_utilization_frac: float
+    activation_reserve_bytes: float
+    net_efficiency_frac: Mapping[str, float]  # link kind -> achieved share of line rate
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Catalog:
+    gpus: Mapping[str, GpuSpec]
+    models: Mapping[str, ModelSpec]
+    links: Mapping[str, LinkSpec]
+    efficiency: Mapping[str, Efficiency]
+    prices: tuple[GpuPrice, ...]
+    servers: tuple[ServerCapex, ...]
+    electricity_usd_per_kwh: float | None
+    pue: float | None
+    engine: EngineSpec
+    sources: Mapping[str, Source]
+    origin: Mapping[str, str] = field(default_factory=dict)  # kind -> file(s) it was read from
+
+    def default_price(self, gpu: str) -> GpuPrice | None:
+        for price in self.prices:
+            if price.gpu == gpu and price.default:
+                return price
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepEstimate:
+    """One prefill or decode step on one replica (t GPUs) with its decomposition, in seconds."""
+
+    phase: Literal["prefill", "decode"]
+    latency_s: float
+    compute_s: float
+    memory_s: float
+    comm_s: float
+    overhead_s: float
+    flops: float
+    bytes_moved: float
+    bound: Bound
+    mfu_frac: float
+    mbu_frac: float
+    tokens: int
+    batch: int
+    throughput_tokens_per_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryFit:
+    """Memory of one replica of ``tp`` GPUs: weights, what the engine keeps, and KV capacity."""
+
+    tp: int
+    usable_bytes: float
+    weight_bytes: float
+    reserve_bytes: float
+    kv_capacity_bytes: float
+    kv_bytes_per_token: float
+
+    @property
+    def fits(self) -> bool:
+        return self.kv_capacity_bytes > 0
+
+    @property
+    def max_kv_tokens(self) -> int:
+        return max(0, int(self.kv_capacity_bytes // self.kv_bytes_per_token))
+
+    def max_batch(self, context_tokens: float) -> int:
+        """Largest number of sequences of ``context_tokens`` each whose KV cache fits."""
+        if context_tokens <= 0:
+            raise ValueError("context_tokens must be positive")
+        return max(0, int(self.kv_capacity_bytes // (self.kv_bytes_per_token * context_tokens)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Measurement:
+    """One measured step: a prefill of ``batch`` prompts of ``tokens`` tokens, or a decode step
+    of ``batch`` sequences at ``context_tokens`` mean context."""
+
+    phase: str  # "prefill" | "decode"
+    model: str
+    gpu: str
+    tp: int
+    batch: int
+    tokens: int
+    context_tokens: float
+    precision: Precision
+    latency_s: float
+    origin: str  # file:line(s) the figure comes from
+
+
+PricingMode = Literal["on-demand", "reserved", "capex"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pricing:
+    """How a GPU-hour is priced: on-demand list price, reserved (a discount on it), or capex
+    amortized over ``amortization_years`` plus power at ``pue`` and ``usd_per_kwh``."""
+
+    mode: PricingMode = "on-demand"
+    discount_frac: float = 0.0
+    amortization_years: float | None = None
+    usd_per_kwh: float | None = None
+    pue: float | None = None

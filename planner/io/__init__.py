@@ -1,0 +1,1 @@
+"""The edge of the system: the only package that reads files, YAML and pydantic models."""

@@ -1,0 +1,48 @@
+"""Write results: stdout, or a file written atomically (temporary file, then rename)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from planner.errors import InputError
+
+
+def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = ()) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the whole new one, never a part.
+    Refuses to overwrite any of ``inputs``; creates missing parent directories."""
+    target = path.resolve()
+    for source in inputs:
+        try:
+            if source.exists() and source.resolve() == target:
+                raise InputError(f"{path}: refusing to overwrite an input file")
+        except OSError:
+            continue
+    if target.is_dir():
+        raise InputError(f"{path}: is a directory")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def emit(text: str, output: Path | None, *, inputs: Iterable[Path] = ()) -> None:
+    """Result text to ``output`` (atomically) or to stdout."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_text_atomic(output, text, inputs=inputs)

@@ -1,0 +1,257 @@
+"""Pydantic models of the catalog files, field for field, in the units their keys name.
+
+Unknown keys are rejected (``extra="forbid"``); duplicate keys are rejected by the YAML loader.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def _as_of(value: str | _dt.date) -> str:
+    text = value.isoformat() if isinstance(value, _dt.date) else str(value)
+    if not _DATE.match(text):
+        raise ValueError("as_of must be a date: YYYY, YYYY-MM or YYYY-MM-DD")
+    return text
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+AsOf = Annotated[str | _dt.date, AfterValidator(_as_of)]
+Positive = Annotated[float, Field(gt=0), AfterValidator(_finite)]
+NonNegative = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+Fraction = Annotated[float, Field(gt=0, le=1), AfterValidator(_finite)]
+SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class SourceEntry(Strict):
+    title: str
+    url: str | None = None
+    as_of: AsOf
+    note: str | None = None
+
+
+class SourcesFile(Strict):
+    schema_version: Literal[1]
+    sources: dict[SourceId, SourceEntry]
+
+
+class Sourced(Strict):
+    """An entry whose figures come from ``source`` unless ``field_sources`` names another."""
+
+    source: SourceId
+    field_sources: dict[str, SourceId] = Field(default_factory=dict)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _field_sources_name_fields(self) -> Sourced:
+        unknown = sorted(set(self.field_sources) - set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"field_sources names unknown fields: {', '.join(unknown)}")
+        return self
+
+    def source_of(self, name: str) -> str:
+        return self.field_sources.get(name, self.source)
+
+
+class GpuEntry(Sourced):
+    name: str
+    bf16_dense_tflop_per_s: Positive
+    fp16_dense_tflop_per_s: Positive
+    fp8_dense_tflop_per_s: Positive | None
+    hbm_capacity_gib: Positive
+    hbm_bandwidth_gbyte_per_s: Positive
+    tdp_w: Positive
+    idle_w: Positive | None = None
+    decode_busy_w: Positive | None = None
+    nvlink_gbyte_per_s: NonNegative
+    pcie_generation: Annotated[int, Field(ge=3, le=6)]
+    gpus_per_node: Annotated[int, Field(ge=1, le=72)]
+    nvlink_domain_gpus: Annotated[int, Field(ge=1, le=72)] | None = None
+    """GPUs joined by NVLink (default: the whole node; 2 for PCIe cards with a bridge)."""
+
+
+class GpusFile(Strict):
+    schema_version: Literal[1]
+    gpus: dict[str, GpuEntry]
+
+
+class ModelEntry(Sourced):
+    name: str
+    num_params: Positive
+    num_active_params: Positive
+    num_layers: Annotated[int, Field(ge=1)]
+    hidden_size: Annotated[int, Field(ge=1)]
+    intermediate_size: Annotated[int, Field(ge=1)]
+    num_attention_heads: Annotated[int, Field(ge=1)]
+    num_kv_heads: Annotated[int, Field(ge=1)]
+    head_dim: Annotated[int, Field(ge=1)]
+    vocab_size: Annotated[int, Field(ge=1)]
+    max_context_tokens: Annotated[int, Field(ge=1)]
+    num_experts: Annotated[int, Field(ge=2)] | None = None
+    experts_per_token: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelEntry:
+        if self.num_active_params > self.num_params:
+            raise ValueError("num_active_params exceeds num_params")
+        if (self.num_experts is None) != (self.experts_per_token is None):
+            raise ValueError("num_experts and experts_per_token go together")
+        if self.num_experts is not None and self.experts_per_token is not None:
+            if self.experts_per_token >= self.num_experts:
+                raise ValueError("experts_per_token must be below num_experts")
+            if self.num_active_params >= self.num_params:
+                raise ValueError("an MoE model has fewer active than total parameters")
+        elif self.num_active_params != self.num_params:
+            raise ValueError("a dense model has num_active_params == num_params")
+        if self.num_attention_heads % self.num_kv_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_kv_heads")
+        return self
+
+
+class ModelsFile(Strict):
+    schema_version: Literal[1]
+    models: dict[str, ModelEntry]
+
+
+class LinkEntry(Sourced):
+    name: str
+    kind: Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]
+    scope: Literal["intra_node", "inter_node"]
+    bandwidth_gbit_per_s: Positive | None = None
+    bandwidth_gbyte_per_s: Positive | None = None
+    latency_us: NonNegative | None = None
+    port_usd: NonNegative | None = None
+
+    @model_validator(mode="after")
+    def _one_bandwidth(self) -> LinkEntry:
+        if (self.bandwidth_gbit_per_s is None) == (self.bandwidth_gbyte_per_s is None):
+            raise ValueError("give exactly one of bandwidth_gbit_per_s and bandwidth_gbyte_per_s")
+        return self
+
+
+class LinksFile(Strict):
+    schema_version: Literal[1]
+    links: dict[str, LinkEntry]
+
+
+class GpuPriceEntry(Strict):
+    gpu: str
+    provider: str
+    region: str
+    usd_per_gpu_hour: Positive
+    as_of: AsOf
+    source: SourceId
+    default: bool = False
+    note: str | None = None
+
+
+class ElectricityEntry(Strict):
+    usd_per_kwh: Positive
+    as_of: AsOf
+    source: SourceId
+    note: str | None = None
+
+
+class PueEntry(Strict):
+    value: Annotated[float, Field(ge=1, le=3)]
+    as_of: AsOf
+    source: SourceId
+    note: str | None = None
+
+
+class ServerEntry(Strict):
+    gpu: str
+    gpus_per_server: Annotated[int, Field(ge=1)]
+    capex_usd: Positive | None = None
+    amortization_years: Positive | None = None
+    as_of: AsOf
+    source: SourceId
+    note: str | None = None
+
+
+class PricesFile(Strict):
+    schema_version: Literal[1]
+    gpu_prices: list[GpuPriceEntry] = Field(default_factory=list)
+    electricity: ElectricityEntry | None = None
+    pue: PueEntry | None = None
+    servers: list[ServerEntry] = Field(default_factory=list)
+
+
+class EfficiencyEntry(Strict):
+    """Fitted factors of one GPU, or ``transferred_from`` another GPU's when none were measured."""
+
+    compute_frac: Fraction | None = None
+    attention_compute_frac: Fraction | None = None
+    memory_frac: Fraction | None = None
+    prefill_fixed_s: NonNegative | None = None
+    decode_fixed_s: NonNegative | None = None
+    decode_per_seq_s: NonNegative | None = None
+    allreduce_latency_s: NonNegative | None = None
+    allreduce_bandwidth_frac: Fraction | None = None
+    fitted_on: str | None = None
+    source: SourceId | None = None
+    as_of: AsOf | None = None
+    median_abs_error_frac: NonNegative | None = None
+    worst_abs_error_frac: NonNegative | None = None
+    transferred_from: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _fitted_or_transferred(self) -> EfficiencyEntry:
+        factors = [
+            self.compute_frac,
+            self.attention_compute_frac,
+            self.memory_frac,
+            self.prefill_fixed_s,
+            self.decode_fixed_s,
+            self.decode_per_seq_s,
+            self.allreduce_latency_s,
+            self.allreduce_bandwidth_frac,
+        ]
+        if self.transferred_from is not None:
+            if any(f is not None for f in factors):
+                raise ValueError("a transferred entry carries no factors of its own")
+            if not self.note:
+                raise ValueError("a transferred entry needs a note saying why")
+        elif any(f is None for f in factors) or not self.fitted_on or not self.source or not self.as_of:
+            raise ValueError("a fitted entry needs all eight factors, fitted_on, source and as_of")
+        return self
+
+
+class EfficiencyFile(Strict):
+    schema_version: Literal[1]
+    efficiency: dict[str, EfficiencyEntry]
+
+
+class EngineEntry(Sourced):
+    gpu_memory_utilization_frac: Fraction
+    activation_reserve_gib: NonNegative
+    net_efficiency_frac: dict[Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"], Fraction]
+
+    @model_validator(mode="after")
+    def _all_kinds(self) -> EngineEntry:
+        missing = {"nvlink", "pcie", "infiniband", "roce", "ethernet"} - set(self.net_efficiency_frac)
+        if missing:
+            raise ValueError(f"net_efficiency_frac lacks {', '.join(sorted(missing))}")
+        return self
+
+
+class EngineFile(Strict):
+    schema_version: Literal[1]
+    engine: EngineEntry

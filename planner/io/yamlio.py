@@ -1,0 +1,108 @@
+"""Safe YAML loading that rejects duplicate keys and oversized or alias-bomb documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from planner.errors import InputError
+
+MAX_DOCUMENT_BYTES = 16 * 2**20  # no planner document comes near this; larger is a mistake
+MAX_ALIASES = 100
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader (no object construction) that refuses duplicate mapping keys."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases_seen = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self._aliases_seen += 1
+            if self._aliases_seen > MAX_ALIASES:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"more than {MAX_ALIASES} aliases (possible alias bomb)", mark
+                )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def loads(text: str, origin: str) -> Any:
+    """Parse one YAML document; errors name ``origin`` and the line."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
+        raise InputError(f"{origin}: document larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InputError(f"{origin}{where}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"{origin}: invalid YAML: {exc}") from None
+
+
+def read_text(path: Path) -> str:
+    """Read a UTF-8 text file with one clear error for missing, unreadable or binary files."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, expected a file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InputError(f"{path}: file larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
+    if b"\x00" in data:
+        raise InputError(f"{path}: binary file, expected YAML text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def load_file(path: Path) -> Any:
+    return loads(read_text(path), str(path))
+
+
+def find_line(text: str, dotted: tuple[str | int, ...]) -> int | None:
+    """1-based line of the node at ``dotted`` (keys and list indices), or None if absent."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in dotted:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    line = key_node.start_mark.line + 1
+                    node = value_node
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def dumps(data: Any) -> str:
+    """Deterministic YAML: block style, keys in insertion order, unicode kept."""
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)

@@ -1,0 +1,71 @@
+"""Memory fit of a model on a replica of ``tp`` GPUs.
+
+``t·HBM·usable_frac ≥ N·s_w + reserve + kv_tok·Σcontext`` (DESIGN.md §3). ``usable_frac`` is the
+engine's share of HBM (vLLM's ``gpu_memory_utilization``, default 0.9); the KV cache gets what is
+left after the weights and the reserve.
+"""
+
+from __future__ import annotations
+
+from planner.domain import EngineSpec, GpuSpec, MemoryFit, ModelSpec, Precision
+from planner.errors import DoesNotFitError, InputError
+from planner.units import GIB, PRECISION_BYTES
+
+TP_DEGREES = (1, 2, 4, 8)
+
+
+def kv_bytes_per_token(model: ModelSpec, precision: Precision) -> float:
+    """``2·n_L·n_kv·d_h·s_kv``: keys and values of every layer (Llama-3.1-70B bf16: 327,680 B).
+
+    The KV cache is stored at the serving precision (fp8 runs use an fp8 KV cache).
+    """
+    return 2.0 * model.num_layers * model.num_kv_heads * model.head_dim * PRECISION_BYTES[precision]
+
+
+def weight_bytes(model: ModelSpec, precision: Precision) -> float:
+    """All parameters (every expert of an MoE model) at the serving precision."""
+    return model.num_params * PRECISION_BYTES[precision]
+
+
+def check_tp(model: ModelSpec, gpu: GpuSpec, tp: int) -> None:
+    """TP must be a power of two within one node that divides the attention heads."""
+    if tp not in TP_DEGREES:
+        raise InputError(f"--tp {tp}: tensor-parallel degree must be one of {', '.join(map(str, TP_DEGREES))}")
+    if tp > gpu.gpus_per_node:
+        raise InputError(f"--tp {tp}: {gpu.id} has {gpu.gpus_per_node} GPUs per node; tensor parallelism stays within a node")
+    if model.num_attention_heads % tp:
+        raise InputError(f"--tp {tp}: {model.id} has {model.num_attention_heads} attention heads, not divisible by {tp}")
+
+
+def memory_fit(model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision) -> MemoryFit:
+    """Weights, reserve and KV capacity of one replica (``fits`` is False when weights do not fit)."""
+    usable = tp * gpu.hbm_capacity_bytes * engine.gpu_memory_utilization_frac
+    weights = weight_bytes(model, precision)
+    reserve = tp * engine.activation_reserve_bytes
+    return MemoryFit(
+        tp=tp,
+        usable_bytes=usable,
+        weight_bytes=weights,
+        reserve_bytes=reserve,
+        kv_capacity_bytes=usable - weights - reserve,
+        kv_bytes_per_token=kv_bytes_per_token(model, precision),
+    )
+
+
+def require_fit(model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision) -> MemoryFit:
+    """:func:`memory_fit`, raising :class:`DoesNotFitError` (with the TPs that do fit) when it does not."""
+    fit = memory_fit(model, gpu, engine, tp, precision)
+    if fit.fits:
+        return fit
+    fitting = [t for t in TP_DEGREES if t <= gpu.gpus_per_node and memory_fit(model, gpu, engine, t, precision).fits]
+    need_gib = (fit.weight_bytes + fit.reserve_bytes) / GIB
+    have_gib = fit.usable_bytes / GIB
+    hint = (
+        f"it fits at --tp {' or '.join(map(str, fitting))}"
+        if fitting
+        else f"{model.id} fits on no {gpu.id} node at {precision}; use a larger GPU or fp8"
+    )
+    raise DoesNotFitError(
+        f"{model.id} ({precision}) does not fit on {tp}x {gpu.id}: weights need {need_gib:.1f} GiB, {have_gib:.1f} GiB usable",
+        hint=hint,
+    )

@@ -1,0 +1,135 @@
+"""Queueing approximations for TTFT (waiting for a prefill replica) and decode occupancy.
+
+* Erlang C: probability that an arrival waits in an M/M/c queue with offered load ``a = λ/μ``.
+* Allen–Cunneen (G/G/c): ``W_q ≈ C(c, a)/(cμ − λ) · (c_a² + c_s²)/2``; with c = 1 this is
+  Kingman's formula, and with c_a² = 1 the Pollaczek–Khinchine mean.
+* Percentiles: the exponential-tail approximation ``P(W > x) = C·exp(−x/θ)`` with θ chosen so the
+  mean matches ``W_q``: ``q_p = θ·ln(C/(1−p))`` when ``C > 1−p``, else 0.
+* ``ρ ≥ 1`` gives ``math.inf``, never a negative number.
+"""
+
+from __future__ import annotations
+
+import math
+
+from planner.errors import InputError
+
+_NORMAL_Z = {0.5: 0.0, 0.9: 1.2815515655446004, 0.95: 1.6448536269514722, 0.99: 2.3263478740408408, 0.999: 3.090232306167813}
+
+
+def normal_quantile(p: float) -> float:
+    """Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError("p must be in (0, 1)")
+    if p in _NORMAL_Z:
+        return _NORMAL_Z[p]
+    a = (
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    )
+    b = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01)
+    c = (
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549732539343734e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    )
+    d = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+    lo = 0.02425
+    if p < lo:
+        q = math.sqrt(-2 * math.log(p))
+        return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / (
+            (((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1
+        )
+    if p > 1 - lo:
+        return -normal_quantile(1 - p)
+    q = p - 0.5
+    r = q * q
+    return (
+        (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5])
+        * q
+        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+    )
+
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Probability of waiting in M/M/c with ``offered_load = λ/μ`` (1.0 when ``ρ ≥ 1``)."""
+    if servers < 1:
+        raise InputError("servers must be at least 1")
+    if offered_load <= 0:
+        return 0.0
+    if offered_load >= servers:
+        return 1.0
+    # Erlang B by its stable recursion, then C = B / (1 − ρ(1 − B)).
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = offered_load * b / (k + offered_load * b)
+    rho = offered_load / servers
+    return b / (1.0 - rho * (1.0 - b))
+
+
+def mean_wait_s(rate_per_s: float, mean_service_s: float, service_cv2: float, arrival_cv2: float, servers: int = 1) -> float:
+    """Allen–Cunneen mean wait in queue of a G/G/c station (``inf`` when saturated)."""
+    if rate_per_s <= 0:
+        return 0.0
+    a = rate_per_s * mean_service_s
+    if a >= servers:
+        return math.inf
+    c_wait = erlang_c(servers, a)
+    return c_wait / (servers / mean_service_s - rate_per_s) * (arrival_cv2 + service_cv2) / 2.0
+
+
+def wait_quantile_s(
+    rate_per_s: float, mean_service_s: float, service_cv2: float, arrival_cv2: float, p: float, servers: int = 1
+) -> float:
+    """The ``p`` quantile of the wait in queue, exponential tail scaled to the Allen–Cunneen mean."""
+    if rate_per_s <= 0:
+        return 0.0
+    a = rate_per_s * mean_service_s
+    if a >= servers:
+        return math.inf
+    c_wait = erlang_c(servers, a)
+    if c_wait <= 1.0 - p:
+        return 0.0
+    theta = mean_wait_s(rate_per_s, mean_service_s, service_cv2, arrival_cv2, servers) / c_wait
+    return theta * math.log(c_wait / (1.0 - p))
+
+
+def max_rate_for_wait(
+    mean_service_s: float, service_cv2: float, arrival_cv2: float, p: float, budget_s: float, servers: int = 1
+) -> float:
+    """Largest arrival rate whose ``p``-quantile wait stays within ``budget_s`` (bisection; the
+    quantile is increasing in the rate). 0 when even an idle station misses the budget."""
+    if budget_s < 0 or mean_service_s <= 0:
+        return 0.0
+    hi = servers / mean_service_s
+    lo = 0.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if wait_quantile_s(mid, mean_service_s, service_cv2, arrival_cv2, p, servers) <= budget_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def occupancy_quantile(mean_in_system: float, p: float) -> float:
+    """``p`` quantile of the number of sequences in a decode replica: Poisson (M/G/∞) with its
+    normal approximation ``n̄ + z_p·√n̄``."""
+    if mean_in_system <= 0:
+        return 0.0
+    return mean_in_system + normal_quantile(p) * math.sqrt(mean_in_system)
+
+
+def max_mean_occupancy(batch_cap: int, p: float) -> float:
+    """Largest mean occupancy ``n̄`` whose ``p`` quantile stays within ``batch_cap``:
+    solves ``n̄ + z√n̄ = b`` for ``√n̄``."""
+    z = normal_quantile(p)
+    root = (-z + math.sqrt(z * z + 4.0 * batch_cap)) / 2.0
+    return root * root
