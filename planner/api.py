@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from planner.calibrate import GpuFit
-from planner.domain import Catalog, Efficiency, GpuSpec, MemoryFit, ModelSpec, Precision, StepEstimate
+from planner.domain import Catalog, Efficiency, GpuSpec, MemoryFit, ModelSpec, Precision, StepEstimate, Workload
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog
 from planner.perf.memory import check_tp, require_fit
 from planner.perf.roofline import Hardware, decode_step, peak_flop_per_s, prefill_step
 from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
+
+if TYPE_CHECKING:
+    from planner.io.workload import WorkloadSpec
+    from planner.optimize.sizing import SizeResult
 
 __all__ = ["EstimateResult", "estimate", "hardware", "load_catalog", "resolve_gpu", "resolve_model"]
 
@@ -163,3 +167,67 @@ def write_efficiency_overlay(
         )
         entries[gpu] = entry
     write_efficiency(path, entries, merge_into=merge_into, inputs=inputs)
+
+
+def load_workload_spec(path: Path) -> WorkloadSpec:
+    """Read and validate a workload YAML file (ids are resolved by :func:`resolve_workload`)."""
+    from planner.io.workload import read_workload_spec
+
+    return read_workload_spec(path)
+
+
+def resolve_workload(spec: WorkloadSpec, catalog: Catalog, origin: str = "workload") -> Workload:
+    from planner.io.workload import to_domain
+
+    return to_domain(spec, catalog, origin)
+
+
+def workload_spec_from_flags(
+    *,
+    model: str,
+    rate_rps: float,
+    isl: float,
+    osl: float,
+    ttft_p99_ms: float,
+    tpot_p99_ms: float,
+    precision: str = "bf16",
+    prefill_gpus: Sequence[str] | None = None,
+    decode_gpus: Sequence[str] | None = None,
+    links: Sequence[str] | None = None,
+    interarrival_cv2: float = 1.0,
+) -> WorkloadSpec:
+    """One class from flags; lengths are fixed (every request ISL in, OSL out)."""
+    from planner.io.workload import parse_workload
+
+    def fixed(tokens: float) -> dict[str, float]:
+        return {"mean": tokens, "p50": tokens, "p90": tokens, "p99": tokens}
+
+    doc: dict[str, object] = {
+        "model": model,
+        "precision": precision,
+        "classes": [
+            {
+                "name": "default",
+                "rate_rps": rate_rps,
+                "interarrival_cv2": interarrival_cv2,
+                "input_tokens": fixed(isl),
+                "output_tokens": fixed(osl),
+                "slo": {"ttft_p99_ms": ttft_p99_ms, "tpot_p99_ms": tpot_p99_ms},
+            }
+        ],
+    }
+    hw = {k: list(v) for k, v in (("prefill_gpus", prefill_gpus), ("decode_gpus", decode_gpus), ("links", links)) if v}
+    if hw:
+        doc["hardware"] = hw
+    return parse_workload(doc, "flags")
+
+
+def size(workload: Workload, catalog: Catalog, *, solver: str = "highs", time_limit_s: float | None = None) -> SizeResult:
+    """Optimal disaggregated plan, baselines and savings (see :mod:`planner.optimize.sizing`)."""
+    from planner.optimize.sizing import size as _size
+
+    if solver not in ("highs", "cbc"):
+        raise InputError(f"--solver {solver}: use highs or cbc")
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise InputError("--time-limit-s must be positive")
+    return _size(workload, catalog, solver=solver, time_limit_s=time_limit_s)  # type: ignore[arg-type]

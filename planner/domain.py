@@ -252,3 +252,110 @@ class Pricing:
     amortization_years: float | None = None
     usd_per_kwh: float | None = None
     pue: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenDist:
+    """A length distribution: summary statistics and an equal-weight quantile grid (mean-matched)."""
+
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    grid: tuple[float, ...]
+
+    def quantile(self, p: float) -> float:
+        """Stated percentiles where given (p50/p90/p99), else from the grid."""
+        stated = {0.5: self.p50, 0.9: self.p90, 0.99: self.p99}
+        if p in stated:
+            return stated[p]
+        idx = min(len(self.grid) - 1, max(0, int(p * len(self.grid))))
+        return sorted(self.grid)[idx]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Slo:
+    """Latency targets at a percentile (0.99 for ``ttft_p99_ms``)."""
+
+    ttft_s: float
+    ttft_pct: float
+    tpot_s: float
+    tpot_pct: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestClass:
+    name: str
+    rate_rps: float
+    interarrival_cv2: float
+    input_tokens: TokenDist
+    output_tokens: TokenDist
+    slo: Slo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Constraints:
+    max_gpus: Mapping[str, int] = field(default_factory=dict)
+    power_cap_w: float | None = None
+    budget_usd_per_hour: float | None = None
+    headroom_frac: float = 0.0
+    redundancy: int = 0
+
+
+Objective = Literal["cost", "gpus", "power"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    model: str
+    precision: Precision
+    classes: tuple[RequestClass, ...]
+    prefill_gpus: tuple[str, ...]
+    decode_gpus: tuple[str, ...]
+    links: tuple[str, ...]
+    constraints: Constraints
+    pricing: Pricing
+    objective: Objective = "cost"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pool:
+    """``replicas`` replicas of ``tp`` GPUs each, serving one role. Prefill pools name the link the
+    KV cache leaves on; co-located pools have a chunked-prefill ``token_budget``."""
+
+    role: Role
+    gpu: str
+    tp: int
+    replicas: int
+    max_batch: int
+    token_budget: int | None = None
+    link: str | None = None
+
+    @property
+    def key(self) -> str:
+        parts = [self.role, self.gpu, f"tp{self.tp}", f"b{self.max_batch}"]
+        if self.token_budget is not None:
+            parts.append(f"B{self.token_budget}")
+        if self.link is not None:
+            parts.append(self.link)
+        return "__".join(parts)
+
+    @property
+    def num_gpus(self) -> int:
+        return self.replicas * self.tp
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkUse:
+    link: str
+    ports: int  # NIC ports on each side (prefill and decode)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """A plan or a proposal: pools, the KV link, and how each class's requests are split over the
+    pools of each role (``routing[class][pool key]`` = fraction; derived from capacity when absent)."""
+
+    pools: tuple[Pool, ...]
+    links: tuple[LinkUse, ...] = ()
+    routing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)

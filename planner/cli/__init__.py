@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from planner.cli import calibrate_cmd, catalog_cmd, estimate_cmd
+from planner.cli import calibrate_cmd, catalog_cmd, estimate_cmd, size_cmd
 from planner.errors import ExitCode, PlannerError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(estimate_cmd.app, name="estimate")
 app.add_typer(calibrate_cmd.app, name="calibrate")
+app.command("size")(size_cmd.size)
 
 
 def _err(line: str) -> None:

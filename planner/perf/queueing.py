@@ -4,13 +4,17 @@
 * Allen–Cunneen (G/G/c): ``W_q ≈ C(c, a)/(cμ − λ) · (c_a² + c_s²)/2``; with c = 1 this is
   Kingman's formula, and with c_a² = 1 the Pollaczek–Khinchine mean.
 * Percentiles: the exponential-tail approximation ``P(W > x) = C·exp(−x/θ)`` with θ chosen so the
-  mean matches ``W_q``: ``q_p = θ·ln(C/(1−p))`` when ``C > 1−p``, else 0.
+  mean matches ``W_q``: ``q_p = θ·ln(C/(1−p))`` when ``C > 1−p``, else 0. A latency that adds a
+  request's own (random) service to its wait is the quantile of the sum, found by bisection on the
+  mixture (:func:`sum_quantile_s`), not the sum of the two quantiles, which overstates the tail.
 * ``ρ ≥ 1`` gives ``math.inf``, never a negative number.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from planner.errors import InputError
 
@@ -133,3 +137,68 @@ def max_mean_occupancy(batch_cap: int, p: float) -> float:
     z = normal_quantile(p)
     root = (-z + math.sqrt(z * z + 4.0 * batch_cap)) / 2.0
     return root * root
+
+
+def wait_tail(
+    rate_per_s: float, mean_service_s: float, service_cv2: float, arrival_cv2: float, servers: int = 1
+) -> tuple[float, float]:
+    """(P(wait > 0), θ) of the exponential-tail wait ``P(W > x) = C·exp(−x/θ)``; θ = inf when saturated."""
+    if rate_per_s <= 0:
+        return 0.0, 0.0
+    if rate_per_s * mean_service_s >= servers:
+        return 1.0, math.inf
+    c_wait = erlang_c(servers, rate_per_s * mean_service_s)
+    if c_wait <= 0:
+        return 0.0, 0.0
+    return c_wait, mean_wait_s(rate_per_s, mean_service_s, service_cv2, arrival_cv2, servers) / c_wait
+
+
+def sum_quantile_s(offsets_s: np.ndarray, wait_prob: float, theta_s: float, p: float) -> float:
+    """``p`` quantile of ``W + A`` where W has the exponential-tail law above and A (independent of
+    W, as a request's own service is of the wait in a FIFO queue) is uniform over ``offsets_s``."""
+    if math.isinf(theta_s):
+        return math.inf
+    a = np.asarray(offsets_s, dtype=float)
+    target = 1.0 - p
+
+    def exceed(t: float) -> float:
+        x = t - a
+        tail = np.where(x < 0, 1.0, wait_prob * np.exp(-np.maximum(x, 0.0) / theta_s) if theta_s > 0 else 0.0)
+        return float(tail.mean())
+
+    lo = float(a.min())
+    hi = float(a.max()) + (theta_s * math.log(max(wait_prob, 1e-300) / target) if wait_prob > target and theta_s > 0 else 0.0)
+    if exceed(lo) <= target:
+        return lo
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if exceed(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-9 * max(1.0, hi):
+            break
+    return hi
+
+
+def max_rate_for_quantile(
+    mean_service_s: float,
+    service_cv2: float,
+    arrival_cv2: float,
+    offsets_s: np.ndarray,
+    p: float,
+    target_s: float,
+    servers: int = 1,
+) -> float:
+    """Largest arrival rate whose ``p`` quantile of wait + offset stays within ``target_s`` (0 if none)."""
+    if mean_service_s <= 0 or sum_quantile_s(offsets_s, 0.0, 0.0, p) > target_s:
+        return 0.0
+    lo, hi = 0.0, servers / mean_service_s
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        c, theta = wait_tail(mid, mean_service_s, service_cv2, arrival_cv2, servers)
+        if sum_quantile_s(offsets_s, c, theta, p) <= target_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo

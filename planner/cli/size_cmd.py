@@ -1,0 +1,109 @@
+"""``planner size``: the optimal disaggregated plan, baselines and savings."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, err_console, output_document
+
+
+def size(
+    workload_file: Annotated[
+        Path | None, typer.Argument(metavar="WORKLOAD.yaml", help="Workload document.", dir_okay=False)
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (one-class workload from flags).")] = None,
+    rate_rps: Annotated[float | None, typer.Option("--rate-rps", help="Peak arrival rate, requests/s.")] = None,
+    isl: Annotated[float | None, typer.Option("--isl", help="Input (prompt) tokens per request.")] = None,
+    osl: Annotated[float | None, typer.Option("--osl", help="Output tokens per request.")] = None,
+    ttft_p99_ms: Annotated[float | None, typer.Option("--ttft-p99-ms", help="TTFT target at p99, ms.")] = None,
+    tpot_p99_ms: Annotated[float | None, typer.Option("--tpot-p99-ms", help="TPOT target at p99, ms.")] = None,
+    interarrival_cv2: Annotated[float, typer.Option("--interarrival-cv2", help="Burstiness (1 = Poisson).")] = 1.0,
+    precision: Annotated[str, typer.Option("--precision", help="bf16 or fp8.")] = "bf16",
+    prefill_gpus: Annotated[
+        list[str] | None, typer.Option("--prefill-gpus", help="Allowed prefill GPUs (repeatable or comma-separated).")
+    ] = None,
+    decode_gpus: Annotated[
+        list[str] | None, typer.Option("--decode-gpus", help="Allowed decode GPUs (repeatable or comma-separated).")
+    ] = None,
+    links: Annotated[list[str] | None, typer.Option("--links", help="Allowed KV links (repeatable or comma-separated).")] = None,
+    solver: Annotated[str, typer.Option("--solver", help="MIP solver: highs or cbc.")] = "highs",
+    time_limit_s: Annotated[float | None, typer.Option("--time-limit-s", help="Solver time limit per solve, seconds.")] = None,
+    catalog_dir: CatalogDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """Size the prefill pool, decode pool and KV link for a workload at the lowest cost."""
+    from planner import api
+    from planner.errors import InputError
+    from planner.report.envelope import envelope
+    from planner.report.size import size_data, size_markdown, size_table
+
+    catalog = api.load_catalog(catalog_dir or ())
+    flags = {
+        "--model": model,
+        "--rate-rps": rate_rps,
+        "--isl": isl,
+        "--osl": osl,
+        "--ttft-p99-ms": ttft_p99_ms,
+        "--tpot-p99-ms": tpot_p99_ms,
+    }
+    inputs: dict[str, Any] = {}
+    if workload_file is not None:
+        given = [k for k, v in flags.items() if v is not None]
+        if given or prefill_gpus or decode_gpus or links:
+            raise InputError(
+                f"give a workload file or flags, not both ({', '.join(given) or 'hardware flags'} with {workload_file})"
+            )
+        spec = api.load_workload_spec(workload_file)
+        inputs["workload_file"] = str(workload_file)
+        inputs["workload_sha256"] = hashlib.sha256(workload_file.read_bytes()).hexdigest()
+        origin = str(workload_file)
+    else:
+        missing = [k for k, v in flags.items() if v is None]
+        if missing:
+            raise InputError(
+                f"size: give WORKLOAD.yaml, or all of --model --rate-rps --isl --osl --ttft-p99-ms --tpot-p99-ms "
+                f"(missing {', '.join(missing)})"
+            )
+        spec = api.workload_spec_from_flags(
+            model=model or "",
+            rate_rps=rate_rps or 0.0,
+            isl=isl or 0.0,
+            osl=osl or 0.0,
+            ttft_p99_ms=ttft_p99_ms or 0.0,
+            tpot_p99_ms=tpot_p99_ms or 0.0,
+            precision=precision,
+            prefill_gpus=_split(prefill_gpus),
+            decode_gpus=_split(decode_gpus),
+            links=_split(links),
+            interarrival_cv2=interarrival_cv2,
+        )
+        origin = "flags"
+    workload = api.resolve_workload(spec, catalog, origin)
+    inputs["workload"] = spec.model_dump(mode="json", exclude_none=True)
+    inputs["solver"] = solver
+    result = api.size(workload, catalog, solver=solver, time_limit_s=time_limit_s)
+    data = size_data(result, catalog)
+    doc = envelope("size", "ok", inputs, data, list(result.warnings))
+    if fmt is Format.table:
+        for w in result.warnings:
+            err_console().print(f"warning: {w}")
+    output_document(
+        doc,
+        fmt,
+        output,
+        table=size_table(result, catalog),
+        markdown=size_markdown(data),
+        csv_rows=data["line_items"],
+        inputs=(workload_file,) if workload_file else (),
+    )
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]

@@ -1,0 +1,230 @@
+"""The workload document (what ``planner size`` reads, ``planner profile -o`` writes).
+
+Field names carry their units; the DESIGN.md example loads exactly as written.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from planner import domain
+from planner.errors import InputError
+from planner.io.catalog import IdIndex, format_validation_error
+from planner.io.schemas import NonNegative, Positive, Strict
+from planner.io.yamlio import loads, read_text
+from planner.perf.distributions import from_histogram, from_stats
+from planner.units import HOURS_PER_MONTH, W_PER_KW, ms_to_s
+
+_SLO_KEY = re.compile(r"^(ttft|tpot)_p(50|90|95|99|99\.9)_ms$")
+
+
+class TokenStats(Strict):
+    """Token counts of one class: summary statistics, or a histogram of ``[tokens, weight]`` bins."""
+
+    mean: Positive | None = None
+    p50: Positive | None = None
+    p90: Positive | None = None
+    p99: Positive | None = None
+    max: Positive | None = None
+    histogram: list[tuple[Positive, NonNegative]] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> TokenStats:
+        if self.histogram is not None:
+            if not self.histogram or sum(w for _, w in self.histogram) <= 0:
+                raise ValueError("histogram needs at least one bin with positive weight")
+            return self
+        missing = [k for k in ("mean", "p50", "p90", "p99") if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"give mean, p50, p90 and p99 (missing {', '.join(missing)}), or a histogram")
+        assert self.p50 is not None and self.p90 is not None and self.p99 is not None
+        if not self.p50 <= self.p90 <= self.p99:
+            raise ValueError("percentiles must satisfy p50 <= p90 <= p99")
+        if self.max is not None and self.max < self.p99:
+            raise ValueError("max must be at least p99")
+        return self
+
+    def to_domain(self) -> domain.TokenDist:
+        if self.histogram is not None:
+            return from_histogram([(float(t), float(w)) for t, w in self.histogram])
+        assert self.mean is not None and self.p50 is not None and self.p90 is not None and self.p99 is not None
+        return from_stats(self.mean, self.p50, self.p90, self.p99, self.max)
+
+
+class SloSpec(Strict):
+    """Targets as ``ttft_p<N>_ms`` and ``tpot_p<N>_ms`` (N = 50, 90, 95, 99 or 99.9), one of each."""
+
+    model_config = Strict.model_config | {"extra": "allow"}
+
+    @model_validator(mode="after")
+    def _keys(self) -> SloSpec:
+        extra = dict(self.__pydantic_extra__ or {})
+        for key, value in extra.items():
+            if not _SLO_KEY.match(key):
+                raise ValueError(f"unknown SLO key {key!r}; use ttft_p99_ms, tpot_p99_ms (p50/p90/p95/p99/p99.9)")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not value > 0
+                or value != value
+                or value == float("inf")
+            ):
+                raise ValueError(f"{key} must be a positive finite number of milliseconds")
+        for metric in ("ttft", "tpot"):
+            keys = [k for k in extra if k.startswith(metric)]
+            if len(keys) != 1:
+                raise ValueError(f"give exactly one {metric}_p<N>_ms target (found {len(keys)})")
+        return self
+
+    def to_domain(self) -> domain.Slo:
+        extra = dict(self.__pydantic_extra__ or {})
+        parsed = {}
+        for key, value in extra.items():
+            m = _SLO_KEY.match(key)
+            assert m is not None
+            parsed[m.group(1)] = (ms_to_s(float(value)), float(m.group(2)) / 100)
+        return domain.Slo(
+            ttft_s=parsed["ttft"][0], ttft_pct=parsed["ttft"][1], tpot_s=parsed["tpot"][0], tpot_pct=parsed["tpot"][1]
+        )
+
+
+class ClassSpec(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    rate_rps: Positive
+    """Peak arrival rate, requests per second."""
+    interarrival_cv2: Annotated[float, Field(ge=0, le=1e4)] = 1.0
+    """Squared coefficient of variation of inter-arrival gaps: 1 = Poisson, > 1 bursty."""
+    input_tokens: TokenStats
+    output_tokens: TokenStats
+    slo: SloSpec
+
+
+class HardwareSpec(Strict):
+    prefill_gpus: list[str] | None = None
+    decode_gpus: list[str] | None = None
+    links: list[str] | None = None
+
+
+class ConstraintsSpec(Strict):
+    max_gpus: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    power_cap_kw: Positive | None = None
+    budget_usd_per_month: Positive | None = None
+    headroom_frac: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    redundancy: Annotated[int, Field(ge=0, le=16)] = 0
+
+
+class PricingSpec(Strict):
+    mode: Literal["on-demand", "reserved", "capex"] = "on-demand"
+    discount_frac: Annotated[float, Field(ge=0, lt=1)] | None = None
+    amortization_years: Positive | None = None
+    usd_per_kwh: Positive | None = None
+    pue: Annotated[float, Field(ge=1, le=3)] | None = None
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> PricingSpec:
+        if self.mode == "reserved" and self.discount_frac is None:
+            raise ValueError("reserved pricing needs discount_frac")
+        if self.mode != "reserved" and self.discount_frac is not None:
+            raise ValueError("discount_frac applies to mode: reserved only")
+        return self
+
+
+class WorkloadSpec(Strict):
+    model: str
+    precision: Literal["bf16", "fp8"] = "bf16"
+    classes: Annotated[list[ClassSpec], Field(min_length=1, max_length=200)]
+    hardware: HardwareSpec = Field(default_factory=HardwareSpec)
+    constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
+    pricing: PricingSpec = Field(default_factory=PricingSpec)
+    objective: Literal["cost", "gpus", "power"] = "cost"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> WorkloadSpec:
+        names = [c.name for c in self.classes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"class names must be unique (repeated: {', '.join(dup)})")
+        return self
+
+
+def parse_workload(data: Any, origin: str, text: str = "") -> WorkloadSpec:
+    if not isinstance(data, dict):
+        raise InputError(f"{origin}: a workload is a YAML mapping with model and classes")
+    try:
+        return WorkloadSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(Path(origin), text, exc)) from None
+
+
+def read_workload_spec(path: Path) -> WorkloadSpec:
+    text = read_text(path)
+    return parse_workload(loads(text, str(path)), str(path), text)
+
+
+def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "workload") -> domain.Workload:
+    """Resolve ids against the catalog and convert to SI. Default hardware: every priced GPU,
+    every inter-node link."""
+    models = IdIndex("model", catalog.models)
+    gpus = IdIndex("GPU", catalog.gpus)
+    links = IdIndex("link", catalog.links)
+    model = models.resolve(spec.model, f"{origin}: model")
+    priced = tuple(g for g in catalog.gpus if catalog.default_price(g) is not None)
+
+    def gpu_list(raw: list[str] | None, field: str) -> tuple[str, ...]:
+        if raw is None:
+            return priced
+        if not raw:
+            raise InputError(f"{origin}: hardware.{field}: empty list")
+        return tuple(sorted({gpus.resolve(g, f"{origin}: hardware.{field}") for g in raw}))
+
+    link_ids = (
+        tuple(sorted({links.resolve(lk, f"{origin}: hardware.links") for lk in spec.hardware.links}))
+        if spec.hardware.links is not None
+        else tuple(k for k, v in catalog.links.items() if v.scope == "inter_node")
+    )
+    for lk in link_ids:
+        if catalog.links[lk].scope != "inter_node":
+            raise InputError(
+                f"{origin}: hardware.links: {lk} is an intra-node link; the KV cache crosses nodes between pools",
+                hint="use an InfiniBand, RoCE or Ethernet link",
+            )
+    if not link_ids:
+        raise InputError(f"{origin}: hardware.links: no inter-node link to carry the KV cache")
+    c = spec.constraints
+    return domain.Workload(
+        model=model,
+        precision=spec.precision,
+        classes=tuple(
+            domain.RequestClass(
+                name=k.name,
+                rate_rps=k.rate_rps,
+                interarrival_cv2=k.interarrival_cv2,
+                input_tokens=k.input_tokens.to_domain(),
+                output_tokens=k.output_tokens.to_domain(),
+                slo=k.slo.to_domain(),
+            )
+            for k in sorted(spec.classes, key=lambda k: k.name)
+        ),
+        prefill_gpus=gpu_list(spec.hardware.prefill_gpus, "prefill_gpus"),
+        decode_gpus=gpu_list(spec.hardware.decode_gpus, "decode_gpus"),
+        links=link_ids,
+        constraints=domain.Constraints(
+            max_gpus={gpus.resolve(g, f"{origin}: constraints.max_gpus"): v for g, v in sorted(c.max_gpus.items())},
+            power_cap_w=None if c.power_cap_kw is None else c.power_cap_kw * W_PER_KW,
+            budget_usd_per_hour=None if c.budget_usd_per_month is None else c.budget_usd_per_month / HOURS_PER_MONTH,
+            headroom_frac=c.headroom_frac,
+            redundancy=c.redundancy,
+        ),
+        pricing=domain.Pricing(
+            mode=spec.pricing.mode,
+            discount_frac=spec.pricing.discount_frac or 0.0,
+            amortization_years=spec.pricing.amortization_years,
+            usd_per_kwh=spec.pricing.usd_per_kwh,
+            pue=spec.pricing.pue,
+        ),
+        objective=spec.objective,
+    )

@@ -1,0 +1,102 @@
+"""Enumerate replica types per role and score them for every class with the performance core.
+
+A candidate is a :class:`Pool` with zero replicas: (role, GPU, TP, max batch[, token budget][, link]).
+For each class it carries the largest per-replica arrival rate that still meets the class's SLOs
+(already reduced by the headroom fraction), the replica-seconds one request keeps it busy, and, for
+prefill, the KV bytes one request sends. All non-linear physics stays here; the MIP is linear over
+these numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.domain import Catalog, Pool, Workload
+from planner.perf.evaluate import busy_s_per_request, make_replica, max_rate
+from planner.perf.memory import TP_DEGREES, kv_bytes_per_token
+from planner.perf.serving import Replica
+
+DECODE_BATCHES = (8, 16, 32, 64, 128, 256, 512)
+TOKEN_BUDGETS = (256, 512, 1024, 2048, 4096, 8192)  # chunked-prefill token budgets (vLLM max_num_batched_tokens)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    pool: Pool
+    max_rate_rps: dict[str, float]  # class -> per-replica rate within SLO (after headroom)
+    busy_s: dict[str, float]  # class -> replica-seconds per request
+    kv_bytes: dict[str, float]  # class -> KV bytes one request sends (prefill only)
+
+    @property
+    def key(self) -> str:
+        return self.pool.key
+
+
+def _tps(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[int, Replica]]:
+    model = catalog.models[workload.model]
+    out = []
+    for tp in TP_DEGREES:
+        if tp > catalog.gpus[gpu].gpus_per_node or model.num_attention_heads % tp:
+            continue
+        rep = make_replica(catalog, workload, gpu, tp)
+        if rep is not None:
+            out.append((tp, rep))
+    return out
+
+
+def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog) -> Candidate | None:
+    link = catalog.links[pool.link] if pool.link else None
+    keep = 1.0 - workload.constraints.headroom_frac
+    rates = {c.name: keep * max_rate(rep, pool, c, link, c.slo.tpot_s) for c in workload.classes}
+    if not any(r > 0 for r in rates.values()):
+        return None
+    busy = {c.name: busy_s_per_request(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
+    kv_tok = kv_bytes_per_token(catalog.models[workload.model], workload.precision)
+    kv = {c.name: c.input_tokens.mean * kv_tok for c in workload.classes} if pool.role == "prefill" else {}
+    return Candidate(pool=pool, max_rate_rps=rates, busy_s=busy, kv_bytes=kv)
+
+
+def _dominated(cands: list[Candidate]) -> list[Candidate]:
+    """Drop a candidate when another of the same role, GPU, TP and link carries at least as much of
+    every class (same price per replica): larger batches usually dominate smaller ones."""
+    kept = []
+    for c in cands:
+        group = [
+            o
+            for o in cands
+            if o is not c
+            and (o.pool.role, o.pool.gpu, o.pool.tp, o.pool.link) == (c.pool.role, c.pool.gpu, c.pool.tp, c.pool.link)
+        ]
+        if any(
+            all(o.max_rate_rps.get(k, 0.0) >= v for k, v in c.max_rate_rps.items())
+            and (any(o.max_rate_rps.get(k, 0.0) > v for k, v in c.max_rate_rps.items()) or o.key < c.key)
+            for o in group
+        ):
+            continue
+        kept.append(c)
+    return kept
+
+
+def enumerate_candidates(
+    catalog: Catalog, workload: Workload, roles: tuple[str, ...], gpus: dict[str, tuple[str, ...]]
+) -> list[Candidate]:
+    """Candidates of ``roles``, each role over its allowed GPUs, every TP that fits, sorted by key."""
+    out: list[Candidate] = []
+    for role in roles:
+        for gpu in sorted(gpus[role]):
+            for tp, rep in _tps(catalog, workload, gpu):
+                pools: list[Pool] = []
+                if role == "prefill":
+                    pools = [Pool(role="prefill", gpu=gpu, tp=tp, replicas=0, max_batch=1, link=lk) for lk in workload.links]
+                elif role == "decode":
+                    pools = [Pool(role="decode", gpu=gpu, tp=tp, replicas=0, max_batch=b) for b in DECODE_BATCHES]
+                else:
+                    pools = [
+                        Pool(role="colocated", gpu=gpu, tp=tp, replicas=0, max_batch=b, token_budget=bud)
+                        for b in DECODE_BATCHES
+                        for bud in TOKEN_BUDGETS
+                        if bud > b
+                    ]
+                scored = [c for c in (_score(rep, p, workload, catalog) for p in pools) if c is not None]
+                out.extend(_dominated(scored))
+    return sorted(out, key=lambda c: c.key)

@@ -1,0 +1,180 @@
+"""The sizing MIP (docs/formulation.md), built with PuLP over precomputed candidate numbers.
+
+Variables: ``n[c]`` integer replicas of candidate c; ``x[k,c]`` share of class k's requests routed
+to c (per role); ``u[c]`` binary "pool in use" (for N+k spares); ``y[l]`` binary "KV fabric l
+chosen" and ``d[l]`` decode-side ports on it. Constraint families (names ``family__key``):
+
+* ``route``: every class fully routed in each role it needs;
+* ``capacity``: Σ_k rate_k·x[k,c]/max_rate[k,c] ≤ n[c] − redundancy·u[c];
+* ``in_use``: x[k,c] ≤ u[c] (only with redundancy);
+* ``fabric``: one KV link; prefill replicas only on the chosen link;
+* ``kv_bandwidth``: KV bytes/s sent on l ≤ achieved port bandwidth × prefill GPUs on l;
+* ``gpu_availability``, ``power_cap``, ``budget``: the workload's limits.
+
+Objective: $/hour (or GPUs, or watts) plus a tie-break of 1e-6 per GPU and 1e-9 per candidate
+index: never large enough to trade a real cent, always enough to make equal-cost optima resolve
+the same way on every run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pulp
+
+from planner.domain import Catalog, Objective, Pricing, Workload
+from planner.optimize.candidates import Candidate
+from planner.perf.cost import HOURS_PER_YEAR, port_usd_per_hour
+from planner.perf.power import busy_power_w
+from planner.perf.transfer import link_effective_bytes_per_s
+from planner.units import W_PER_KW
+
+TIE_BREAK_PER_GPU = 1e-6
+TIE_BREAK_PER_INDEX = 1e-9
+
+
+def _name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+@dataclass
+class BuiltModel:
+    problem: pulp.LpProblem
+    candidates: list[Candidate]
+    n: dict[str, pulp.LpVariable]
+    x: dict[tuple[str, str], pulp.LpVariable]
+    y: dict[str, pulp.LpVariable]
+    d: dict[str, pulp.LpVariable]
+    cost_expr: pulp.LpAffineExpression
+    power_expr: pulp.LpAffineExpression
+    gpus_expr: pulp.LpAffineExpression
+    families: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, family: str, key: str, constraint: pulp.LpConstraint) -> None:
+        name = _name(f"{family}__{key}")
+        self.problem += constraint, name
+        self.families.setdefault(family, []).append(name)
+
+
+def _gpu_capex_usd_per_hour(catalog: Catalog, gpu: str, pricing: Pricing) -> float:
+    server = next((s for s in catalog.servers if s.gpu == gpu and s.capex_usd is not None), None)
+    years = pricing.amortization_years or (server.amortization_years if server else None)
+    if server is None or server.capex_usd is None or years is None:
+        return float("nan")
+    return server.capex_usd / server.gpus_per_server / (years * HOURS_PER_YEAR)
+
+
+def build_model(
+    workload: Workload,
+    catalog: Catalog,
+    candidates: list[Candidate],
+    *,
+    apply_limits: bool = True,
+    objective: Objective | None = None,
+) -> BuiltModel:
+    """Pure builder: the same inputs give the same LP, variable for variable."""
+    cons = workload.constraints
+    pricing = workload.pricing
+    redundancy = cons.redundancy
+    classes = sorted(workload.classes, key=lambda c: c.name)
+    prob = pulp.LpProblem("planner_size", pulp.LpMinimize)
+
+    n: dict[str, pulp.LpVariable] = {}
+    u: dict[str, pulp.LpVariable] = {}
+    x: dict[tuple[str, str], pulp.LpVariable] = {}
+    upper: dict[str, int] = {}
+    for c in candidates:
+        need = sum(int(k.rate_rps / c.max_rate_rps[k.name]) + 1 for k in classes if c.max_rate_rps.get(k.name, 0) > 0)
+        upper[c.key] = need + redundancy
+        n[c.key] = pulp.LpVariable(f"n__{_name(c.key)}", lowBound=0, upBound=upper[c.key], cat="Integer")
+        if redundancy:
+            u[c.key] = pulp.LpVariable(f"u__{_name(c.key)}", cat="Binary")
+        for k in classes:
+            if c.max_rate_rps.get(k.name, 0.0) > 0:
+                x[(k.name, c.key)] = pulp.LpVariable(f"x__{_name(k.name)}__{_name(c.key)}", lowBound=0, upBound=1)
+
+    links = sorted({c.pool.link for c in candidates if c.pool.link})
+    y = {lk: pulp.LpVariable(f"y__{_name(lk)}", cat="Binary") for lk in links}
+    d = {lk: pulp.LpVariable(f"d__{_name(lk)}", lowBound=0) for lk in links}
+
+    gpus_expr = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates)
+    power_terms = []
+    for c in candidates:
+        gpu = catalog.gpus[c.pool.gpu]
+        idle = gpu.idle_w if gpu.idle_w is not None else gpu.tdp_w
+        dyn = max(busy_power_w(gpu, c.pool.role) - idle, 0.0)
+        power_terms.append(c.pool.tp * idle * n[c.key])
+        for k in classes:
+            if (k.name, c.key) in x:
+                power_terms.append(c.pool.tp * dyn * k.rate_rps * c.busy_s[k.name] * x[(k.name, c.key)])
+    power_expr = pulp.lpSum(power_terms)
+
+    cost_terms = []
+    for c in candidates:
+        if pricing.mode == "capex":
+            cost_terms.append(c.pool.tp * _gpu_capex_usd_per_hour(catalog, c.pool.gpu, pricing) * n[c.key])
+        else:
+            price = catalog.default_price(c.pool.gpu)
+            assert price is not None, c.pool.gpu  # candidates are filtered to priced GPUs
+            discount = pricing.discount_frac if pricing.mode == "reserved" else 0.0
+            cost_terms.append(c.pool.tp * price.usd_per_gpu_hour * (1 - discount) * n[c.key])
+    if pricing.mode == "capex":
+        kwh = pricing.usd_per_kwh if pricing.usd_per_kwh is not None else catalog.electricity_usd_per_kwh
+        pue = pricing.pue if pricing.pue is not None else catalog.pue
+        cost_terms.append(power_expr * ((kwh or 0.0) * (pue or 1.0) / W_PER_KW))
+    for lk in links:
+        port_hr = port_usd_per_hour(catalog.links[lk], pricing, catalog)
+        if port_hr > 0:
+            prefill_gpus = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates if c.pool.link == lk)
+            cost_terms.append(port_hr * (prefill_gpus + d[lk]))
+    cost_expr = pulp.lpSum(cost_terms)
+
+    built = BuiltModel(
+        problem=prob, candidates=candidates, n=n, x=x, y=y, d=d, cost_expr=cost_expr, power_expr=power_expr, gpus_expr=gpus_expr
+    )
+
+    roles = sorted({c.pool.role for c in candidates})
+    for role in roles:
+        for k in classes:
+            terms = [x[(k.name, c.key)] for c in candidates if c.pool.role == role and (k.name, c.key) in x]
+            built.add("route", f"{role}__{k.name}", pulp.lpSum(terms) == 1)
+    for c in candidates:
+        load = pulp.lpSum(k.rate_rps / c.max_rate_rps[k.name] * x[(k.name, c.key)] for k in classes if (k.name, c.key) in x)
+        spare = redundancy * u[c.key] if redundancy else 0
+        built.add("capacity", c.key, load <= n[c.key] - spare)
+        if redundancy:
+            for k in classes:
+                if (k.name, c.key) in x:
+                    built.add("in_use", f"{k.name}__{c.key}", x[(k.name, c.key)] <= u[c.key])
+    if links:
+        built.add("fabric", "one_link", pulp.lpSum(y.values()) <= 1)
+        decode_gpus = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates if c.pool.role == "decode")
+        decode_upper = sum(c.pool.tp * upper[c.key] for c in candidates if c.pool.role == "decode")
+        for lk in links:
+            on_link = [c for c in candidates if c.pool.link == lk]
+            for c in on_link:
+                built.add("fabric", c.key, n[c.key] <= upper[c.key] * y[lk])
+            demand = pulp.lpSum(
+                k.rate_rps * c.kv_bytes[k.name] * x[(k.name, c.key)] for c in on_link for k in classes if (k.name, c.key) in x
+            )
+            bw = link_effective_bytes_per_s(catalog.links[lk], catalog.engine)
+            built.add("kv_bandwidth", lk, demand <= bw * pulp.lpSum(c.pool.tp * n[c.key] for c in on_link))
+            built.add("fabric", f"decode_ports__{lk}", d[lk] >= decode_gpus - decode_upper * (1 - y[lk]))
+
+    if apply_limits:
+        for gpu, limit in sorted(cons.max_gpus.items()):
+            on_gpu = [c for c in candidates if c.pool.gpu == gpu]
+            if on_gpu:
+                built.add("gpu_availability", gpu, pulp.lpSum(c.pool.tp * n[c.key] for c in on_gpu) <= limit)
+        if cons.power_cap_w is not None:
+            built.add("power_cap", "total", power_expr <= cons.power_cap_w)
+        if cons.budget_usd_per_hour is not None:
+            built.add("budget", "total", cost_expr <= cons.budget_usd_per_hour)
+
+    goal = objective or workload.objective
+    main = {"cost": cost_expr, "gpus": gpus_expr, "power": power_expr}[goal]
+    tie = pulp.lpSum(TIE_BREAK_PER_INDEX * i * n[c.key] for i, c in enumerate(candidates))
+    second = cost_expr * 1e-6 if goal != "cost" else TIE_BREAK_PER_GPU * gpus_expr
+    prob += main + second + tie
+    return built

@@ -1,0 +1,306 @@
+"""Evaluate a deployment against a workload with the performance core: per-class TTFT/TPOT
+percentiles, pool utilization, link load, power, cost. The optimizer's plans and users' proposals
+go through this same function; a plan that misses an SLO here is a bug in the optimizer.
+
+Conventions (stated in README "Model"):
+* N+k redundancy: the SLOs must hold with ``redundancy`` replicas of every pool out of service.
+* Classes routed to the same pool partition its capacity in proportion to their load relative to
+  the largest load each could carry alone (the same accounting as the MIP's capacity rows).
+* A class's predicted percentile is the worst over the pools it is routed to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from planner.domain import Catalog, Deployment, LinkSpec, Pool, RequestClass, Workload
+from planner.errors import InputError
+from planner.perf.cost import gpu_usd_per_hour, port_usd_per_hour
+from planner.perf.memory import check_tp, kv_bytes_per_token, memory_fit
+from planner.perf.power import gpu_power_w
+from planner.perf.roofline import Hardware
+from planner.perf.serving import (
+    Latency,
+    Replica,
+    colocated_max_rate,
+    colocated_metrics,
+    colocated_steps,
+    decode_max_rate,
+    decode_tpot,
+    prefill_max_rate,
+    prefill_service,
+    prefill_ttft,
+)
+from planner.perf.transfer import intra_node_bandwidth_bytes_per_s, link_effective_bytes_per_s
+from planner.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_MTOK
+
+
+def make_replica(catalog: Catalog, workload: Workload, gpu_id: str, tp: int) -> Replica | None:
+    """The replica type, or None when the model's weights do not fit at this TP."""
+    model = catalog.models[workload.model]
+    gpu = catalog.gpus[gpu_id]
+    check_tp(model, gpu, tp)
+    fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision)
+    if not fit.fits:
+        return None
+    hw = Hardware(gpu, catalog.efficiency[gpu_id], intra_node_bandwidth_bytes_per_s(gpu, catalog, tp))
+    return Replica(model=model, hw=hw, tp=tp, precision=workload.precision, memory=fit, engine=catalog.engine)
+
+
+def max_rate(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None, first_step_s: float) -> float:
+    """Largest per-replica rate of ``cls`` this pool's replica type carries within the SLOs."""
+    if pool.role == "prefill":
+        return prefill_max_rate(prefill_service(rep, cls, link), cls, first_step_s)
+    if pool.role == "decode":
+        return decode_max_rate(rep, cls, pool.max_batch)
+    co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)
+    return 0.0 if co is None else colocated_max_rate(rep, cls, co, pool.max_batch)
+
+
+def busy_s_per_request(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None) -> float:
+    """Replica-seconds one request keeps a replica of this pool busy (utilization = rate × this)."""
+    if pool.role == "prefill":
+        return prefill_service(rep, cls, link).mean_s
+    from planner.perf.serving import mean_context_tokens
+
+    if pool.role == "decode":
+        return cls.output_tokens.mean * rep.decode_s(pool.max_batch, mean_context_tokens(cls)) / pool.max_batch
+    co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)
+    if co is None:
+        return math.inf
+    return cls.input_tokens.mean / co.chunk_tokens * co.t_mix_s + cls.output_tokens.mean * co.t_mix_s / pool.max_batch
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolResult:
+    pool: Pool
+    utilization_frac: float
+    power_w: float
+    usd_per_hour: float
+    gpu_usd_per_hour: float
+    saturated: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassResult:
+    name: str
+    ttft_p50_s: float
+    ttft_pct_s: float
+    tpot_p50_s: float
+    tpot_pct_s: float
+    ttft_target_s: float
+    tpot_target_s: float
+    ttft_pct: float
+    tpot_pct: float
+
+    @property
+    def meets_slo(self) -> bool:
+        tol = 1e-9
+        return self.ttft_pct_s <= self.ttft_target_s * (1 + tol) and self.tpot_pct_s <= self.tpot_target_s * (1 + tol)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkResult:
+    link: str
+    ports: int
+    demand_bytes_per_s: float
+    capacity_bytes_per_s: float
+    usd_per_hour: float
+
+    @property
+    def utilization_frac(self) -> float:
+        return self.demand_bytes_per_s / self.capacity_bytes_per_s if self.capacity_bytes_per_s > 0 else math.inf
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evaluation:
+    pools: tuple[PoolResult, ...]
+    classes: tuple[ClassResult, ...]
+    links: tuple[LinkResult, ...]
+    usd_per_hour: float
+    power_w: float
+    output_tokens_per_s: float
+    routing: Mapping[str, Mapping[str, float]]
+
+    @property
+    def usd_per_month(self) -> float:
+        return self.usd_per_hour * HOURS_PER_MONTH
+
+    @property
+    def usd_per_mtok(self) -> float:
+        return self.usd_per_hour / (SECONDS_PER_HOUR * self.output_tokens_per_s) * TOKENS_PER_MTOK
+
+    @property
+    def energy_j_per_token(self) -> float:
+        return self.power_w / self.output_tokens_per_s
+
+    @property
+    def num_gpus(self) -> int:
+        return sum(p.pool.num_gpus for p in self.pools)
+
+    @property
+    def meets_slos(self) -> bool:
+        return all(c.meets_slo for c in self.classes)
+
+
+def _routing(deployment: Deployment, workload: Workload, rates: Mapping[tuple[str, str], float]) -> dict[str, dict[str, float]]:
+    """Explicit routing, or each class split over the pools of a role in proportion to capacity."""
+    out: dict[str, dict[str, float]] = {}
+    for cls in workload.classes:
+        given = deployment.routing.get(cls.name)
+        if given:
+            out[cls.name] = dict(given)
+            continue
+        split: dict[str, float] = {}
+        for role_set in (("prefill",), ("decode",), ("colocated",)):
+            pools = [p for p in deployment.pools if p.role in role_set]
+            weights = [p.replicas * rates.get((cls.name, p.key), 0.0) for p in pools]
+            total = sum(weights)
+            for p, w in zip(pools, weights, strict=True):
+                split[p.key] = w / total if total > 0 else 1.0 / len(pools)
+        out[cls.name] = split
+    return out
+
+
+def evaluate(deployment: Deployment, workload: Workload, catalog: Catalog, redundancy: int | None = None) -> Evaluation:
+    """Predicted SLO percentiles, utilization, power and cost of ``deployment`` under ``workload``."""
+    r_spare = workload.constraints.redundancy if redundancy is None else redundancy
+    model = catalog.models[workload.model]
+    pools = sorted(deployment.pools, key=lambda p: ({"prefill": 0, "decode": 1, "colocated": 2}[p.role], p.key))
+    keys = [p.key for p in pools]
+    if len(set(keys)) != len(keys):
+        raise InputError("two pools have the same role, GPU, TP, batch and link; merge them")
+    replicas: dict[str, Replica] = {}
+    for p in pools:
+        rep = make_replica(catalog, workload, p.gpu, p.tp)
+        if rep is None:
+            raise InputError(f"pool {p.key}: {model.id} does not fit on {p.tp}x {p.gpu}")
+        replicas[p.key] = rep
+    links = {p.key: (catalog.links[p.link] if p.link else None) for p in pools}
+
+    # Decode step at each class's occupancy quantile: the first-token step its TTFT includes.
+    decode_like = [p for p in pools if p.role != "prefill"]
+    rates: dict[tuple[str, str], float] = {}
+    for cls in workload.classes:
+        for p in pools:
+            rates[(cls.name, p.key)] = max_rate(replicas[p.key], p, cls, links[p.key], cls.slo.tpot_s)
+    routing = _routing(deployment, workload, rates)
+
+    def share_rate(cls: RequestClass, pool: Pool) -> float:
+        """Per-replica rate of ``cls`` on ``pool`` under capacity partitioning (inf if unservable)."""
+        frac = routing[cls.name].get(pool.key, 0.0)
+        if frac <= 0:
+            return 0.0
+        n_eff = max(pool.replicas - r_spare, 0)
+        load = {c.name: c.rate_rps * routing[c.name].get(pool.key, 0.0) for c in workload.classes}
+        cap = {c.name: rates[(c.name, pool.key)] for c in workload.classes}
+        if n_eff == 0 or cap[cls.name] <= 0:
+            return math.inf
+        used = sum(load[c] / cap[c] for c in load if load[c] > 0 and cap[c] > 0)
+        share = (load[cls.name] / cap[cls.name]) / used
+        return load[cls.name] / (n_eff * share)
+
+    class_results = []
+    for cls in workload.classes:
+        tpot: list[Latency] = []
+        ttft: list[Latency] = []
+        for p in decode_like:
+            if routing[cls.name].get(p.key, 0.0) <= 0:
+                continue
+            rate = share_rate(cls, p)
+            rep = replicas[p.key]
+            if p.role == "decode":
+                tpot.append(decode_tpot(rep, cls, rate, p.max_batch) if math.isfinite(rate) else _INF)
+            else:
+                co = colocated_steps(rep, cls, p.max_batch, p.token_budget or 0)
+                if co is None or not math.isfinite(rate):
+                    ttft.append(_INF)
+                    tpot.append(_INF)
+                else:
+                    t1, t2 = colocated_metrics(rep, cls, co, rate, p.max_batch)
+                    ttft.append(t1)
+                    tpot.append(t2)
+        first_step = max((t.pct_s for t in tpot), default=0.0)
+        for p in pools:
+            if p.role != "prefill" or routing[cls.name].get(p.key, 0.0) <= 0:
+                continue
+            rate = share_rate(cls, p)
+            svc = prefill_service(replicas[p.key], cls, links[p.key])
+            ttft.append(prefill_ttft(svc, cls, rate, first_step) if math.isfinite(rate) else _INF)
+        if not ttft or not tpot:
+            raise InputError(f"class {cls.name}: no pool serves its {'prefill' if not ttft else 'decode'} phase")
+        class_results.append(
+            ClassResult(
+                name=cls.name,
+                ttft_p50_s=max(t.p50_s for t in ttft),
+                ttft_pct_s=max(t.pct_s for t in ttft),
+                tpot_p50_s=max(t.p50_s for t in tpot),
+                tpot_pct_s=max(t.pct_s for t in tpot),
+                ttft_target_s=cls.slo.ttft_s,
+                tpot_target_s=cls.slo.tpot_s,
+                ttft_pct=cls.slo.ttft_pct,
+                tpot_pct=cls.slo.tpot_pct,
+            )
+        )
+
+    pool_results = []
+    total_power = 0.0
+    total_usd = 0.0
+    for p in pools:
+        rep = replicas[p.key]
+        busy = sum(
+            c.rate_rps * routing[c.name].get(p.key, 0.0) * busy_s_per_request(rep, p, c, links[p.key])
+            for c in workload.classes
+            if routing[c.name].get(p.key, 0.0) > 0
+        )
+        util = min(1.0, busy / p.replicas) if p.replicas > 0 else 0.0
+        saturated = p.replicas == 0 or busy >= p.replicas
+        gpu = catalog.gpus[p.gpu]
+        per_gpu_w = gpu_power_w(gpu, p.role, util)
+        power = per_gpu_w * p.num_gpus
+        gpu_hour = gpu_usd_per_hour(catalog, p.gpu, workload.pricing, per_gpu_w)
+        usd = gpu_hour * p.num_gpus
+        total_power += power
+        total_usd += usd
+        pool_results.append(
+            PoolResult(
+                pool=p, utilization_frac=util, power_w=power, usd_per_hour=usd, gpu_usd_per_hour=gpu_hour, saturated=saturated
+            )
+        )
+
+    link_results = []
+    kv_tok = kv_bytes_per_token(model, workload.precision)
+    for use in sorted(deployment.links, key=lambda u: u.link):
+        link = catalog.links[use.link]
+        demand = sum(
+            c.rate_rps * routing[c.name].get(p.key, 0.0) * c.input_tokens.mean * kv_tok
+            for p in pools
+            if p.role == "prefill" and p.link == use.link
+            for c in workload.classes
+        )
+        usd = 2 * use.ports * port_usd_per_hour(link, workload.pricing, catalog)
+        total_usd += usd
+        link_results.append(
+            LinkResult(
+                link=use.link,
+                ports=use.ports,
+                demand_bytes_per_s=demand,
+                capacity_bytes_per_s=use.ports * link_effective_bytes_per_s(link, catalog.engine),
+                usd_per_hour=usd,
+            )
+        )
+    out_tok = sum(c.rate_rps * c.output_tokens.mean for c in workload.classes)
+    return Evaluation(
+        pools=tuple(pool_results),
+        classes=tuple(class_results),
+        links=tuple(link_results),
+        usd_per_hour=total_usd,
+        power_w=total_power,
+        output_tokens_per_s=out_tok,
+        routing=routing,
+    )
+
+
+_INF = Latency(p50_s=math.inf, pct_s=math.inf, utilization_frac=1.0)

@@ -1,0 +1,293 @@
+"""Pool-level serving metrics of one replica type for one request class (DESIGN.md §3).
+
+Every function here is used twice: by the optimizer, to precompute the largest per-replica load
+that still meets a class's SLO (so the MIP stays linear), and by the evaluation of a plan, which
+must then find the same SLOs met. Replicas are modelled one by one (requests split evenly across the
+replicas of a pool, as a load balancer does on average), which is conservative next to a shared
+queue (M/G/c): a pool of c replicas is at least as good as c separate queues.
+
+Prefill replica (TTFT): a G/G/1 queue whose service time is the prefill of one prompt (lengths from
+the class's quantile grid; Kingman/Allen–Cunneen wait with the class's inter-arrival c_a²);
+``TTFT = W + S(L) + KV transfer(L) + first decode step``, its percentiles those of the sum (W with the
+exponential tail, L over the quantile grid).
+
+Decode replica (TPOT): continuous batching up to ``max_batch`` sequences. Occupancy is Poisson with
+mean ``n̄ = λ·E[OSL]·T_step`` (Little's law, M/G/∞); the ``p`` quantile of the occupancy must fit
+the batch cap and the KV memory; ``TPOT_p = T_step(n_p)``, ``TPOT_p50 = T_step(n̄)``.
+
+Co-located replica (both phases, chunked prefill): each iteration decodes up to ``b`` sequences
+and, while prompts wait, prefills a chunk of ``B − b`` prompt tokens (B = token budget). An
+iteration that carries a chunk takes ``T_mix`` > ``T_decode``: this is the interference. Any
+iteration may carry a chunk, so ``TPOT_p = T_mix``; prompts are served at ``(B − b)/T_mix``
+tokens/s, so ``TTFT = W + (L/(B − b))·T_mix`` with the same G/G/1 queue.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass
+from planner.perf.distributions import second_moment_ratio
+from planner.perf.queueing import max_mean_occupancy, max_rate_for_quantile, occupancy_quantile, sum_quantile_s, wait_tail
+from planner.perf.roofline import Hardware, step
+from planner.perf.transfer import kv_transfer_s
+
+MEDIAN = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replica:
+    """One replica type: the model on ``tp`` GPUs of one kind, with its memory fit."""
+
+    model: ModelSpec
+    hw: Hardware
+    tp: int
+    precision: Precision
+    memory: MemoryFit
+    engine: EngineSpec
+
+    def prefill_s(self, tokens: float) -> float:
+        return step(
+            self.model,
+            self.hw,
+            tp=self.tp,
+            precision=self.precision,
+            prefill_tokens=tokens,
+            prefill_sq_tokens=tokens * tokens,
+            num_prompts=1,
+        ).latency_s
+
+    def decode_s(self, batch: float, context_tokens: float) -> float:
+        b = max(1, math.ceil(batch))
+        return step(
+            self.model, self.hw, tp=self.tp, precision=self.precision, decode_batch=b, decode_context_tokens=b * context_tokens
+        ).latency_s
+
+    def mixed_s(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> float:
+        return step(
+            self.model,
+            self.hw,
+            tp=self.tp,
+            precision=self.precision,
+            prefill_tokens=chunk_tokens,
+            prefill_sq_tokens=chunk_tokens * attended_tokens,
+            decode_batch=batch,
+            decode_context_tokens=batch * context_tokens,
+        ).latency_s
+
+
+def mean_context_tokens(cls: RequestClass) -> float:
+    """Mean KV length of a decoding sequence: its prompt plus half its output."""
+    return cls.input_tokens.mean + cls.output_tokens.mean / 2.0
+
+
+def kv_fits(rep: Replica, cls: RequestClass, batch: float) -> bool:
+    """``batch`` sequences at full length fit, and so does the single longest (p99) request."""
+    per_seq = cls.input_tokens.mean + cls.output_tokens.mean
+    longest = cls.input_tokens.p99 + cls.output_tokens.p99
+    return rep.memory.max_kv_tokens >= max(batch * per_seq, longest)
+
+
+# ---------------------------------------------------------------------------------------- prefill
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrefillService:
+    """Prefill of each prompt of the class's quantile grid, and the KV transfer exposed after it."""
+
+    service_s: np.ndarray  # prefill time per grid prompt
+    exposed_s: np.ndarray  # prefill + exposed KV transfer per grid prompt (what TTFT adds to the wait)
+
+    @property
+    def mean_s(self) -> float:
+        return float(self.service_s.mean())
+
+    @property
+    def cv2(self) -> float:
+        m = self.mean_s
+        return float(self.service_s.var() / (m * m)) if m > 0 else 0.0
+
+    def at(self, p: float) -> float:
+        """``p`` quantile of prefill + KV time alone (no queueing)."""
+        return sum_quantile_s(self.exposed_s, 0.0, 0.0, p)
+
+
+def prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> PrefillService:
+    lengths = cls.input_tokens.grid
+    times = np.array([rep.prefill_s(L) for L in lengths])
+    if link is None:
+        kv = np.zeros_like(times)
+    else:
+        kv = np.array(
+            [
+                kv_transfer_s(rep.model, link, rep.engine, precision=rep.precision, prompt_tokens=L, tp=rep.tp, prefill_s=t)
+                for L, t in zip(lengths, times, strict=True)
+            ]
+        )
+    return PrefillService(service_s=times, exposed_s=times + kv)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Latency:
+    p50_s: float
+    pct_s: float  # at the SLO's percentile
+    utilization_frac: float
+
+
+def prefill_ttft(svc: PrefillService, cls: RequestClass, rate_per_replica: float, first_step_s: float) -> Latency:
+    """TTFT = wait + prefill + exposed KV transfer + first decode step, quantiles of the sum."""
+    c, theta = wait_tail(rate_per_replica, svc.mean_s, svc.cv2, cls.interarrival_cv2)
+    offsets = svc.exposed_s + first_step_s
+    return Latency(
+        p50_s=sum_quantile_s(offsets, c, theta, MEDIAN),
+        pct_s=sum_quantile_s(offsets, c, theta, cls.slo.ttft_pct),
+        utilization_frac=min(1.0, rate_per_replica * svc.mean_s),
+    )
+
+
+def prefill_max_rate(svc: PrefillService, cls: RequestClass, first_step_s: float) -> float:
+    """Largest per-replica rate whose TTFT at the SLO percentile meets the target (0 if none)."""
+    return max_rate_for_quantile(
+        svc.mean_s, svc.cv2, cls.interarrival_cv2, svc.exposed_s + first_step_s, cls.slo.ttft_pct, cls.slo.ttft_s
+    )
+
+
+# ----------------------------------------------------------------------------------------- decode
+
+
+def decode_max_rate(rep: Replica, cls: RequestClass, max_batch: int) -> float:
+    """Largest per-replica rate whose occupancy quantile fits ``max_batch`` and whose TPOT at the
+    SLO percentile meets the target (0 if the cap is too slow or does not fit in memory)."""
+    ctx = mean_context_tokens(cls)
+    t_cap = rep.decode_s(max_batch, ctx)
+    if t_cap > cls.slo.tpot_s or not kv_fits(rep, cls, max_batch):
+        return 0.0
+    return max_mean_occupancy(max_batch, cls.slo.tpot_pct) / (cls.output_tokens.mean * t_cap)
+
+
+def decode_occupancy(rep: Replica, cls: RequestClass, rate_per_replica: float, max_batch: int) -> float:
+    """Mean sequences in the replica at the cap's step time (the bound the capacity used)."""
+    return rate_per_replica * cls.output_tokens.mean * rep.decode_s(max_batch, mean_context_tokens(cls))
+
+
+def decode_tpot(rep: Replica, cls: RequestClass, rate_per_replica: float, max_batch: int) -> Latency:
+    ctx = mean_context_tokens(cls)
+    n_mean = decode_occupancy(rep, cls, rate_per_replica, max_batch)
+    if occupancy_quantile(n_mean, cls.slo.tpot_pct) > max_batch * (1 + 1e-9):
+        return Latency(p50_s=math.inf, pct_s=math.inf, utilization_frac=1.0)
+    n_p = min(max_batch, occupancy_quantile(n_mean, cls.slo.tpot_pct))
+    return Latency(
+        p50_s=rep.decode_s(max(n_mean, 1.0), ctx),
+        pct_s=rep.decode_s(max(n_p, 1.0), ctx),
+        utilization_frac=min(1.0, n_mean / max_batch),
+    )
+
+
+# -------------------------------------------------------------------------------------- co-located
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Colocated:
+    t_mix_s: float  # iteration with a full prefill chunk and max_batch decodes
+    t_decode_s: float  # iteration with decodes only, at max_batch
+    chunk_tokens: int
+
+
+def colocated_steps(rep: Replica, cls: RequestClass, max_batch: int, token_budget: int) -> Colocated | None:
+    chunk = token_budget - max_batch
+    if chunk <= 0:
+        return None
+    ctx = mean_context_tokens(cls)
+    attended = second_moment_ratio(cls.input_tokens)
+    return Colocated(
+        t_mix_s=rep.mixed_s(chunk, attended, max_batch, ctx), t_decode_s=rep.decode_s(max_batch, ctx), chunk_tokens=chunk
+    )
+
+
+def _colocated_service(co: Colocated, cls: RequestClass) -> tuple[float, float, np.ndarray]:
+    """Prompt service time in a co-located replica: mean, c_s², per grid prompt."""
+    g = np.array(cls.input_tokens.grid) * (co.t_mix_s / co.chunk_tokens)
+    mean = float(g.mean())
+    return mean, (float(g.var() / mean**2) if mean > 0 else 0.0), g
+
+
+def _tpot_quantile(cls: RequestClass, co: Colocated, chunk_frac: float, p: float) -> float:
+    """``p`` quantile of a request's TPOT when each of its OSL iterations carries a prefill chunk
+    with probability ``chunk_frac`` (binomial count, normal approximation, mixed over the OSL grid):
+    ``TPOT = T_decode + (T_mix − T_decode)·K/OSL``."""
+    delta = co.t_mix_s - co.t_decode_s
+    f = min(max(chunk_frac, 0.0), 1.0)
+    if delta <= 0 or f <= 0:
+        return co.t_decode_s
+    if f >= 1:
+        return co.t_mix_s
+    n = np.maximum(np.round(np.array(cls.output_tokens.grid)), 1.0)
+    sd = np.sqrt(n * f * (1 - f))
+
+    def exceed(t: float) -> float:
+        k = (t - co.t_decode_s) / delta * n
+        z = (k - n * f) / sd
+        return float(np.mean([0.5 * math.erfc(v / math.sqrt(2)) for v in z]))
+
+    lo, hi = co.t_decode_s, co.t_mix_s
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if exceed(mid) > 1 - p:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def colocated_metrics(
+    rep: Replica, cls: RequestClass, co: Colocated, rate_per_replica: float, max_batch: int
+) -> tuple[Latency, Latency]:
+    """(TTFT, TPOT) of a co-located replica at ``rate_per_replica``."""
+    mean, cv2, service = _colocated_service(co, cls)
+    rho = rate_per_replica * mean
+    if rho >= 1:
+        return _SATURATED, _SATURATED
+    c, theta = wait_tail(rate_per_replica, mean, cv2, cls.interarrival_cv2)
+    ttft = Latency(
+        p50_s=sum_quantile_s(service, c, theta, MEDIAN),
+        pct_s=sum_quantile_s(service, c, theta, cls.slo.ttft_pct),
+        utilization_frac=rho,
+    )
+    t_avg = rho * co.t_mix_s + (1 - rho) * co.t_decode_s
+    n_mean = rate_per_replica * cls.output_tokens.mean * t_avg
+    if occupancy_quantile(n_mean, cls.slo.tpot_pct) > max_batch * (1 + 1e-9):
+        return ttft, _SATURATED
+    tpot = Latency(
+        p50_s=_tpot_quantile(cls, co, rho, MEDIAN),
+        pct_s=_tpot_quantile(cls, co, rho, cls.slo.tpot_pct),
+        utilization_frac=min(1.0, max(rho, n_mean / max_batch)),
+    )
+    return ttft, tpot
+
+
+def colocated_max_rate(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int) -> float:
+    """Largest per-replica rate meeting both SLOs (bisection: every metric grows with the rate)."""
+    if not kv_fits(rep, cls, max_batch):
+        return 0.0
+    mean = _colocated_service(co, cls)[0]
+
+    def ok(rate: float) -> bool:
+        ttft, tpot = colocated_metrics(rep, cls, co, rate, max_batch)
+        return ttft.pct_s <= cls.slo.ttft_s and tpot.pct_s <= cls.slo.tpot_s
+
+    if not ok(1e-9 / mean):
+        return 0.0
+    lo, hi = 0.0, 1.0 / mean
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+_SATURATED = Latency(p50_s=math.inf, pct_s=math.inf, utilization_frac=1.0)

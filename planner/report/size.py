@@ -1,0 +1,253 @@
+"""Data, tables, markdown and procurement line items of ``planner size``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+from planner.domain import Catalog, Workload
+from planner.optimize.sizing import Baseline, SizeResult, Solved
+from planner.perf.evaluate import Evaluation
+from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
+
+
+def pool_rows(ev: Evaluation) -> list[dict[str, Any]]:
+    return [
+        {
+            "role": pr.pool.role,
+            "gpu": pr.pool.gpu,
+            "tp": pr.pool.tp,
+            "replicas": pr.pool.replicas,
+            "num_gpus": pr.pool.num_gpus,
+            "max_batch": pr.pool.max_batch,
+            "token_budget": pr.pool.token_budget,
+            "link": pr.pool.link,
+            "utilization_frac": pr.utilization_frac,
+            "power_kw": pr.power_w / W_PER_KW,
+            "usd_per_hour": pr.usd_per_hour,
+            "gpu_usd_per_hour": pr.gpu_usd_per_hour,
+        }
+        for pr in ev.pools
+    ]
+
+
+def predicted(ev: Evaluation) -> dict[str, Any]:
+    """Worst class's percentiles; ``*_p99_ms`` are at each class's SLO percentile (p99 unless stated)."""
+    return {
+        "ttft_p50_ms": max(s_to_ms(c.ttft_p50_s) for c in ev.classes),
+        "ttft_p99_ms": max(s_to_ms(c.ttft_pct_s) for c in ev.classes),
+        "tpot_p50_ms": max(s_to_ms(c.tpot_p50_s) for c in ev.classes),
+        "tpot_p99_ms": max(s_to_ms(c.tpot_pct_s) for c in ev.classes),
+        "by_class": [
+            {
+                "name": c.name,
+                "ttft_p50_ms": s_to_ms(c.ttft_p50_s),
+                "ttft_at_slo_pct_ms": s_to_ms(c.ttft_pct_s),
+                "ttft_target_ms": s_to_ms(c.ttft_target_s),
+                "ttft_slo_percentile": c.ttft_pct,
+                "tpot_p50_ms": s_to_ms(c.tpot_p50_s),
+                "tpot_at_slo_pct_ms": s_to_ms(c.tpot_pct_s),
+                "tpot_target_ms": s_to_ms(c.tpot_target_s),
+                "tpot_slo_percentile": c.tpot_pct,
+                "meets_slo": c.meets_slo,
+            }
+            for c in ev.classes
+        ],
+    }
+
+
+def cost(ev: Evaluation) -> dict[str, float]:
+    return {
+        "usd_per_hour": ev.usd_per_hour,
+        "usd_per_month": ev.usd_per_month,
+        "usd_per_mtok": ev.usd_per_mtok,
+        "currency": "USD",
+    }  # type: ignore[dict-item]
+
+
+def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dict[str, Any]]:
+    """Flat procurement rows: one per pool (GPU-months) and per priced link."""
+    items = []
+    mode = workload.pricing.mode
+    for pr in ev.pools:
+        p = pr.pool
+        gpu = catalog.gpus[p.gpu]
+        price = catalog.default_price(p.gpu)
+        basis = f"{mode}, {price.provider} {price.region}, as of {price.as_of}" if price and mode != "capex" else mode
+        shape = f"{p.replicas} x TP{p.tp}" + (f" via {p.link}" if p.link else "")
+        unit = pr.gpu_usd_per_hour * HOURS_PER_MONTH
+        items.append(
+            {
+                "sku": f"gpu:{p.gpu}",
+                "description": f"{gpu.name}, {p.role} pool ({shape}), {basis}",
+                "quantity": p.num_gpus,
+                "unit_usd": unit,
+                "extended_usd": unit * p.num_gpus,
+                "period": "month",
+            }
+        )
+    for lr in ev.links:
+        if lr.usd_per_hour > 0:
+            qty = 2 * lr.ports
+            items.append(
+                {
+                    "sku": f"nic-port:{lr.link}",
+                    "description": f"{catalog.links[lr.link].name} ports (both ends), amortized",
+                    "quantity": qty,
+                    "unit_usd": lr.usd_per_hour * HOURS_PER_MONTH / qty,
+                    "extended_usd": lr.usd_per_hour * HOURS_PER_MONTH,
+                    "period": "month",
+                }
+            )
+    return items
+
+
+def solved_data(s: Solved) -> dict[str, Any]:
+    ev = s.evaluation
+    return {
+        "pools": pool_rows(ev),
+        "cost": cost(ev),
+        "num_gpus": ev.num_gpus,
+        "power_kw": ev.power_w / W_PER_KW,
+        "predicted": predicted(ev),
+    }
+
+
+def baseline_data(b: Baseline) -> dict[str, Any]:
+    if b.solved is None:
+        return {"name": b.name, "feasible": False, "note": b.note, "pools": [], "cost": {"usd_per_hour": None}}
+    return {"name": b.name, "feasible": True, "note": b.note, **solved_data(b.solved)}
+
+
+def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
+    plan = r.plan
+    ev = plan.evaluation
+    return {
+        **solved_data(plan),
+        "links": [
+            {
+                "link": lr.link,
+                "ports_per_side": lr.ports,
+                "demand_bytes_per_s": lr.demand_bytes_per_s,
+                "capacity_bytes_per_s": lr.capacity_bytes_per_s,
+                "utilization_frac": lr.utilization_frac,
+                "usd_per_hour": lr.usd_per_hour,
+            }
+            for lr in ev.links
+        ],
+        "energy_j_per_output_token": ev.energy_j_per_token,
+        "output_tokens_per_s": ev.output_tokens_per_s,
+        "routing": {k: dict(sorted(v.items())) for k, v in sorted(ev.routing.items())},
+        "baselines": [baseline_data(b) for b in r.baselines],
+        "savings_frac": r.savings_frac,
+        "line_items": line_items(ev, catalog, r.workload),
+        "optimality": plan.optimality,
+        "solver": {
+            "name": plan.solver,
+            "variables": plan.num_variables,
+            "constraints": plan.num_constraints,
+            "candidates": plan.num_candidates,
+        },
+        "binding_constraints": list(plan.binding),
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def size_table(r: SizeResult, catalog: Catalog) -> Group:
+    ev = r.plan.evaluation
+    pools = Table(title=f"plan: {r.workload.model} ({r.workload.precision}), {r.plan.optimality} ({r.plan.solver})")
+    for col in ("role", "GPU", "TP", "replicas", "GPUs", "max batch", "link / budget", "utilization", "USD/month"):
+        pools.add_column(col, justify="right" if col not in ("role", "GPU", "link / budget") else "left")
+    for pr in ev.pools:
+        p = pr.pool
+        bar = "#" * round(10 * pr.utilization_frac)
+        extra = p.link or (f"B={p.token_budget}" if p.token_budget else "")
+        pools.add_row(
+            p.role,
+            p.gpu,
+            str(p.tp),
+            str(p.replicas),
+            str(p.num_gpus),
+            str(p.max_batch),
+            extra,
+            f"{_pct(pr.utilization_frac)} {bar:<10}",
+            f"{pr.usd_per_hour * HOURS_PER_MONTH:,.0f}",
+        )
+    slo = Table(title="predicted latency vs SLO (ms)")
+    for col in ("class", "TTFT p50", "TTFT @SLO", "target", "TPOT p50", "TPOT @SLO", "target", "met"):
+        slo.add_column(col, justify="right" if col != "class" else "left")
+    for c in ev.classes:
+        slo.add_row(
+            c.name,
+            f"{s_to_ms(c.ttft_p50_s):.1f}",
+            f"{s_to_ms(c.ttft_pct_s):.1f}",
+            f"{s_to_ms(c.ttft_target_s):g} (p{c.ttft_pct * 100:g})",
+            f"{s_to_ms(c.tpot_p50_s):.1f}",
+            f"{s_to_ms(c.tpot_pct_s):.1f}",
+            f"{s_to_ms(c.tpot_target_s):g} (p{c.tpot_pct * 100:g})",
+            "yes" if c.meets_slo else "NO",
+        )
+    totals = Table(title="cost and power")
+    totals.add_column("metric")
+    totals.add_column("value", justify="right")
+    totals.add_row("GPUs", str(ev.num_gpus))
+    totals.add_row("USD per hour", f"{ev.usd_per_hour:,.2f}")
+    totals.add_row("USD per month", f"{ev.usd_per_month:,.0f}")
+    totals.add_row("USD per 1M output tokens", f"{ev.usd_per_mtok:.3f}")
+    totals.add_row("power (kW)", f"{ev.power_w / W_PER_KW:.1f}")
+    totals.add_row("energy per output token (J)", f"{ev.energy_j_per_token:.2f}")
+    for lr in ev.links:
+        totals.add_row(f"KV link {lr.link}", f"{lr.ports} ports/side, {_pct(lr.utilization_frac)} of achieved bandwidth")
+    totals.add_row("binding constraints", ", ".join(r.plan.binding) or "none")
+    base = Table(title="baselines (same SLOs, same method)")
+    for col in ("baseline", "GPUs", "USD/month", "plan vs it"):
+        base.add_column(col, justify="left" if col == "baseline" else "right")
+    for b in r.baselines:
+        if b.solved is None:
+            base.add_row(b.name, "-", "infeasible", "-")
+            continue
+        e = b.solved.evaluation
+        delta = 1 - ev.usd_per_hour / e.usd_per_hour
+        base.add_row(
+            b.name, str(e.num_gpus), f"{e.usd_per_month:,.0f}", f"{'saves' if delta >= 0 else 'costs'} {abs(delta) * 100:.1f}%"
+        )
+    parts: list[Any] = [pools, slo, totals, base]
+    if r.savings_frac is not None:
+        parts.append(f"savings against the best co-located baseline: {r.savings_frac * 100:.1f}%")
+    return Group(*parts)
+
+
+def size_markdown(data: dict[str, Any]) -> str:
+    lines = [
+        "## planner size",
+        "",
+        "| role | GPU | TP | replicas | GPUs | max batch | utilization | USD/month |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for p in data["pools"]:
+        lines.append(
+            f"| {p['role']} | {p['gpu']} | {p['tp']} | {p['replicas']} | {p['num_gpus']} | {p['max_batch']} | "
+            f"{100 * p['utilization_frac']:.0f}% | {p['usd_per_hour'] * HOURS_PER_MONTH:,.0f} |"
+        )
+    pr = data["predicted"]
+    lines += [
+        "",
+        f"Predicted TTFT p50/p99 {pr['ttft_p50_ms']:.1f}/{pr['ttft_p99_ms']:.1f} ms, "
+        f"TPOT p50/p99 {pr['tpot_p50_ms']:.1f}/{pr['tpot_p99_ms']:.1f} ms.",
+        f"Cost {data['cost']['usd_per_month']:,.0f} USD/month ({data['cost']['usd_per_mtok']:.3f} USD per 1M output tokens), "
+        f"{data['power_kw']:.1f} kW.",
+        "",
+        "| baseline | GPUs | USD/month |",
+        "|---|--:|--:|",
+    ]
+    for b in data["baselines"]:
+        cost_m = f"{b['cost']['usd_per_month']:,.0f}" if b["feasible"] else "infeasible"
+        lines.append(f"| {b['name']} | {b.get('num_gpus', '-')} | {cost_m} |")
+    if data["savings_frac"] is not None:
+        lines += ["", f"Savings against the best co-located baseline: {100 * data['savings_frac']:.1f}%."]
+    return "\n".join(lines) + "\n"
