@@ -81,6 +81,9 @@ def estimate(
     m = resolve_model(cat, model)
     g = resolve_gpu(cat, gpu)
     _positive("--batch", batch)
+    for flag, value in (("--tokens", tokens), ("--context", context)):
+        if value is not None:
+            _positive(flag, value)
     check_tp(m, g, tp)
     peak_flop_per_s(g, precision)
     fit = require_fit(m, g, cat.engine, tp, precision)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, err_console, output_document
+from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, output_document
 
 app = typer.Typer(help="Fit the performance core to measurements of your engine and GPUs.", no_args_is_help=True)
 
@@ -52,7 +53,7 @@ def fit(
     )
     if write is not None:
         api.write_efficiency_overlay(write, result, merge_into=merge_into, inputs=[*(measurements or ()), *(splitwise or ())])
-        err_console().print(f"wrote {write}")
+        sys.stderr.write(f"wrote {write}\n")
     inputs = {"measurements": [str(p) for p in measurements or ()], "splitwise": [str(p) for p in splitwise or ()]}
     doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits))
     output_document(doc, fmt, output, table=fit_table(result.fits))

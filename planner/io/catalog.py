@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from planner import domain
-from planner.errors import CatalogError, UnknownIdError
+from planner.errors import CatalogError, InputError, UnknownIdError
 from planner.io import schemas
 from planner.io.yamlio import find_line, load_file, read_text
 from planner.units import gbit_per_s_to_bytes_per_s, gbyte_per_s_to_bytes_per_s, gib_to_bytes, tflop_per_s_to_flop_per_s, us_to_s
@@ -72,8 +72,13 @@ def format_validation_error(origin: Path, text: str, exc: ValidationError) -> st
 
 
 def parse_file(path: Path, model: type[M]) -> M:
-    text = read_text(path)
-    data = load_file(path)
+    try:
+        text = read_text(path)
+        data = load_file(path)
+    except CatalogError:
+        raise
+    except InputError as exc:
+        raise CatalogError(exc.message, hint=exc.hint) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -169,8 +174,29 @@ class IdIndex:
         raise UnknownIdError(f"{prefix}unknown {self.kind} id {raw_id!r}", hint=hint)
 
 
+# Catalog (YAML) figure names → domain field names, so sources follow a figure through unit conversion.
+_DOMAIN_NAMES = {
+    "bf16_dense_tflop_per_s": "bf16_flop_per_s",
+    "fp16_dense_tflop_per_s": "fp16_flop_per_s",
+    "fp8_dense_tflop_per_s": "fp8_flop_per_s",
+    "hbm_capacity_gib": "hbm_capacity_bytes",
+    "hbm_bandwidth_gbyte_per_s": "hbm_bandwidth_bytes_per_s",
+    "nvlink_gbyte_per_s": "nvlink_bytes_per_s",
+    "bandwidth_gbit_per_s": "bandwidth_bytes_per_s",
+    "bandwidth_gbyte_per_s": "bandwidth_bytes_per_s",
+    "latency_us": "latency_s",
+}
+_NOT_FIGURES = {"source", "field_sources", "note", "name"}
+
+
 def _sources_of(entry: schemas.Sourced, figures: Iterable[str]) -> dict[str, str]:
-    return {name: entry.source_of(name) for name in figures}
+    """Source id of every figure, keyed by the domain field name."""
+    out: dict[str, str] = {}
+    for name in figures:
+        if name in _NOT_FIGURES or (name.startswith("bandwidth_") and getattr(entry, name, None) is None):
+            continue
+        out[_DOMAIN_NAMES.get(name, name)] = entry.source_of(name)
+    return out
 
 
 def _check_source(raw: _Raw, source_id: str | None, where: str) -> None:

@@ -40,12 +40,47 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+MAX_EXPANDED_NODES = 1_000_000
+
+
+def _expanded_nodes(root: yaml.Node) -> int:
+    """Nodes the document has once every alias is expanded (anchors shared, so memoized by id)."""
+    memo: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in memo:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if done or not children:
+            memo[id(node)] = 1 + sum(memo.get(id(c), 1) for c in children)
+            if memo[id(node)] > MAX_EXPANDED_NODES:
+                return memo[id(node)]
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in memo)
+    return memo[id(root)]
+
+
 def loads(text: str, origin: str) -> Any:
     """Parse one YAML document; errors name ``origin`` and the line."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise InputError(f"{origin}: document larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        loader = _UniqueKeyLoader(text)
+        try:
+            root = loader.get_single_node()  # type: ignore[no-untyped-call]
+            if root is None:
+                return None
+            if _expanded_nodes(root) > MAX_EXPANDED_NODES:
+                raise InputError(f"{origin}: aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (alias bomb?)")
+            return loader.construct_document(root)  # type: ignore[no-untyped-call]
+        finally:
+            loader.dispose()  # type: ignore[no-untyped-call]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -163,10 +163,10 @@ def build_model(
             built.add("fabric", f"decode_ports__{lk}", d[lk] >= decode_gpus - decode_upper * (1 - y[lk]))
 
     if apply_limits:
-        for gpu, limit in sorted(cons.max_gpus.items()):
-            on_gpu = [c for c in candidates if c.pool.gpu == gpu]
+        for gpu_id, limit in sorted(cons.max_gpus.items()):
+            on_gpu = [c for c in candidates if c.pool.gpu == gpu_id]
             if on_gpu:
-                built.add("gpu_availability", gpu, pulp.lpSum(c.pool.tp * n[c.key] for c in on_gpu) <= limit)
+                built.add("gpu_availability", gpu_id, pulp.lpSum(c.pool.tp * n[c.key] for c in on_gpu) <= limit)
         if cons.power_cap_w is not None:
             built.add("power_cap", "total", power_expr <= cons.power_cap_w)
         if cons.budget_usd_per_hour is not None:

@@ -67,13 +67,13 @@ def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deploym
         if share > 1e-9 and n.get(key, 0) > 0:
             routing.setdefault(cls, {})[key] = share
     # Renormalize per role (solver tolerances leave shares like 0.9999999).
-    for cls, shares in routing.items():
+    for shares in routing.values():
         for role in ("prefill", "decode", "colocated"):
             keys = [k for k in shares if by_key[k].pool.role == role]
             total = sum(shares[k] for k in keys)
             for k in keys:
                 shares[k] = shares[k] / total
-    links = ()
+    links: tuple[LinkUse, ...] = ()
     if link is not None:
         ports = sum(p.num_gpus for p in pools if p.link == link)
         links = (LinkUse(link=link, ports=ports),)
