@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from planner.calibrate import GpuFit
 from planner.domain import Catalog, Efficiency, GpuSpec, MemoryFit, ModelSpec, Precision, StepEstimate, Workload
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog
@@ -18,6 +17,7 @@ from planner.perf.roofline import Hardware, decode_step, peak_flop_per_s, prefil
 from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
 
 if TYPE_CHECKING:
+    from planner.calibrate import GpuFit
     from planner.io.workload import WorkloadSpec
     from planner.optimize.sizing import SizeResult
 

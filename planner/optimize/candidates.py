@@ -26,6 +26,7 @@ class Candidate:
     max_rate_rps: dict[str, float]  # class -> per-replica rate within SLO (after headroom)
     busy_s: dict[str, float]  # class -> replica-seconds per request
     kv_bytes: dict[str, float]  # class -> KV bytes one request sends (prefill only)
+    servers: int = 1  # pool size the rates assume (replicas sharing one prompt queue)
 
     @property
     def key(self) -> str:
@@ -44,16 +45,47 @@ def _tps(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[int, Repl
     return out
 
 
-def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog) -> Candidate | None:
+def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, servers: int = 1) -> Candidate | None:
     link = catalog.links[pool.link] if pool.link else None
     keep = 1.0 - workload.constraints.headroom_frac
-    rates = {c.name: keep * max_rate(rep, pool, c, link, c.slo.tpot_s) for c in workload.classes}
+    rates = {c.name: keep * max_rate(rep, pool, c, link, c.slo.tpot_s, servers) for c in workload.classes}
     if not any(r > 0 for r in rates.values()):
         return None
     busy = {c.name: busy_s_per_request(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
     kv_tok = kv_bytes_per_token(catalog.models[workload.model], workload.precision)
     kv = {c.name: c.input_tokens.mean * kv_tok for c in workload.classes} if pool.role == "prefill" else {}
-    return Candidate(pool=pool, max_rate_rps=rates, busy_s=busy, kv_bytes=kv)
+    return Candidate(pool=pool, max_rate_rps=rates, busy_s=busy, kv_bytes=kv, servers=servers)
+
+
+def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_name: str, rate_rps: float) -> Candidate | None:
+    """The candidate rescored for the smallest pool that carries ``rate_rps`` of one class with its
+    prompts in one shared queue (None when a lone replica already does, or pooling does not help).
+    Per-replica capacity grows with the pool, so every pool at least that large keeps the SLO."""
+    if candidate.pool.role == "decode":
+        return None
+    rep = make_replica(catalog, workload, candidate.pool.gpu, candidate.pool.tp)
+    assert rep is not None
+    cls = next(c for c in workload.classes if c.name == class_name)
+    link = catalog.links[candidate.pool.link] if candidate.pool.link else None
+    keep = 1.0 - workload.constraints.headroom_frac
+    lone = candidate.max_rate_rps.get(class_name, 0.0)
+    if lone <= 0 or rate_rps <= lone:
+        return None
+    upper = int(rate_rps / lone) + 1  # lone replicas suffice at this size
+
+    def carries(m: int) -> bool:
+        return m * keep * max_rate(rep, candidate.pool, cls, link, cls.slo.tpot_s, m) >= rate_rps
+
+    lo, hi = 1, upper  # carries(hi) holds, carries(lo) does not; pooled capacity grows with m
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if carries(mid):
+            hi = mid
+        else:
+            lo = mid
+    if hi >= upper:
+        return None
+    return _score(rep, candidate.pool, workload, catalog, servers=hi)
 
 
 def _dominated(cands: list[Candidate]) -> list[Candidate]:

@@ -6,7 +6,9 @@ chosen" and ``d[l]`` decode-side ports on it. Constraint families (names ``famil
 
 * ``route``: every class fully routed in each role it needs;
 * ``capacity``: Σ_k rate_k·x[k,c]/max_rate[k,c] ≤ n[c] − redundancy·u[c];
-* ``in_use``: x[k,c] ≤ u[c] (only with redundancy);
+* ``in_use``: x[k,c] ≤ u[c] (with redundancy or a pooled candidate);
+* ``pool_size``: n[c] ≥ (servers + redundancy)·u[c] for a candidate whose rates assume a pool of
+  ``servers`` replicas sharing one prompt queue;
 * ``fabric``: one KV link; prefill replicas only on the chosen link;
 * ``kv_bandwidth``: KV bytes/s sent on l ≤ achieved port bandwidth × prefill GPUs on l;
 * ``gpu_availability``, ``power_cap``, ``budget``: the workload's limits.
@@ -86,9 +88,9 @@ def build_model(
     upper: dict[str, int] = {}
     for c in candidates:
         need = sum(int(k.rate_rps / c.max_rate_rps[k.name]) + 1 for k in classes if c.max_rate_rps.get(k.name, 0) > 0)
-        upper[c.key] = need + redundancy
+        upper[c.key] = max(need, c.servers) + redundancy
         n[c.key] = pulp.LpVariable(f"n__{_name(c.key)}", lowBound=0, upBound=upper[c.key], cat="Integer")
-        if redundancy:
+        if redundancy or c.servers > 1:
             u[c.key] = pulp.LpVariable(f"u__{_name(c.key)}", cat="Binary")
         for k in classes:
             if c.max_rate_rps.get(k.name, 0.0) > 0:
@@ -143,7 +145,10 @@ def build_model(
         load = pulp.lpSum(k.rate_rps / c.max_rate_rps[k.name] * x[(k.name, c.key)] for k in classes if (k.name, c.key) in x)
         spare = redundancy * u[c.key] if redundancy else 0
         built.add("capacity", c.key, load <= n[c.key] - spare)
-        if redundancy:
+        if c.servers > 1:
+            # Rates that assume a pool of `servers` replicas hold only for pools at least that large.
+            built.add("pool_size", c.key, n[c.key] >= (c.servers + redundancy) * u[c.key])
+        if redundancy or c.servers > 1:
             for k in classes:
                 if (k.name, c.key) in x:
                     built.add("in_use", f"{k.name}__{c.key}", x[(k.name, c.key)] <= u[c.key])

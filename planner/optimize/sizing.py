@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from planner.domain import Catalog, Deployment, LinkUse, Pool, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
-from planner.optimize.candidates import Candidate, enumerate_candidates
+from planner.optimize.candidates import Candidate, enumerate_candidates, pooled
 from planner.optimize.model import BuiltModel, build_model
 from planner.optimize.solve import SolverName, binding, solve, values
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
@@ -81,6 +81,41 @@ def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deploym
 
 
 def _solve(
+    workload: Workload,
+    catalog: Catalog,
+    candidates: list[Candidate],
+    solver: SolverName,
+    time_limit_s: float | None,
+    apply_limits: bool = True,
+) -> Solved | None:
+    """Solve once without the limits to learn the pool sizes, rescore the pools that plan uses for
+    a shared prompt queue (G/G/c), then solve with the limits. A plan that does not verify under
+    pooling falls back to lone-replica capacities, which always hold."""
+    first = _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits=False)
+    if first is None:
+        return None
+    by_key = {c.key: c for c in candidates}
+    refined = list(candidates)
+    for pool in first.deployment.pools:
+        served = [(k, shares[pool.key]) for k, shares in first.evaluation.routing.items() if shares.get(pool.key, 0.0) > 0]
+        if len(served) != 1:
+            continue
+        name, share = served[0]
+        rate = next(c.rate_rps for c in workload.classes if c.name == name) * share
+        better = pooled(by_key[pool.key], catalog, workload, name, rate)
+        if better is not None:
+            refined = [better if c.key == pool.key else c for c in refined]
+    if refined == candidates and not apply_limits:
+        return first
+    try:
+        return _solve_once(workload, catalog, refined, solver, time_limit_s, apply_limits)
+    except PlannerError:
+        if refined == candidates:
+            raise
+        return _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits)
+
+
+def _solve_once(
     workload: Workload,
     catalog: Catalog,
     candidates: list[Candidate],

@@ -82,7 +82,10 @@ def binding(
     for family in families:
         for name in built.families.get(family, []):
             con = built.problem.constraints[name]
-            scale = max(1.0, abs(con.constant))
+            activity = sum(abs(coef * (var.value() or 0.0)) for var, coef in con.items())
+            if activity <= 0:
+                continue  # 0 <= 0: an unused link or GPU type, not a binding limit
+            scale = max(1.0, abs(con.constant), activity)
             slack = con.slack
             if slack is not None and abs(slack) <= 1e-6 * scale:
                 out.append(name)

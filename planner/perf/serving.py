@@ -2,9 +2,8 @@
 
 Every function here is used twice: by the optimizer, to precompute the largest per-replica load
 that still meets a class's SLO (so the MIP stays linear), and by the evaluation of a plan, which
-must then find the same SLOs met. Replicas are modelled one by one (requests split evenly across the
-replicas of a pool, as a load balancer does on average), which is conservative next to a shared
-queue (M/G/c): a pool of c replicas is at least as good as c separate queues.
+must then find the same SLOs met. Prompts of a pool of ``c`` replicas wait in one queue (a
+least-loaded router: G/G/c, Allen–Cunneen); ``c = 1`` is the bound for a replica alone.
 
 Prefill replica (TTFT): a G/G/1 queue whose service time is the prefill of one prompt (lengths from
 the class's quantile grid; Kingman/Allen–Cunneen wait with the class's inter-arrival c_a²);
@@ -31,7 +30,15 @@ import numpy as np
 
 from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass
 from planner.perf.distributions import second_moment_ratio
-from planner.perf.queueing import max_mean_occupancy, max_rate_for_quantile, occupancy_quantile, sum_quantile_s, wait_tail
+from planner.perf.queueing import (
+    decreasing_root,
+    max_mean_occupancy,
+    max_rate_for_quantile,
+    normal_sf,
+    occupancy_quantile,
+    sum_quantile_s,
+    wait_tail,
+)
 from planner.perf.roofline import Hardware, step
 from planner.perf.transfer import kv_transfer_s
 
@@ -137,9 +144,12 @@ class Latency:
     utilization_frac: float
 
 
-def prefill_ttft(svc: PrefillService, cls: RequestClass, rate_per_replica: float, first_step_s: float) -> Latency:
-    """TTFT = wait + prefill + exposed KV transfer + first decode step, quantiles of the sum."""
-    c, theta = wait_tail(rate_per_replica, svc.mean_s, svc.cv2, cls.interarrival_cv2)
+def prefill_ttft(
+    svc: PrefillService, cls: RequestClass, rate_per_replica: float, first_step_s: float, servers: int = 1
+) -> Latency:
+    """TTFT = wait + prefill + exposed KV transfer + first decode step, quantiles of the sum.
+    ``servers`` replicas share one queue (a least-loaded router): G/G/c."""
+    c, theta = wait_tail(rate_per_replica * servers, svc.mean_s, svc.cv2, cls.interarrival_cv2, servers)
     offsets = svc.exposed_s + first_step_s
     return Latency(
         p50_s=sum_quantile_s(offsets, c, theta, MEDIAN),
@@ -148,11 +158,13 @@ def prefill_ttft(svc: PrefillService, cls: RequestClass, rate_per_replica: float
     )
 
 
-def prefill_max_rate(svc: PrefillService, cls: RequestClass, first_step_s: float) -> float:
-    """Largest per-replica rate whose TTFT at the SLO percentile meets the target (0 if none)."""
-    return max_rate_for_quantile(
-        svc.mean_s, svc.cv2, cls.interarrival_cv2, svc.exposed_s + first_step_s, cls.slo.ttft_pct, cls.slo.ttft_s
+def prefill_max_rate(svc: PrefillService, cls: RequestClass, first_step_s: float, servers: int = 1) -> float:
+    """Largest per-replica rate whose TTFT at the SLO percentile meets the target (0 if none), in a
+    pool of ``servers`` replicas sharing one queue."""
+    pooled = max_rate_for_quantile(
+        svc.mean_s, svc.cv2, cls.interarrival_cv2, svc.exposed_s + first_step_s, cls.slo.ttft_pct, cls.slo.ttft_s, servers
     )
+    return pooled / servers * (1 - 1e-6)
 
 
 # ----------------------------------------------------------------------------------------- decode
@@ -227,30 +239,22 @@ def _tpot_quantile(cls: RequestClass, co: Colocated, chunk_frac: float, p: float
     n = np.maximum(np.round(np.array(cls.output_tokens.grid)), 1.0)
     sd = np.sqrt(n * f * (1 - f))
 
-    def exceed(t: float) -> float:
-        k = (t - co.t_decode_s) / delta * n
-        z = (k - n * f) / sd
-        return float(np.mean([0.5 * math.erfc(v / math.sqrt(2)) for v in z]))
+    def exceed(t: np.ndarray) -> np.ndarray:
+        k = (t[:, None] - co.t_decode_s) / delta * n[None, :]
+        return np.asarray(normal_sf((k - n * f) / sd).mean(axis=1))
 
-    lo, hi = co.t_decode_s, co.t_mix_s
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if exceed(mid) > 1 - p:
-            lo = mid
-        else:
-            hi = mid
-    return hi
+    return decreasing_root(exceed, co.t_decode_s, co.t_mix_s, 1 - p)
 
 
 def colocated_metrics(
-    rep: Replica, cls: RequestClass, co: Colocated, rate_per_replica: float, max_batch: int
+    rep: Replica, cls: RequestClass, co: Colocated, rate_per_replica: float, max_batch: int, servers: int = 1
 ) -> tuple[Latency, Latency]:
-    """(TTFT, TPOT) of a co-located replica at ``rate_per_replica``."""
+    """(TTFT, TPOT) of a co-located replica at ``rate_per_replica`` (prompts queue for ``servers``)."""
     mean, cv2, service = _colocated_service(co, cls)
     rho = rate_per_replica * mean
     if rho >= 1:
         return _SATURATED, _SATURATED
-    c, theta = wait_tail(rate_per_replica, mean, cv2, cls.interarrival_cv2)
+    c, theta = wait_tail(rate_per_replica * servers, mean, cv2, cls.interarrival_cv2, servers)
     ttft = Latency(
         p50_s=sum_quantile_s(service, c, theta, MEDIAN),
         pct_s=sum_quantile_s(service, c, theta, cls.slo.ttft_pct),
@@ -268,26 +272,48 @@ def colocated_metrics(
     return ttft, tpot
 
 
-def colocated_max_rate(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int) -> float:
-    """Largest per-replica rate meeting both SLOs (bisection: every metric grows with the rate)."""
-    if not kv_fits(rep, cls, max_batch):
+def _max_chunk_frac(cls: RequestClass, co: Colocated) -> float:
+    """Largest fraction of chunk-carrying iterations whose TPOT quantile meets the target."""
+    target, p = cls.slo.tpot_s, cls.slo.tpot_pct
+    if co.t_decode_s > target:
         return 0.0
-    mean = _colocated_service(co, cls)[0]
+    delta = co.t_mix_s - co.t_decode_s
+    if co.t_mix_s <= target or delta <= 0:
+        return 1.0
+    n = np.maximum(np.round(np.array(cls.output_tokens.grid)), 1.0)
+    k = (target - co.t_decode_s) / delta * n
 
-    def ok(rate: float) -> bool:
-        ttft, tpot = colocated_metrics(rep, cls, co, rate, max_batch)
-        return ttft.pct_s <= cls.slo.ttft_s and tpot.pct_s <= cls.slo.tpot_s
+    def exceed(f: float) -> float:
+        return float(normal_sf((k - n * f) / np.sqrt(n * f * (1 - f))).mean())
 
-    if not ok(1e-9 / mean):
-        return 0.0
-    lo, hi = 0.0, 1.0 / mean
-    for _ in range(40):
+    lo, hi = 0.0, 1.0
+    while hi - lo > 1e-7:
         mid = 0.5 * (lo + hi)
-        if ok(mid):
+        if exceed(mid) <= 1 - p:
             lo = mid
         else:
             hi = mid
     return lo
+
+
+def colocated_max_rate(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int, servers: int = 1) -> float:
+    """Largest per-replica rate meeting both SLOs: the smallest of the TPOT limit (share of
+    iterations that may carry a chunk), the TTFT limit (prompt queue) and the batch-slot limit."""
+    if not kv_fits(rep, cls, max_batch):
+        return 0.0
+    mean, cv2, service = _colocated_service(co, cls)
+    rho_max = _max_chunk_frac(cls, co)
+    if rho_max <= 0:
+        return 0.0
+    ttft_rate = (
+        max_rate_for_quantile(mean, cv2, cls.interarrival_cv2, service, cls.slo.ttft_pct, cls.slo.ttft_s, servers) / servers
+    )
+    # Slots: n̄ = λ·OSL·(ρ·T_mix + (1 − ρ)·T_decode) with ρ = λ·mean, a quadratic in λ.
+    n_max = max_mean_occupancy(max_batch, cls.slo.tpot_pct)
+    a = cls.output_tokens.mean * mean * (co.t_mix_s - co.t_decode_s)
+    b = cls.output_tokens.mean * co.t_decode_s
+    occ_rate = n_max / b if a <= 0 else (-b + math.sqrt(b * b + 4 * a * n_max)) / (2 * a)
+    return min(rho_max / mean, ttft_rate, occ_rate, (1 - 1e-9) / mean) * (1 - 1e-6)
 
 
 _SATURATED = Latency(p50_s=math.inf, pct_s=math.inf, utilization_frac=1.0)
