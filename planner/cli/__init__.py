@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from planner.cli import calibrate_cmd, catalog_cmd, estimate_cmd, size_cmd
+from planner.cli import calibrate_cmd, catalog_cmd, estimate_cmd, schema_cmd, size_cmd
 from planner.errors import ExitCode, PlannerError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(estimate_cmd.app, name="estimate")
 app.add_typer(calibrate_cmd.app, name="calibrate")
 app.command("size")(size_cmd.size)
+app.command("schema")(schema_cmd.schema)
 
 
 def _err(line: str) -> None:

@@ -38,7 +38,7 @@ def size(
 ) -> None:
     """Size the prefill pool, decode pool and KV link for a workload at the lowest cost."""
     from planner import api
-    from planner.errors import InputError
+    from planner.errors import InfeasibleError, InputError
     from planner.report.envelope import envelope
     from planner.report.size import size_data, size_markdown, size_table
 
@@ -86,7 +86,14 @@ def size(
     workload = api.resolve_workload(spec, catalog, origin)
     inputs["workload"] = spec.model_dump(mode="json", exclude_none=True)
     inputs["solver"] = solver
-    result = api.size(workload, catalog, solver=solver, time_limit_s=time_limit_s)
+    try:
+        result = api.size(workload, catalog, solver=solver, time_limit_s=time_limit_s)
+    except InfeasibleError as exc:
+        if fmt in (Format.json, Format.yaml):
+            # Scripts get the diagnosis on stdout too; the error line still goes to stderr (exit 3).
+            diag = {"message": exc.message, "hint": exc.hint, "diagnosis": exc.diagnosis}
+            output_document(envelope("size", "infeasible", inputs, diag), fmt, output)
+        raise
     data = size_data(result, catalog)
     doc = envelope("size", "ok", inputs, data, list(result.warnings))
     if fmt is Format.table:

@@ -26,11 +26,17 @@ class TokenStats(Strict):
     """Token counts of one class: summary statistics, or a histogram of ``[tokens, weight]`` bins."""
 
     mean: Positive | None = None
+    """Mean tokens per request."""
     p50: Positive | None = None
+    """Median tokens."""
     p90: Positive | None = None
+    """90th percentile, tokens."""
     p99: Positive | None = None
+    """99th percentile, tokens."""
     max: Positive | None = None
+    """Largest request, tokens (optional; clips the fitted distribution)."""
     histogram: list[tuple[Positive, NonNegative]] | None = None
+    """Instead of the statistics: ``[tokens, weight]`` bins (weights need not sum to 1)."""
 
     @model_validator(mode="after")
     def _complete(self) -> TokenStats:
@@ -105,24 +111,37 @@ class ClassSpec(Strict):
 
 class HardwareSpec(Strict):
     prefill_gpus: list[str] | None = None
+    """GPU ids allowed for the prefill pool (default: every priced GPU)."""
     decode_gpus: list[str] | None = None
+    """GPU ids allowed for the decode pool (default: every priced GPU)."""
     links: list[str] | None = None
+    """Inter-node link ids allowed to carry the KV cache (default: every inter-node link)."""
 
 
 class ConstraintsSpec(Strict):
     max_gpus: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    """GPU inventory: most GPUs of each type the plan may use."""
     power_cap_kw: Positive | None = None
+    """Most average power of all GPUs, kW."""
     budget_usd_per_month: Positive | None = None
+    """Most spend, USD per month (730 hours)."""
     headroom_frac: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Share of each replica's SLO-limited capacity kept free for bursts."""
     redundancy: Annotated[int, Field(ge=0, le=16)] = 0
+    """Spare replicas per pool: the SLOs hold with this many replicas of every pool out (N+k)."""
 
 
 class PricingSpec(Strict):
     mode: Literal["on-demand", "reserved", "capex"] = "on-demand"
+    """on-demand list prices, reserved (a discount on them) or capex (amortized servers plus power)."""
     discount_frac: Annotated[float, Field(ge=0, lt=1)] | None = None
+    """Reserved only: discount on the on-demand price."""
     amortization_years: Positive | None = None
+    """Capex only: years over which servers are amortized (default: the catalog's)."""
     usd_per_kwh: Positive | None = None
+    """Capex only: electricity price (default: the catalog's)."""
     pue: Annotated[float, Field(ge=1, le=3)] | None = None
+    """Capex only: data-centre power usage effectiveness (default: the catalog's)."""
 
     @model_validator(mode="after")
     def _mode_fields(self) -> PricingSpec:
@@ -134,13 +153,19 @@ class PricingSpec(Strict):
 
 
 class WorkloadSpec(Strict):
+    """A workload: the model, its request classes with their SLOs, and the sizing options."""
+
     model: str
+    """Model id from the catalog (e.g. llama-3.1-70b)."""
     precision: Literal["bf16", "fp8"] = "bf16"
+    """Weights and KV-cache precision."""
     classes: Annotated[list[ClassSpec], Field(min_length=1, max_length=200)]
+    """Request classes, each with its rate, lengths and SLOs."""
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     pricing: PricingSpec = Field(default_factory=PricingSpec)
     objective: Literal["cost", "gpus", "power"] = "cost"
+    """What the plan minimizes: USD per hour, GPU count or average power."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> WorkloadSpec:

@@ -9,7 +9,7 @@ these numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.domain import Catalog, Pool, Workload
 from planner.perf.evaluate import busy_s_per_request, make_replica, max_rate
@@ -85,7 +85,13 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
             lo = mid
     if hi >= upper:
         return None
-    return _score(rep, candidate.pool, workload, catalog, servers=hi)
+    scored = _score(rep, candidate.pool, workload, catalog, servers=hi)
+    if scored is None:
+        return None
+    # Pooled rates hold for a pool serving this class alone (shared pools are counted as lone replicas).
+    rates = {k: (v if k == class_name else 0.0) for k, v in scored.max_rate_rps.items()}
+    busy = {k: v for k, v in scored.busy_s.items() if k == class_name}
+    return replace(scored, max_rate_rps=rates, busy_s=busy)
 
 
 def _dominated(cands: list[Candidate]) -> list[Candidate]:

@@ -20,6 +20,7 @@ the same way on every run.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -88,6 +89,11 @@ def build_model(
     upper: dict[str, int] = {}
     for c in candidates:
         need = sum(int(k.rate_rps / c.max_rate_rps[k.name]) + 1 for k in classes if c.max_rate_rps.get(k.name, 0) > 0)
+        if c.pool.link is not None:
+            # The KV link may need more prefill GPUs (NIC ports) than the traffic does.
+            bw = link_effective_bytes_per_s(catalog.links[c.pool.link], catalog.engine)
+            kv_gpus = sum(k.rate_rps * c.kv_bytes.get(k.name, 0.0) for k in classes if c.max_rate_rps.get(k.name, 0) > 0) / bw
+            need = max(need, math.ceil(kv_gpus / c.pool.tp) + 1)
         upper[c.key] = max(need, c.servers) + redundancy
         n[c.key] = pulp.LpVariable(f"n__{_name(c.key)}", lowBound=0, upBound=upper[c.key], cat="Integer")
         if redundancy or c.servers > 1:

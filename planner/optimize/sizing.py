@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Deployment, LinkUse, Pool, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.optimize.candidates import Candidate, enumerate_candidates, pooled
 from planner.optimize.model import BuiltModel, build_model
-from planner.optimize.solve import SolverName, binding, solve, values
+from planner.optimize.solve import (
+    BASELINE_MAX_NODES,
+    BASELINE_REL_GAP,
+    MAX_NODES,
+    MIP_REL_GAP,
+    SolverName,
+    binding,
+    solve,
+    values,
+)
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
 from planner.perf.serving import mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
@@ -20,6 +29,7 @@ class Solved:
     deployment: Deployment
     evaluation: Evaluation
     optimality: str
+    gap_frac: float | None
     solver: str
     solve_wall_s: float
     num_variables: int
@@ -42,6 +52,7 @@ class SizeResult:
     baselines: tuple[Baseline, ...]
     savings_frac: float | None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    limiting: tuple[tuple[str, float], ...] = ()  # (limit, USD/hour of the plan without it)
 
 
 def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deployment:
@@ -87,11 +98,12 @@ def _solve(
     solver: SolverName,
     time_limit_s: float | None,
     apply_limits: bool = True,
+    gap_rel: float = MIP_REL_GAP,
 ) -> Solved | None:
     """Solve once without the limits to learn the pool sizes, rescore the pools that plan uses for
     a shared prompt queue (G/G/c), then solve with the limits. A plan that does not verify under
     pooling falls back to lone-replica capacities, which always hold."""
-    first = _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits=False)
+    first = _solve_once(workload, catalog, candidates, solver, time_limit_s, False, gap_rel)
     if first is None:
         return None
     by_key = {c.key: c for c in candidates}
@@ -105,14 +117,18 @@ def _solve(
         better = pooled(by_key[pool.key], catalog, workload, name, rate)
         if better is not None:
             refined = [better if c.key == pool.key else c for c in refined]
-    if refined == candidates and not apply_limits:
+    c = workload.constraints
+    has_limits = bool(c.max_gpus) or c.power_cap_w is not None or c.budget_usd_per_hour is not None
+    if refined == candidates and not (apply_limits and has_limits):
         return first
     try:
-        return _solve_once(workload, catalog, refined, solver, time_limit_s, apply_limits)
+        return _solve_once(workload, catalog, refined, solver, time_limit_s, apply_limits, gap_rel)
     except PlannerError:
         if refined == candidates:
             raise
-        return _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits)
+        if not (apply_limits and has_limits):
+            return first
+        return _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits, gap_rel)
 
 
 def _solve_once(
@@ -122,9 +138,10 @@ def _solve_once(
     solver: SolverName,
     time_limit_s: float | None,
     apply_limits: bool = True,
+    gap_rel: float = MIP_REL_GAP,
 ) -> Solved | None:
     built = build_model(workload, catalog, candidates, apply_limits=apply_limits)
-    outcome = solve(built, solver, time_limit_s)
+    outcome = solve(built, solver, time_limit_s, gap_rel, MAX_NODES if gap_rel == MIP_REL_GAP else BASELINE_MAX_NODES)
     if outcome.status == "infeasible":
         return None
     deployment = _extract(built, workload, catalog)
@@ -139,6 +156,7 @@ def _solve_once(
         deployment=deployment,
         evaluation=ev,
         optimality=outcome.status,
+        gap_frac=outcome.gap_frac,
         solver=outcome.solver,
         solve_wall_s=outcome.wall_s,
         num_variables=len(built.problem.variables()),
@@ -289,6 +307,7 @@ def size(
             raise InfeasibleError("no plan meets the SLOs, even without the workload's limits")
         _diagnose_limits(workload, free)
         raise AssertionError("unreachable")
+    limiting = _limiting(workload, catalog, cands, solver, time_limit_s, plan)
     result_baselines: list[Baseline] = []
     if baselines:
         result_baselines = _baselines(workload, catalog, cands, solver, time_limit_s)
@@ -299,8 +318,48 @@ def size(
         savings = 1.0 - plan.evaluation.usd_per_hour / best
     warnings = _warnings(workload, catalog, plan, savings)
     return SizeResult(
-        workload=workload, plan=plan, baselines=tuple(result_baselines), savings_frac=savings, warnings=tuple(warnings)
+        workload=workload,
+        plan=plan,
+        baselines=tuple(result_baselines),
+        savings_frac=savings,
+        warnings=tuple(warnings),
+        limiting=limiting,
     )
+
+
+def _without(workload: Workload, limit: str) -> Workload:
+    c = workload.constraints
+    if limit.startswith("max_gpus."):
+        gpu = limit.split(".", 1)[1]
+        c = replace(c, max_gpus={g: v for g, v in c.max_gpus.items() if g != gpu})
+    elif limit == "power_cap_kw":
+        c = replace(c, power_cap_w=None)
+    else:
+        c = replace(c, budget_usd_per_hour=None)
+    return replace(workload, constraints=c)
+
+
+def _limiting(
+    workload: Workload, catalog: Catalog, cands: list[Candidate], solver: SolverName, time_limit_s: float | None, plan: Solved
+) -> tuple[tuple[str, float], ...]:
+    """Limits that make the plan dearer: each with the USD/hour the plan would cost without it
+    (one re-solve per limit, and only when the plan without any limit is cheaper)."""
+    c = workload.constraints
+    limits = [f"max_gpus.{g}" for g in sorted(c.max_gpus)]
+    limits += ["power_cap_kw"] if c.power_cap_w is not None else []
+    limits += ["budget_usd_per_month"] if c.budget_usd_per_hour is not None else []
+    if not limits:
+        return ()
+    free = _solve(workload, catalog, cands, solver, time_limit_s, apply_limits=False)
+    cost = plan.evaluation.usd_per_hour
+    if free is None or free.evaluation.usd_per_hour >= cost * (1 - 1e-9):
+        return ()
+    out = []
+    for limit in limits:
+        relaxed = _solve(_without(workload, limit), catalog, cands, solver, time_limit_s)
+        if relaxed is not None and relaxed.evaluation.usd_per_hour < cost * (1 - 1e-9):
+            out.append((limit, relaxed.evaluation.usd_per_hour))
+    return tuple(out)
 
 
 def _baselines(
@@ -311,7 +370,7 @@ def _baselines(
     for gpu in all_gpus:
         co = enumerate_candidates(catalog, workload, ("colocated",), {"colocated": (gpu,)})
         covered = all(any(c.max_rate_rps.get(k.name, 0) > 0 for c in co) for k in workload.classes)
-        solved = _solve(workload, catalog, co, solver, time_limit_s, apply_limits=False) if co and covered else None
+        solved = _solve(workload, catalog, co, solver, time_limit_s, False, BASELINE_REL_GAP) if co and covered else None
         note = (
             "both phases on the same replicas, chunked prefill (token budget per iteration); decode steps that "
             "carry a prefill chunk are slower, which bounds TPOT"
@@ -332,7 +391,7 @@ def _baselines(
             for k in workload.classes
             for r in ("prefill", "decode")
         )
-        solved = _solve(workload, catalog, homo, solver, time_limit_s, apply_limits=False) if roles_ok else None
+        solved = _solve(workload, catalog, homo, solver, time_limit_s, False, BASELINE_REL_GAP) if roles_ok else None
         out.append(
             Baseline(
                 name=f"disaggregated-{gpu}",

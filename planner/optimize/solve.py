@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -17,7 +18,10 @@ from planner.optimize.model import BuiltModel
 
 SolverName = Literal["highs", "cbc"]
 Status = Literal["optimal", "feasible", "infeasible"]
-MIP_REL_GAP = 1e-6
+MIP_REL_GAP = 1e-4  # the plan: within 0.01 % of the optimum, far inside the model's own error
+BASELINE_REL_GAP = 5e-3  # baselines: packing many co-located pools is slow to prove to 0.01 %
+MAX_NODES = 5000  # a deterministic work limit (a time limit would make output depend on the machine)
+BASELINE_MAX_NODES = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +30,39 @@ class SolveOutcome:
     solver: str
     wall_s: float
     objective: float | None
+    gap_frac: float | None  # relative MIP gap at the end (None where the solver does not report it)
 
 
-def make_solver(name: SolverName, time_limit_s: float | None) -> pulp.LpSolver:
-    """Single-threaded, tight gap: the same model gives the same answer on every run."""
+class _HiGHS(pulp.HiGHS):  # type: ignore[misc]
+    """PuLP's HiGHS interface, also mapping HiGHS's node-limit status ("solution limit"), which
+    PuLP 3 does not know, to "feasible" when an incumbent exists."""
+
+    def findSolutionValues(self, lp: pulp.LpProblem) -> tuple[int, int]:
+        try:
+            return super().findSolutionValues(lp)  # type: ignore[no-any-return]
+        except KeyError:
+            info = lp.solverModel.getInfo()
+            objective = float(info.objective_function_value)
+            if int(info.primal_solution_status) == 2 and math.isfinite(objective):  # 2: a feasible solution
+                return pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible
+            return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+
+
+def make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, max_nodes: int) -> pulp.LpSolver:
+    """Single-threaded, with a node limit: the same model gives the same answer on every run."""
     if name == "highs":
-        return pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=MIP_REL_GAP, threads=1)
-    return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=MIP_REL_GAP, threads=1)
+        return _HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1, mip_max_nodes=max_nodes)
+    return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1, maxNodes=max_nodes)
+
+
+def _gap(built: BuiltModel, solver: SolverName) -> float | None:
+    model = getattr(built.problem, "solverModel", None)
+    if solver != "highs" or model is None:
+        return None
+    try:
+        return float(model.getInfo().mip_gap)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 @contextlib.contextmanager
@@ -54,21 +84,28 @@ def _quiet() -> Iterator[None]:
             os.close(fd)
 
 
-def solve(built: BuiltModel, solver: SolverName = "highs", time_limit_s: float | None = None) -> SolveOutcome:
+def solve(
+    built: BuiltModel,
+    solver: SolverName = "highs",
+    time_limit_s: float | None = None,
+    gap_rel: float = MIP_REL_GAP,
+    max_nodes: int = MAX_NODES,
+) -> SolveOutcome:
     start = time.perf_counter()
     try:
         with _quiet():
-            status = built.problem.solve(make_solver(solver, time_limit_s))
+            status = built.problem.solve(make_solver(solver, time_limit_s, gap_rel, max_nodes))
     except pulp.PulpSolverError as exc:
         raise SolverError(f"{solver} failed: {exc}") from None
     wall = time.perf_counter() - start
     sol = built.problem.sol_status
+    gap = _gap(built, solver)
     if status == pulp.LpStatusOptimal and sol == pulp.LpSolutionOptimal:
-        return SolveOutcome("optimal", solver, wall, pulp.value(built.problem.objective))
+        return SolveOutcome("optimal", solver, wall, pulp.value(built.problem.objective), gap)
     if sol == pulp.LpSolutionIntegerFeasible:
-        return SolveOutcome("feasible", solver, wall, pulp.value(built.problem.objective))
+        return SolveOutcome("feasible", solver, wall, pulp.value(built.problem.objective), gap)
     if status == pulp.LpStatusInfeasible or sol == pulp.LpSolutionInfeasible:
-        return SolveOutcome("infeasible", solver, wall, None)
+        return SolveOutcome("infeasible", solver, wall, None, None)
     if status == pulp.LpStatusUnbounded:
         raise SolverError("the sizing model is unbounded: a bug, please report it")
     raise SolverError(f"{solver} found no plan within the time limit ({pulp.LpStatus[status]})", hint="raise --time-limit-s")

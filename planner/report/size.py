@@ -144,6 +144,7 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
         "savings_frac": r.savings_frac,
         "line_items": line_items(ev, catalog, r.workload),
         "optimality": plan.optimality,
+        "mip_gap_frac": plan.gap_frac,
         "solver": {
             "name": plan.solver,
             "variables": plan.num_variables,
@@ -151,6 +152,14 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
             "candidates": plan.num_candidates,
         },
         "binding_constraints": list(plan.binding),
+        "limiting_constraints": [
+            {
+                "limit": name,
+                "usd_per_month_without": usd * HOURS_PER_MONTH,
+                "extra_usd_per_month": (ev.usd_per_hour - usd) * HOURS_PER_MONTH,
+            }
+            for name, usd in r.limiting
+        ],
     }
 
 
@@ -204,6 +213,8 @@ def size_table(r: SizeResult, catalog: Catalog) -> Group:
     for lr in ev.links:
         totals.add_row(f"KV link {lr.link}", f"{lr.ports} ports/side, {_pct(lr.utilization_frac)} of achieved bandwidth")
     totals.add_row("binding constraints", ", ".join(r.plan.binding) or "none")
+    for name, usd in r.limiting:
+        totals.add_row(f"limit {name}", f"costs {(ev.usd_per_hour - usd) * HOURS_PER_MONTH:,.0f} USD/month")
     base = Table(title="baselines (same SLOs, same method)")
     for col in ("baseline", "GPUs", "USD/month", "plan vs it"):
         base.add_column(col, justify="left" if col == "baseline" else "right")

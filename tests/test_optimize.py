@@ -1,0 +1,269 @@
+"""The sizing MIP against brute force on small instances (DESIGN.md §4, §5 "known optimum").
+
+Instances: one class, one or two GPU types, one KV link, the candidates that
+``enumerate_candidates`` scores. The brute force enumerates integer replica counts per candidate
+(which covers every routing split, since shares are continuous): a role's counts are feasible when
+``Σ_c max(n_c − r, 0)·max_rate_c ≥ rate`` (r = redundancy), and the prefill counts must also carry
+the KV bytes: ``rate·kv_bytes ≤ link_bw·Σ tp·n``. Roles are independent (one link, ports priced
+at zero), so the optimum is the sum of each role's cheapest feasible counts.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.domain import Catalog, Workload
+from planner.io.workload import parse_workload, to_domain
+from planner.optimize.candidates import Candidate, enumerate_candidates
+from planner.optimize.model import build_model
+from planner.optimize.solve import solve, values
+from planner.perf.transfer import link_effective_bytes_per_s
+
+REL = 1e-6  # MIP gap and the tolerance of every objective comparison
+
+CHAT = {
+    "model": "llama-3.1-70b",
+    "classes": [
+        {
+            "name": "chat",
+            "rate_rps": 1.0,
+            "input_tokens": {"mean": 2000, "p50": 1500, "p90": 4000, "p99": 7000},
+            "output_tokens": {"mean": 300, "p50": 250, "p90": 600, "p99": 1000},
+            "slo": {"ttft_p99_ms": 1000, "tpot_p99_ms": 60},
+        }
+    ],
+    "hardware": {"prefill_gpus": ["h100-sxm"], "decode_gpus": ["a100-sxm-80gb", "h100-sxm"], "links": ["ib-ndr-400"]},
+}
+# Llama-3.1-8B with 8K-token prompts over 25GbE: the KV stream nearly fills a prefill GPU's port.
+KV_HEAVY = {
+    "model": "llama-3.1-8b",
+    "classes": [
+        {
+            "name": "long",
+            "rate_rps": 1.0,
+            "input_tokens": {"mean": 8000, "p50": 8000, "p90": 8000, "p99": 8000},
+            "output_tokens": {"mean": 200, "p50": 200, "p90": 200, "p99": 200},
+            "slo": {"ttft_p99_ms": 6000, "tpot_p99_ms": 40},
+        }
+    ],
+    "hardware": {"prefill_gpus": ["h100-sxm"], "decode_gpus": ["h100-sxm"], "links": ["ethernet-25"]},
+}
+
+
+def make_workload(catalog: Catalog, doc: dict[str, Any], **constraints: Any) -> Workload:
+    d = copy.deepcopy(doc)
+    d["constraints"] = constraints
+    return to_domain(parse_workload(d, "test"), catalog)
+
+
+def with_rate(workload: Workload, rate: float) -> Workload:
+    (cls,) = workload.classes
+    return replace(workload, classes=(replace(cls, rate_rps=rate),))
+
+
+def candidates_of(catalog: Catalog, workload: Workload) -> list[Candidate]:
+    gpus = {"prefill": workload.prefill_gpus, "decode": workload.decode_gpus}
+    return enumerate_candidates(catalog, workload, ("prefill", "decode"), gpus)
+
+
+def price(catalog: Catalog, c: Candidate) -> float:
+    p = catalog.default_price(c.pool.gpu)
+    assert p is not None
+    return c.pool.tp * p.usd_per_gpu_hour
+
+
+def role_optimum(
+    cands: Sequence[Candidate],
+    rate: float,
+    redundancy: int,
+    weight: Callable[[Candidate], float],
+    min_gpus: float = 0.0,
+) -> tuple[float, tuple[int, ...]]:
+    """Cheapest integer counts (by ``weight`` per replica) with capacity for ``rate`` and at least
+    ``min_gpus`` GPUs in total. Exhaustive over 0..(⌊rate/m⌋ + 1 + r + ⌈min_gpus/tp⌉) replicas per
+    candidate (a replica that carries no traffic still counts for the KV ports, as in the MIP),
+    with a cost bound to prune."""
+    (name,) = {k for c in cands for k in c.max_rate_rps}
+    m = [c.max_rate_rps[name] for c in cands]
+    ub = [int(rate / mi) + 1 + redundancy + math.ceil(min_gpus / c.pool.tp) for c, mi in zip(cands, m, strict=True)]
+    best: tuple[float, tuple[int, ...]] = (math.inf, ())
+
+    def rec(i: int, counts: tuple[int, ...], cost: float, cap: float, gpus: int) -> None:
+        nonlocal best
+        if cost >= best[0] - 1e-9:
+            return
+        if cap >= rate * (1 - 1e-12) and gpus >= min_gpus:
+            best = (cost, counts + (0,) * (len(cands) - i))
+            return
+        if i == len(cands):
+            return
+        for n in range(ub[i] + 1):
+            rec(
+                i + 1, (*counts, n), cost + n * weight(cands[i]), cap + max(n - redundancy, 0) * m[i], gpus + n * cands[i].pool.tp
+            )
+
+    rec(0, (), 0.0, 0.0, 0)
+    return best
+
+
+def brute_force(catalog: Catalog, workload: Workload, cands: list[Candidate], weight: Callable[[Candidate], float]) -> float:
+    (cls,) = workload.classes
+    (link,) = workload.links
+    r = workload.constraints.redundancy
+    usable = [c for c in cands if c.max_rate_rps.get(cls.name, 0.0) > 0]
+    prefill = [c for c in usable if c.pool.role == "prefill"]
+    decode = [c for c in usable if c.pool.role == "decode"]
+    bw = link_effective_bytes_per_s(catalog.links[link], catalog.engine)
+    kv_gpus = cls.rate_rps * prefill[0].kv_bytes[cls.name] / bw
+    p_cost, _ = role_optimum(prefill, cls.rate_rps, r, weight, min_gpus=kv_gpus)
+    d_cost, _ = role_optimum(decode, cls.rate_rps, r, weight)
+    return p_cost + d_cost
+
+
+def feasible_counts(workload: Workload, cands: list[Candidate], n: dict[str, int]) -> bool:
+    """The MIP's counts, checked by the brute force's own rule."""
+    (cls,) = workload.classes
+    r = workload.constraints.redundancy
+    for role in ("prefill", "decode"):
+        cap = sum(
+            max(n[c.key] - r, 0) * c.max_rate_rps[cls.name]
+            for c in cands
+            if c.pool.role == role and c.max_rate_rps.get(cls.name, 0.0) > 0
+        )
+        if cap < cls.rate_rps * (1 - 1e-7):
+            return False
+    return True
+
+
+def mip(catalog: Catalog, workload: Workload, cands: list[Candidate], solver: str = "highs") -> tuple[float, dict[str, int]]:
+    built = build_model(workload, catalog, cands)
+    outcome = solve(built, solver)  # type: ignore[arg-type]
+    assert outcome.status == "optimal"
+    n, _, link = values(built)
+    assert link == workload.links[0]
+    goal = {"cost": built.cost_expr, "gpus": built.gpus_expr}[workload.objective]
+    value = float(goal.value())
+    # The objective adds only the documented tie-breaks (1e-6 per GPU, 1e-9 per candidate index).
+    assert outcome.objective is not None
+    assert outcome.objective == pytest.approx(value, rel=1e-4, abs=1e-2)
+    return value, n
+
+
+@pytest.fixture(scope="module")
+def chat_wl(catalog: Catalog) -> dict[int, Workload]:
+    return {r: make_workload(catalog, CHAT, redundancy=r) for r in (0, 1)}
+
+
+@pytest.fixture(scope="module")
+def chat_cands(catalog: Catalog, chat_wl: dict[int, Workload]) -> dict[int, list[Candidate]]:
+    # Per-replica capacities do not depend on the class's rate, so the candidates are scored once.
+    return {r: candidates_of(catalog, w) for r, w in chat_wl.items()}
+
+
+def test_instance_shape(chat_cands: dict[int, list[Candidate]]) -> None:
+    """The brute-force instance is small and mixed: both decode GPUs, only lone-replica rates."""
+    cands = chat_cands[0]
+    assert 4 <= len(cands) <= 12
+    assert {c.pool.gpu for c in cands if c.pool.role == "decode"} == {"a100-sxm-80gb", "h100-sxm"}
+    assert all(c.servers == 1 for c in cands)
+    assert [c.key for c in cands] == sorted(c.key for c in cands)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(rate=st.floats(min_value=0.05, max_value=9.0), redundancy=st.sampled_from([0, 1]))
+def test_mip_cost_matches_brute_force(
+    catalog: Catalog, chat_wl: dict[int, Workload], chat_cands: dict[int, list[Candidate]], rate: float, redundancy: int
+) -> None:
+    workload = with_rate(chat_wl[redundancy], rate)
+    cands = chat_cands[redundancy]
+    value, n = mip(catalog, workload, cands)
+    expected = brute_force(catalog, workload, cands, lambda c: price(catalog, c))
+    assert value == pytest.approx(expected, rel=REL)
+    assert feasible_counts(workload, cands, n)
+    if redundancy:
+        assert all(count == 0 or count >= 2 for count in n.values())
+
+
+@pytest.mark.parametrize("rate", [0.4, 2.5, 6.2, 11.0])
+def test_mip_gpu_objective_matches_brute_force(catalog: Catalog, rate: float) -> None:
+    doc = copy.deepcopy(CHAT) | {"objective": "gpus"}
+    workload = with_rate(make_workload(catalog, doc), rate)
+    cands = candidates_of(catalog, workload)
+    value, n = mip(catalog, workload, cands)
+    assert value == pytest.approx(brute_force(catalog, workload, cands, lambda c: c.pool.tp), rel=REL)
+    assert feasible_counts(workload, cands, n)
+
+
+@pytest.mark.parametrize(
+    ("rate", "redundancy"),
+    [
+        (3.0, 0),
+        (9.5, 0),
+        (17.0, 0),
+        (23.0, 0),
+        (3.0, 1),
+        (9.5, 1),
+        pytest.param(17.0, 1),
+        pytest.param(23.0, 1),
+    ],
+)
+def test_mip_with_binding_kv_bandwidth_matches_brute_force(catalog: Catalog, rate: float, redundancy: int) -> None:
+    """25GbE KV stream: the brute force includes ``rate·kv_bytes ≤ bw·Σ tp·n`` on prefill.
+    At 17 rps with N+1 the optimum is 9 TP1 prefill replicas (KV needs 8.15 GPUs) + 6 TP1 decode =
+    92.325 $/h; the MIP may use at most 8 TP1 prefill replicas and returns 98.48 $/h."""
+    workload = with_rate(make_workload(catalog, KV_HEAVY, redundancy=redundancy), rate)
+    cands = candidates_of(catalog, workload)
+    value, _ = mip(catalog, workload, cands)
+    assert value == pytest.approx(brute_force(catalog, workload, cands, lambda c: price(catalog, c)), rel=REL)
+
+
+def test_kv_bandwidth_row_binds_on_slow_link(catalog: Catalog) -> None:
+    """The instance is KV-bound (capacity alone would buy fewer prefill GPUs) and the MIP's
+    prefill GPUs carry the KV stream: its cost is the KV-aware optimum, above the capacity-only one."""
+    workload = with_rate(make_workload(catalog, KV_HEAVY), 9.5)
+    cands = candidates_of(catalog, workload)
+    (cls,) = workload.classes
+    bw = link_effective_bytes_per_s(catalog.links["ethernet-25"], catalog.engine)
+    prefill = [c for c in cands if c.pool.role == "prefill"]
+    decode = [c for c in cands if c.pool.role == "decode"]
+    kv_gpus = cls.rate_rps * prefill[0].kv_bytes[cls.name] / bw
+    usd = lambda c: price(catalog, c)  # noqa: E731
+    no_kv, _ = role_optimum(prefill, cls.rate_rps, 0, usd)
+    with_kv, _ = role_optimum(prefill, cls.rate_rps, 0, usd, kv_gpus)
+    dec, _ = role_optimum(decode, cls.rate_rps, 0, usd)
+    assert with_kv > no_kv * (1 + 1e-3)
+    built = build_model(workload, catalog, cands)
+    assert solve(built).status == "optimal"
+    n, _, _ = values(built)
+    assert sum(c.pool.tp * n[c.key] for c in prefill) >= kv_gpus * (1 - 1e-9)
+    assert float(built.cost_expr.value()) == pytest.approx(with_kv + dec, rel=REL)
+
+
+@pytest.mark.parametrize(("doc", "rate", "redundancy"), [(CHAT, 1.7, 0), (CHAT, 7.3, 1), (KV_HEAVY, 9.5, 0)])
+def test_highs_and_cbc_agree(catalog: Catalog, doc: dict[str, Any], rate: float, redundancy: int) -> None:
+    workload = with_rate(make_workload(catalog, doc, redundancy=redundancy), rate)
+    cands = candidates_of(catalog, workload)
+    highs, _ = mip(catalog, workload, cands, "highs")
+    cbc, _ = mip(catalog, workload, cands, "cbc")
+    assert cbc == pytest.approx(highs, rel=REL)
+
+
+def test_build_model_is_deterministic(
+    catalog: Catalog, chat_wl: dict[int, Workload], chat_cands: dict[int, list[Candidate]]
+) -> None:
+    """Same inputs, same LP, variable for variable and row for row."""
+    workload = with_rate(chat_wl[1], 4.0)
+    a = build_model(workload, catalog, chat_cands[1])
+    b = build_model(workload, catalog, chat_cands[1])
+    assert [v.name for v in a.problem.variables()] == [v.name for v in b.problem.variables()]
+    assert list(a.problem.constraints) == list(b.problem.constraints)
+    assert str(a.problem.objective) == str(b.problem.objective)
+    assert set(a.families) >= {"route", "capacity", "in_use", "fabric", "kv_bandwidth"}
