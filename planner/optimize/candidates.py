@@ -9,10 +9,10 @@ these numbers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Pool, Workload
-from planner.perf.evaluate import busy_s_per_request, make_replica, max_rate
+from planner.perf.evaluate import busy_s_per_request, make_replica, max_rate, rate_bound
 from planner.perf.memory import TP_DEGREES, kv_bytes_per_token
 from planner.perf.serving import Replica
 
@@ -27,10 +27,12 @@ class Candidate:
     busy_s: dict[str, float]  # class -> replica-seconds per request
     kv_bytes: dict[str, float]  # class -> KV bytes one request sends (prefill only)
     servers: int = 1  # pool size the rates assume (replicas sharing one prompt queue)
+    variant: str = ""  # the one class a pooled variant serves ("" for the lone-replica candidate)
+    bound_rps: dict[str, float] = field(default_factory=dict)  # class -> per-replica rate no pool size exceeds
 
     @property
     def key(self) -> str:
-        return self.pool.key
+        return f"{self.pool.key}__pooled_{self.variant}" if self.variant else self.pool.key
 
 
 def _tps(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[int, Replica]]:
@@ -54,14 +56,16 @@ def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, serve
     busy = {c.name: busy_s_per_request(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
     kv_tok = kv_bytes_per_token(catalog.models[workload.model], workload.precision)
     kv = {c.name: c.input_tokens.mean * kv_tok for c in workload.classes} if pool.role == "prefill" else {}
-    return Candidate(pool=pool, max_rate_rps=rates, busy_s=busy, kv_bytes=kv, servers=servers)
+    bound = {c.name: keep * rate_bound(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
+    return Candidate(pool=pool, max_rate_rps=rates, busy_s=busy, kv_bytes=kv, servers=servers, bound_rps=bound)
 
 
 def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_name: str, rate_rps: float) -> Candidate | None:
-    """The candidate rescored for the smallest pool that carries ``rate_rps`` of one class with its
-    prompts in one shared queue (None when a lone replica already does, or pooling does not help).
-    Per-replica capacity grows with the pool, so every pool at least that large keeps the SLO."""
-    if candidate.pool.role == "decode":
+    """A variant of the candidate for a pool that serves one class with its prompts in one shared
+    queue, sized as the smallest pool that carries ``rate_rps`` (None when a lone replica already
+    does, or pooling does not help). Per-replica capacity grows with the pool, so the variant's rate
+    holds for every pool at least that large: the MIP enforces that size (``pool_size``)."""
+    if candidate.pool.role == "decode" or candidate.variant:
         return None
     rep = make_replica(catalog, workload, candidate.pool.gpu, candidate.pool.tp)
     assert rep is not None
@@ -73,25 +77,38 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
         return None
     upper = int(rate_rps / lone) + 1  # lone replicas suffice at this size
 
-    def carries(m: int) -> bool:
-        return m * keep * max_rate(rep, candidate.pool, cls, link, cls.slo.tpot_s, m) >= rate_rps
+    def per_replica(m: int) -> float:
+        return keep * max_rate(rep, candidate.pool, cls, link, cls.slo.tpot_s, m)
 
-    lo, hi = 1, upper  # carries(hi) holds, carries(lo) does not; pooled capacity grows with m
+    lo, hi = 1, upper  # hi carries the rate, lo does not; pooled capacity grows with m
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if carries(mid):
+        if mid * per_replica(mid) >= rate_rps:
             hi = mid
         else:
             lo = mid
     if hi >= upper:
         return None
-    scored = _score(rep, candidate.pool, workload, catalog, servers=hi)
-    if scored is None:
-        return None
-    # Pooled rates hold for a pool serving this class alone (shared pools are counted as lone replicas).
-    rates = {k: (v if k == class_name else 0.0) for k, v in scored.max_rate_rps.items()}
-    busy = {k: v for k, v in scored.busy_s.items() if k == class_name}
-    return replace(scored, max_rate_rps=rates, busy_s=busy)
+    rates = {k: (per_replica(hi) if k == class_name else 0.0) for k in candidate.max_rate_rps}
+    busy = {class_name: candidate.busy_s[class_name]}
+    return replace(candidate, max_rate_rps=rates, busy_s=busy, servers=hi, variant=class_name)
+
+
+def pooled_variants(candidates: list[Candidate], catalog: Catalog, workload: Workload, top_k: int = 8) -> list[Candidate]:
+    """Pooled variants, per class and role, of the ``top_k`` candidates that carry the class most
+    cheaply on lone replicas (GPUs per unit of rate): where the optimum will be, at a fraction of the
+    cost of rescoring every candidate."""
+    out: list[Candidate] = []
+    for cls in workload.classes:
+        for role in ("prefill", "colocated"):
+            mine = [c for c in candidates if c.pool.role == role and not c.variant and c.max_rate_rps.get(cls.name, 0.0) > 0]
+            # What a large pool approaches (GPUs per request/s at the rate bound), then lone replicas.
+            mine.sort(key=lambda c: (c.pool.tp / c.bound_rps[cls.name], c.pool.tp / c.max_rate_rps[cls.name], c.key))
+            for c in mine[:top_k]:
+                v = pooled(c, catalog, workload, cls.name, cls.rate_rps)
+                if v is not None:
+                    out.append(v)
+    return sorted(out, key=lambda c: c.key)
 
 
 def _dominated(cands: list[Candidate]) -> list[Candidate]:
@@ -107,6 +124,7 @@ def _dominated(cands: list[Candidate]) -> list[Candidate]:
         ]
         if any(
             all(o.max_rate_rps.get(k, 0.0) >= v for k, v in c.max_rate_rps.items())
+            and all(o.bound_rps.get(k, 0.0) >= v for k, v in c.bound_rps.items())
             and (any(o.max_rate_rps.get(k, 0.0) > v for k, v in c.max_rate_rps.items()) or o.key < c.key)
             for o in group
         ):

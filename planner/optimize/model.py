@@ -7,8 +7,9 @@ chosen" and ``d[l]`` decode-side ports on it. Constraint families (names ``famil
 * ``route``: every class fully routed in each role it needs;
 * ``capacity``: Σ_k rate_k·x[k,c]/max_rate[k,c] ≤ n[c] − redundancy·u[c];
 * ``in_use``: x[k,c] ≤ u[c] (with redundancy or a pooled candidate);
-* ``pool_size``: n[c] ≥ (servers + redundancy)·u[c] for a candidate whose rates assume a pool of
-  ``servers`` replicas sharing one prompt queue;
+* ``pool_size``: n[c] ≥ (servers + redundancy)·u[c] for a pooled variant, whose rates assume a
+  pool of ``servers`` replicas sharing one prompt queue and serving one class;
+* ``one_variant``: at most one of a candidate's lone and pooled variants is used;
 * ``fabric``: one KV link; prefill replicas only on the chosen link;
 * ``kv_bandwidth``: KV bytes/s sent on l ≤ achieved port bandwidth × prefill GPUs on l;
 * ``gpu_availability``, ``power_cap``, ``budget``: the workload's limits.
@@ -87,6 +88,7 @@ def build_model(
     u: dict[str, pulp.LpVariable] = {}
     x: dict[tuple[str, str], pulp.LpVariable] = {}
     upper: dict[str, int] = {}
+    has_variants = {c.pool.key for c in candidates if c.variant}
     for c in candidates:
         need = sum(int(k.rate_rps / c.max_rate_rps[k.name]) + 1 for k in classes if c.max_rate_rps.get(k.name, 0) > 0)
         if c.pool.link is not None:
@@ -96,7 +98,7 @@ def build_model(
             need = max(need, math.ceil(kv_gpus / c.pool.tp) + 1)
         upper[c.key] = max(need, c.servers) + redundancy
         n[c.key] = pulp.LpVariable(f"n__{_name(c.key)}", lowBound=0, upBound=upper[c.key], cat="Integer")
-        if redundancy or c.servers > 1:
+        if redundancy or c.servers > 1 or c.pool.key in has_variants:
             u[c.key] = pulp.LpVariable(f"u__{_name(c.key)}", cat="Binary")
         for k in classes:
             if c.max_rate_rps.get(k.name, 0.0) > 0:
@@ -154,10 +156,14 @@ def build_model(
         if c.servers > 1:
             # Rates that assume a pool of `servers` replicas hold only for pools at least that large.
             built.add("pool_size", c.key, n[c.key] >= (c.servers + redundancy) * u[c.key])
-        if redundancy or c.servers > 1:
+        if c.key in u:
+            built.add("in_use", c.key, n[c.key] <= upper[c.key] * u[c.key])
             for k in classes:
                 if (k.name, c.key) in x:
                     built.add("in_use", f"{k.name}__{c.key}", x[(k.name, c.key)] <= u[c.key])
+    for base in sorted(has_variants):
+        # A pool is either shared (lone-replica rates) or pooled for one class, not both.
+        built.add("one_variant", base, pulp.lpSum(u[c.key] for c in candidates if c.pool.key == base) <= 1)
     if links:
         built.add("fabric", "one_link", pulp.lpSum(y.values()) <= 1)
         decode_gpus = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates if c.pool.role == "decode")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Deployment, LinkUse, Pool, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
-from planner.optimize.candidates import Candidate, enumerate_candidates, pooled
+from planner.optimize.candidates import Candidate, enumerate_candidates, pooled_variants
 from planner.optimize.model import BuiltModel, build_model
 from planner.optimize.solve import (
     BASELINE_MAX_NODES,
@@ -73,14 +73,15 @@ def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deploym
                     link=p.link,
                 )
             )
+    role_of = {c.pool.key: c.pool.role for c in built.candidates}
     routing: dict[str, dict[str, float]] = {}
     for (cls, key), share in sorted(x.items()):
         if share > 1e-9 and n.get(key, 0) > 0:
-            routing.setdefault(cls, {})[key] = share
+            routing.setdefault(cls, {})[by_key[key].pool.key] = share
     # Renormalize per role (solver tolerances leave shares like 0.9999999).
     for shares in routing.values():
         for role in ("prefill", "decode", "colocated"):
-            keys = [k for k in shares if by_key[k].pool.role == role]
+            keys = [k for k in shares if role_of[k] == role]
             total = sum(shares[k] for k in keys)
             for k in keys:
                 shares[k] = shares[k] / total
@@ -100,34 +101,15 @@ def _solve(
     apply_limits: bool = True,
     gap_rel: float = MIP_REL_GAP,
 ) -> Solved | None:
-    """Solve once without the limits to learn the pool sizes, rescore the pools that plan uses for
-    a shared prompt queue (G/G/c), then solve with the limits. A plan that does not verify under
-    pooling falls back to lone-replica capacities, which always hold."""
-    first = _solve_once(workload, catalog, candidates, solver, time_limit_s, False, gap_rel)
-    if first is None:
-        return None
-    by_key = {c.key: c for c in candidates}
-    refined = list(candidates)
-    for pool in first.deployment.pools:
-        served = [(k, shares[pool.key]) for k, shares in first.evaluation.routing.items() if shares.get(pool.key, 0.0) > 0]
-        if len(served) != 1:
-            continue
-        name, share = served[0]
-        rate = next(c.rate_rps for c in workload.classes if c.name == name) * share
-        better = pooled(by_key[pool.key], catalog, workload, name, rate)
-        if better is not None:
-            refined = [better if c.key == pool.key else c for c in refined]
-    c = workload.constraints
-    has_limits = bool(c.max_gpus) or c.power_cap_w is not None or c.budget_usd_per_hour is not None
-    if refined == candidates and not (apply_limits and has_limits):
-        return first
+    """Solve over the lone-replica candidates and their pooled variants (a pool serving one class
+    with one prompt queue, G/G/c). A plan that does not verify falls back to lone-replica
+    capacities, which always hold."""
+    variants = pooled_variants(candidates, catalog, workload)
+    if not variants:
+        return _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits, gap_rel)
     try:
-        return _solve_once(workload, catalog, refined, solver, time_limit_s, apply_limits, gap_rel)
+        return _solve_once(workload, catalog, candidates + variants, solver, time_limit_s, apply_limits, gap_rel)
     except PlannerError:
-        if refined == candidates:
-            raise
-        if not (apply_limits and has_limits):
-            return first
         return _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits, gap_rel)
 
 
@@ -366,8 +348,9 @@ def _baselines(
     workload: Workload, catalog: Catalog, cands: list[Candidate], solver: SolverName, time_limit_s: float | None
 ) -> list[Baseline]:
     out = []
-    all_gpus = sorted(set(workload.prefill_gpus) | set(workload.decode_gpus))
-    for gpu in all_gpus:
+    # A co-located replica runs both phases, so only GPUs allowed for both are candidates.
+    both = sorted(set(workload.prefill_gpus) & set(workload.decode_gpus))
+    for gpu in both:
         co = enumerate_candidates(catalog, workload, ("colocated",), {"colocated": (gpu,)})
         covered = all(any(c.max_rate_rps.get(k.name, 0) > 0 for c in co) for k in workload.classes)
         solved = _solve(workload, catalog, co, solver, time_limit_s, False, BASELINE_REL_GAP) if co and covered else None
@@ -382,9 +365,7 @@ def _baselines(
                 note=note if solved else f"no co-located {gpu} configuration meets every class's SLOs",
             )
         )
-    for gpu in all_gpus:
-        if gpu not in workload.prefill_gpus or gpu not in workload.decode_gpus:
-            continue
+    for gpu in both:
         homo = [c for c in cands if c.pool.gpu == gpu]
         roles_ok = all(
             any(c.max_rate_rps.get(k.name, 0) > 0 and c.pool.role == r for c in homo)
@@ -412,6 +393,12 @@ def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float
         out.append(
             f"disaggregation does not pay for this workload: the best co-located baseline is {-savings * 100:.1f}% cheaper "
             "(short prompts or low load leave the separate pools under-used)"
+        )
+    if savings is None:
+        both = sorted(set(workload.prefill_gpus) & set(workload.decode_gpus))
+        out.append(
+            "no co-located baseline meets the SLOs on a GPU allowed for both phases "
+            f"({', '.join(both) or 'none'}), so savings_frac is null"
         )
     if plan.optimality == "feasible":
         out.append("the solver stopped at its time limit: the plan is feasible, its optimality gap unknown")

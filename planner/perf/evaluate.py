@@ -27,6 +27,7 @@ from planner.perf.serving import (
     Replica,
     colocated_max_rate,
     colocated_metrics,
+    colocated_rate_bound,
     colocated_steps,
     decode_max_rate,
     decode_tpot,
@@ -60,6 +61,17 @@ def max_rate(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None,
         return decode_max_rate(rep, cls, pool.max_batch)
     co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)
     return 0.0 if co is None else colocated_max_rate(rep, cls, co, pool.max_batch, servers)
+
+
+def rate_bound(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None) -> float:
+    """Per-replica rate of ``cls`` that no pool size can exceed (prefill: one prompt at a time;
+    co-located: the TPOT and batch-slot limits); what a large shared-queue pool approaches."""
+    if pool.role == "prefill":
+        return 1.0 / prefill_service(rep, cls, link).mean_s
+    if pool.role == "decode":
+        return decode_max_rate(rep, cls, pool.max_batch)
+    co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)
+    return 0.0 if co is None else colocated_rate_bound(rep, cls, co, pool.max_batch)
 
 
 def busy_parts_s(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None) -> tuple[float, float]:

@@ -310,24 +310,34 @@ def _max_chunk_frac(cls: RequestClass, co: Colocated) -> float:
     return lo
 
 
-def colocated_max_rate(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int, servers: int = 1) -> float:
-    """Largest per-replica rate meeting both SLOs: the smallest of the TPOT limit (share of
-    iterations that may carry a chunk), the TTFT limit (prompt queue) and the batch-slot limit."""
+def colocated_rate_bound(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int) -> float:
+    """Per-replica rate that no pool size can raise: the TPOT limit (share of iterations that may
+    carry a chunk) and the batch-slot limit (0 when the SLOs cannot be met at all)."""
     if not kv_fits(rep, cls, max_batch):
         return 0.0
-    mean, cv2, service = _colocated_service(co, cls)
+    mean = _colocated_service(co, cls)[0]
     rho_max = _max_chunk_frac(cls, co)
     if rho_max <= 0:
         return 0.0
-    ttft_rate = (
-        max_rate_for_quantile(mean, cv2, cls.interarrival_cv2, service, cls.slo.ttft_pct, cls.slo.ttft_s, servers) / servers
-    )
     # Slots: n̄ = λ·OSL·(ρ·T_mix + (1 − ρ)·T_decode) with ρ = λ·mean, a quadratic in λ.
     n_max = max_mean_occupancy(max_batch, cls.slo.tpot_pct)
     a = cls.output_tokens.mean * mean * (co.t_mix_s - co.t_decode_s)
     b = cls.output_tokens.mean * co.t_decode_s
     occ_rate = n_max / b if a <= 0 else (-b + math.sqrt(b * b + 4 * a * n_max)) / (2 * a)
-    return min(rho_max / mean, ttft_rate, occ_rate, (1 - 1e-9) / mean) * (1 - 1e-6)
+    return min(rho_max / mean, occ_rate, (1 - 1e-9) / mean)
+
+
+def colocated_max_rate(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int, servers: int = 1) -> float:
+    """Largest per-replica rate meeting both SLOs: the smallest of :func:`colocated_rate_bound` and
+    the TTFT limit of the prompt queue shared by ``servers`` replicas."""
+    bound = colocated_rate_bound(rep, cls, co, max_batch)
+    if bound <= 0:
+        return 0.0
+    mean, cv2, service = _colocated_service(co, cls)
+    ttft_rate = (
+        max_rate_for_quantile(mean, cv2, cls.interarrival_cv2, service, cls.slo.ttft_pct, cls.slo.ttft_s, servers) / servers
+    )
+    return min(bound, ttft_rate) * (1 - 1e-6)
 
 
 _SATURATED = Latency(p50_s=math.inf, pct_s=math.inf, utilization_frac=1.0)
