@@ -129,7 +129,8 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
         "links": [
             {
                 "link": lr.link,
-                "ports_per_side": lr.ports,
+                "prefill_ports": lr.ports,
+                "decode_ports": sum(p.pool.num_gpus for p in ev.pools if p.pool.role == "decode"),
                 "demand_bytes_per_s": lr.demand_bytes_per_s,
                 "capacity_bytes_per_s": lr.capacity_bytes_per_s,
                 "utilization_frac": lr.utilization_frac,
@@ -211,7 +212,11 @@ def size_table(r: SizeResult, catalog: Catalog) -> Group:
     totals.add_row("power (kW)", f"{ev.power_w / W_PER_KW:.1f}")
     totals.add_row("energy per output token (J)", f"{ev.energy_j_per_token:.2f}")
     for lr in ev.links:
-        totals.add_row(f"KV link {lr.link}", f"{lr.ports} ports/side, {_pct(lr.utilization_frac)} of achieved bandwidth")
+        decode_ports = sum(p.pool.num_gpus for p in ev.pools if p.pool.role == "decode")
+        totals.add_row(
+            f"KV link {lr.link}",
+            f"{lr.ports} prefill + {decode_ports} decode NIC ports, {_pct(lr.utilization_frac)} of achieved bandwidth",
+        )
     totals.add_row("binding constraints", ", ".join(r.plan.binding) or "none")
     for name, usd in r.limiting:
         totals.add_row(f"limit {name}", f"costs {(ev.usd_per_hour - usd) * HOURS_PER_MONTH:,.0f} USD/month")
