@@ -34,14 +34,16 @@ def twenty_classes() -> dict[str, object]:
     for i in range(20):
         isl = 500 * (1 + i % 10)
         osl = 100 + 50 * (i % 7)
-        classes.append({
-            "name": f"c{i:02d}",
-            "rate_rps": 1.0 + (i % 5),
-            "interarrival_cv2": 1.0 + 0.25 * (i % 3),
-            "input_tokens": {"mean": isl, "p50": 0.8 * isl, "p90": 1.8 * isl, "p99": 3.0 * isl},
-            "output_tokens": {"mean": osl, "p50": 0.8 * osl, "p90": 1.8 * osl, "p99": 3.0 * osl},
-            "slo": {"ttft_p99_ms": 1500 + 250 * (i % 8), "tpot_p99_ms": 70 + 10 * (i % 4)},
-        })
+        classes.append(
+            {
+                "name": f"c{i:02d}",
+                "rate_rps": 1.0 + (i % 5),
+                "interarrival_cv2": 1.0 + 0.25 * (i % 3),
+                "input_tokens": {"mean": isl, "p50": 0.8 * isl, "p90": 1.8 * isl, "p99": 3.0 * isl},
+                "output_tokens": {"mean": osl, "p50": 0.8 * osl, "p90": 1.8 * osl, "p99": 3.0 * osl},
+                "slo": {"ttft_p99_ms": 1500 + 250 * (i % 8), "tpot_p99_ms": 70 + 10 * (i % 4)},
+            }
+        )
     return {"model": "llama-3.1-70b", "classes": classes}
 
 
@@ -66,8 +68,16 @@ def solver_rows(path: Path) -> list[tuple[str, str, int, int, float, float]]:
     for solver in ("highs", "cbc"):
         built = build_model(workload, catalog, cands, apply_limits=False)
         outcome = solve(built, solver)
-        rows.append((path.stem, solver, len(built.problem.variables()), len(built.problem.constraints), outcome.wall_s,
-                     outcome.objective or float("nan")))
+        rows.append(
+            (
+                path.stem,
+                solver,
+                len(built.problem.variables()),
+                len(built.problem.constraints),
+                outcome.wall_s,
+                outcome.objective or float("nan"),
+            )
+        )
     return rows
 
 
@@ -96,9 +106,11 @@ def main() -> None:
             start = time.perf_counter()
             result = sizing.size(wl, catalog, solver=solver)  # type: ignore[arg-type]
             wall = time.perf_counter() - start
-            print(f"20-class over every GPU, library call with {solver}: {wall:.2f} s, plan {result.plan.optimality}, "
-                  f"{result.plan.num_candidates} candidates, {result.plan.num_variables} variables, "
-                  f"{result.plan.num_constraints} constraints, {result.plan.evaluation.usd_per_month:,.0f} USD/month")
+            print(
+                f"20-class over every GPU, library call with {solver}: {wall:.2f} s, plan {result.plan.optimality}, "
+                f"{result.plan.num_candidates} candidates, {result.plan.num_variables} variables, "
+                f"{result.plan.num_constraints} constraints, {result.plan.evaluation.usd_per_month:,.0f} USD/month"
+            )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -373,20 +373,7 @@ def _efficiency(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.Efficiency]:
     for gpu, (donor, where) in sorted(transferred.items()):
         if donor not in fitted:
             raise CatalogError(f"{where}: transferred_from {donor!r}, which has no fitted entry")
-        d = fitted[donor]
-        out[gpu] = domain.Efficiency(
-            gpu=gpu,
-            compute_frac=d.compute_frac,
-            attention_compute_frac=d.attention_compute_frac,
-            memory_frac=d.memory_frac,
-            prefill_fixed_s=d.prefill_fixed_s,
-            decode_fixed_s=d.decode_fixed_s,
-            decode_per_seq_s=d.decode_per_seq_s,
-            allreduce_latency_s=d.allreduce_latency_s,
-            allreduce_bandwidth_frac=d.allreduce_bandwidth_frac,
-            fitted_on=d.fitted_on,
-            transferred_from=donor,
-        )
+        out[gpu] = replace(fitted[donor], gpu=gpu, transferred_from=donor)
     return dict(sorted(out.items()))
 
 

@@ -94,15 +94,11 @@ def wait_quantile_s(
     rate_per_s: float, mean_service_s: float, service_cv2: float, arrival_cv2: float, p: float, servers: int = 1
 ) -> float:
     """The ``p`` quantile of the wait in queue, exponential tail scaled to the Allen–Cunneen mean."""
-    if rate_per_s <= 0:
-        return 0.0
-    a = rate_per_s * mean_service_s
-    if a >= servers:
+    c_wait, theta = wait_tail(rate_per_s, mean_service_s, service_cv2, arrival_cv2, servers)
+    if math.isinf(theta):
         return math.inf
-    c_wait = erlang_c(servers, a)
     if c_wait <= 1.0 - p:
         return 0.0
-    theta = mean_wait_s(rate_per_s, mean_service_s, service_cv2, arrival_cv2, servers) / c_wait
     return theta * math.log(c_wait / (1.0 - p))
 
 
