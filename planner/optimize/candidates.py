@@ -94,7 +94,7 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
     return replace(candidate, max_rate_rps=rates, busy_s=busy, servers=hi, variant=class_name)
 
 
-def pooled_variants(candidates: list[Candidate], catalog: Catalog, workload: Workload, top_k: int = 8) -> list[Candidate]:
+def pooled_variants(candidates: list[Candidate], catalog: Catalog, workload: Workload, top_k: int = 3) -> list[Candidate]:
     """Pooled variants, per class and role, of the ``top_k`` candidates that carry the class most
     cheaply on lone replicas (GPUs per unit of rate): where the optimum will be, at a fraction of the
     cost of rescoring every candidate."""
