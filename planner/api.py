@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from planner.domain import Catalog, Efficiency, GpuSpec, MemoryFit, ModelSpec, Precision, StepEstimate, Workload
+from planner.domain import Catalog, Deployment, Efficiency, GpuSpec, MemoryFit, ModelSpec, Precision, StepEstimate, Workload
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog
 from planner.perf.memory import check_tp, require_fit
@@ -18,8 +18,10 @@ from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
 
 if TYPE_CHECKING:
     from planner.calibrate import GpuFit
+    from planner.io.proposal import ProposalSpec
     from planner.io.workload import WorkloadSpec
     from planner.optimize.sizing import SizeResult
+    from planner.perf.evaluate import Evaluation
 
 __all__ = ["EstimateResult", "estimate", "hardware", "load_catalog", "resolve_gpu", "resolve_model"]
 
@@ -234,3 +236,29 @@ def size(workload: Workload, catalog: Catalog, *, solver: str = "highs", time_li
     if time_limit_s is not None and not time_limit_s > 0:
         raise InputError("--time-limit-s must be positive")
     return _size(workload, catalog, solver=solver, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proposal:
+    """A proposal or plan read from a file: its documents and the resolved workload and deployment."""
+
+    spec: ProposalSpec
+    workload_spec: WorkloadSpec
+    workload: Workload
+    deployment: Deployment
+
+
+def load_proposal(path: Path, catalog: Catalog) -> Proposal:
+    """Read a proposal (or a ``planner size`` plan) and resolve it against the catalog."""
+    from planner.io.proposal import read_proposal, to_domain
+
+    spec, workload_spec = read_proposal(path)
+    workload, deployment = to_domain(spec, workload_spec, catalog, str(path))
+    return Proposal(spec=spec, workload_spec=workload_spec, workload=workload, deployment=deployment)
+
+
+def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redundancy: int | None = None) -> Evaluation:
+    """Predicted percentiles, utilization, power and cost of a deployment (see :mod:`planner.perf.evaluate`)."""
+    from planner.perf.evaluate import evaluate as _evaluate
+
+    return _evaluate(deployment, workload, catalog, redundancy)

@@ -1,0 +1,170 @@
+"""The proposal document (what ``planner check`` and ``planner simulate`` read).
+
+Two forms load:
+
+1. a hand-written proposal::
+
+       workload: workload.yaml          # a path (relative to this file) or an inline workload
+       pools:
+         - {role: prefill, gpu: h100-sxm, tp: 8, replicas: 7, link: ib-ndr-400}
+         - {role: decode, gpu: h100-sxm, tp: 4, replicas: 10, max_batch: 64}
+       policy:                          # optional thresholds for planner check
+         min_headroom_frac: 0.1
+         max_cost_above_optimal_frac: 0.25
+
+2. the plan ``planner size --format yaml`` (or json) writes: its ``inputs.workload`` is the
+   workload, its ``data.pools`` and ``data.routing`` the deployment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from planner import domain
+from planner.errors import InputError
+from planner.io.catalog import IdIndex, format_validation_error
+from planner.io.schemas import NonNegative, Positive, Strict
+from planner.io.workload import WorkloadSpec, read_workload_spec
+from planner.io.workload import to_domain as workload_to_domain
+from planner.io.yamlio import loads, read_text
+
+
+class PoolSpec(Strict):
+    role: Literal["prefill", "decode", "colocated"]
+    gpu: str
+    tp: Annotated[int, Field(ge=1, le=72)]
+    replicas: Annotated[int, Field(ge=0, le=100_000)]
+    """Replicas of ``tp`` GPUs each."""
+    max_batch: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    """Decode and co-located: most sequences decoded together (default 64); prefill: 1."""
+    token_budget: Annotated[int, Field(ge=2, le=1_000_000)] | None = None
+    """Co-located only: tokens per iteration (chunked prefill budget; default 2048)."""
+    link: str | None = None
+    """Prefill only: the link the KV cache leaves on."""
+
+    @model_validator(mode="after")
+    def _role_fields(self) -> PoolSpec:
+        if self.role == "prefill" and self.link is None:
+            raise ValueError("a prefill pool names the link its KV cache leaves on (link: ...)")
+        if self.role != "prefill" and self.link is not None:
+            raise ValueError("only prefill pools take a link")
+        if self.role != "colocated" and self.token_budget is not None:
+            raise ValueError("only co-located pools take a token_budget")
+        return self
+
+
+class LinkUseSpec(Strict):
+    link: str
+    ports: Annotated[int, Field(ge=0)] | None = None
+    """NIC ports on the prefill side (default: one per prefill GPU on this link)."""
+
+
+class PolicySpec(Strict):
+    budget_usd_per_month: Positive | None = None
+    power_cap_kw: Positive | None = None
+    min_headroom_frac: Annotated[float, Field(ge=0, lt=1)] | None = None
+    """Every pool keeps at least this share of its capacity free (utilization <= 1 − this)."""
+    max_cost_above_optimal_frac: NonNegative | None = None
+    """EFF001: warn when the proposal costs more than this fraction above the optimal plan."""
+    redundancy: Annotated[int, Field(ge=0, le=16)] | None = None
+    """Spare replicas every pool must have (the SLOs hold with this many out)."""
+
+
+class ProposalSpec(Strict):
+    workload: WorkloadSpec | str
+    pools: Annotated[list[PoolSpec], Field(min_length=1, max_length=1000)]
+    links: list[LinkUseSpec] | None = None
+    routing: dict[str, dict[str, Annotated[float, Field(ge=0, le=1)]]] | None = None
+    """Share of each class's requests per pool key (default: in proportion to capacity)."""
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+
+
+def _from_plan(data: dict[str, Any]) -> dict[str, Any]:
+    """A ``planner size`` envelope → the proposal form."""
+    inputs, body = data.get("inputs") or {}, data.get("data") or {}
+    if data.get("status") != "ok":
+        raise ValueError(f"this is a planner size result with status {data.get('status')!r}, not a plan")
+    keep = ("role", "gpu", "tp", "replicas", "max_batch", "token_budget", "link")
+    pools = [{k: p[k] for k in keep if p.get(k) is not None} for p in body.get("pools", [])]
+    links = [{"link": lk["link"], "ports": lk["prefill_ports"]} for lk in body.get("links", [])]
+    doc: dict[str, Any] = {"workload": inputs.get("workload"), "pools": pools, "links": links}
+    if body.get("routing"):
+        doc["routing"] = body["routing"]
+    return doc
+
+
+def parse_proposal(data: Any, origin: str, text: str = "") -> ProposalSpec:
+    if not isinstance(data, dict):
+        raise InputError(f"{origin}: a proposal is a YAML mapping with workload and pools")
+    if data.get("command") == "size" and "schema_version" in data:
+        try:
+            data = _from_plan(data)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise InputError(f"{origin}: {exc}") from None
+        text = ""  # line numbers refer to the plan's layout, not to these keys
+    try:
+        return ProposalSpec.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(Path(origin), text, exc)) from None
+
+
+def read_proposal(path: Path) -> tuple[ProposalSpec, WorkloadSpec]:
+    """The proposal and its workload (read from the path it names, relative to the proposal)."""
+    text = read_text(path)
+    spec = parse_proposal(loads(text, str(path)), str(path), text)
+    if isinstance(spec.workload, str):
+        workload_path = (path.parent / spec.workload) if not Path(spec.workload).is_absolute() else Path(spec.workload)
+        return spec, read_workload_spec(workload_path)
+    return spec, spec.workload
+
+
+def to_domain(
+    spec: ProposalSpec, workload_spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "proposal"
+) -> tuple[domain.Workload, domain.Deployment]:
+    """Resolve ids; pools default ``max_batch`` 64 (decode, co-located) and ``token_budget`` 2048."""
+    workload = workload_to_domain(workload_spec, catalog, origin)
+    gpus = IdIndex("GPU", catalog.gpus)
+    links = IdIndex("link", catalog.links)
+    pools = []
+    for i, p in enumerate(spec.pools):
+        where = f"{origin}: pools[{i}]"
+        pools.append(
+            domain.Pool(
+                role=p.role,
+                gpu=gpus.resolve(p.gpu, where),
+                tp=p.tp,
+                replicas=p.replicas,
+                max_batch=1 if p.role == "prefill" else (p.max_batch or 64),
+                token_budget=(p.token_budget or 2048) if p.role == "colocated" else None,
+                link=None if p.link is None else links.resolve(p.link, where),
+            )
+        )
+    keys = [p.key for p in pools]
+    duplicate = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicate:
+        raise InputError(f"{origin}: pools: two pools are the same ({duplicate[0]}); merge their replicas")
+    if spec.links is not None:
+        uses = [
+            domain.LinkUse(
+                link=links.resolve(lk.link, f"{origin}: links"),
+                ports=lk.ports if lk.ports is not None else sum(p.num_gpus for p in pools if p.link == lk.link),
+            )
+            for lk in spec.links
+        ]
+    else:
+        used = sorted({p.link for p in pools if p.link is not None})
+        uses = [domain.LinkUse(link=lk, ports=sum(p.num_gpus for p in pools if p.link == lk)) for lk in used]
+    routing: dict[str, dict[str, float]] = {}
+    if spec.routing is not None:
+        names = {c.name for c in workload.classes}
+        for cls, shares in spec.routing.items():
+            if cls not in names:
+                raise InputError(f"{origin}: routing: no class named {cls!r} in the workload")
+            unknown = sorted(set(shares) - set(keys))
+            if unknown:
+                raise InputError(f"{origin}: routing.{cls}: no pool {unknown[0]!r}", hint=f"pool keys: {', '.join(keys)}")
+            routing[cls] = dict(shares)
+    return workload, domain.Deployment(pools=tuple(pools), links=tuple(uses), routing=routing)
