@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -119,6 +119,7 @@ class CalibrationResult:
     fits: dict[str, GpuFit]
     source: str
     as_of: str
+    held_out: dict[str, np.ndarray] = field(default_factory=dict)  # gpu -> k-fold |relative errors|
 
 
 def calibrate(
@@ -128,9 +129,10 @@ def calibrate(
     source: str = "user-measurements",
     as_of: str | None = None,
     catalog_dirs: Sequence[Path] = (),
+    folds: int = 5,
 ) -> CalibrationResult:
     """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate`)."""
-    from planner.calibrate import fit
+    from planner.calibrate import fit, held_out_errors
     from planner.io.measurements import read_measurements, read_splitwise
 
     cat = load_catalog(catalog_dirs, require_efficiency=False)
@@ -150,7 +152,8 @@ def calibrate(
     names = ", ".join(p.name for p in (*splitwise_files, *measurement_files))
     fits = fit(resolved, cat, names)
     date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
-    return CalibrationResult(fits=fits, source=source, as_of=date)
+    held_out = {g: held_out_errors(g, resolved, cat, folds) for g in fits} if folds > 1 else {}
+    return CalibrationResult(fits=fits, source=source, as_of=date, held_out=held_out)
 
 
 def write_efficiency_overlay(

@@ -165,3 +165,23 @@ def fit(measurements: Sequence[Measurement], catalog: Catalog, files: str) -> di
             raise InputError(f"{m.origin}: unknown model {m.model!r}")
     gpus = sorted({m.gpu for m in measurements})
     return {g: fit_gpu(g, measurements, catalog, describe(measurements, g, files)) for g in gpus}
+
+
+def held_out_errors(gpu_id: str, measurements: Sequence[Measurement], catalog: Catalog, folds: int = 5) -> np.ndarray:
+    """|relative error| of each valid measurement predicted by factors fitted without it:
+    k-fold cross-validation with a deterministic split (every ``folds``-th configuration), so the
+    user sees whether the physics generalizes or the fit memorizes."""
+    full = fit_gpu(gpu_id, measurements, catalog, "cross-validation")
+    valid = [p.measurement for p in full.points if p.excluded is None]
+    gpu = catalog.gpus[gpu_id]
+    errors = []
+    for fold in range(folds):
+        test = valid[fold::folds]
+        train = [m for i, m in enumerate(valid) if i % folds != fold]
+        if not test or len(train) < len(PARAMS) + 1:
+            continue
+        eff = fit_gpu(gpu_id, train, catalog, "cross-validation").efficiency
+        for m in test:
+            hw = Hardware(gpu, eff, intra_node_bandwidth_bytes_per_s(gpu, catalog, m.tp))
+            errors.append(abs(predict_s(m, catalog.models[m.model], hw) / m.latency_s - 1.0))
+    return np.array(errors)

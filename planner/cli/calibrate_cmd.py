@@ -36,6 +36,7 @@ def fit(
             "--as-of", help="Date recorded with the fitted factors (YYYY-MM-DD; default: the measurement files' source date)."
         ),
     ] = None,
+    folds: Annotated[int, typer.Option("--folds", help="Folds of the held-out (cross-validation) error; 0 to skip.")] = 5,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -46,14 +47,16 @@ def fit(
     from planner.report.calibration import fit_data, fit_table
     from planner.report.envelope import envelope
 
+    if folds == 1 or folds < 0:
+        raise InputError("--folds must be 0 (skip) or at least 2")
     if not measurements and not splitwise:
         raise InputError("calibrate fit: give a measurement CSV or --splitwise FILE")
     result = api.calibrate(
-        list(measurements or ()), list(splitwise or ()), source=source, as_of=as_of, catalog_dirs=catalog_dir or ()
+        list(measurements or ()), list(splitwise or ()), source=source, as_of=as_of, catalog_dirs=catalog_dir or (), folds=folds
     )
     if write is not None:
         api.write_efficiency_overlay(write, result, merge_into=merge_into, inputs=[*(measurements or ()), *(splitwise or ())])
         sys.stderr.write(f"wrote {write}\n")
     inputs = {"measurements": [str(p) for p in measurements or ()], "splitwise": [str(p) for p in splitwise or ()]}
-    doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits))
-    output_document(doc, fmt, output, table=fit_table(result.fits))
+    doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits, result.held_out))
+    output_document(doc, fmt, output, table=fit_table(result.fits, result.held_out))

@@ -42,8 +42,17 @@ def error_summary(fits: dict[str, GpuFit]) -> list[dict[str, Any]]:
     return rows
 
 
-def fit_data(fits: dict[str, GpuFit]) -> dict[str, Any]:
+def held_out_rows(held_out: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    return [
+        {"gpu": gpu, "count": len(e), "median_abs_error_frac": float(np.median(e)), "worst_abs_error_frac": float(e.max())}
+        for gpu, e in held_out.items()
+        if len(e)
+    ]
+
+
+def fit_data(fits: dict[str, GpuFit], held_out: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     return {
+        "held_out": held_out_rows(held_out or {}),
         "gpus": {
             gpu: {
                 "factors": {p: getattr(f.efficiency, p) for p in PARAMS},
@@ -71,7 +80,7 @@ def fit_data(fits: dict[str, GpuFit]) -> dict[str, Any]:
     }
 
 
-def fit_table(fits: dict[str, GpuFit]) -> Group:
+def fit_table(fits: dict[str, GpuFit], held_out: dict[str, np.ndarray] | None = None) -> Group:
     factors = Table(title="fitted factors (one-sigma relative uncertainty)")
     factors.add_column("factor")
     for gpu in fits:
@@ -99,6 +108,16 @@ def fit_table(fits: dict[str, GpuFit]) -> Group:
         )
     excluded = [(g, p) for g, f in fits.items() for p in f.points if p.excluded]
     parts: list[Any] = [factors, summary]
+    rows = held_out_rows(held_out or {})
+    if rows:
+        ho = Table(title="held-out error (5-fold cross-validation: each point predicted by a fit without it)")
+        for col in ("gpu", "points", "median (%)", "worst (%)"):
+            ho.add_column(col, justify="left" if col == "gpu" else "right")
+        for r in rows:
+            ho.add_row(
+                r["gpu"], str(r["count"]), f"{100 * r['median_abs_error_frac']:.1f}", f"{100 * r['worst_abs_error_frac']:.1f}"
+            )
+        parts.append(ho)
     if excluded:
         ex = Table(title="excluded measurements")
         for col in ("gpu", "origin", "phase", "reason"):
