@@ -121,24 +121,40 @@ def fit_gpu(gpu_id: str, measurements: Sequence[Measurement], catalog: Catalog, 
         for m, why in zip(mine, excluded, strict=True)
     ]
     used = [m for m, why in zip(mine, excluded, strict=True) if why is None]
-    if len(used) < len(PARAMS) + 1:
+    # Single-GPU measurements carry no all-reduce: those two factors keep the catalog's values.
+    fixed: dict[str, float] = {}
+    if all(m.tp == 1 for m in used):
+        base = catalog.efficiency.get(gpu_id)
+        fixed = {p: (getattr(base, p) if base is not None else _X0[PARAMS.index(p)]) for p in PARAMS if p.startswith("allreduce")}
+        if base is not None:
+            fitted_on += f" (all-reduce factors kept from: {base.fitted_on})"
+    free = [i for i, p in enumerate(PARAMS) if p not in fixed]
+    if len(used) < len(free) + 1:
         raise InputError(
-            f"{gpu_id}: {len(used)} valid measurements; at least {len(PARAMS) + 1} are needed to fit {len(PARAMS)} factors"
+            f"{gpu_id}: {len(used)} valid measurements; at least {len(free) + 1} are needed to fit {len(free)} factors"
         )
 
+    def full(x: np.ndarray) -> list[float]:
+        values = [fixed.get(p, 0.0) for p in PARAMS]
+        for i, v in zip(free, x, strict=True):
+            values[i] = float(v)
+        return values
+
     def residuals(logx: np.ndarray) -> np.ndarray:
-        eff = _efficiency(gpu_id, np.exp(logx), fitted_on)
+        eff = _efficiency(gpu_id, full(np.exp(logx)), fitted_on)
         return np.array(
             [math.log(predict_s(m, catalog.models[m.model], Hardware(gpu, eff, intra[m.tp])) / m.latency_s) for m in used]
         )
 
-    result = least_squares(residuals, np.log(_X0), bounds=(np.log(_LOWER), np.log(_UPPER)), x_scale="jac")
-    eff = _efficiency(gpu_id, np.exp(result.x), fitted_on)
-    dof = max(1, len(used) - len(PARAMS))
+    lower, upper, start = (np.log([bound[i] for i in free]) for bound in (_LOWER, _UPPER, _X0))
+    result = least_squares(residuals, start, bounds=(lower, upper), x_scale="jac")
+    eff = _efficiency(gpu_id, full(np.exp(result.x)), fitted_on)
+    dof = max(1, len(used) - len(free))
     s2 = float(result.fun @ result.fun) / dof
-    jtj = result.jac.T @ result.jac
-    cov = np.linalg.pinv(jtj) * s2
-    sigma = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    cov = np.linalg.pinv(result.jac.T @ result.jac) * s2
+    sigma_free = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    sigma = np.zeros(len(PARAMS))
+    sigma[free] = sigma_free
     points = tuple(
         PointError(
             measurement=m, predicted_s=predict_s(m, catalog.models[m.model], Hardware(gpu, eff, intra[m.tp])), excluded=why

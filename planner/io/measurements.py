@@ -81,15 +81,25 @@ def read_splitwise(path: Path) -> tuple[list[Measurement], set[tuple[str, int, i
 def read_measurements(path: Path) -> list[Measurement]:
     """The planner measurement CSV: one row per measured step (see docs/calibration.md)."""
     text = read_text(path)
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None:
+    # Lines starting with '#' are provenance comments (calibrate run writes them); keep numbering.
+    lines = ["" if ln.lstrip().startswith("#") else ln for ln in text.splitlines()]
+    header_at = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if header_at is None:
         raise InputError(f"{path}: empty file")
-    missing = [c for c in MEASUREMENT_COLUMNS if c not in reader.fieldnames]
+    reader = csv.reader(io.StringIO("\n".join(lines[header_at:])))
+    fieldnames = [c.strip() for c in next(reader)]
+    missing = [c for c in MEASUREMENT_COLUMNS if c not in fieldnames]
     if missing:
-        raise InputError(f"{path}:1: missing column(s) {', '.join(missing)}")
+        raise InputError(f"{path}:{header_at + 1}: missing column(s) {', '.join(missing)}")
     out = []
-    for line, row in enumerate(reader, start=2):
+    for cells in reader:
+        if not cells or not any(c.strip() for c in cells):
+            continue
+        line = header_at + reader.line_num
         where = f"{path}:{line}"
+        if len(cells) != len(fieldnames):
+            raise InputError(f"{where}: {len(cells)} columns, the header has {len(fieldnames)}")
+        row = dict(zip(fieldnames, cells, strict=True))
         phase = row["phase"].strip()
         if phase not in ("prefill", "decode"):
             raise InputError(f"{where}: column 'phase': {phase!r} is not prefill or decode")

@@ -1,0 +1,130 @@
+"""Measure model-shaped decoder stacks on the local NVIDIA GPU for `planner calibrate fit`.
+
+    python bench/calibrate_gpu.py --gpu h100-sxm -o measurements.csv [--quick]
+
+Needs only PyTorch, NumPy-free and planner's own stdlib modules, so it runs on a bare GPU machine
+with the repository checked out (the full CLI, `planner calibrate run`, does the same where
+planner's dependencies are installed). Llama-3.1-8B is timed whole (32 layers); the 70B shape as a
+stack of 8 layers scaled to 80.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from planner import microbench  # noqa: E402
+from planner.domain import ModelSpec  # noqa: E402
+
+GRID = {
+    "llama-3.1-8b": {
+        "layers": 32,
+        "prefill": [
+            (1, 128),
+            (1, 512),
+            (1, 1024),
+            (1, 2048),
+            (1, 4096),
+            (1, 8192),
+            (2, 512),
+            (4, 512),
+            (8, 512),
+            (16, 512),
+            (4, 2048),
+        ],
+        "decode": [
+            (1, 512),
+            (1, 2048),
+            (1, 8192),
+            (8, 2048),
+            (16, 2048),
+            (32, 2048),
+            (64, 1024),
+            (64, 2048),
+            (128, 1024),
+            (128, 2048),
+            (256, 512),
+            (256, 1024),
+        ],
+    },
+    "llama-3.1-70b": {
+        "layers": 8,
+        "prefill": [(1, 512), (1, 2048), (1, 4096), (1, 8192), (4, 512), (16, 512)],
+        "decode": [(1, 1024), (1, 4096), (16, 2048), (64, 1024), (64, 2048), (128, 2048), (256, 1024)],
+    },
+}
+
+
+def model_spec(model_id: str) -> ModelSpec:
+    """The catalog entry, read with PyYAML if present, else with a minimal reader of this file's flat layout."""
+    text = (ROOT / "catalogs" / "models.yaml").read_text()
+    try:
+        import yaml
+
+        entry = yaml.safe_load(text)["models"][model_id]
+    except ImportError:
+        entry, inside = {}, False
+        for line in text.splitlines():
+            if line.startswith(f"  {model_id}:"):
+                inside = True
+                continue
+            if inside and line.startswith("  ") and not line.startswith("    "):
+                break
+            if inside and line.startswith("    ") and ":" in line and not line.strip().startswith("#"):
+                key, _, value = line.strip().partition(":")
+                entry[key] = value.split("#")[0].strip().strip('"')
+    ints = (
+        "num_layers",
+        "hidden_size",
+        "intermediate_size",
+        "num_attention_heads",
+        "num_kv_heads",
+        "head_dim",
+        "vocab_size",
+        "max_context_tokens",
+    )
+    return ModelSpec(
+        id=model_id,
+        name=str(entry["name"]),
+        num_params=float(entry["num_params"]),
+        num_active_params=float(entry["num_active_params"]),
+        **{k: int(entry[k]) for k in ints},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--gpu", required=True, help="catalog GPU id to record (e.g. h100-sxm)")
+    parser.add_argument("-o", "--output", required=True, type=Path)
+    parser.add_argument("--quick", action="store_true", help="a few points per model (code-path check)")
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    args = parser.parse_args()
+    info = microbench.device_info(args.device)
+    rows, layers = [], {}
+    for model_id, grid in GRID.items():
+        spec = model_spec(model_id)
+        n = min(grid["layers"], 2) if args.quick else grid["layers"]
+        layers[model_id] = n
+        pre = grid["prefill"][:2] if args.quick else grid["prefill"]
+        dec = grid["decode"][:2] if args.quick else grid["decode"]
+        rows += list(
+            microbench.measure(
+                spec,
+                layers=n,
+                prefill=pre,
+                decode=dec,
+                device=args.device,
+                progress=lambda s, m=model_id: print(f"{m}: {s}", flush=True),
+            )
+        )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(microbench.csv_text(rows, args.gpu, info, layers))
+    print(f"wrote {len(rows)} rows to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
