@@ -27,6 +27,45 @@ from planner.errors import InputError
 
 ENGINE = "torch-cudagraph"
 
+DEFAULT_GRID: dict[str, dict[str, Any]] = {
+    # model -> layers timed (scaled to the full depth), prefill (batch, tokens) and decode (batch, context)
+    "llama-3.1-8b": {
+        "layers": 32,
+        "prefill": [
+            (1, 128),
+            (1, 512),
+            (1, 1024),
+            (1, 2048),
+            (1, 4096),
+            (1, 8192),
+            (2, 512),
+            (4, 512),
+            (8, 512),
+            (16, 512),
+            (4, 2048),
+        ],
+        "decode": [
+            (1, 512),
+            (1, 2048),
+            (1, 8192),
+            (8, 2048),
+            (16, 2048),
+            (32, 2048),
+            (64, 1024),
+            (64, 2048),
+            (128, 1024),
+            (128, 2048),
+            (256, 512),
+            (256, 1024),
+        ],
+    },
+    "llama-3.1-70b": {
+        "layers": 8,
+        "prefill": [(1, 512), (1, 2048), (1, 4096), (1, 8192), (4, 512), (16, 512)],
+        "decode": [(1, 1024), (1, 4096), (16, 2048), (64, 1024), (64, 2048), (128, 2048), (256, 1024)],
+    },
+}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Row:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -60,3 +61,62 @@ def fit(
     inputs = {"measurements": [str(p) for p in measurements or ()], "splitwise": [str(p) for p in splitwise or ()]}
     doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits, result.held_out))
     output_document(doc, fmt, output, table=fit_table(result.fits, result.held_out))
+
+
+@app.command()
+def run(
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="Catalog id of the local GPU, recorded in each row (e.g. h100-sxm).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Measurement CSV to write.", dir_okay=False)],
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model(s) to time (default: llama-3.1-8b and llama-3.1-70b).")
+    ] = None,
+    layers: Annotated[
+        int | None, typer.Option("--layers", help="Layers timed per model (scaled to its depth; default: 32 for 8B, 8 for 70B).")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Two prefill and two decode points per model (a code-path check).")
+    ] = False,
+    device: Annotated[
+        str, typer.Option("--device", help="cuda (a real calibration) or cpu (tests the code path only).")
+    ] = "cuda",
+    catalog_dir: CatalogDirOpt = None,
+) -> None:
+    """Time model-shaped decoder stacks on the local NVIDIA GPU (random weights, CUDA graphs) and
+    write the measurement CSV that `planner calibrate fit` takes. Needs `pip install 'planner[gpu]'`."""
+    from planner import api, microbench
+    from planner.errors import InputError
+    from planner.io.output import write_text_atomic
+
+    if device not in ("cuda", "cpu"):
+        raise InputError(f"--device {device}: use cuda or cpu")
+    catalog = api.load_catalog(catalog_dir or ())
+    gpu_id = api.resolve_gpu(catalog, gpu).id
+    info = microbench.device_info(device)
+    rows: list[microbench.Row] = []
+    timed: dict[str, int] = {}
+    for raw in model or list(microbench.DEFAULT_GRID):
+        spec = api.resolve_model(catalog, raw)
+        grid = microbench.DEFAULT_GRID.get(
+            spec.id,
+            {
+                "layers": min(8, spec.num_layers),
+                "prefill": [(1, 512), (1, 2048), (4, 512)],
+                "decode": [(1, 1024), (16, 1024), (64, 1024)],
+            },
+        )
+        n = layers or (min(grid["layers"], 2) if quick else grid["layers"])
+        timed[spec.id] = n
+        rows += microbench.measure(
+            spec,
+            layers=n,
+            prefill=grid["prefill"][:2] if quick else grid["prefill"],
+            decode=grid["decode"][:2] if quick else grid["decode"],
+            device=device,
+            progress=functools.partial(_progress, spec.id),
+        )
+    write_text_atomic(output, microbench.csv_text(rows, gpu_id, info, timed))
+    sys.stderr.write(f"wrote {len(rows)} measurements to {output}\n")
+
+
+def _progress(model: str, line: str) -> None:
+    sys.stderr.write(f"{model}: {line}\n")
