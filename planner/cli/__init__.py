@@ -6,7 +6,17 @@ import sys
 
 import typer
 
-from planner.cli import calibrate_cmd, catalog_cmd, estimate_cmd, schema_cmd, size_cmd
+from planner.cli import (
+    calibrate_cmd,
+    catalog_cmd,
+    check_cmd,
+    estimate_cmd,
+    profile_cmd,
+    schema_cmd,
+    simulate_cmd,
+    size_cmd,
+    trace_cmd,
+)
 from planner.errors import ExitCode, PlannerError
 
 app = typer.Typer(
@@ -20,7 +30,11 @@ app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(estimate_cmd.app, name="estimate")
 app.add_typer(calibrate_cmd.app, name="calibrate")
 app.command("size")(size_cmd.size)
+app.command("simulate")(simulate_cmd.simulate)
 app.command("schema")(schema_cmd.schema)
+app.command("profile")(profile_cmd.profile)
+app.add_typer(trace_cmd.app, name="trace")
+app.command("check")(check_cmd.check)
 
 
 def _err(line: str) -> None:

@@ -13,6 +13,7 @@ from planner.cli._common import OutputOpt
 
 class Document(StrEnum):
     workload = "workload"
+    proposal = "proposal"
     gpus = "gpus"
     models = "models"
     links = "links"
@@ -27,8 +28,12 @@ def schema(
     """Print the JSON Schema of a document (editors use it for completion and validation)."""
     from planner.io.catalog import FILES
     from planner.io.output import emit
+    from planner.io.proposal import ProposalSpec
     from planner.io.workload import WorkloadSpec
 
-    model = WorkloadSpec if document is Document.workload else FILES[document.value]
-    text = json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    if document is Document.proposal:
+        schema_doc = ProposalSpec.model_json_schema()
+    else:
+        schema_doc = (WorkloadSpec if document is Document.workload else FILES[document.value]).model_json_schema()
+    text = json.dumps(schema_doc, indent=2, sort_keys=True) + "\n"
     emit(text, output)

@@ -32,6 +32,9 @@ def size(
     links: Annotated[list[str] | None, typer.Option("--links", help="Allowed KV links (repeatable or comma-separated).")] = None,
     solver: Annotated[str, typer.Option("--solver", help="MIP solver: highs or cbc.")] = "highs",
     time_limit_s: Annotated[float | None, typer.Option("--time-limit-s", help="Solver time limit per solve, seconds.")] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Simulate the chosen plan (10,000 requests) and report SLO attainment.")
+    ] = False,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -95,9 +98,16 @@ def size(
             output_document(envelope("size", "infeasible", inputs, diag), fmt, output)
         raise
     data = size_data(result, catalog)
-    doc = envelope("size", "ok", inputs, data, list(result.warnings))
+    warnings = list(result.warnings)
+    if verify:
+        from planner.report.simulate import verification_data
+
+        sim = api.simulate(workload, result.plan.deployment, catalog, requests=10_000)
+        data["verification"] = verification_data(sim)
+        warnings += [f"verify: {w}" for w in sim.warnings]
+    doc = envelope("size", "ok", inputs, data, warnings)
     if fmt is Format.table:
-        for w in result.warnings:
+        for w in warnings:
             err_console().print(f"warning: {w}")
     output_document(
         doc,

@@ -63,8 +63,8 @@ def format_validation_error(origin: Path, text: str, exc: ValidationError) -> st
     loc = tuple(err["loc"])
     line = find_line(text, loc)
     where = f"{origin}:{line}" if line else str(origin)
-    path = ".".join(str(p) for p in loc)
-    message = err["msg"]
+    path = ".".join(str(p) if str(p).isprintable() and " " not in str(p) else repr(p) for p in loc)
+    message = " ".join(str(err["msg"]).split())  # one line, whatever the input held
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""

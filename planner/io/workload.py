@@ -182,6 +182,13 @@ def parse_workload(data: Any, origin: str, text: str = "") -> WorkloadSpec:
     try:
         return WorkloadSpec.model_validate(data)
     except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "missing" and first["loc"][-1:] == ("slo",):
+            raise InputError(
+                format_validation_error(Path(origin), text, exc).replace("Field required", "missing (no latency targets)"),
+                hint="add slo: {ttft_p99_ms: ..., tpot_p99_ms: ...} to each class "
+                "(planner profile writes it when given --ttft-p99-ms and --tpot-p99-ms)",
+            ) from None
         raise InputError(format_validation_error(Path(origin), text, exc)) from None
 
 

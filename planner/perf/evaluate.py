@@ -215,8 +215,12 @@ def evaluate(deployment: Deployment, workload: Workload, catalog: Catalog, redun
         n_eff = max(pool.replicas - r_spare, 0)
         load = {c.name: c.rate_rps * routing[c.name].get(pool.key, 0.0) for c in workload.classes}
         cap = {c.name: rates[(c.name, pool.key)] for c in workload.classes}
-        if n_eff == 0 or cap[cls.name] <= 0:
+        if n_eff == 0:
             return math.inf
+        if cap[cls.name] <= 0:
+            # The class misses its SLOs here even alone; alone, its load still gives finite figures.
+            alone = all(load[c] <= 0 for c in load if c != cls.name)
+            return load[cls.name] / n_eff if alone else math.inf
         used = sum(load[c] / cap[c] for c in load if load[c] > 0 and cap[c] > 0)
         share = (load[cls.name] / cap[cls.name]) / used
         return load[cls.name] / (n_eff * share)

@@ -153,9 +153,9 @@ def wait_tail(
 def sum_quantile_s(offsets_s: np.ndarray, wait_prob: float, theta_s: float, p: float) -> float:
     """``p`` quantile of ``W + A`` where W has the exponential-tail law above and A (independent of
     W, as a request's own service is of the wait in a FIFO queue) is uniform over ``offsets_s``."""
-    if math.isinf(theta_s):
-        return math.inf
     a = np.asarray(offsets_s, dtype=float)
+    if math.isinf(theta_s) or not np.isfinite(a).all():
+        return math.inf
     target = 1.0 - p
 
     def exceed(t: np.ndarray) -> np.ndarray:

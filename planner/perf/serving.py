@@ -190,8 +190,19 @@ def decode_max_rate(rep: Replica, cls: RequestClass, max_batch: int) -> float:
 
 
 def decode_occupancy(rep: Replica, cls: RequestClass, rate_per_replica: float, max_batch: int) -> float:
-    """Mean sequences in the replica at the cap's step time (the bound the capacity used)."""
-    return rate_per_replica * cls.output_tokens.mean * rep.decode_s(max_batch, mean_context_tokens(cls))
+    """Mean sequences in the replica: the Little's-law fixed point ``n̄ = λ·E[OSL]·T_step(n̄)``
+    (DESIGN.md §3), found by iterating up from one sequence; it never exceeds the bound at the cap's
+    step time, ``λ·E[OSL]·T_step(max_batch)``, which sizes the capacity."""
+    ctx = mean_context_tokens(cls)
+    load = rate_per_replica * cls.output_tokens.mean
+    bound = load * rep.decode_s(max_batch, ctx)
+    n = load * rep.decode_s(1, ctx)
+    for _ in range(200):
+        nxt = load * rep.decode_s(max(n, 1.0), ctx)
+        if nxt > bound or abs(nxt - n) <= 1e-9 * max(1.0, n):
+            return min(nxt, bound)
+        n = nxt
+    return min(n, bound)
 
 
 def decode_tpot(rep: Replica, cls: RequestClass, rate_per_replica: float, max_batch: int) -> Latency:

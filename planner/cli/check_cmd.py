@@ -1,0 +1,100 @@
+"""``planner check``: the CI gate for infrastructure proposals (exit 0 pass, 1 fail, 2 invalid input)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from planner.cli._common import CatalogDirOpt, Format, OutputOpt, output_document
+
+
+class CheckFormat(StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+    csv = "csv"
+    markdown = "markdown"
+    github = "github"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+
+
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def check(
+    proposal_file: Annotated[
+        Path, typer.Argument(metavar="PROPOSAL.yaml", help="Proposal, or a plan from planner size.", dir_okay=False)
+    ],
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Fail on findings of this severity or above.", case_sensitive=False)
+    ] = FailOn.error,
+    no_fail: Annotated[bool, typer.Option("--no-fail", help="Advisory run: report, but exit 0 even if the check fails.")] = False,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write JUnit XML (one test case per rule and subject).", dir_okay=False)
+    ] = None,
+    skip: Annotated[list[str] | None, typer.Option("--skip", help="Rule code not to run (repeatable, e.g. EFF001).")] = None,
+    catalog_dir: CatalogDirOpt = None,
+    fmt: Annotated[
+        CheckFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format; markdown and github also append the markdown summary to $GITHUB_STEP_SUMMARY when set.",
+            case_sensitive=False,
+        ),
+    ] = CheckFormat.table,
+    output: OutputOpt = None,
+) -> int:
+    """Check a proposal against its SLOs, memory, links, budget, power, redundancy and the optimal plan."""
+    from planner import api
+    from planner.errors import ExitCode, InputError
+    from planner.io.output import emit, write_text_atomic
+    from planner.report.check import check_data, check_github, check_junit, check_markdown, check_table, csv_rows
+    from planner.report.envelope import envelope
+
+    catalog = api.load_catalog(catalog_dir or ())
+    codes = [c.strip() for item in skip or () for c in item.split(",") if c.strip()]
+    result = api.check(proposal_file, catalog, fail_on=fail_on.value, skip=codes)
+    name = str(proposal_file)
+    inputs = {
+        "proposal_file": name,
+        "proposal_sha256": hashlib.sha256(proposal_file.read_bytes()).hexdigest(),
+        "fail_on": fail_on.value,
+        "skip": sorted({c.upper() for c in codes}),
+    }
+    status = "ok" if result.verdict == "pass" else "check_failed"
+    data = check_data(result)
+    markdown = check_markdown(result, name)
+    if fmt is CheckFormat.github:
+        emit(check_github(result), output, inputs=(proposal_file,))
+    else:
+        output_document(
+            envelope("check", status, inputs, data),
+            Format(fmt.value),
+            output,
+            table=check_table(result, name),
+            markdown=markdown,
+            csv_rows=list(csv_rows(result)),
+            inputs=(proposal_file,),
+        )
+    if junit is not None:
+        write_text_atomic(junit, check_junit(result, name), inputs=(proposal_file,))
+    summary = os.environ.get(STEP_SUMMARY_ENV)
+    if summary and fmt in (CheckFormat.markdown, CheckFormat.github):
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown + "\n")
+        except OSError as exc:
+            raise InputError(f"${STEP_SUMMARY_ENV} {summary}: cannot append: {exc.strerror}") from None
+    if result.verdict == "fail" and not no_fail:
+        return int(ExitCode.CHECK_FAILED)
+    return int(ExitCode.OK)

@@ -1,0 +1,97 @@
+"""``planner simulate``: discrete-event replay of a plan; percentiles and SLO attainment beside the
+analytic prediction."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, err_console, output_document
+
+
+def simulate(
+    proposal_file: Annotated[
+        Path, typer.Argument(metavar="PROPOSAL.yaml", help="Proposal, or a plan written by planner size.", dir_okay=False)
+    ],
+    trace: Annotated[
+        Path | None, typer.Option("--trace", help="Replay this trace (any format planner profile reads).", dir_okay=False)
+    ] = None,
+    trace_format: Annotated[str, typer.Option("--trace-format", help="Trace format (auto detects).")] = "auto",
+    requests: Annotated[
+        int | None, typer.Option("--requests", "-n", help="Requests to simulate (default 20,000; with --trace: all rows).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (arrivals, lengths, pool choice).")] = 0,
+    routing: Annotated[str, typer.Option("--routing", help="Prefill routing: jsq, rr or central (one shared queue).")] = "jsq",
+    prefill_token_budget: Annotated[
+        int | None, typer.Option("--prefill-token-budget", help="Batch prompts up to this many tokens (default: one prompt).")
+    ] = None,
+    warmup_frac: Annotated[float, typer.Option("--warmup-frac", help="Share of requests left out of statistics.")] = 0.1,
+    out_of_service: Annotated[
+        int | None,
+        typer.Option("--out-of-service", help="Replicas per pool out of service (default: the workload's redundancy)."),
+    ] = None,
+    length_jitter: Annotated[
+        bool, typer.Option("--length-jitter", help="Interpolate lengths between the quantile grid's points.")
+    ] = False,
+    time_cap_s: Annotated[
+        float | None, typer.Option("--time-cap-s", help="Stop at this simulated time (default 20x the arrival span + 60 s).")
+    ] = None,
+    queue_cap: Annotated[int, typer.Option("--queue-cap", help="Stop when a pool has this many requests waiting.")] = 100_000,
+    catalog_dir: CatalogDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """Simulate a plan request by request and compare with the analytic model."""
+    from planner import api
+    from planner.report.envelope import envelope
+    from planner.report.simulate import simulate_data, simulate_table
+
+    catalog = api.load_catalog(catalog_dir or ())
+    proposal = api.load_proposal(proposal_file, catalog)
+    sim = api.simulate(
+        proposal.workload,
+        proposal.deployment,
+        catalog,
+        requests=requests,
+        seed=seed,
+        routing=routing,
+        prefill_token_budget=prefill_token_budget,
+        warmup_frac=warmup_frac,
+        out_of_service=out_of_service,
+        length_jitter=length_jitter,
+        trace=trace,
+        trace_format=trace_format,
+        time_cap_s=time_cap_s,
+        queue_cap=queue_cap,
+    )
+    inputs: dict[str, Any] = {
+        "proposal_file": str(proposal_file),
+        "proposal_sha256": hashlib.sha256(proposal_file.read_bytes()).hexdigest(),
+        "requests": requests,
+        "seed": seed,
+        "routing": routing,
+        "prefill_token_budget": prefill_token_budget,
+        "warmup_frac": warmup_frac,
+        "out_of_service": sim.options.out_of_service,
+        "length_jitter": length_jitter,
+        "time_cap_s": time_cap_s,
+        "queue_cap": queue_cap,
+    }
+    if trace is not None:
+        inputs["trace_file"] = str(trace)
+        inputs["trace_sha256"] = hashlib.sha256(trace.read_bytes()).hexdigest()
+        inputs["trace_format"] = trace_format
+    data = simulate_data(sim)
+    doc = envelope("simulate", "ok", inputs, data, list(sim.warnings))
+    for w in sim.warnings:
+        err_console().print(f"warning: {w}", markup=False)
+    output_document(
+        doc,
+        fmt,
+        output,
+        table=simulate_table(data),
+        inputs=(proposal_file, *((trace,) if trace else ())),
+    )

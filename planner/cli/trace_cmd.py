@@ -1,0 +1,61 @@
+"""``planner trace synth``: seeded synthetic request traces in any supported format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Request traces: generate synthetic ones.", no_args_is_help=True)
+
+
+@app.command("synth")
+def synth(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write (gzip when the name ends in .gz).", dir_okay=False)
+    ],
+    format_out: Annotated[
+        str, typer.Option("--format-out", help="azure, azure-2024, burstgpt, mooncake, vidur, csv or jsonl.")
+    ] = "azure",
+    requests: Annotated[int, typer.Option("--requests", "-n", help="Number of requests.")] = 1000,
+    rate_rps: Annotated[float, typer.Option("--rate-rps", help="Mean arrival rate, requests/s.")] = 1.0,
+    cv2: Annotated[float, typer.Option("--cv2", help="Squared CV of inter-arrival gaps (1 = Poisson, > 1 bursty Gamma).")] = 1.0,
+    isl_mean: Annotated[float, typer.Option("--isl-mean", help="Mean input tokens (lognormal).")] = 1024.0,
+    isl_sigma: Annotated[float, typer.Option("--isl-sigma", help="Log-space sigma of input tokens.")] = 1.0,
+    isl_max: Annotated[int, typer.Option("--isl-max", help="Largest input, tokens.")] = 131_072,
+    osl_mean: Annotated[float, typer.Option("--osl-mean", help="Mean output tokens (lognormal).")] = 256.0,
+    osl_sigma: Annotated[float, typer.Option("--osl-sigma", help="Log-space sigma of output tokens.")] = 0.8,
+    osl_max: Annotated[int, typer.Option("--osl-max", help="Largest output, tokens.")] = 16_384,
+    diurnal: Annotated[bool, typer.Option("--diurnal", help="Daily cycle: the rate swings ±50% over 24 h.")] = False,
+    prefix_share: Annotated[
+        float, typer.Option("--prefix-share", help="Share of requests opening with a shared prefix (hash_ids).")
+    ] = 0.5,
+    fail_frac: Annotated[
+        float, typer.Option("--fail-frac", help="Share of failed requests (0 output tokens; BurstGPT-style).")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same file).")] = 0,
+) -> None:
+    """Write a synthetic trace: Poisson or Gamma arrivals, lognormal lengths, optional daily cycle."""
+    from planner.errors import InputError
+    from planner.io.traces import WRITE_FORMATS, write_trace
+    from planner.synth import SynthSpec, synthesize
+
+    if format_out not in WRITE_FORMATS:
+        raise InputError(f"--format-out {format_out}: use one of {', '.join(WRITE_FORMATS)}")
+    spec = SynthSpec(
+        requests=requests,
+        rate_rps=rate_rps,
+        cv2=cv2,
+        isl_mean=isl_mean,
+        isl_sigma=isl_sigma,
+        isl_max=isl_max,
+        osl_mean=osl_mean,
+        osl_sigma=osl_sigma,
+        osl_max=osl_max,
+        diurnal=diurnal,
+        prefix_share=prefix_share,
+        fail_frac=fail_frac,
+        seed=seed,
+    )
+    write_trace(output, synthesize(spec), format_out)

@@ -1,0 +1,528 @@
+"""Workload profile of a request trace: rates, burstiness, length distributions, prefix reuse,
+prefill/decode share and request classes. Pure numpy (no file I/O); readers are in
+:mod:`planner.io.traces`.
+
+Definitions (all exact, no binning unless stated):
+
+* ``duration_s``: last arrival minus first; ``rate_rps.mean = n / duration_s``.
+* ``rate_rps.peak``: the most arrivals in any closed window ``[t, t + w]`` of length
+  ``w = min(window_s, duration_s)``, divided by ``w`` (the maximum is reached by a window that
+  starts at an arrival, so it is computed exactly with one ``searchsorted``).
+* ``hourly_rate_rps``: arrivals in each whole hour since the first request, divided by 3600 (the
+  last hour may be partial).
+* ``interarrival_cv2``: population variance of the gaps between sorted arrivals over their squared
+  mean (1 for a Poisson process, > 1 bursty).
+* Token percentiles: linear interpolation between order statistics (numpy's default, the same as
+  pandas' ``quantile``).
+* ``prefix_reuse``: in arrival order, a request's leading blocks whose hash id an earlier request
+  already carried are hits; the walk stops at the first miss (a KV prefix cache reuses a prefix, not
+  scattered blocks). ``hit_frac`` = hit blocks / all blocks.
+* Classes: k-means on ``(ln(1+input), ln(1+output))`` (seeded k-means++ start, best of 3 runs,
+  fitted on at most 20,000 requests sampled with a fixed seed, then every request goes to its
+  nearest centre). ``classes="auto"`` picks ``k`` in 2..6 with the best mean silhouette on a fixed
+  2,000-request sample and keeps one class unless that silhouette reaches 0.5 (well-separated groups).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from planner.domain import EngineSpec, GpuSpec, ModelSpec, Precision
+from planner.errors import InputError
+from planner.perf.memory import TP_DEGREES, check_tp, memory_fit, require_fit
+from planner.perf.roofline import Hardware, step
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+HOUR_S = 3600.0
+KMEANS_SAMPLE = 20_000
+SILHOUETTE_SAMPLE = 2_000
+AUTO_K = range(2, 7)
+SILHOUETTE_MIN = 0.5
+MAX_CLASSES = 20
+PREFILL_TOKEN_BUDGET = 8192  # prompts are batched up to this many tokens per prefill step
+DECODE_BATCH_CAP = 128  # decode batch: the memory cap at the mean context, at most this
+PREFILL_DOMINANT = 0.6  # prefill share of GPU time at or above: prefill-dominant
+DECODE_DOMINANT = 0.4  # at or below: decode-dominant; between: balanced
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trace:
+    """Requests of a trace as parallel arrays (arrival order need not be sorted)."""
+
+    arrival_s: F64
+    input_tokens: I64
+    output_tokens: I64
+    hash_values: I64 | None = None  # prefix block hash ids of all requests, concatenated
+    hash_offsets: I64 | None = None  # request i owns hash_values[hash_offsets[i]:hash_offsets[i+1]]
+    failed: int = 0  # rows left out as failed requests (BurstGPT: 0 response tokens)
+    start: str | None = None  # wall-clock time of the first request, when the trace has one
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.size)
+
+    def sorted(self) -> Trace:
+        """The same requests in arrival order (stable; returns ``self`` when already sorted)."""
+        t = self.arrival_s
+        if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):
+            return self
+        order = np.argsort(t, kind="stable")
+        values, offsets = self.hash_values, self.hash_offsets
+        if values is not None and offsets is not None:
+            counts = np.diff(offsets)[order]
+            new_offsets = np.zeros(order.size + 1, dtype=np.int64)
+            np.cumsum(counts, out=new_offsets[1:])
+            gather = np.repeat(offsets[:-1][order] - new_offsets[:-1], counts) + np.arange(new_offsets[-1])
+            values, offsets = values[gather], new_offsets
+        return Trace(
+            arrival_s=t[order],
+            input_tokens=self.input_tokens[order],
+            output_tokens=self.output_tokens[order],
+            hash_values=values,
+            hash_offsets=offsets,
+            failed=self.failed,
+            start=self.start,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSummary:
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "p50": self.p50, "p90": self.p90, "p99": self.p99, "max": self.max}
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Counts in power-of-two bins: ``[0,1), [1,2), [2,4), ...``."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Arrivals:
+    num_requests: int
+    duration_s: float
+    mean_rps: float
+    peak_rps: float
+    window_s: float
+    interarrival_cv2: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrefixReuse:
+    block_tokens: int
+    num_blocks: int
+    hit_blocks: int
+    hit_frac: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhaseShare:
+    model: str
+    gpu: str
+    tp: int
+    precision: Precision
+    prefill_token_frac: float
+    prefill_flop_frac: float
+    prefill_gpu_time_frac: float
+    decode_batch: int
+    classification: Literal["prefill-dominant", "balanced", "decode-dominant"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestClass:
+    name: str
+    num_requests: int
+    share_frac: float
+    arrivals: Arrivals
+    input_tokens: TokenSummary
+    output_tokens: TokenSummary
+    center_tokens: tuple[float, float]  # k-means centre back in tokens: (input, output)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    arrivals: Arrivals
+    hourly_rate_rps: tuple[float, ...]
+    input_tokens: TokenSummary
+    output_tokens: TokenSummary
+    input_histogram: Histogram
+    output_histogram: Histogram
+    corr_input_output: float | None
+    input_tokens_per_s: float
+    output_tokens_per_s: float
+    failed_requests: int
+    start: str | None
+    prefix_reuse: PrefixReuse | None
+    classes: tuple[RequestClass, ...] = ()
+    class_rule: str | None = None
+    silhouette: dict[int, float] = field(default_factory=dict)
+
+
+# --- arrivals ---------------------------------------------------------------------------------
+
+
+def arrivals(t_sorted: F64, window_s: float, origin: str = "trace") -> Arrivals:
+    """Rates and burstiness of sorted arrival times (seconds)."""
+    n = int(t_sorted.size)
+    if n < 2:
+        raise InputError(f"{origin}: {n} request(s); a profile needs at least 2 to measure rates")
+    duration = float(t_sorted[-1] - t_sorted[0])
+    if not duration > 0:
+        raise InputError(f"{origin}: all {n} requests arrive at the same time; rates are undefined")
+    if not window_s > 0:
+        raise InputError(f"--window-s {window_s}: must be positive")
+    w = min(float(window_s), duration)
+    ends = np.searchsorted(t_sorted, t_sorted + w, side="right")
+    peak_count = int((ends - np.arange(n)).max())
+    gaps = np.diff(t_sorted)
+    mean_gap = duration / (n - 1)
+    cv2 = float(np.mean((gaps - mean_gap) ** 2) / (mean_gap * mean_gap))
+    return Arrivals(
+        num_requests=n,
+        duration_s=duration,
+        mean_rps=n / duration,
+        peak_rps=peak_count / w,
+        window_s=w,
+        interarrival_cv2=cv2,
+    )
+
+
+def hourly_rates(t_sorted: F64) -> tuple[float, ...]:
+    hours = ((t_sorted - t_sorted[0]) // HOUR_S).astype(np.int64)
+    return tuple(float(c) / HOUR_S for c in np.bincount(hours))
+
+
+# --- lengths ----------------------------------------------------------------------------------
+
+
+def summarize(tokens: I64) -> TokenSummary:
+    x = tokens.astype(np.float64, copy=False)
+    q = np.quantile(x, [0.5, 0.9, 0.99])
+    return TokenSummary(float(x.mean()), float(q[0]), float(q[1]), float(q[2]), float(x.max()))
+
+
+def histogram(tokens: I64) -> Histogram:
+    """Power-of-two bins; bin 0 holds zeros, bin j >= 1 holds ``[2^(j-1), 2^j)``."""
+    x = np.asarray(tokens, dtype=np.int64)
+    _, exp = np.frexp(np.maximum(x, 0).astype(np.float64))  # x = m·2^exp, 0.5 <= m < 1: x in [2^(exp-1), 2^exp)
+    counts = np.bincount(exp.astype(np.int64))
+    edges = (0.0, *(float(2**j) for j in range(counts.size)))
+    return Histogram(edges=edges, counts=tuple(int(c) for c in counts))
+
+
+def correlation(a: I64, b: I64) -> float | None:
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    x -= x.mean()
+    y -= y.mean()
+    den = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
+    return float(np.dot(x, y)) / den if den > 0 else None
+
+
+# --- prefix reuse -----------------------------------------------------------------------------
+
+
+def prefix_reuse(trace: Trace, block_tokens: int = 512) -> PrefixReuse | None:
+    """Leading-prefix block hits in arrival order (``trace`` must be sorted)."""
+    values, offsets = trace.hash_values, trace.hash_offsets
+    if values is None or offsets is None or values.size == 0:
+        return None
+    n = offsets.size - 1
+    counts = np.diff(offsets)
+    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+    _, first_idx, inverse = np.unique(values, return_index=True, return_inverse=True)
+    seen = owner[first_idx[inverse]] < owner  # first carried by an earlier request
+    pos = np.arange(values.size, dtype=np.int64) - np.repeat(offsets[:-1], counts)
+    miss_pos = np.where(seen, np.iinfo(np.int64).max, pos)
+    nonempty = counts > 0
+    first_miss = np.minimum.reduceat(miss_pos, offsets[:-1][nonempty])
+    hits = int(np.minimum(first_miss, counts[nonempty]).sum())
+    return PrefixReuse(block_tokens=block_tokens, num_blocks=int(values.size), hit_blocks=hits, hit_frac=hits / values.size)
+
+
+# --- prefill / decode share -------------------------------------------------------------------
+
+
+def phase_share(
+    trace: Trace,
+    model: ModelSpec,
+    hw: Hardware,
+    *,
+    tp: int,
+    precision: Precision,
+    max_batch_at: Callable[[float], int],
+) -> PhaseShare:
+    """Token, FLOP and GPU-time shares of prefill vs decode for serving the whole trace.
+
+    FLOPs (DESIGN.md §3): prefill ``2·N_a·L + 2·n_L·d·L²``; decode of O tokens after a prompt of L
+    ``2·N_a·O + 4·n_L·d·(O·L + O(O−1)/2)``. GPU time comes from the performance core's step model:
+    prompts batched up to an 8,192-token budget (one prompt per step if longer), decode steps at
+    the memory-cap batch for the trace's mean context (at most 128 sequences), split per token.
+    Classification by the prefill share of GPU time: >= 0.6 prefill-dominant, <= 0.4
+    decode-dominant, else balanced.
+    """
+    inp = trace.input_tokens.astype(np.float64)
+    out = trace.output_tokens.astype(np.float64)
+    n_a, n_l, d = float(model.num_active_params), float(model.num_layers), float(model.hidden_size)
+    sum_in, sum_out = float(inp.sum()), float(out.sum())
+    prefill_flops = 2 * n_a * sum_in + 2 * n_l * d * float(np.dot(inp, inp))
+    decode_flops = 2 * n_a * sum_out + 4 * n_l * d * float(np.dot(out, inp) + (out * (out - 1)).sum() / 2)
+
+    # Prefill time: requests grouped by prompt length (power-of-two bins, each at its mean L and L²).
+    prefill_s = 0.0
+    _, exp = np.frexp(np.maximum(inp, 1.0))
+    bins = exp.astype(np.int64)
+    cnt = np.bincount(bins)
+    s1 = np.bincount(bins, weights=inp)
+    s2 = np.bincount(bins, weights=inp * inp)
+    for b in np.flatnonzero(cnt):
+        c = float(cnt[b])
+        mean_l, mean_l2 = float(s1[b]) / c, float(s2[b]) / c
+        batch = max(1, int(PREFILL_TOKEN_BUDGET // max(mean_l, 1.0)))
+        st = step(
+            model, hw, tp=tp, precision=precision,
+            prefill_tokens=batch * mean_l, prefill_sq_tokens=batch * mean_l2, num_prompts=batch,
+        )  # fmt: skip
+        prefill_s += c * st.latency_s / batch
+    # Decode time: every output token costs one step's share at the representative batch.
+    mean_context = float((inp + out / 2).mean()) if trace.input_tokens.size else 1.0
+    batch = max(1, min(DECODE_BATCH_CAP, max_batch_at(max(mean_context, 1.0))))
+    st = step(model, hw, tp=tp, precision=precision, decode_batch=batch, decode_context_tokens=batch * mean_context)
+    decode_s = sum_out * st.latency_s / batch
+    total_s = prefill_s + decode_s
+    time_frac = prefill_s / total_s if total_s > 0 else 1.0
+    if time_frac >= PREFILL_DOMINANT:
+        label: Literal["prefill-dominant", "balanced", "decode-dominant"] = "prefill-dominant"
+    elif time_frac <= DECODE_DOMINANT:
+        label = "decode-dominant"
+    else:
+        label = "balanced"
+    tokens = sum_in + sum_out
+    flops = prefill_flops + decode_flops
+    return PhaseShare(
+        model=model.id,
+        gpu=hw.gpu.id,
+        tp=tp,
+        precision=precision,
+        prefill_token_frac=sum_in / tokens if tokens > 0 else 1.0,
+        prefill_flop_frac=prefill_flops / flops if flops > 0 else 1.0,
+        prefill_gpu_time_frac=time_frac,
+        decode_batch=batch,
+        classification=label,
+    )
+
+
+def phase_share_for(
+    trace: Trace,
+    model: ModelSpec,
+    gpu: GpuSpec,
+    engine: EngineSpec,
+    hardware_at: Callable[[int], Hardware],
+    *,
+    tp: int | None,
+    precision: Precision,
+) -> PhaseShare:
+    """:func:`phase_share` on one replica of ``model`` on ``gpu``; ``tp`` None picks the smallest
+    tensor-parallel degree at which the model fits."""
+    if tp is None:
+        fitting = [t for t in TP_DEGREES if t <= gpu.gpus_per_node and memory_fit(model, gpu, engine, t, precision).fits]
+        if not fitting:
+            require_fit(model, gpu, engine, max(t for t in TP_DEGREES if t <= gpu.gpus_per_node), precision)
+        tp = next((t for t in fitting if model.num_attention_heads % t == 0), fitting[0])
+    check_tp(model, gpu, tp)
+    fit = require_fit(model, gpu, engine, tp, precision)
+    return phase_share(trace, model, hardware_at(tp), tp=tp, precision=precision, max_batch_at=fit.max_batch)
+
+
+# --- classes ----------------------------------------------------------------------------------
+
+
+def _features(trace: Trace) -> F64:
+    return np.column_stack((np.log1p(trace.input_tokens.astype(np.float64)), np.log1p(trace.output_tokens.astype(np.float64))))
+
+
+def _sq_dist(x: F64, centers: F64) -> F64:
+    d: F64 = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    return d
+
+
+def kmeans(
+    x: F64, k: int, rng: np.random.Generator, n_init: int = 3, max_iter: int = 100, tol: float = 1e-4
+) -> tuple[F64, float]:
+    """Lloyd's k-means with k-means++ starts; returns (centres sorted lexicographically, inertia)."""
+    best: tuple[F64, float] | None = None
+    for _ in range(n_init):
+        centers = np.empty((k, x.shape[1]))
+        centers[0] = x[rng.integers(x.shape[0])]
+        d2 = ((x - centers[0]) ** 2).sum(axis=1)
+        for j in range(1, k):
+            total = float(d2.sum())
+            idx = int(rng.choice(x.shape[0], p=d2 / total)) if total > 0 else int(rng.integers(x.shape[0]))
+            centers[j] = x[idx]
+            d2 = np.minimum(d2, ((x - centers[j]) ** 2).sum(axis=1))
+        labels = np.full(x.shape[0], -1)
+        for _ in range(max_iter):
+            new = _sq_dist(x, centers).argmin(axis=1)
+            if np.array_equal(new, labels):
+                break
+            labels = new
+            counts = np.bincount(labels, minlength=k).astype(np.float64)
+            old = centers.copy()
+            for dim in range(x.shape[1]):
+                sums = np.bincount(labels, weights=x[:, dim], minlength=k)
+                centers[:, dim] = np.where(counts > 0, sums / np.maximum(counts, 1), old[:, dim])
+            if float(np.abs(centers - old).max()) < tol:
+                break
+        inertia = float(_sq_dist(x, centers).min(axis=1).sum())
+        if best is None or inertia < best[1] - 1e-12:
+            best = (centers.copy(), inertia)
+    assert best is not None
+    centers = best[0][np.lexsort((best[0][:, 1], best[0][:, 0]))]
+    return centers, best[1]
+
+
+def assign(x: F64, centers: F64, chunk: int = 1_000_000) -> I64:
+    labels = np.empty(x.shape[0], dtype=np.int64)
+    for lo in range(0, x.shape[0], chunk):
+        labels[lo : lo + chunk] = _sq_dist(x[lo : lo + chunk], centers).argmin(axis=1)
+    return labels
+
+
+def silhouette(x: F64, labels: I64) -> float:
+    """Mean silhouette coefficient (Euclidean), 0 for points alone in their cluster."""
+    k = int(labels.max()) + 1
+    if k < 2:
+        return 0.0
+    dist = np.sqrt(_sq_dist(x, x))
+    sums = np.stack([dist[:, labels == j].sum(axis=1) for j in range(k)], axis=1)
+    sizes = np.bincount(labels, minlength=k).astype(np.float64)
+    own = sizes[labels]
+    a = np.where(own > 1, sums[np.arange(x.shape[0]), labels] / np.maximum(own - 1, 1), 0.0)
+    other = sums / np.where(sizes > 0, sizes, np.nan)
+    other[np.arange(x.shape[0]), labels] = np.inf
+    other = np.where(np.isnan(other), np.inf, other)
+    b = other.min(axis=1)
+    s = np.where(own > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
+    return float(s.mean())
+
+
+def choose_classes(trace: Trace, classes: int | Literal["auto"], seed: int = 0) -> tuple[I64, F64, str, dict[int, float]]:
+    """Labels, centres, the rule used and (for auto) the silhouette of each tried k."""
+    x = _features(trace)
+    n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = x[np.sort(rng.choice(n, KMEANS_SAMPLE, replace=False))] if n > KMEANS_SAMPLE else x
+    scores: dict[int, float] = {}
+    if classes == "auto":
+        sil_idx = np.sort(rng.choice(sample.shape[0], min(SILHOUETTE_SAMPLE, sample.shape[0]), replace=False))
+        fits: dict[int, F64] = {}
+        for k in AUTO_K:
+            if k > np.unique(sample, axis=0).shape[0]:
+                break
+            centers, _ = kmeans(sample, k, np.random.default_rng(seed + k))
+            fits[k] = centers
+            scores[k] = silhouette(sample[sil_idx], assign(sample[sil_idx], centers))
+        best_k = max(scores, key=lambda k: (scores[k], -k)) if scores else 1
+        k = best_k if scores and scores[best_k] >= SILHOUETTE_MIN else 1
+        rule = (
+            f"auto: k in 2..6 with the best silhouette on a {min(SILHOUETTE_SAMPLE, n)}-request sample, "
+            f"1 unless it reaches {SILHOUETTE_MIN}"
+        )
+        centers = fits[k] if k > 1 else sample.mean(axis=0, keepdims=True)
+    else:
+        k = int(classes)
+        if not 1 <= k <= MAX_CLASSES:
+            raise InputError(f"--classes {k}: give 1 to {MAX_CLASSES}, or auto")
+        distinct = np.unique(sample, axis=0).shape[0]
+        if k > distinct:
+            raise InputError(f"--classes {k}: the trace has only {distinct} distinct (input, output) length pairs")
+        rule = f"given: k = {k}"
+        centers = kmeans(sample, k, np.random.default_rng(seed + k))[0] if k > 1 else sample.mean(axis=0, keepdims=True)
+    labels = assign(x, centers) if centers.shape[0] > 1 else np.zeros(n, dtype=np.int64)
+    return labels, centers, rule, scores
+
+
+def request_classes(trace: Trace, labels: I64, centers: F64, window_s: float, origin: str) -> tuple[RequestClass, ...]:
+    """Per-class statistics; classes with fewer than 2 requests are dropped (their requests still count
+    in the totals)."""
+    out: list[RequestClass] = []
+    n = len(trace)
+    k = centers.shape[0]
+    for j in range(k):
+        mask = labels == j
+        m = int(mask.sum())
+        if m < 2:
+            continue
+        t = trace.arrival_s[mask]
+        if not float(t[-1] - t[0]) > 0:
+            continue
+        name = "default" if k == 1 else f"c{len(out) + 1}"
+        out.append(
+            RequestClass(
+                name=name,
+                num_requests=m,
+                share_frac=m / n,
+                arrivals=arrivals(t, window_s, f"{origin}: class {name}"),
+                input_tokens=summarize(trace.input_tokens[mask]),
+                output_tokens=summarize(trace.output_tokens[mask]),
+                center_tokens=(float(np.expm1(centers[j, 0])), float(np.expm1(centers[j, 1]))),
+            )
+        )
+    if k > 1 and len(out) == 1:
+        out[0] = replace(out[0], name="default")
+    return tuple(out)
+
+
+# --- the profile ------------------------------------------------------------------------------
+
+
+def profile(
+    trace: Trace,
+    *,
+    window_s: float = 60.0,
+    classes: int | Literal["auto"] | None = None,
+    block_tokens: int = 512,
+    seed: int = 0,
+    origin: str = "trace",
+) -> Profile:
+    """The workload profile of ``trace`` (see the module docstring for every definition)."""
+    tr = trace.sorted()
+    arr = arrivals(tr.arrival_s, window_s, origin)
+    duration = arr.duration_s
+    rc: tuple[RequestClass, ...] = ()
+    rule = None
+    scores: dict[int, float] = {}
+    if classes is not None:
+        labels, centers, rule, scores = choose_classes(tr, classes, seed)
+        rc = request_classes(tr, labels, centers, window_s, origin)
+    return Profile(
+        arrivals=arr,
+        hourly_rate_rps=hourly_rates(tr.arrival_s),
+        input_tokens=summarize(tr.input_tokens),
+        output_tokens=summarize(tr.output_tokens),
+        input_histogram=histogram(tr.input_tokens),
+        output_histogram=histogram(tr.output_tokens),
+        corr_input_output=correlation(tr.input_tokens, tr.output_tokens),
+        input_tokens_per_s=float(tr.input_tokens.sum()) / duration,
+        output_tokens_per_s=float(tr.output_tokens.sum()) / duration,
+        failed_requests=tr.failed,
+        start=tr.start,
+        prefix_reuse=prefix_reuse(tr, block_tokens),
+        classes=rc,
+        class_rule=rule,
+        silhouette=scores,
+    )

@@ -1,0 +1,317 @@
+"""Discrete-event simulation of a plan (``planner simulate``): requests generated from the workload
+or read from a trace, replayed on the deployment's pools with step times from the performance
+core, and summarized beside the analytic prediction for the same plan (see :mod:`.engine`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from planner.domain import Catalog, Deployment, Pool, Workload
+from planner.errors import InputError
+from planner.perf.evaluate import Evaluation, evaluate, make_replica
+from planner.perf.memory import kv_bytes_per_token
+from planner.perf.transfer import link_effective_bytes_per_s
+from planner.sim.arrivals import Requests, from_trace, generate
+from planner.sim.engine import ROUTINGS, CoreSteps, Options, PoolConfig, Routing, SimResult, run
+
+__all__ = ["ClassMetrics", "Dist", "SimOptions", "Simulation", "quantile", "simulate", "simulate_requests"]
+
+DEFAULT_REQUESTS = 20_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimOptions:
+    requests: int | None = None  # None: DEFAULT_REQUESTS generated, or every row of the trace
+    seed: int = 0
+    routing: str = "jsq"
+    prefill_token_budget: int | None = None
+    warmup_frac: float = 0.1
+    out_of_service: int | None = None  # replicas of every pool out of service (None: the workload's
+    # redundancy, what the plan promises to survive); the analytic side takes the same number out
+    length_jitter: bool = False
+    trace: Path | None = None
+    trace_format: str = "auto"
+    time_cap_s: float | None = None
+    queue_cap: int = 100_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dist:
+    """Percentiles (seconds; ``inf`` where unfinished requests reach the percentile)."""
+
+    p50: float
+    p90: float
+    p99: float
+    at_pct: float  # at the class's SLO percentile
+    mean: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClassMetrics:
+    name: str
+    num_requests: int  # measured (after the warm-up)
+    completed: int
+    ttft: Dist
+    tpot: Dist
+    e2e: Dist
+    ttft_attainment_frac: float
+    tpot_attainment_frac: float
+    slo_attainment_frac: float  # both targets
+    goodput_rps: float
+    ttft_pct: float
+    tpot_pct: float
+    ttft_target_s: float
+    tpot_target_s: float
+
+    @property
+    def meets_slo(self) -> bool:
+        return self.ttft_attainment_frac >= self.ttft_pct and self.tpot_attainment_frac >= self.tpot_pct
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Simulation:
+    workload: Workload
+    deployment: Deployment
+    pools: tuple[Pool, ...]  # in simulation order (the analytic order: prefill, decode, co-located)
+    options: SimOptions
+    result: SimResult
+    analytic: Evaluation
+    overall: ClassMetrics
+    classes: tuple[ClassMetrics, ...]
+    source: str  # "generated" or the trace path
+    warnings: tuple[str, ...]
+
+    @property
+    def saturated(self) -> bool:
+        return self.result.saturated
+
+
+def quantile(values: np.ndarray, p: float) -> float:
+    """Linear-interpolation quantile that treats ``inf`` (unfinished) as larger than everything."""
+    v = np.sort(np.asarray(values, dtype=float))
+    if v.size == 0:
+        return math.nan
+    pos = p * (v.size - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, v.size - 1)
+    a, b = float(v[lo]), float(v[hi])
+    if math.isinf(a) or math.isinf(b):
+        return b if pos > lo else a
+    return a + (b - a) * (pos - lo)
+
+
+def _dist(values: np.ndarray, pct: float) -> Dist:
+    finite = values[np.isfinite(values)]
+    return Dist(
+        p50=quantile(values, 0.5),
+        p90=quantile(values, 0.9),
+        p99=quantile(values, 0.99),
+        at_pct=quantile(values, pct),
+        mean=float(finite.mean()) if finite.size == values.size and values.size else math.inf if values.size else math.nan,
+        count=int(values.size),
+    )
+
+
+def _metrics(name: str, res: SimResult, mask: np.ndarray, workload: Workload, cls_idx: int | None) -> ClassMetrics:
+    req = res.requests
+    arr = req.arrival_s[mask]
+    first = res.first_token_s[mask]
+    done = res.done_s[mask]
+    lout = req.output_tokens[mask]
+    ttft = np.where(np.isnan(first), math.inf, first - arr)
+    multi = lout > 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot_all = np.where(np.isnan(done), math.inf, (done - first) / np.maximum(lout - 1, 1))
+    tpot = tpot_all[multi]
+    e2e = np.where(np.isnan(done), math.inf, done - arr)
+    if cls_idx is None:
+        ttft_pct = max(c.slo.ttft_pct for c in workload.classes)
+        tpot_pct = max(c.slo.tpot_pct for c in workload.classes)
+        cidx = req.class_index[mask]
+        ttft_target = np.array([c.slo.ttft_s for c in workload.classes])[cidx]
+        tpot_target = np.array([c.slo.tpot_s for c in workload.classes])[cidx]
+        t_ttft, t_tpot = math.nan, math.nan
+    else:
+        c = workload.classes[cls_idx]
+        ttft_pct, tpot_pct = c.slo.ttft_pct, c.slo.tpot_pct
+        ttft_target = np.full(arr.size, c.slo.ttft_s)
+        tpot_target = np.full(arr.size, c.slo.tpot_s)
+        t_ttft, t_tpot = c.slo.ttft_s, c.slo.tpot_s
+    ok_ttft = ttft <= ttft_target
+    ok_tpot = np.where(multi, tpot_all <= tpot_target, ~np.isnan(done))
+    both = ok_ttft & ok_tpot
+    n = int(arr.size)
+    window = res.window_s[1] - res.window_s[0]
+    return ClassMetrics(
+        name=name,
+        num_requests=n,
+        completed=int(np.count_nonzero(~np.isnan(done))),
+        ttft=_dist(ttft, ttft_pct),
+        tpot=_dist(tpot, tpot_pct),
+        e2e=_dist(e2e, ttft_pct),
+        ttft_attainment_frac=float(ok_ttft.mean()) if n else math.nan,
+        tpot_attainment_frac=float(ok_tpot.mean()) if n else math.nan,
+        slo_attainment_frac=float(both.mean()) if n else math.nan,
+        goodput_rps=float(np.count_nonzero(both)) / window if window > 0 else math.nan,
+        ttft_pct=ttft_pct,
+        tpot_pct=tpot_pct,
+        ttft_target_s=t_ttft,
+        tpot_target_s=t_tpot,
+    )
+
+
+def _pool_configs(
+    workload: Workload, deployment: Deployment, catalog: Catalog, out_of_service: int
+) -> tuple[list[Pool], list[PoolConfig]]:
+    model = catalog.models[workload.model]
+    kv_tok = kv_bytes_per_token(model, workload.precision)
+    pools = sorted(deployment.pools, key=lambda p: ({"prefill": 0, "decode": 1, "colocated": 2}[p.role], p.key))
+    configs = []
+    for p in pools:
+        rep = make_replica(catalog, workload, p.gpu, p.tp)
+        if rep is None:
+            raise InputError(f"pool {p.key}: {model.id} does not fit on {p.tp}x {p.gpu}")
+        in_service = p.replicas - out_of_service
+        if in_service < 1:
+            raise InputError(
+                f"pool {p.key}: {p.replicas} replica(s), none left in service with --out-of-service {out_of_service}"
+            )
+        link_bw, latency = math.inf, 0.0
+        if p.role == "prefill" and p.link is not None:
+            link = catalog.links[p.link]
+            link_bw = p.tp * link_effective_bytes_per_s(link, catalog.engine)
+            latency = link.latency_s or 0.0
+        configs.append(
+            PoolConfig(
+                key=p.key,
+                role=p.role,
+                replicas=in_service,
+                steps=CoreSteps(rep, p.max_batch if p.role != "prefill" else 1),
+                max_batch=p.max_batch,
+                token_budget=p.token_budget,
+                kv_bytes_per_token=kv_tok,
+                link_bytes_per_s=link_bw,
+                link_latency_s=latency,
+                num_layers=model.num_layers,
+            )
+        )
+    return pools, configs
+
+
+def _check(options: SimOptions) -> None:
+    if options.routing not in ROUTINGS:
+        raise InputError(f"--routing {options.routing}: use one of {', '.join(ROUTINGS)}")
+    if options.requests is not None and options.requests < 1:
+        raise InputError(f"--requests {options.requests}: must be at least 1")
+    if not 0 <= options.warmup_frac < 1:
+        raise InputError(f"--warmup-frac {options.warmup_frac}: must be in [0, 1)")
+    if options.out_of_service is None or options.out_of_service < 0:
+        raise InputError(f"--out-of-service {options.out_of_service}: must be 0 or more")
+    if options.prefill_token_budget is not None and options.prefill_token_budget < 1:
+        raise InputError(f"--prefill-token-budget {options.prefill_token_budget}: must be positive")
+    if options.time_cap_s is not None and not options.time_cap_s > 0:
+        raise InputError("--time-cap-s must be positive")
+    if options.queue_cap < 1:
+        raise InputError("--queue-cap must be positive")
+
+
+def simulate(workload: Workload, deployment: Deployment, catalog: Catalog, options: SimOptions | None = None) -> Simulation:
+    """Simulate ``deployment`` under ``workload`` and evaluate it analytically beside."""
+    opt = options or SimOptions()
+    if opt.out_of_service is None:
+        opt = replace(opt, out_of_service=workload.constraints.redundancy)
+    _check(opt)
+    _pool_configs(workload, deployment, catalog, opt.out_of_service or 0)  # clear errors before the analytic side
+    analytic = evaluate(deployment, workload, catalog, opt.out_of_service)
+    if opt.trace is not None:
+        from planner.io.traces import read_trace
+
+        tf = read_trace(opt.trace, opt.trace_format)
+        t = tf.trace
+        requests = from_trace(t.arrival_s, t.input_tokens, t.output_tokens, workload, opt.seed, opt.requests, str(opt.trace))
+        source = str(opt.trace)
+    else:
+        requests = generate(workload, opt.requests or DEFAULT_REQUESTS, opt.seed, jitter=opt.length_jitter)
+        source = "generated"
+    return simulate_requests(workload, deployment, catalog, requests, opt, analytic, source)
+
+
+def simulate_requests(
+    workload: Workload,
+    deployment: Deployment,
+    catalog: Catalog,
+    requests: Requests,
+    opt: SimOptions,
+    analytic: Evaluation,
+    source: str = "generated",
+) -> Simulation:
+    pools, configs = _pool_configs(workload, deployment, catalog, opt.out_of_service or 0)
+    index = {p.key: i for i, p in enumerate(pools)}
+    front: list[list[tuple[int, float]]] = []
+    back: list[list[tuple[int, float]]] = []
+    for cls in workload.classes:
+        shares = analytic.routing.get(cls.name, {})
+        f = [(index[k], s) for k, s in sorted(shares.items()) if k in index and pools[index[k]].role != "decode" and s > 0]
+        b = [(index[k], s) for k, s in sorted(shares.items()) if k in index and pools[index[k]].role == "decode" and s > 0]
+        if not f:
+            raise InputError(f"class {cls.name}: no pool serves its prefill phase")
+        if not b and any(pools[i].role == "prefill" for i, _ in f):
+            raise InputError(f"class {cls.name}: no pool serves its decode phase")
+        front.append(f)
+        back.append(b)
+    engine_opt = Options(
+        routing=_routing(opt.routing),
+        prefill_token_budget=opt.prefill_token_budget,
+        warmup_frac=opt.warmup_frac,
+        time_cap_s=opt.time_cap_s,
+        queue_cap=opt.queue_cap,
+    )
+    result = run(requests, configs, front, back, engine_opt)
+    mask = result.measured
+    overall = _metrics("all", result, mask, workload, None)
+    classes = tuple(
+        _metrics(c.name, result, mask & (requests.class_index == k), workload, k) for k, c in enumerate(workload.classes)
+    )
+    warnings: list[str] = []
+    if result.stop_reason is not None:
+        warnings.append(
+            f"simulation stopped early ({result.stop_reason}); "
+            f"{overall.num_requests - overall.completed} of {overall.num_requests} measured requests unfinished"
+        )
+    for key in result.saturated_pools:
+        st = next(s for s in result.pools if s.key == key)
+        warnings.append(
+            f"pool {key} is saturated: its queue grows without bound "
+            f"({st.queue_mid} waiting at mid-run, {st.queue_end} at the last arrival, {st.queue_max} at most)"
+        )
+    for c in classes:
+        if c.num_requests and not c.meets_slo:
+            warnings.append(
+                f"class {c.name}: simulated attainment misses the SLO percentile "
+                f"(TTFT {c.ttft_attainment_frac:.4f} vs {c.ttft_pct:g}, TPOT {c.tpot_attainment_frac:.4f} vs {c.tpot_pct:g})"
+            )
+    return Simulation(
+        workload=workload,
+        deployment=deployment,
+        pools=tuple(pools),
+        options=opt,
+        result=result,
+        analytic=analytic,
+        overall=overall,
+        classes=classes,
+        source=source,
+        warnings=tuple(warnings),
+    )
+
+
+def _routing(name: str) -> Routing:
+    if name == "rr":
+        return "rr"
+    if name == "central":
+        return "central"
+    return "jsq"
