@@ -171,6 +171,7 @@ class Profile:
     classes: tuple[RequestClass, ...] = ()
     class_rule: str | None = None
     silhouette: dict[int, float] = field(default_factory=dict)
+    out_of_order_requests: int = 0  # rows that arrived earlier than the row before them (sorted before profiling)
 
 
 # --- arrivals ---------------------------------------------------------------------------------
@@ -500,6 +501,8 @@ def profile(
     origin: str = "trace",
 ) -> Profile:
     """The workload profile of ``trace`` (see the module docstring for every definition)."""
+    t = trace.arrival_s
+    out_of_order = int(np.count_nonzero(t[1:] < t[:-1])) if t.size > 1 else 0
     tr = trace.sorted()
     arr = arrivals(tr.arrival_s, window_s, origin)
     duration = arr.duration_s
@@ -525,4 +528,5 @@ def profile(
         classes=rc,
         class_rule=rule,
         silhouette=scores,
+        out_of_order_requests=out_of_order,
     )

@@ -234,3 +234,17 @@ def test_table_output_draws_histograms(five: Path, run_cli: Callable[..., CliRes
     code, out, _ = run_cli("profile", str(five), "--model", "llama-3.1-8b")
     assert code == 0
     assert "input (tokens, power-of-two bins)" in out and "█" in out and "prefill share" in out
+
+
+def test_unsorted_timestamps_are_sorted_with_a_warning_and_a_count(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "unsorted.csv"
+    path.write_text("arrival_s,input_tokens,output_tokens\n0.0,100,10\n2.0,200,20\n1.0,300,30\n4.0,400,40\n3.0,500,50\n")
+    code, out, err = run_cli(
+        "profile", str(path), "--columns", "time=arrival_s,input=input_tokens,output=output_tokens", "--format", "json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["data"]["out_of_order_requests"] == 2  # 1.0 after 2.0, 3.0 after 4.0
+    assert any("not sorted (2 requests" in w for w in doc["warnings"])
+    assert doc["data"]["duration_s"] == pytest.approx(4.0)
+    assert doc["data"]["interarrival_cv2"] == pytest.approx(0.0)  # sorted gaps are all 1 s

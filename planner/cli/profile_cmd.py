@@ -88,6 +88,11 @@ def profile(
     warnings: list[str] = []
     if tf.trace.failed:
         warnings.append(f"{trace_file}: {tf.trace.failed:,} of {tf.rows:,} requests failed (0 response tokens) and are left out")
+    if prof.out_of_order_requests:
+        warnings.append(
+            f"{trace_file}: timestamps are not sorted ({prof.out_of_order_requests:,} requests arrive before the one logged "
+            "above them); the trace was sorted by arrival time before profiling"
+        )
     data = profile_data(prof, phase)
     inputs: dict[str, Any] = {
         "trace": str(trace_file),

@@ -52,6 +52,7 @@ def profile_data(p: Profile, phase: PhaseShare | None = None) -> dict[str, Any]:
     return {
         "num_requests": a.num_requests,
         "failed_requests": p.failed_requests,
+        "out_of_order_requests": p.out_of_order_requests,
         "duration_s": a.duration_s,
         "start": p.start,
         "rate_rps": {"mean": a.mean_rps, "peak": a.peak_rps, "peak_window_s": a.window_s},
