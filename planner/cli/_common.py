@@ -47,7 +47,7 @@ def render_rich(renderable: RenderableType, width: int = 110) -> str:
 
 
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, emoji=False)
+    return Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
 def flat_rows(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
