@@ -31,6 +31,9 @@ DAY_S = 86_400.0
 DIURNAL_AMPLITUDE = 0.5
 
 
+MAX_REQUESTS = 100_000_000  # ~4 GB of CSV: beyond any trace a planner run needs
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SynthSpec:
     requests: int
@@ -50,8 +53,8 @@ class SynthSpec:
     seed: int = 0
 
     def validate(self) -> None:
-        if self.requests < 1:
-            raise InputError(f"--requests {self.requests}: must be at least 1")
+        if not 1 <= self.requests <= MAX_REQUESTS:
+            raise InputError(f"--requests {self.requests}: must be between 1 and {MAX_REQUESTS:,}")
         for name, value in (
             ("--rate-rps", self.rate_rps),
             ("--cv2", self.cv2),
@@ -60,6 +63,10 @@ class SynthSpec:
         ):
             if not (value > 0 and math.isfinite(value)):
                 raise InputError(f"{name} {value}: must be a positive finite number")
+        if not 1e-6 <= self.rate_rps <= 1e7:
+            raise InputError(f"--rate-rps {self.rate_rps}: must be between 1e-6 and 1e7 requests per second")
+        if not 1e-4 <= self.cv2 <= 1e4:
+            raise InputError(f"--cv2 {self.cv2}: must be between 1e-4 and 1e4")
         for name, value in (("--isl-sigma", self.isl_sigma), ("--osl-sigma", self.osl_sigma)):
             if not (value >= 0 and math.isfinite(value)):
                 raise InputError(f"{name} {value}: must be a non-negative finite number")

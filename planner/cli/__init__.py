@@ -12,9 +12,11 @@ from planner.cli import (
     check_cmd,
     estimate_cmd,
     profile_cmd,
+    report_cmd,
     schema_cmd,
     simulate_cmd,
     size_cmd,
+    sweep_cmd,
     trace_cmd,
 )
 from planner.errors import ExitCode, PlannerError
@@ -35,6 +37,8 @@ app.command("schema")(schema_cmd.schema)
 app.command("profile")(profile_cmd.profile)
 app.add_typer(trace_cmd.app, name="trace")
 app.command("check")(check_cmd.check)
+app.command("sweep")(sweep_cmd.sweep)
+app.command("report")(report_cmd.report)
 
 
 def _err(line: str) -> None:
@@ -47,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
     try:
         result = app(args=args, prog_name="planner", standalone_mode=False)
-        return int(result) if isinstance(result, int) else 0
+        code = int(result) if isinstance(result, int) else 0
+        if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            _err("error: interrupted")
+        return code
     except PlannerError as exc:
         if debug:
             raise

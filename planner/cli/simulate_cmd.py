@@ -23,7 +23,7 @@ def simulate(
     requests: Annotated[
         int | None, typer.Option("--requests", "-n", help="Requests to simulate (default 20,000; with --trace: all rows).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (arrivals, lengths, pool choice).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Random seed (arrivals, lengths, pool choice).")] = 0,
     routing: Annotated[str, typer.Option("--routing", help="Prefill routing: jsq, rr or central (one shared queue).")] = "jsq",
     prefill_token_budget: Annotated[
         int | None, typer.Option("--prefill-token-budget", help="Batch prompts up to this many tokens (default: one prompt).")

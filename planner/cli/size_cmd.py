@@ -35,6 +35,10 @@ def size(
     verify: Annotated[
         bool, typer.Option("--verify", help="Simulate the chosen plan (10,000 requests) and report SLO attainment.")
     ] = False,
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write a self-contained HTML report with charts and curves.", dir_okay=False),
+    ] = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -118,6 +122,23 @@ def size(
         csv_rows=data["line_items"],
         inputs=(workload_file,) if workload_file else (),
     )
+    if html_file is not None:
+        _write_html(html_file, doc, catalog, solver, time_limit_s, workload_file)
+
+
+def _write_html(
+    path: Path, doc: dict[str, Any], catalog: Any, solver: str, time_limit_s: float | None, workload_file: Path | None
+) -> None:
+    import json
+
+    from planner.io.output import write_text_atomic
+    from planner.report.envelope import to_json
+    from planner.report.html import size_html
+    from planner.sweep import report_sweeps
+
+    sweeps = report_sweeps(doc["inputs"]["workload"], catalog, solver=solver, time_limit_s=time_limit_s)
+    page = size_html(json.loads(to_json(doc)), sweeps)
+    write_text_atomic(path, page, inputs=(workload_file,) if workload_file else ())
 
 
 def _split(values: list[str] | None) -> list[str] | None:

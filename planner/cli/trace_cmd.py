@@ -34,7 +34,7 @@ def synth(
     fail_frac: Annotated[
         float, typer.Option("--fail-frac", help="Share of failed requests (0 output tokens; BurstGPT-style).")
     ] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same file).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Random seed (same seed, same file).")] = 0,
 ) -> None:
     """Write a synthetic trace: Poisson or Gamma arrivals, lognormal lengths, optional daily cycle."""
     from planner.errors import InputError

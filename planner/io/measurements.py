@@ -19,7 +19,9 @@ _SPLITWISE_GPUS = {"a100-80gb": "a100-sxm-80gb", "h100-80gb": "h100-sxm"}
 _SPLITWISE_MODELS = {"llama2-70b": "llama-2-70b"}
 
 
-def _number(text: str, where: str, column: str, kind: type = float) -> float:
+def _number(text: str | None, where: str, column: str, kind: type = float) -> float:
+    if text is None:  # a row shorter than the header (csv.DictReader fills None)
+        raise InputError(f"{where}: column {column!r}: missing value (the row has fewer fields than the header)")
     try:
         value = kind(text)
     except ValueError:
@@ -29,7 +31,22 @@ def _number(text: str, where: str, column: str, kind: type = float) -> float:
     return float(value)
 
 
+def _whole(value: float, where: str, column: str, minimum: int) -> int:
+    """A count: a whole number from ``minimum`` up (below 2**53, where floats stop being exact)."""
+    if value != int(value) or not minimum <= value < 2**53:
+        raise InputError(f"{where}: column {column!r}: {value:g} is not a whole number >= {minimum}")
+    return int(value)
+
+
 def read_splitwise(path: Path) -> tuple[list[Measurement], set[tuple[str, int, int, int, int]]]:
+    """Splitwise ``perf_model.csv``; see :func:`_read_splitwise`. A malformed CSV is an InputError."""
+    try:
+        return _read_splitwise(path)
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV ({exc})") from None
+
+
+def _read_splitwise(path: Path) -> tuple[list[Measurement], set[tuple[str, int, int, int, int]]]:
     """Splitwise ``perf_model.csv`` → one prefill and one decode measurement per configuration
     (median of repeats). Returns the measurements and the configurations it could not use as
     (hardware, tp, prompt, batch, output) keys of rows whose prefill beats the compute floor are
@@ -43,19 +60,21 @@ def read_splitwise(path: Path) -> tuple[list[Measurement], set[tuple[str, int, i
     skipped: set[tuple[str, int, int, int, int]] = set()
     for line, row in enumerate(reader, start=2):
         where = f"{path}:{line}"
-        tp = int(_number(row["tensor_parallel"], where, "tensor_parallel", int))
+        tp = _whole(_number(row["tensor_parallel"], where, "tensor_parallel", int), where, "tensor_parallel", 1)
         key_tail = (
             tp,
-            int(_number(row["prompt_size"], where, "prompt_size", int)),
-            int(_number(row["batch_size"], where, "batch_size", int)),
-            int(_number(row["token_size"], where, "token_size", int)),
+            _whole(_number(row["prompt_size"], where, "prompt_size", int), where, "prompt_size", 1),
+            _whole(_number(row["batch_size"], where, "batch_size", int), where, "batch_size", 1),
+            _whole(_number(row["token_size"], where, "token_size", int), where, "token_size", 0),
         )
         if row["hardware"] not in _SPLITWISE_GPUS or row["model"] not in _SPLITWISE_MODELS:
             skipped.add((f"{row['model']}/{row['hardware']}", *key_tail))
             continue
-        groups[(row["model"], row["hardware"], *key_tail)].append(
-            (line, _number(row["prompt_time"], where, "prompt_time"), _number(row["token_time"], where, "token_time"))
-        )
+        times = (_number(row["prompt_time"], where, "prompt_time"), _number(row["token_time"], where, "token_time"))
+        for column, value in zip(("prompt_time", "token_time"), times, strict=True):
+            if value <= 0:
+                raise InputError(f"{where}: column {column!r}: must be positive, got {row[column]}")
+        groups[(row["model"], row["hardware"], *key_tail)].append((line, *times))
     out: list[Measurement] = []
     for (model, hw, tp, prompt, batch, osl), rows in sorted(groups.items()):
         lines = [r[0] for r in rows]
@@ -80,6 +99,13 @@ def read_splitwise(path: Path) -> tuple[list[Measurement], set[tuple[str, int, i
 
 def read_measurements(path: Path) -> list[Measurement]:
     """The planner measurement CSV: one row per measured step (see docs/calibration.md)."""
+    try:
+        return _read_measurements(path)
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV ({exc})") from None
+
+
+def _read_measurements(path: Path) -> list[Measurement]:
     text = read_text(path)
     # Lines starting with '#' are provenance comments (calibrate run writes them); keep numbering.
     lines = ["" if ln.lstrip().startswith("#") else ln for ln in text.splitlines()]
@@ -110,14 +136,17 @@ def read_measurements(path: Path) -> list[Measurement]:
         for c in ("tp", "batch", "latency_ms"):
             if values[c] <= 0:
                 raise InputError(f"{where}: column {c!r}: must be positive, got {row[c]}")
+        counts = {c: _whole(values[c], where, c, 0 if c == "tokens" else 1) for c in ("tp", "batch", "tokens")}
+        if values["context_tokens"] < 0:
+            raise InputError(f"{where}: column 'context_tokens': must be 0 or more, got {row['context_tokens']}")
         out.append(
             Measurement(
                 phase=phase,
                 model=row["model"].strip(),
                 gpu=row["gpu"].strip(),
-                tp=int(values["tp"]),
-                batch=int(values["batch"]),
-                tokens=int(values["tokens"]),
+                tp=counts["tp"],
+                batch=counts["batch"],
+                tokens=counts["tokens"],
                 context_tokens=values["context_tokens"],
                 precision=precision,  # type: ignore[arg-type]
                 latency_s=values["latency_ms"] / 1e3,

@@ -30,6 +30,7 @@ def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = ()) -> 
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror}") from None
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a result file is as readable as any other
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, target)
@@ -37,6 +38,12 @@ def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = ()) -> 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def emit(text: str, output: Path | None, *, inputs: Iterable[Path] = ()) -> None:

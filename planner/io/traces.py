@@ -27,6 +27,7 @@ import math
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -247,6 +248,13 @@ def read_trace(
     if fmt not in READ_FORMATS:
         raise InputError(f"--trace-format {fmt}: use one of {', '.join(READ_FORMATS)}")
     mapping = parse_columns(columns)
+    try:
+        return _read_trace(path, fmt, mapping, progress)
+    except zlib.error as exc:  # a corrupt gzip stream (a bad header or CRC is an OSError, handled where read)
+        raise InputError(f"{path}: corrupt gzip data ({exc})") from None
+
+
+def _read_trace(path: Path, fmt: str, mapping: dict[str, str], progress: Progress | None) -> TraceFile:
     container, compressed, names, first = _sniff(path)
     if fmt == "auto":
         if mapping and {"time", "input", "output"} <= mapping.keys():
@@ -307,7 +315,8 @@ def _to_numpy(chunks: list[Any], dtype: Any) -> npt.NDArray[Any]:
     arr = pa.chunked_array(chunks)
     if pa.types.is_timestamp(arr.type):
         arr = arr.cast(pa.int64())
-    return np.asarray(arr.to_numpy(), dtype=dtype)
+    with np.errstate(invalid="ignore"):  # nulls come back as NaN; _finish reports them by line
+        return np.asarray(arr.to_numpy(), dtype=dtype)
 
 
 def _read_csv(path: Path, compressed: bool, cols: Columns, first: Any, progress: Progress | None) -> _Raw:

@@ -86,8 +86,13 @@ def loads(text: str, origin: str) -> Any:
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"{origin}{where}: {problem}") from None
+    except yaml.reader.ReaderError as exc:  # a control character: name its line, in one line
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise InputError(f"{origin}:{line}: invalid YAML: control character U+{char:04X} is not allowed") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{origin}: invalid YAML: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{origin}: invalid YAML: {first}") from None
 
 
 def read_text(path: Path) -> str:
