@@ -18,10 +18,12 @@ from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
 
 if TYPE_CHECKING:
     from planner.calibrate import GpuFit
+    from planner.check.runner import CheckResult
     from planner.io.proposal import ProposalSpec
     from planner.io.workload import WorkloadSpec
     from planner.optimize.sizing import SizeResult
     from planner.perf.evaluate import Evaluation
+    from planner.sim import Simulation
 
 __all__ = ["EstimateResult", "estimate", "hardware", "load_catalog", "resolve_gpu", "resolve_model"]
 
@@ -267,10 +269,6 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
     return _evaluate(deployment, workload, catalog, redundancy)
 
 
-if TYPE_CHECKING:
-    from planner.check.runner import CheckResult
-
-
 def check(
     path: Path, catalog: Catalog, *, fail_on: Literal["error", "warning"] = "error", skip: Sequence[str] = ()
 ) -> CheckResult:
@@ -351,10 +349,6 @@ def check(
                 texts[file] = read_text(file)
         where[f] = (str(file), find_line(texts[file], dotted) if dotted else None)
     return locate(result, where)
-
-
-if TYPE_CHECKING:
-    from planner.sim import Simulation
 
 
 def simulate(
