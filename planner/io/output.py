@@ -6,15 +6,18 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from planner.errors import InputError
 
 
-def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = ()) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the whole new one, never a part.
-    Refuses to overwrite any of ``inputs``; creates missing parent directories."""
+@contextlib.contextmanager
+def atomic_binary(path: Path, *, inputs: Iterable[Path] = ()) -> Iterator[BinaryIO]:
+    """A binary file at ``path`` that readers see whole or not at all (temporary file, then rename),
+    as readable as any file the umask allows. Refuses to overwrite any of ``inputs``; creates
+    missing parent directories; removes the temporary file on any error or interrupt."""
     target = path.resolve()
     for source in inputs:
         try:
@@ -31,13 +34,19 @@ def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = ()) -> 
         raise InputError(f"{path}: cannot write: {exc.strerror}") from None
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a result file is as readable as any other
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = ()) -> None:
+    """Write UTF-8 ``text`` (``\\n`` line endings) to ``path`` atomically (see :func:`atomic_binary`)."""
+    with atomic_binary(path, inputs=inputs) as fh:
+        fh.write(text.encode("utf-8"))
 
 
 def _umask() -> int:

@@ -24,9 +24,7 @@ import gzip
 import io
 import json
 import math
-import os
 import re
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.errors import InputError
+from planner.io.output import atomic_binary
 from planner.profile import Trace
 
 Container = Literal["csv", "jsonl", "parquet"]
@@ -650,29 +649,12 @@ def _finish(path: Path, fmt: str, container: Container, compressed: bool, cols: 
 @contextlib.contextmanager
 def _atomic_binary(path: Path) -> Iterator[Any]:
     """A binary file at ``path`` that appears whole or not at all (gzip when the name ends in .gz)."""
-    target = path.resolve()
-    if target.is_dir():
-        raise InputError(f"{path}: is a directory")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror}") from None
-    try:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # a trace file is data, readable like any other file
-        with os.fdopen(fd, "wb") as raw:
-            if target.name.endswith(".gz"):
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-                    yield gz
-            else:
-                yield raw
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_binary(path) as raw:
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                yield gz
+        else:
+            yield raw
 
 
 def _digits(mat: npt.NDArray[np.uint8], col: int, values: npt.NDArray[np.int64], width: int) -> None:
