@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("-o", "--output", required=True, type=Path)
     parser.add_argument("--quick", action="store_true", help="a few points per model (code-path check)")
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--components", type=Path, help="also time GEMMs (bf16, fp8) and attention; write them here")
     args = parser.parse_args()
     info = microbench.device_info(args.device)
     rows, layers = [], {}
@@ -85,6 +86,11 @@ def main() -> None:
                 progress=lambda s, m=model_id: print(f"{m}: {s}", flush=True),
             )
         )
+    if args.components is not None:
+        parts = microbench.components(args.device)
+        args.components.parent.mkdir(parents=True, exist_ok=True)
+        args.components.write_text(microbench.components_csv(parts, info))
+        print(f"wrote {len(parts)} kernel timings to {args.components}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(microbench.csv_text(rows, args.gpu, info, layers))
     print(f"wrote {len(rows)} rows to {args.output}")

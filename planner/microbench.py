@@ -263,3 +263,113 @@ def csv_text(rows: Sequence[Row], gpu: str, info: dict[str, str], layers: dict[s
     for r in rows:
         lines.append(f"{r.phase},{r.model},{gpu},1,{r.batch},{r.tokens},{r.context_tokens:g},bf16,{r.latency_ms:.4f},{ENGINE}")
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Component:
+    """One timed kernel: a GEMM or an attention call, with what it achieved."""
+
+    kind: str  # gemm | attention-prefill | attention-decode
+    dtype: str  # bf16 | fp8
+    shape: str
+    latency_ms: float
+    flops: float
+    bytes_moved: float
+
+    def tflop_per_s(self) -> float:
+        return self.flops / (self.latency_ms * 1e-3) / 1e12
+
+    def gbyte_per_s(self) -> float:
+        return self.bytes_moved / (self.latency_ms * 1e-3) / 1e9
+
+
+def components(device: str = "cuda", repeats: int = 20) -> list[Component]:
+    """GEMMs at prefill (many tokens) and decode (few tokens) shapes of a 70B layer, in bf16 and
+    (where the GPU has it) fp8, and attention for prefill (causal, one long prompt) and decode (one
+    token over a KV cache): the achieved FLOP/s and bytes/s that the fitted efficiencies summarize."""
+    torch = _torch()
+    bf16 = torch.bfloat16
+    out: list[Component] = []
+    with torch.inference_mode():
+        for tokens in (1, 16, 64, 256, 1024, 4096, 8192):
+            for n, k in ((10240, 8192), (57344, 8192), (8192, 28672)):  # QKV, gate+up, down of Llama-70B
+                a = torch.randn(tokens, k, device=device, dtype=bf16)
+                w = torch.randn(k, n, device=device, dtype=bf16)
+                ms = _time_ms(functools.partial(torch.matmul, a, w), device, repeats)
+                out.append(
+                    Component(
+                        kind="gemm",
+                        dtype="bf16",
+                        shape=f"{tokens}x{k}x{n}",
+                        latency_ms=ms,
+                        flops=2.0 * tokens * k * n,
+                        bytes_moved=2.0 * (tokens * k + k * n + tokens * n),
+                    )
+                )
+                fp8 = getattr(torch, "float8_e4m3fn", None)
+                if device == "cuda" and fp8 is not None and tokens >= 16:
+                    try:
+                        a8 = a.to(fp8)
+                        w8 = w.t().contiguous().to(fp8).t()  # column-major, as the fp8 kernel wants
+                        one = torch.tensor(1.0, device=device)
+                        call = functools.partial(torch._scaled_mm, a8, w8, scale_a=one, scale_b=one, out_dtype=bf16)
+                        ms8 = _time_ms(call, device, repeats)
+                        out.append(
+                            Component(
+                                kind="gemm",
+                                dtype="fp8",
+                                shape=f"{tokens}x{k}x{n}",
+                                latency_ms=ms8,
+                                flops=2.0 * tokens * k * n,
+                                bytes_moved=tokens * k + k * n + 2.0 * tokens * n,
+                            )
+                        )
+                    except (RuntimeError, TypeError):
+                        pass
+                del a, w
+        f = torch.nn.functional
+        heads, kv, hd = 64, 8, 128
+        for length in (1024, 4096, 8192):
+            q = torch.randn(1, heads, length, hd, device=device, dtype=bf16)
+            kk = torch.randn(1, kv, length, hd, device=device, dtype=bf16)
+            vv = torch.randn(1, kv, length, hd, device=device, dtype=bf16)  # its own memory: no L2 reuse of K
+            call = functools.partial(f.scaled_dot_product_attention, q, kk, vv, is_causal=True, enable_gqa=True)
+            ms = _time_ms(call, device, repeats)
+            out.append(
+                Component(
+                    kind="attention-prefill",
+                    dtype="bf16",
+                    shape=f"1x{heads}h/{kv}kv x{length}",
+                    latency_ms=ms,
+                    flops=2.0 * heads * hd * length * length,
+                    bytes_moved=2.0 * (heads + 2 * kv) * length * hd * 2,
+                )
+            )
+        for batch, context in ((1, 4096), (16, 2048), (64, 2048), (128, 4096)):
+            q = torch.randn(batch, heads, 1, hd, device=device, dtype=bf16)
+            kk = torch.randn(batch, kv, context, hd, device=device, dtype=bf16)
+            vv = torch.randn(batch, kv, context, hd, device=device, dtype=bf16)
+            call = functools.partial(f.scaled_dot_product_attention, q, kk, vv, enable_gqa=True)
+            ms = _time_ms(call, device, repeats)
+            out.append(
+                Component(
+                    kind="attention-decode",
+                    dtype="bf16",
+                    shape=f"{batch}x{heads}h/{kv}kv x{context}",
+                    latency_ms=ms,
+                    flops=4.0 * batch * heads * hd * context,
+                    bytes_moved=2.0 * batch * 2 * kv * context * hd,
+                )
+            )
+    return out
+
+
+def components_csv(rows: Sequence[Component], info: dict[str, str]) -> str:
+    lines = [
+        f"# measured by planner microbench on {_dt.date.today().isoformat()}: {info['gpu_name']}, driver {info['driver']}, "
+        f"torch {info['torch']}, CUDA {info['cuda']}; median of timed CUDA-graph replays",
+        "kind,dtype,shape,latency_ms,tflop_per_s,gbyte_per_s",
+    ]
+    for r in rows:
+        lines.append(f"{r.kind},{r.dtype},{r.shape},{r.latency_ms:.5f},{r.tflop_per_s():.2f},{r.gbyte_per_s():.1f}")
+    return "\n".join(lines) + "\n"

@@ -121,3 +121,22 @@ def test_calibrate_run_cpu_code_path(run_cli, tmp_path: Path) -> None:  # type: 
     assert code == 0, err
     rows = read_measurements(out_csv)
     assert len(rows) == 4 and all(r.latency_s > 0 for r in rows)
+
+
+def test_shipped_kernel_timings_are_physical() -> None:
+    """The H100 GEMM/attention timings never beat the datasheet: bf16 989 and fp8 1979 TFLOP/s,
+    3,350 GB/s of HBM (`planner calibrate`'s compute_frac/memory_frac summarize them)."""
+    import csv
+
+    lines = (H100_DIR / "components.csv").read_text().splitlines()
+    assert lines[0].startswith("# measured by planner microbench on 2026-11-27: NVIDIA H100 80GB HBM3")
+    rows = list(csv.DictReader(lines[1:]))
+    assert {r["kind"] for r in rows} == {"gemm", "attention-prefill", "attention-decode"}
+    peak = {"bf16": 989.4, "fp8": 1978.9}
+    for r in rows:
+        assert float(r["tflop_per_s"]) < peak[r["dtype"]], r
+        assert float(r["gbyte_per_s"]) < 3350, r
+    big_bf16 = [
+        float(r["tflop_per_s"]) for r in rows if r["kind"] == "gemm" and r["dtype"] == "bf16" and r["shape"].startswith("1024x")
+    ]
+    assert 0.6 < max(big_bf16) / peak["bf16"] < 0.9  # 80 % when measured
