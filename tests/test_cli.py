@@ -36,7 +36,7 @@ def assert_one_error(code: int, out: str, err: str, *needles: str) -> list[str]:
     assert out == ""
     assert "Traceback" not in err
     lines = err.strip().splitlines()
-    assert 1 <= len(lines) <= 2, lines
+    assert len(lines) in (1, 2), lines
     assert lines[0].startswith("error: ")
     assert sum(line.startswith("error:") for line in lines) == 1
     if len(lines) == 2:

@@ -120,7 +120,7 @@ def assert_one_error(code: int, out: str, err: str, *needles: str) -> None:
     assert out == ""
     assert "Traceback" not in err
     lines = err.strip().splitlines()
-    assert 1 <= len(lines) <= 2, lines
+    assert len(lines) in (1, 2), lines
     assert lines[0].startswith("error: ")
     if len(lines) == 2:
         assert lines[1].startswith("hint: ")

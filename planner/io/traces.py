@@ -481,22 +481,9 @@ def _read_jsonl(path: Path, compressed: bool, cols: Columns, first: Any, progres
         lists = table.column(cols.hash_ids).combine_chunks()
         if lists.null_count:
             lists = lists.fill_null(pa.scalar([], pa.list_(pa.int64())))
-        offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
-        offsets = offsets - offsets[0]
-        values = np.asarray(lists.flatten().fill_null(-1).to_numpy(), dtype=np.int64)
+        values, offsets = _hash_arrays(lists.cast(pa.list_(pa.int64())))
     t, i, o = table.column(cols.time), table.column(cols.input), table.column(cols.output)
-    return _Raw(
-        time=_to_numpy(t.chunks, np.int64 if is_dt else np.float64),
-        is_datetime=is_dt,
-        inp=_to_numpy(i.chunks, np.float64),
-        out=_to_numpy(o.chunks, np.float64),
-        time_null=_null_mask(t),
-        inp_null=_null_mask(i),
-        out_null=_null_mask(o),
-        hash_values=values,
-        hash_offsets=offsets,
-        line_of_row=lambda row: _jsonl_line_of_row(path, compressed, row),
-    )
+    return _raw(t, i, o, is_dt, values, offsets, lambda row: _jsonl_line_of_row(path, compressed, row))
 
 
 def _jsonl_rows(path: Path, compressed: bool) -> Iterator[tuple[int, str]]:
@@ -568,10 +555,19 @@ def _read_parquet(path: Path, cols: Columns) -> _Raw:
     i, o = numeric(cols.input), numeric(cols.output)
     values = offsets = None
     if cols.hash_ids is not None:
-        lists = table.column(cols.hash_ids).combine_chunks().cast(pa.list_(pa.int64()))
-        offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
-        offsets = offsets - offsets[0]
-        values = np.asarray(lists.flatten().to_numpy(), dtype=np.int64)
+        values, offsets = _hash_arrays(table.column(cols.hash_ids).combine_chunks().cast(pa.list_(pa.int64())))
+    return _raw(t, i, o, is_dt, values, offsets, lambda row: f"row {row + 1}")
+
+
+def _hash_arrays(lists: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A list<int64> column as (all values concatenated, offsets from 0); null ids read as -1."""
+    offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
+    values = np.asarray(lists.flatten().fill_null(-1).to_numpy(), dtype=np.int64)
+    return values, offsets - offsets[0]
+
+
+def _raw(t: Any, i: Any, o: Any, is_dt: bool, values: Any, offsets: Any, line_of_row: Callable[[int], str]) -> _Raw:
+    """Time, input and output columns (pyarrow chunked arrays) as the reader's numpy arrays."""
     return _Raw(
         time=_to_numpy(t.chunks, np.int64 if is_dt else np.float64),
         is_datetime=is_dt,
@@ -582,7 +578,7 @@ def _read_parquet(path: Path, cols: Columns) -> _Raw:
         out_null=_null_mask(o),
         hash_values=values,
         hash_offsets=offsets,
-        line_of_row=lambda row: f"row {row + 1}",
+        line_of_row=line_of_row,
     )
 
 
