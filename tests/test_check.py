@@ -421,6 +421,22 @@ def test_table(run_cli: Run) -> None:
     assert all(not ln.endswith(" ") for ln in out.splitlines())
 
 
+def test_table_never_breaks_a_long_path(run_cli: Run, tmp_path: Path) -> None:
+    # regression: rich wrapped the headline and the file:line place at the terminal width when the
+    # checkout lived under a long path (a clean clone in CI), leaving trailing spaces and split paths
+    deep = tmp_path.joinpath(*(["a-rather-long-directory-name"] * 6))
+    deep.mkdir(parents=True)
+    proposal = deep / "fail_net001_link.yaml"
+    text = (PROPOSALS / "fail_net001_link.yaml").read_text()
+    proposal.write_text(text.replace("../workloads/chatbot.yaml", str(PROPOSALS.parent / "workloads" / "chatbot.yaml")))
+    code, out, _ = run_cli("check", str(proposal))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith(f"planner check {proposal}: FAIL (15 checks")
+    assert any(ln.endswith(f"{proposal}:8") and ln.startswith("error   NET001") for ln in lines)
+    assert all(not ln.endswith(" ") for ln in lines)
+
+
 def test_json_is_byte_identical(run_cli: Run) -> None:
     args = ("check", str(PROPOSALS / "fail_bud001_budget.yaml"), "-f", "json")
     assert run_cli(*args)[1] == run_cli(*args)[1]

@@ -82,7 +82,7 @@ def output_document(
     doc: dict[str, Any],
     fmt: Format,
     output: Path | None,
-    table: RenderableType | None = None,
+    table: RenderableType | str | None = None,
     markdown: str | None = None,
     csv_rows: list[dict[str, Any]] | None = None,
     inputs: tuple[Path, ...] = (),
@@ -96,5 +96,6 @@ def output_document(
     elif fmt is Format.markdown:
         text = markdown if markdown is not None else "```\n" + to_json(doc) + "```\n"
     else:
-        text = render_rich(table) if table is not None else to_json(doc)
+        # a str is already laid out (and must not be read as rich markup)
+        text = to_json(doc) if table is None else table if isinstance(table, str) else render_rich(table)
     emit(text, output, inputs=inputs)

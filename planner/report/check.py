@@ -7,9 +7,6 @@ import textwrap
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from rich.console import Group
-from rich.text import Text
-
 from planner.check.rules import RULES, Finding, YamlPath
 from planner.check.runner import CheckResult, is_failing
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
@@ -110,19 +107,20 @@ def _evaluated_line(result: CheckResult) -> str:
     return line
 
 
-def check_table(result: CheckResult, proposal: str) -> Group:
-    """sqlfluff-style: a headline, then per finding its severity, code, subject and place, and the message."""
-    items: list[Any] = [Text(f"planner check {proposal}: {_headline(result)}")]
+def check_table(result: CheckResult, proposal: str) -> str:
+    """sqlfluff-style: a headline, then per finding its severity, code, subject and place, and the
+    message. Plain text, not a rich renderable: the terminal width must never break a path or a
+    ``file:line`` place (grep and editors read them); messages are wrapped at 100 columns."""
+    lines = [f"planner check {proposal}: {_headline(result)}"]
     for f in result.findings:
-        items.append(Text(""))
-        items.append(Text(f"{f.severity:<8}{f.code}  {f.subject}  {where(f)}"))
-        items.append(Text(textwrap.fill(f.message, width=100, initial_indent=" " * 8, subsequent_indent=" " * 8)))
-    items.append(Text(""))
+        lines += ["", f"{f.severity:<8}{f.code}  {f.subject}  {where(f)}"]
+        lines.append(textwrap.fill(f.message, width=100, initial_indent=" " * 8, subsequent_indent=" " * 8))
+    lines.append("")
     if result.evaluation is not None:
-        items.append(Text(_evaluated_line(result)))
+        lines.append(_evaluated_line(result))
     if result.skipped:
-        items.append(Text(f"not run: {', '.join(result.skipped)}"))
-    return Group(*items)
+        lines.append(f"not run: {', '.join(result.skipped)}")
+    return "\n".join(lines) + "\n"
 
 
 def _md(text: str) -> str:
