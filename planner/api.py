@@ -128,21 +128,74 @@ def calibrate(
     measurement_files: Sequence[Path],
     splitwise_files: Sequence[Path],
     *,
+    sglang_files: Sequence[Path] = (),
+    vllm_files: Sequence[Path] = (),
+    model: str | None = None,
+    gpu: str | None = None,
+    tp: int | None = None,
+    precision: str | None = None,
+    batch_size: int | None = None,
+    input_len: int | None = None,
+    output_len: int | None = None,
     source: str = "user-measurements",
     as_of: str | None = None,
     catalog_dirs: Sequence[Path] = (),
     folds: int = 5,
 ) -> CalibrationResult:
-    """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate`)."""
+    """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate`). SGLang and vLLM
+    benchmark files (:mod:`planner.io.engine_bench`) do not record the model, GPU and precision of
+    the run (SGLang's not the TP degree either): ``model``, ``gpu``, ``tp`` and ``precision`` give
+    them, and ``batch_size``/``input_len``/``output_len`` the shape of a plain vLLM file's batch."""
     from planner.calibrate import fit, held_out_errors
+    from planner.io.engine_bench import read_sglang_one_batch, read_vllm_latency
     from planner.io.measurements import read_measurements, read_splitwise
 
     cat = load_catalog(catalog_dirs, require_efficiency=False)
+    engine_flags = {"--model": model, "--gpu": gpu, "--tp": tp, "--precision": precision}
+    shape_flags = {"--batch-size": batch_size, "--input-len": input_len, "--output-len": output_len}
+    if not sglang_files and not vllm_files:
+        given = [flag for flag, value in {**engine_flags, **shape_flags}.items() if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)}: these describe --sglang/--vllm benchmark files; none was given")
+    else:
+        needed = ["--model", "--gpu", "--precision"] + (["--tp"] if sglang_files else [])
+        missing = [flag for flag in needed if engine_flags[flag] is None]
+        if missing:
+            raise InputError(
+                f"--sglang/--vllm: the benchmark files do not record the run's {', '.join(f[2:] for f in missing)}: "
+                f"give {', '.join(missing)}"
+            )
+    if sglang_files and any(v is not None for v in shape_flags.values()):
+        raise InputError("--batch-size/--input-len/--output-len describe --vllm files; SGLang lines record their own shape")
+    for flag, value in {"--tp": tp, **shape_flags}.items():
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be 1 or more, got {value}")
+    if precision is not None and precision not in ("bf16", "fp8"):
+        raise InputError(f"--precision {precision}: use bf16 or fp8")
     rows = []
     for path in splitwise_files:
         rows += read_splitwise(path)[0]
     for path in measurement_files:
         rows += read_measurements(path)
+    if sglang_files or vllm_files:
+        assert model is not None and gpu is not None and precision is not None  # checked above
+        model_id = IdIndex("model", cat.models).resolve(model, "--model")
+        gpu_id = IdIndex("GPU", cat.gpus).resolve(gpu, "--gpu")
+        prec: Precision = "fp8" if precision == "fp8" else "bf16"
+        for path in sglang_files:
+            assert tp is not None  # checked above
+            rows += read_sglang_one_batch(path, model=model_id, gpu=gpu_id, tp=tp, precision=prec)
+        for path in vllm_files:
+            rows += read_vllm_latency(
+                path,
+                model=model_id,
+                gpu=gpu_id,
+                precision=prec,
+                tp=tp,
+                batch_size=batch_size,
+                input_len=input_len,
+                output_len=output_len,
+            )
     resolved = [
         replace(
             m,
@@ -151,7 +204,7 @@ def calibrate(
         )
         for m in rows
     ]
-    names = ", ".join(p.name for p in (*splitwise_files, *measurement_files))
+    names = ", ".join(p.name for p in (*splitwise_files, *measurement_files, *sglang_files, *vllm_files))
     fits = fit(resolved, cat, names)
     date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
     held_out = {g: held_out_errors(g, resolved, cat, folds) for g in fits} if folds > 1 else {}
@@ -164,6 +217,10 @@ def write_efficiency_overlay(
     from planner.calibrate import PARAMS
     from planner.io.efficiency import write_efficiency
 
+    if result.as_of == "unknown":
+        raise InputError(
+            f"--write: source {result.source!r} is in no sources.yaml, so the factors have no date: give --as-of YYYY-MM-DD"
+        )
     entries: dict[str, dict[str, object]] = {}
     for gpu, f in result.fits.items():
         errs = f.abs_errors()

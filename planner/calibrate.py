@@ -63,9 +63,40 @@ class GpuFit:
         )
 
 
+def decode_runs(m: Measurement, model: ModelSpec, hw: Hardware) -> list[tuple[int, float]]:
+    """The decode steps of a ``batch`` measurement (a static batch: ``batch`` prompts of ``tokens``
+    tokens generating ``context_tokens`` tokens each) as runs of (steps, mean context).
+
+    After the prefill, which yields the first token, decode step ``k`` (1 to ``output - 1``) runs over
+    ``tokens + k`` tokens of context. Within a run one roofline bound holds, so every term of the
+    step time is affine in the context and the run's sum is exactly ``steps`` times the step at its
+    mean context. ``compute_s - memory_s`` is affine in the context too, so the bound changes at most
+    once: at most two runs, split where that difference changes sign."""
+    n = round(m.context_tokens) - 1
+    if n <= 0:
+        return []
+    first, last = m.tokens + 1, m.tokens + n
+
+    def gap(context: int) -> float:
+        est = decode_step(model, hw, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=float(context))
+        return est.compute_s - est.memory_s
+
+    g_first, g_last = gap(first), gap(last)
+    if n == 1 or (g_first >= 0) == (g_last >= 0):
+        return [(n, (first + last) / 2)]
+    split = min(max(math.floor(first + g_first * (last - first) / (g_first - g_last)), first), last - 1)
+    return [(split - first + 1, (first + split) / 2), (last - split, (split + 1 + last) / 2)]
+
+
 def predict_s(m: Measurement, model: ModelSpec, hw: Hardware) -> float:
     if m.phase == "prefill":
         return prefill_step(model, hw, tp=m.tp, precision=m.precision, prompt_tokens=m.tokens, batch=m.batch).latency_s
+    if m.phase == "batch":  # a whole static batch: one prefill step, then output - 1 decode steps
+        prefill = prefill_step(model, hw, tp=m.tp, precision=m.precision, prompt_tokens=m.tokens, batch=m.batch).latency_s
+        return prefill + sum(
+            steps * decode_step(model, hw, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=context).latency_s
+            for steps, context in decode_runs(m, model, hw)
+        )
     return decode_step(model, hw, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=m.context_tokens).latency_s
 
 
@@ -83,7 +114,7 @@ def compute_floor_s(m: Measurement, model: ModelSpec, hw: Hardware) -> float:
         allreduce_bandwidth_frac=1.0,
     )
     hw1 = Hardware(hw.gpu, ideal, hw.intra_node_bytes_per_s)
-    if m.phase == "prefill":
+    if m.phase in ("prefill", "batch"):
         est = step(
             model,
             hw1,
@@ -92,9 +123,15 @@ def compute_floor_s(m: Measurement, model: ModelSpec, hw: Hardware) -> float:
             prefill_tokens=float(m.tokens * m.batch),
             prefill_sq_tokens=float(m.batch) * m.tokens**2,
         )
+        flops = est.flops
+        if m.phase == "batch":  # FLOPs are affine in the context: the decode steps at their mean context
+            for steps, context in decode_runs(m, model, hw1):
+                flops += (
+                    steps * decode_step(model, hw1, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=context).flops
+                )
     else:
-        est = decode_step(model, hw1, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=m.context_tokens)
-    return est.flops / (m.tp * peak_flop_per_s(hw.gpu, m.precision))
+        flops = decode_step(model, hw1, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=m.context_tokens).flops
+    return flops / (m.tp * peak_flop_per_s(hw.gpu, m.precision))
 
 
 def _efficiency(gpu: str, x: Sequence[float], fitted_on: str) -> Efficiency:

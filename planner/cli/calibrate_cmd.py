@@ -22,6 +22,37 @@ def fit(
     splitwise: Annotated[
         list[Path] | None, typer.Option("--splitwise", help="A Splitwise perf_model.csv to fit on (repeatable).", dir_okay=False)
     ] = None,
+    sglang: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--sglang",
+            help="An SGLang bench_one_batch result JSONL to fit on (repeatable; needs --model --gpu --tp --precision).",
+            dir_okay=False,
+        ),
+    ] = None,
+    vllm: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--vllm",
+            help="A vLLM bench latency --output-json or .pytorch.json file (repeatable; needs --model --gpu --precision).",
+            dir_okay=False,
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Catalog model of the --sglang/--vllm runs.")] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="Catalog GPU of the --sglang/--vllm runs.")] = None,
+    tp: Annotated[int | None, typer.Option("--tp", help="Tensor-parallel degree of the --sglang/--vllm runs.")] = None,
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="bf16 or fp8: precision of the --sglang/--vllm runs.")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="--vllm: the run's --batch-size (when the file does not record it).")
+    ] = None,
+    input_len: Annotated[
+        int | None, typer.Option("--input-len", help="--vllm: the run's --input-len (when the file does not record it).")
+    ] = None,
+    output_len: Annotated[
+        int | None, typer.Option("--output-len", help="--vllm: the run's --output-len (when the file does not record it).")
+    ] = None,
     write: Annotated[
         Path | None,
         typer.Option("--write", "-w", help="Write the fitted factors as an efficiency.yaml catalog overlay.", dir_okay=False),
@@ -50,15 +81,31 @@ def fit(
 
     if folds == 1 or folds < 0:
         raise InputError("--folds must be 0 (skip) or at least 2")
-    if not measurements and not splitwise:
-        raise InputError("calibrate fit: give a measurement CSV or --splitwise FILE")
+    if not measurements and not splitwise and not sglang and not vllm:
+        raise InputError("calibrate fit: give a measurement CSV, --splitwise FILE, --sglang FILE or --vllm FILE")
     result = api.calibrate(
-        list(measurements or ()), list(splitwise or ()), source=source, as_of=as_of, catalog_dirs=catalog_dir or (), folds=folds
+        list(measurements or ()),
+        list(splitwise or ()),
+        sglang_files=list(sglang or ()),
+        vllm_files=list(vllm or ()),
+        model=model,
+        gpu=gpu,
+        tp=tp,
+        precision=precision,
+        batch_size=batch_size,
+        input_len=input_len,
+        output_len=output_len,
+        source=source,
+        as_of=as_of,
+        catalog_dirs=catalog_dir or (),
+        folds=folds,
     )
+    files = [*(measurements or ()), *(splitwise or ()), *(sglang or ()), *(vllm or ())]
     if write is not None:
-        api.write_efficiency_overlay(write, result, merge_into=merge_into, inputs=[*(measurements or ()), *(splitwise or ())])
+        api.write_efficiency_overlay(write, result, merge_into=merge_into, inputs=files)
         sys.stderr.write(f"wrote {write}\n")
     inputs = {"measurements": [str(p) for p in measurements or ()], "splitwise": [str(p) for p in splitwise or ()]}
+    inputs |= {name: [str(p) for p in paths] for name, paths in (("sglang", sglang), ("vllm", vllm)) if paths}
     doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits, result.held_out))
     output_document(doc, fmt, output, table=fit_table(result.fits, result.held_out))
 
