@@ -1,6 +1,6 @@
 """Measure model-shaped decoder stacks on the local NVIDIA GPU for `planner calibrate fit`.
 
-    python bench/calibrate_gpu.py --gpu h100-sxm -o measurements.csv [--quick]
+    python bench/calibrate_gpu.py --gpu h100-sxm -o measurements.csv [--quick] [--tp 1 2 4] [--precision bf16 fp8]
 
 Needs only PyTorch, NumPy-free and planner's own stdlib modules, so it runs on a bare GPU machine
 with the repository checked out (the full CLI, `planner calibrate run`, does the same where
@@ -67,25 +67,38 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few points per model (code-path check)")
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--components", type=Path, help="also time GEMMs (bf16, fp8) and attention; write them here")
+    parser.add_argument("--tp", type=int, nargs="+", default=[1], help="tensor-parallel degrees to time (one process per GPU)")
+    parser.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp8"])
+    parser.add_argument("--model", nargs="+", default=list(GRID), choices=list(GRID))
     args = parser.parse_args()
     info = microbench.device_info(args.device)
     rows, layers = [], {}
-    for model_id, grid in GRID.items():
-        spec = model_spec(model_id)
-        n = min(grid["layers"], 2) if args.quick else grid["layers"]
-        layers[model_id] = n
-        pre = grid["prefill"][:2] if args.quick else grid["prefill"]
-        dec = grid["decode"][:2] if args.quick else grid["decode"]
-        rows += list(
-            microbench.measure(
-                spec,
-                layers=n,
-                prefill=pre,
-                decode=dec,
-                device=args.device,
-                progress=lambda s, m=model_id: print(f"{m}: {s}", flush=True),
-            )
-        )
+    for precision in args.precision:
+        for tp in args.tp:
+            for model_id in args.model:
+                grid = GRID[model_id]
+                spec = model_spec(model_id)
+                n = min(grid["layers"], 2) if args.quick else grid["layers"]
+                layers[model_id] = n
+                pre = grid["prefill"][:2] if args.quick else grid["prefill"]
+                dec = grid["decode"][:2] if args.quick else grid["decode"]
+                try:
+                    rows += microbench.measure(
+                        spec,
+                        layers=n,
+                        prefill=pre,
+                        decode=dec,
+                        device=args.device,
+                        tp=tp,
+                        precision=precision,
+                        progress=lambda s, m=model_id: print(f"{m}: {s}", flush=True),
+                    )
+                except Exception as exc:  # one configuration failing must not lose the others' rows
+                    print(f"{model_id} TP {tp} {precision}: FAILED: {type(exc).__name__}: {exc}", flush=True)
+                    continue
+                # write as it goes: a run cut short keeps what it measured
+                args.output.parent.mkdir(parents=True, exist_ok=True)
+                args.output.write_text(microbench.csv_text(rows, args.gpu, info, layers))
     if args.components is not None:
         parts = microbench.components(args.device)
         args.components.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +75,9 @@ class Row:
     tokens: int
     context_tokens: float
     latency_ms: float
+    tp: int = 1
+    precision: str = "bf16"
+    engine: str = ENGINE
 
 
 def _torch() -> Any:
@@ -108,36 +111,113 @@ def device_info(device: str) -> dict[str, str]:
             driver = out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
         except (OSError, IndexError, subprocess.SubprocessError):
             pass
-        return {"gpu_name": props.name, "driver": driver, "torch": torch.__version__, "cuda": str(torch.version.cuda)}
-    return {"gpu_name": "cpu", "driver": "none", "torch": torch.__version__, "cuda": "none"}
+        return {
+            "gpu_name": props.name,
+            "driver": driver,
+            "torch": torch.__version__,
+            "cuda": str(torch.version.cuda),
+            "nccl": ".".join(str(v) for v in torch.cuda.nccl.version()) if torch.distributed.is_nccl_available() else "none",
+            "gpus": str(torch.cuda.device_count()),
+        }
+    return {"gpu_name": "cpu", "driver": "none", "torch": torch.__version__, "cuda": "none", "nccl": "none", "gpus": "0"}
+
+
+def check_setup(device: str, tp: int, precision: str) -> None:
+    """Refuse what this machine cannot measure, before any timing starts."""
+    torch = _torch()
+    if tp not in (1, 2, 4, 8):
+        raise InputError(f"--tp {tp}: use 1, 2, 4 or 8 (GPUs of one node)")
+    if precision not in ("bf16", "fp8"):
+        raise InputError(f"--precision {precision}: use bf16 or fp8")
+    if device == "cuda":
+        have = torch.cuda.device_count()
+        if tp > have:
+            raise InputError(f"--tp {tp}: this machine has {have} CUDA GPU(s)", hint="run on a node with that many GPUs")
+        if precision == "fp8" and torch.cuda.get_device_capability(0) < (8, 9):
+            raise InputError(f"--precision fp8: {torch.cuda.get_device_name(0)} has no fp8 tensor cores (needs Ada or Hopper)")
+    elif precision == "fp8":
+        raise InputError("--precision fp8 needs a CUDA GPU with fp8 tensor cores (the cpu device has none)")
+
+
+class _Comm:
+    """Tensor-parallel communication of one rank: the two all-reduces per layer and the gather of
+    the vocabulary-sharded logits, as a Megatron-style engine does; nothing at TP 1."""
+
+    def __init__(self, tp: int) -> None:
+        self.tp = tp
+        self.dist = _torch().distributed if tp > 1 else None
+
+    def all_reduce(self, x: Any) -> Any:
+        if self.dist is not None:
+            self.dist.all_reduce(x)
+        return x
+
+    def gather_logits(self, shard: Any) -> Any:
+        if self.dist is None:
+            return shard
+        out = shard.new_empty((self.tp * shard.shape[0], *shard.shape[1:]))  # the ranks' shards, stacked
+        gather = getattr(self.dist, "all_gather_single", None) or self.dist.all_gather_into_tensor  # renamed in torch 2.13
+        gather(out, shard.contiguous())
+        return out
 
 
 class _Stack:
-    """``layers`` decoder layers with random bf16 weights in the model's shapes (one TP shard: all of it)."""
+    """``layers`` decoder layers with random weights in the model's shapes, as one rank of a
+    ``tp``-way Megatron split: attention heads, KV heads, the MLP and the vocabulary are divided by
+    ``tp``; the residual stream is all-reduced after the attention output and after the MLP.
+    ``fp8`` stores the projection weights in float8 (e4m3) and runs them through the fp8 GEMM with
+    the activations cast per call (static per-tensor scales, as an fp8 checkpoint has); the norms,
+    attention and the LM head stay in bf16, as in fp8 serving engines."""
 
-    def __init__(self, model: ModelSpec, layers: int, device: str, dtype: Any) -> None:
+    def __init__(self, model: ModelSpec, layers: int, device: str, *, tp: int = 1, fp8: bool = False) -> None:
         torch = _torch()
         self.torch = torch
         self.model = model
+        self.comm = _Comm(tp)
+        self.fp8 = fp8
+        self.dtype = torch.bfloat16
         d, hd = model.hidden_size, model.head_dim
-        self.h, self.kv = model.num_attention_heads, model.num_kv_heads
-        inter = model.intermediate_size
-        gen = torch.Generator(device="cpu").manual_seed(0)
+        if model.num_attention_heads % tp or (model.num_kv_heads % tp and tp % model.num_kv_heads):
+            raise InputError(
+                f"--tp {tp}: {model.id}'s {model.num_attention_heads} heads / {model.num_kv_heads} KV heads do not split"
+            )
+        self.h = model.num_attention_heads // tp
+        self.kv = max(1, model.num_kv_heads // tp)  # KV heads replicated when tp exceeds them
+        inter = model.intermediate_size // tp
+        # random weights made on the device (fast; the values do not change kernel times)
+        gen = torch.Generator(device=device).manual_seed(0)
 
         def w(rows: int, cols: int) -> Any:
-            return (torch.randn(rows, cols, generator=gen, dtype=torch.float32) * 0.02).to(device=device, dtype=dtype)
+            t = torch.randn(rows, cols, generator=gen, device=device, dtype=self.dtype) * 0.02
+            if fp8:
+                return t.t().contiguous().to(torch.float8_e4m3fn).t()  # column-major, as the fp8 GEMM wants
+            return t
 
         self.layers = [
             {"qkv": w(d, (self.h + 2 * self.kv) * hd), "o": w(self.h * hd, d), "up": w(d, 2 * inter), "down": w(inter, d)}
             for _ in range(layers)
         ]
-        self.head = w(d, model.vocab_size)
-        self.device, self.dtype = device, dtype
+        vocab_shard = -(-model.vocab_size // tp)
+        self.head = torch.randn(d, vocab_shard, generator=gen, device=device, dtype=self.dtype) * 0.02
+        self.one = torch.ones((), device=device, dtype=torch.float32)
+        self.device = device
 
-    def _attn_block(self, x: Any, p: dict[str, Any], cache: tuple[Any, Any] | None) -> Any:
+    def _mm(self, x: Any, w: Any) -> Any:
+        if not self.fp8:
+            return x @ w
+        torch = self.torch
+        lead, k = x.shape[:-1], x.shape[-1]
+        a = x.reshape(-1, k)
+        rows = a.shape[0]
+        if rows % 16:  # the fp8 GEMM wants whole tiles of 16 rows: pad, as engines do for small batches
+            a = torch.nn.functional.pad(a, (0, 0, 0, 16 - rows % 16))
+        out = torch._scaled_mm(a.to(torch.float8_e4m3fn), w, scale_a=self.one, scale_b=self.one, out_dtype=self.dtype)
+        return out[:rows].reshape(*lead, w.shape[1])
+
+    def _layer(self, x: Any, p: dict[str, Any], cache: tuple[Any, Any] | None) -> Any:
         f = self.torch.nn.functional
         hd = self.model.head_dim
-        qkv = (f.rms_norm(x, (x.shape[-1],)) @ p["qkv"]).view(x.shape[0], x.shape[1], self.h + 2 * self.kv, hd)
+        qkv = self._mm(f.rms_norm(x, (x.shape[-1],)), p["qkv"]).view(x.shape[0], x.shape[1], self.h + 2 * self.kv, hd)
         q = qkv[:, :, : self.h].transpose(1, 2)
         k = qkv[:, :, self.h : self.h + self.kv].transpose(1, 2)
         v = qkv[:, :, self.h + self.kv :].transpose(1, 2)
@@ -145,17 +225,24 @@ class _Stack:
             out = f.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         else:  # decode: one new token attends over the cached context
             out = f.scaled_dot_product_attention(q, cache[0], cache[1], enable_gqa=True)
-        x = x + out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.h * hd) @ p["o"]
-        gate, up = (f.rms_norm(x, (x.shape[-1],)) @ p["up"]).chunk(2, dim=-1)
-        return x + (f.silu(gate) * up) @ p["down"]
+        x = x + self.comm.all_reduce(self._mm(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.h * hd), p["o"]))
+        gate, up = self._mm(f.rms_norm(x, (x.shape[-1],)), p["up"]).chunk(2, dim=-1)
+        return x + self.comm.all_reduce(self._mm(f.silu(gate) * up, p["down"]))
 
     def forward(self, x: Any, caches: Sequence[tuple[Any, Any]] | None) -> Any:
         for i, p in enumerate(self.layers):
-            x = self._attn_block(x, p, None if caches is None else caches[i])
-        return x[:, -1] @ self.head  # logits of the last position
+            x = self._layer(x, p, None if caches is None else caches[i])
+        return self.logits(x[:, -1])
+
+    def logits(self, last: Any) -> Any:
+        return self.comm.gather_logits(last @ self.head)
 
     def caches(self, batch: int, context: int) -> list[tuple[Any, Any]]:
-        shape = (batch, self.kv, context, self.model.head_dim)
+        """The KV cache of ``context`` tokens per sequence. An fp8 cache is stood in for by a bf16
+        cache of half the tokens: the same bytes, which is what a decode attention step costs
+        (PyTorch's attention kernels read no fp8)."""
+        tokens = max(1, context // 2) if self.fp8 else context
+        shape = (batch, self.kv, tokens, self.model.head_dim)
         return [
             (
                 self.torch.randn(shape, device=self.device, dtype=self.dtype),
@@ -165,41 +252,58 @@ class _Stack:
         ]
 
 
-def _time_ms(fn: Callable[[], Any], device: str, repeats: int) -> float:
-    """Median of ``repeats`` timed calls after warm-up; under a CUDA graph on the GPU."""
+def _time_ms(fn: Callable[[], Any], device: str, repeats: int, comm: _Comm | None = None) -> float:
+    """Median of ``repeats`` timed calls after warm-up; under a CUDA graph on the GPU. With TP the
+    ranks meet at a barrier before each timed call, and the slowest rank's median counts."""
     torch = _torch()
+    dist = comm.dist if comm is not None else None
+
+    def sync() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if dist is not None:
+            dist.barrier()
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+    times = []
     if device != "cuda":
         import time
 
         fn()
-        times = []
         for _ in range(repeats):
+            sync()
             start = time.perf_counter()
             fn()
             times.append((time.perf_counter() - start) * 1e3)
-        return statistics.median(times)
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
+    else:
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                fn()
+        torch.cuda.current_stream().wait_stream(stream)
+        sync()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
             fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn()
-    for _ in range(3):
-        graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    del graph
-    return statistics.median(times)
+        for _ in range(3):
+            graph.replay()
+        for _ in range(repeats):
+            sync()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            graph.replay()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        del graph
+    ms = statistics.median(times)
+    if dist is None:
+        return ms
+    slowest = torch.tensor([ms], dtype=torch.float64, device=device if device == "cuda" else "cpu")
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    return float(slowest.item())
 
 
 def measure(
@@ -210,44 +314,126 @@ def measure(
     decode: Sequence[tuple[int, int]],
     device: str = "cuda",
     repeats: int = 10,
+    tp: int = 1,
+    precision: str = "bf16",
     progress: Callable[[str], None] | None = None,
-) -> Iterator[Row]:
+) -> list[Row]:
     """Time prefills of (batch, prompt tokens) and decode steps of (batch, context tokens), each
-    scaled from ``layers`` layers to the model's depth."""
-    torch = _torch()
+    scaled from ``layers`` layers to the model's depth. ``tp`` > 1 starts one process per GPU (NCCL;
+    gloo on the cpu device) that each time their shard, collectives included."""
     if layers < 1 or layers > model.num_layers:
         raise InputError(f"--layers {layers}: between 1 and {model.num_layers} for {model.id}")
-    dtype = torch.bfloat16
-    stack = _Stack(model, layers, device, dtype)
-    scale = model.num_layers / layers
+    check_setup(device, tp, precision)
+    job = _Job(model, layers, tuple(prefill), tuple(decode), device, repeats, tp, precision)
+    if tp == 1:
+        return _run_rank(job, 0, progress)
+    import socket
+    import tempfile
+
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="planner-tp-") as tmp:
+        result = f"{tmp}/rows.json"
+        _torch().multiprocessing.spawn(_rank_main, args=(job, port, result, progress is not None), nprocs=tp, join=True)
+        import json
+
+        with open(result, encoding="utf-8") as fh:
+            rows = [Row(**r) for r in json.load(fh)]
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    model: ModelSpec
+    layers: int
+    prefill: tuple[tuple[int, int], ...]
+    decode: tuple[tuple[int, int], ...]
+    device: str
+    repeats: int
+    tp: int
+    precision: str
+
+
+def _rank_main(rank: int, job: _Job, port: int, result: str, verbose: bool) -> None:
+    """One TP rank (a spawned process): join the group, time, and (rank 0) write the rows."""
+    import dataclasses
+    import json
+    import sys
+
+    torch = _torch()
+    if job.device == "cuda":
+        torch.cuda.set_device(rank)
+    torch.distributed.init_process_group(
+        "nccl" if job.device == "cuda" else "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=job.tp,
+        **({"device_id": torch.device("cuda", rank)} if job.device == "cuda" else {}),
+    )
+    try:
+
+        def say(line: str) -> None:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+        rows = _run_rank(job, rank, say if verbose and rank == 0 else None)
+        if rank == 0:
+            with open(result, "w", encoding="utf-8") as fh:
+                json.dump([dataclasses.asdict(r) for r in rows], fh)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def _run_rank(job: _Job, rank: int, progress: Callable[[str], None] | None) -> list[Row]:
+    torch = _torch()
+    model, device = job.model, job.device
+    device_str = f"cuda:{rank}" if device == "cuda" else "cpu"
+    stack = _Stack(model, job.layers, device_str, tp=job.tp, fp8=job.precision == "fp8")
+    dtype = stack.dtype
+    scale = model.num_layers / job.layers
     head_ms: dict[int, float] = {}
+    rows: list[Row] = []
+    where = f"TP {job.tp} {job.precision}"
+
+    def time_ms(fn: Callable[[], Any]) -> float:
+        return _time_ms(fn, device, job.repeats, stack.comm)
 
     def head_time(batch: int) -> float:
         if batch not in head_ms:
-            x = torch.randn(batch, model.hidden_size, device=device, dtype=dtype)
-            head_ms[batch] = _time_ms(lambda: x @ stack.head, device, repeats)
+            x = torch.randn(batch, model.hidden_size, device=device_str, dtype=dtype)
+            head_ms[batch] = time_ms(functools.partial(stack.logits, x))
         return head_ms[batch]
 
+    def row(phase: str, batch: int, tokens: int, context: int, total: float) -> Row:
+        ms = (total - head_time(batch)) * scale + head_time(batch)
+        if progress:
+            what = f"{tokens} tokens" if phase == "prefill" else f"at {context} tokens"
+            progress(f"{where} {phase} batch {batch} {what}: {ms:.2f} ms")
+        return Row(
+            phase=phase,
+            model=model.id,
+            batch=batch,
+            tokens=tokens,
+            context_tokens=float(context),
+            latency_ms=ms,
+            tp=job.tp,
+            precision=job.precision,
+        )
+
     with torch.inference_mode():
-        for batch, tokens in prefill:
-            x = torch.randn(batch, tokens, model.hidden_size, device=device, dtype=dtype)
-            total = _time_ms(functools.partial(stack.forward, x, None), device, repeats)
-            ms = (total - head_time(batch)) * scale + head_time(batch)
-            if progress:
-                progress(f"prefill batch {batch} x {tokens} tokens: {ms:.2f} ms")
-            yield Row(phase="prefill", model=model.id, batch=batch, tokens=tokens, context_tokens=0.0, latency_ms=ms)
+        for batch, tokens in job.prefill:
+            x = torch.randn(batch, tokens, model.hidden_size, device=device_str, dtype=dtype)
+            rows.append(row("prefill", batch, tokens, 0, time_ms(functools.partial(stack.forward, x, None))))
             del x
-        for batch, context in decode:
+        for batch, context in job.decode:
             caches = stack.caches(batch, context)
-            x = torch.randn(batch, 1, model.hidden_size, device=device, dtype=dtype)
-            total = _time_ms(functools.partial(stack.forward, x, caches), device, repeats)
-            ms = (total - head_time(batch)) * scale + head_time(batch)
-            if progress:
-                progress(f"decode batch {batch} at {context} tokens: {ms:.2f} ms")
-            yield Row(phase="decode", model=model.id, batch=batch, tokens=0, context_tokens=float(context), latency_ms=ms)
+            x = torch.randn(batch, 1, model.hidden_size, device=device_str, dtype=dtype)
+            rows.append(row("decode", batch, 0, context, time_ms(functools.partial(stack.forward, x, caches))))
             del caches, x
             if device == "cuda":
                 torch.cuda.empty_cache()
+    return rows
 
 
 def csv_text(rows: Sequence[Row], gpu: str, info: dict[str, str], layers: dict[str, int]) -> str:
@@ -255,13 +441,17 @@ def csv_text(rows: Sequence[Row], gpu: str, info: dict[str, str], layers: dict[s
     today = _dt.date.today().isoformat()
     lines = [
         f"# measured by planner calibrate run on {today}: {info['gpu_name']}, driver {info['driver']}, "
-        f"torch {info['torch']}, CUDA {info['cuda']}",
-        "# decoder stacks with random bf16 weights replayed under CUDA graphs, scaled to each model's depth "
+        f"torch {info['torch']}, CUDA {info['cuda']}, NCCL {info.get('nccl', 'none')}",
+        "# decoder stacks with random weights replayed under CUDA graphs, scaled to each model's depth "
         f"(layers timed: {', '.join(f'{m} {n}' for m, n in sorted(layers.items()))}); engine {ENGINE}",
+        "# tp > 1: one process per GPU (Megatron split, NCCL all-reduces inside the graph); fp8: e4m3 projection "
+        "weights through the fp8 GEMM, bf16 attention over a KV cache of the fp8 cache's bytes",
         "phase,model,gpu,tp,batch,tokens,context_tokens,precision,latency_ms,engine",
     ]
     for r in rows:
-        lines.append(f"{r.phase},{r.model},{gpu},1,{r.batch},{r.tokens},{r.context_tokens:g},bf16,{r.latency_ms:.4f},{ENGINE}")
+        lines.append(
+            f"{r.phase},{r.model},{gpu},{r.tp},{r.batch},{r.tokens},{r.context_tokens:g},{r.precision},{r.latency_ms:.4f},{r.engine}"
+        )
     return "\n".join(lines) + "\n"
 
 
