@@ -221,8 +221,11 @@ def write_efficiency_overlay(
         raise InputError(
             f"--write: source {result.source!r} is in no sources.yaml, so the factors have no date: give --as-of YYYY-MM-DD"
         )
+    from planner.calibrate import split_key
+
     entries: dict[str, dict[str, object]] = {}
-    for gpu, f in result.fits.items():
+    for key, f in result.fits.items():
+        gpu, precision = split_key(key)
         errs = f.abs_errors()
         entry: dict[str, object] = {p: float(f"{getattr(f.efficiency, p):.6g}") for p in PARAMS}
         entry.update(
@@ -232,7 +235,10 @@ def write_efficiency_overlay(
             median_abs_error_frac=round(float(np.median(errs)), 4),
             worst_abs_error_frac=round(float(errs.max()), 4),
         )
-        entries[gpu] = entry
+        if precision == "fp8":  # the GPU's entry nests its fp8 set
+            entries.setdefault(gpu, {})["fp8"] = entry
+        else:
+            entries[gpu] = {**entry, **entries.get(gpu, {})}
     write_efficiency(path, entries, merge_into=merge_into, inputs=inputs)
 
 

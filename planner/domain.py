@@ -56,7 +56,8 @@ class Efficiency:
     """Fitted factors that turn datasheet peaks into achieved step times (never 1.0).
 
     ``fitted_on`` names the measurements; ``transferred_from`` is set when no measurement of this
-    GPU exists and the factors of a GPU of the same or nearest generation are used instead.
+    GPU exists and the factors of a GPU of the same or nearest generation are used instead; ``fp8``
+    holds a second set fitted on fp8 runs (:meth:`for_precision` picks).
     """
 
     gpu: str
@@ -70,6 +71,12 @@ class Efficiency:
     allreduce_bandwidth_frac: float
     fitted_on: str
     transferred_from: str | None = None
+    fp8: Efficiency | None = None  # factors fitted on fp8 runs of this GPU, where measured
+
+    def for_precision(self, precision: Precision) -> Efficiency:
+        """The factors for a step at ``precision``: the fp8 set where fp8 runs were measured (fp8
+        GEMMs reach a different fraction of their doubled peak than bf16 ones), else these."""
+        return self.fp8 if precision == "fp8" and self.fp8 is not None else self
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

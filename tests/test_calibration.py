@@ -279,3 +279,31 @@ def test_held_out_error_shows_the_physics_generalizes(splitwise_csv: Path) -> No
         assert len(errors) == 112, gpu
         assert float(np.median(errors)) <= 0.10, gpu
         assert float(errors.max()) <= 0.45, gpu
+
+
+TRUE_FP8 = replace(TRUE, compute_frac=0.42, memory_frac=0.6, decode_fixed_s=9e-3)
+
+
+def test_fp8_runs_get_their_own_factors(catalog: Catalog) -> None:
+    """bf16 and fp8 runs of one GPU, generated with different factors, fit two sets: the GPU's and
+    ``gpu/fp8``; fp8 steps then use the fp8 set (Efficiency.for_precision) and bf16 steps the other."""
+    bf16 = _synthetic(catalog, 0.0, 0)
+    g, model = catalog.gpus["h100-sxm"], catalog.models["llama-2-70b"]
+    fp8 = []
+    for m in bf16:
+        hw = Hardware(g, TRUE_FP8, api.hardware(catalog, g, m.tp).intra_node_bytes_per_s)
+        m8 = replace(m, precision="fp8", origin=f"fp8:{m.origin}")
+        fp8.append(replace(m8, latency_s=predict_s(m8, model, hw)))
+    fits = fit(bf16 + fp8, catalog, "both.csv")
+    assert list(fits) == ["h100-sxm", "h100-sxm/fp8"]
+    assert fits["h100-sxm/fp8"].efficiency.fitted_on == "both.csv: llama-2-70b on h100-sxm, TP 2/4/8, fp8"
+    for key, truth in (("h100-sxm", TRUE), ("h100-sxm/fp8", TRUE_FP8)):
+        eff = fits[key].efficiency
+        assert eff.compute_frac == pytest.approx(truth.compute_frac, rel=0.02), key
+        assert eff.memory_frac == pytest.approx(truth.memory_frac, rel=0.02), key
+        assert float(fits[key].abs_errors().max()) < 0.01, key
+    combined = replace(fits["h100-sxm"].efficiency, fp8=fits["h100-sxm/fp8"].efficiency)
+    m = fp8[5]
+    hw = Hardware(g, combined, api.hardware(catalog, g, m.tp).intra_node_bytes_per_s)
+    assert predict_s(m, model, hw) == pytest.approx(m.latency_s, rel=0.01)
+    assert predict_s(bf16[5], model, hw) == pytest.approx(bf16[5].latency_s, rel=0.01)

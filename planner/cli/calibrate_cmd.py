@@ -126,6 +126,13 @@ def run(
     device: Annotated[
         str, typer.Option("--device", help="cuda (a real calibration) or cpu (tests the code path only).")
     ] = "cuda",
+    tp: Annotated[
+        list[int] | None,
+        typer.Option("--tp", help="Tensor-parallel degree(s) to time, one process per GPU (repeatable; default 1)."),
+    ] = None,
+    precision: Annotated[
+        list[str] | None, typer.Option("--precision", help="bf16 and/or fp8 projection weights (repeatable; default bf16).")
+    ] = None,
     catalog_dir: CatalogDirOpt = None,
 ) -> None:
     """Time model-shaped decoder stacks on the local NVIDIA GPU (random weights, CUDA graphs) and
@@ -138,29 +145,37 @@ def run(
         raise InputError(f"--device {device}: use cuda or cpu")
     catalog = api.load_catalog(catalog_dir or ())
     gpu_id = api.resolve_gpu(catalog, gpu).id
-    info = microbench.device_info(device)
+    tps, precisions = sorted(set(tp or [1])), sorted(set(precision or ["bf16"]))
+    specs = [api.resolve_model(catalog, raw) for raw in model or list(microbench.DEFAULT_GRID)]
+    info = microbench.device_info(device)  # refuses a machine without a CUDA GPU
+    for t in tps:  # and what this one cannot run, before anything is timed
+        for p in precisions:
+            microbench.check_setup(device, t, p)
     rows: list[microbench.Row] = []
     timed: dict[str, int] = {}
-    for raw in model or list(microbench.DEFAULT_GRID):
-        spec = api.resolve_model(catalog, raw)
-        grid = microbench.DEFAULT_GRID.get(
-            spec.id,
-            {
-                "layers": min(8, spec.num_layers),
-                "prefill": [(1, 512), (1, 2048), (4, 512)],
-                "decode": [(1, 1024), (16, 1024), (64, 1024)],
-            },
-        )
-        n = layers or (min(grid["layers"], 2) if quick else grid["layers"])
-        timed[spec.id] = n
-        rows += microbench.measure(
-            spec,
-            layers=n,
-            prefill=grid["prefill"][:2] if quick else grid["prefill"],
-            decode=grid["decode"][:2] if quick else grid["decode"],
-            device=device,
-            progress=functools.partial(_progress, spec.id),
-        )
+    for p in precisions:
+        for t in tps:
+            for spec in specs:
+                grid = microbench.DEFAULT_GRID.get(
+                    spec.id,
+                    {
+                        "layers": min(8, spec.num_layers),
+                        "prefill": [(1, 512), (1, 2048), (4, 512)],
+                        "decode": [(1, 1024), (16, 1024), (64, 1024)],
+                    },
+                )
+                n = layers or (min(grid["layers"], 2) if quick else grid["layers"])
+                timed[spec.id] = n
+                rows += microbench.measure(
+                    spec,
+                    layers=n,
+                    prefill=grid["prefill"][:2] if quick else grid["prefill"],
+                    decode=grid["decode"][:2] if quick else grid["decode"],
+                    device=device,
+                    tp=t,
+                    precision=p,
+                    progress=functools.partial(_progress, spec.id),
+                )
     write_text_atomic(output, microbench.csv_text(rows, gpu_id, info, timed))
     sys.stderr.write(f"wrote {len(rows)} measurements to {output}\n")
 

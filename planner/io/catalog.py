@@ -357,24 +357,33 @@ def _efficiency(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.Efficiency]:
         if e.transferred_from is not None:
             transferred[gpu] = (gpu_index.resolve(e.transferred_from, where), where)
             continue
-        fitted[gpu] = domain.Efficiency(
-            gpu=gpu,
-            compute_frac=e.compute_frac or 0.0,
-            attention_compute_frac=e.attention_compute_frac or 0.0,
-            memory_frac=e.memory_frac or 0.0,
-            prefill_fixed_s=e.prefill_fixed_s or 0.0,
-            decode_fixed_s=e.decode_fixed_s or 0.0,
-            decode_per_seq_s=e.decode_per_seq_s or 0.0,
-            allreduce_latency_s=e.allreduce_latency_s or 0.0,
-            allreduce_bandwidth_frac=e.allreduce_bandwidth_frac or 0.0,
-            fitted_on=e.fitted_on or "",
-        )
+        if e.fp8 is not None:
+            _check_source(raw, e.fp8.source, f"{where}: fp8")
+        fitted[gpu] = _factors(gpu, e, fp8=None if e.fp8 is None else _factors(gpu, e.fp8, fp8=None))
     out = dict(fitted)
     for gpu, (donor, where) in sorted(transferred.items()):
         if donor not in fitted:
             raise CatalogError(f"{where}: transferred_from {donor!r}, which has no fitted entry")
-        out[gpu] = replace(fitted[donor], gpu=gpu, transferred_from=donor)
+        lent = fitted[donor]
+        fp8 = None if lent.fp8 is None else replace(lent.fp8, gpu=gpu, transferred_from=donor)
+        out[gpu] = replace(lent, gpu=gpu, transferred_from=donor, fp8=fp8)
     return dict(sorted(out.items()))
+
+
+def _factors(gpu: str, e: schemas.EfficiencyEntry, fp8: domain.Efficiency | None) -> domain.Efficiency:
+    return domain.Efficiency(
+        gpu=gpu,
+        compute_frac=e.compute_frac or 0.0,
+        attention_compute_frac=e.attention_compute_frac or 0.0,
+        memory_frac=e.memory_frac or 0.0,
+        prefill_fixed_s=e.prefill_fixed_s or 0.0,
+        decode_fixed_s=e.decode_fixed_s or 0.0,
+        decode_per_seq_s=e.decode_per_seq_s or 0.0,
+        allreduce_latency_s=e.allreduce_latency_s or 0.0,
+        allreduce_bandwidth_frac=e.allreduce_bandwidth_frac or 0.0,
+        fitted_on=e.fitted_on or "",
+        fp8=fp8,
+    )
 
 
 def load_catalog(extra_dirs: Sequence[Path] = (), *, require_efficiency: bool = True) -> domain.Catalog:

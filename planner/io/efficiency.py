@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from planner.errors import InputError
 from planner.io.catalog import parse_file
 from planner.io.output import write_text_atomic
 from planner.io.schemas import EfficiencyFile
@@ -21,11 +22,26 @@ HEADER = """\
 def write_efficiency(
     path: Path, entries: Mapping[str, Mapping[str, Any]], *, merge_into: Path | None = None, inputs: Sequence[Path] = ()
 ) -> None:
+    """Write ``entries`` (GPU id → factors, an fp8 set nested under ``fp8``). With ``merge_into``,
+    the entries and fp8 sets of that file that were not re-fitted are kept. A GPU's fp8 set needs
+    the GPU's own (bf16) factors beside it, fitted now or kept from ``merge_into``."""
     merged: dict[str, Any] = {}
     if merge_into is not None and merge_into.exists():
         old = parse_file(merge_into, EfficiencyFile)
         merged.update({k: v.model_dump(exclude_none=True) for k, v in old.efficiency.items()})
-    merged.update({k: dict(v) for k, v in entries.items()})
+    for gpu, entry in entries.items():
+        new = dict(entry)
+        kept = merged.get(gpu, {})
+        if set(new) == {"fp8"}:  # only the fp8 set was fitted: keep the GPU's other factors
+            if not kept or "transferred_from" in kept:
+                raise InputError(
+                    f"--write: {gpu} has fp8 factors but no bf16 ones: fit bf16 measurements of {gpu} too, "
+                    "or --merge-into an efficiency.yaml that has them (e.g. the built-in catalogs/efficiency.yaml)"
+                )
+            new = {**kept, "fp8": new["fp8"]}
+        elif "fp8" not in new and "fp8" in kept:  # bf16 re-fitted: keep the fp8 set
+            new["fp8"] = kept["fp8"]
+        merged[gpu] = new
     doc = {"schema_version": 1, "efficiency": dict(sorted(merged.items()))}
     EfficiencyFile.model_validate(doc)
     write_text_atomic(path, HEADER + dumps(doc), inputs=inputs)

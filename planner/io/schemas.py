@@ -211,9 +211,14 @@ class EfficiencyEntry(Strict):
     worst_abs_error_frac: NonNegative | None = None
     transferred_from: str | None = None
     note: str | None = None
+    fp8: EfficiencyEntry | None = None  # a second set, fitted on fp8 runs; fp8 steps use it
 
     @model_validator(mode="after")
     def _fitted_or_transferred(self) -> EfficiencyEntry:
+        if self.fp8 is not None and (self.fp8.fp8 is not None or self.fp8.transferred_from is not None):
+            raise ValueError("the fp8 block is one fitted set: no fp8 or transferred_from inside it")
+        if self.fp8 is not None and self.transferred_from is not None:
+            raise ValueError("a transferred entry carries no factors of its own (also no fp8 block)")
         factors = [
             self.compute_frac,
             self.attention_compute_frac,

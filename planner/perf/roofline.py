@@ -62,11 +62,12 @@ def expert_weight_bytes_touched(model: ModelSpec, precision: Precision, tokens: 
     return (shared + per_expert * touched) * s_w
 
 
-def allreduce_s(size_bytes: float, tp: int, hw: Hardware) -> float:
-    """One ring all-reduce of ``size_bytes`` among ``tp`` GPUs (0 at tp=1)."""
+def allreduce_s(size_bytes: float, tp: int, hw: Hardware, precision: Precision = "bf16") -> float:
+    """One ring all-reduce of ``size_bytes`` among ``tp`` GPUs (0 at tp=1), with the factors of
+    ``precision`` runs (the activations travel in bf16 either way)."""
     if tp <= 1:
         return 0.0
-    eff = hw.efficiency
+    eff = hw.efficiency.for_precision(precision)
     volume = 2.0 * (tp - 1) / tp * size_bytes
     return volume / (eff.allreduce_bandwidth_frac * hw.intra_node_bytes_per_s) + eff.allreduce_latency_s * math.log2(tp)
 
@@ -87,7 +88,7 @@ def step(
     causal attention work) plus one token for each of ``decode_batch`` sequences whose contexts sum
     to ``decode_context_tokens``. Pure prefill, pure decode and mixed (chunked-prefill) steps all
     use this one formula."""
-    gpu, eff = hw.gpu, hw.efficiency
+    gpu, eff = hw.gpu, hw.efficiency.for_precision(precision)
     peak = peak_flop_per_s(gpu, precision)
     s_kv = PRECISION_BYTES[precision]
     d, n_layers = model.hidden_size, model.num_layers
@@ -101,7 +102,7 @@ def step(
 
     compute_s = (gemm_flops / eff.compute_frac + attention_flops / eff.attention_compute_frac) / (tp * peak)
     memory_s = bytes_moved / (tp * eff.memory_frac * gpu.hbm_bandwidth_bytes_per_s)
-    comm_s = 2 * n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw)
+    comm_s = 2 * n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw, precision)
     if decode_batch > 0:
         overhead_s = eff.decode_fixed_s + eff.decode_per_seq_s * decode_batch
     else:
