@@ -49,7 +49,12 @@ class EstimateResult:
     step: StepEstimate
     memory: MemoryFit
     context_tokens: float  # tokens of KV cache per sequence the step needs
-    efficiency: Efficiency
+    efficiency: Efficiency  # the GPU's entry; the step used ``efficiency.for_precision(precision)``
+
+    @property
+    def factors(self) -> Efficiency:
+        """The factor set the step was computed with."""
+        return self.efficiency.for_precision(self.precision)
 
     @property
     def fits(self) -> bool:

@@ -257,3 +257,20 @@ def test_catalog_rejects_a_nested_fp8_transfer(tmp_path: Path) -> None:
     (tmp_path / "efficiency.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(CatalogError, match=r"efficiency\.h100-sxm\.fp8: .*transferred entry"):
         api.load_catalog([tmp_path])
+
+
+def test_fp8_without_fp8_factors_is_flagged(run_cli) -> None:  # type: ignore[no-untyped-def]
+    args = ("estimate", "decode", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "4", "--batch", "64",
+            "--context", "2048", "--precision", "fp8", "--format", "json")  # fmt: skip
+    code, out, err = run_cli(*args)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["data"]["efficiency"]["precision_set"] == "bf16"
+    assert any("no fp8 steps of h100-sxm were measured" in w for w in data["warnings"])
+    code, out, err = run_cli(*args, "--catalog-dir", str(H100_DIR))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["data"]["efficiency"]["precision_set"] == "fp8"
+    assert data["data"]["efficiency"]["compute_frac"] == pytest.approx(0.539293)
+    assert not any("fp8" in w for w in data["warnings"])
+    assert data["data"]["latency_ms"] == pytest.approx(16.19, rel=0.08)  # the stack measured 16.19 ms

@@ -114,9 +114,8 @@ def show(
     for f, v in fields.items():
         s = data["sources"].get(f)
         t.add_row(f, str(v), "" if s is None else f"{s['title']} ({s['as_of']})")
-    for f, v in data.get("efficiency", {}).items():
-        if f != "gpu":
-            t.add_row(f"efficiency.{f}", str(v), "fitted (catalogs/efficiency.yaml)")
+    for f, v in _flat(data.get("efficiency", {}), "efficiency."):
+        t.add_row(f, str(v), "fitted (efficiency.yaml)")
     for p in data.get("prices", []):
         t.add_row(
             "usd_per_gpu_hour",
@@ -125,6 +124,17 @@ def show(
         )
     doc = envelope("catalog show", "ok", {"id": entry_id}, data)
     output_document(doc, fmt, output, table=t)
+
+
+def _flat(d: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    """Efficiency fields as table rows; the fp8 set (when fitted) as ``efficiency.fp8.*``."""
+    rows: list[tuple[str, Any]] = []
+    for f, v in d.items():
+        if isinstance(v, dict):
+            rows += _flat(v, f"{prefix}{f}.")
+        elif f != "gpu" and not (f == "fp8" and v is None):
+            rows.append((f"{prefix}{f}", v))
+    return rows
 
 
 def _src(cat: Any, source_id: str) -> dict[str, Any]:

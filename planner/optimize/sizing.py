@@ -385,10 +385,12 @@ def _baselines(
 
 def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float | None) -> list[str]:
     out = []
-    for pr in plan.evaluation.pools:
-        eff = catalog.efficiency[pr.pool.gpu]
+    for gpu in sorted({pr.pool.gpu for pr in plan.evaluation.pools}):  # once per GPU type
+        eff = catalog.efficiency[gpu]
         if eff.transferred_from:
-            out.append(f"{pr.pool.gpu}: efficiency factors transferred from {eff.transferred_from} (no measurement of this GPU)")
+            out.append(f"{gpu}: efficiency factors transferred from {eff.transferred_from} (no measurement of this GPU)")
+        if workload.precision == "fp8" and eff.fp8 is None:
+            out.append(f"{gpu}: no fp8 steps measured; the bf16-fitted factors are used for fp8 (optimistic on the H100)")
     if savings is not None and savings < 0:
         out.append(
             f"disaggregation does not pay for this workload: the best co-located baseline is {-savings * 100:.1f}% cheaper "
