@@ -65,14 +65,14 @@ class GpuFit:
 
 def decode_runs(m: Measurement, model: ModelSpec, hw: Hardware) -> list[tuple[int, float]]:
     """The decode steps of a ``batch`` measurement (a static batch: ``batch`` prompts of ``tokens``
-    tokens generating ``context_tokens`` tokens each) as runs of (steps, mean context).
+    tokens generating ``output_tokens`` tokens each) as runs of (steps, mean context).
 
     After the prefill, which yields the first token, decode step ``k`` (1 to ``output - 1``) runs over
     ``tokens + k`` tokens of context. Within a run one roofline bound holds, so every term of the
     step time is affine in the context and the run's sum is exactly ``steps`` times the step at its
     mean context. ``compute_s - memory_s`` is affine in the context too, so the bound changes at most
     once: at most two runs, split where that difference changes sign."""
-    n = round(m.context_tokens) - 1
+    n = m.output_tokens - 1
     if n <= 0:
         return []
     first, last = m.tokens + 1, m.tokens + n

@@ -232,7 +232,8 @@ class MemoryFit:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Measurement:
     """One measured step: a prefill of ``batch`` prompts of ``tokens`` tokens, or a decode step
-    of ``batch`` sequences at ``context_tokens`` mean context."""
+    of ``batch`` sequences at ``context_tokens`` mean context; or (phase ``batch``) a whole static
+    batch: ``batch`` prompts of ``tokens`` tokens each generating ``output_tokens`` tokens."""
 
     phase: str  # "prefill" | "decode"
     model: str
@@ -244,6 +245,7 @@ class Measurement:
     precision: Precision
     latency_s: float
     origin: str  # file:line(s) the figure comes from
+    output_tokens: int = 0  # phase "batch" only: tokens generated per sequence
 
 
 PricingMode = Literal["on-demand", "reserved", "capex"]

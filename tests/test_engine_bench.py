@@ -68,7 +68,7 @@ def test_vllm_output_json_needs_the_shape_from_flags() -> None:
     rows = read_vllm_latency(VLLM, tp=2, batch_size=8, input_len=1024, output_len=128, **RUN)  # type: ignore[arg-type]
     assert len(rows) == 1
     m = rows[0]
-    assert (m.phase, m.tp, m.batch, m.tokens, m.context_tokens) == ("batch", 2, 8, 1024, 128.0)
+    assert (m.phase, m.tp, m.batch, m.tokens, m.output_tokens) == ("batch", 2, 8, 1024, 128)
     assert m.latency_s == 0.9490026  # the median of the five latencies, not avg_latency (0.9492957)
     assert m.origin == str(VLLM)
     with pytest.raises(InputError) as info:
@@ -78,8 +78,8 @@ def test_vllm_output_json_needs_the_shape_from_flags() -> None:
 
 def test_vllm_pytorch_format_reads_the_run_arguments() -> None:
     rows = read_vllm_latency(VLLM_PT, **RUN)  # type: ignore[arg-type]
-    assert [(m.phase, m.tp, m.batch, m.tokens, m.context_tokens, m.latency_s, m.origin) for m in rows] == [
-        ("batch", 1, 8, 1024, 128.0, 0.9490026, str(VLLM_PT))
+    assert [(m.phase, m.tp, m.batch, m.tokens, m.output_tokens, m.latency_s, m.origin) for m in rows] == [
+        ("batch", 1, 8, 1024, 128, 0.9490026, str(VLLM_PT))
     ]
     # a flag that agrees is fine; one that contradicts the recorded argument is an error
     assert read_vllm_latency(VLLM_PT, batch_size=8, tp=1, **RUN) == rows  # type: ignore[arg-type]
@@ -114,7 +114,7 @@ def test_sglang_decode_context_is_the_median_step(catalog: Catalog, tmp_path: Pa
 def _brute_force_batch_s(catalog: Catalog, m: Measurement, eff: Efficiency = TRUE) -> float:
     model, hw = catalog.models[m.model], _hw(catalog, m.tp, eff)
     total = prefill_step(model, hw, tp=m.tp, precision=m.precision, prompt_tokens=m.tokens, batch=m.batch).latency_s
-    for k in range(1, round(m.context_tokens)):
+    for k in range(1, m.output_tokens):
         total += decode_step(
             model, hw, tp=m.tp, precision=m.precision, batch=m.batch, context_tokens=float(m.tokens + k)
         ).latency_s
@@ -129,7 +129,8 @@ def _batch(model: str, tp: int, batch: int, input_len: int, output_len: int) -> 
         tp=tp,
         batch=batch,
         tokens=input_len,
-        context_tokens=float(output_len),
+        context_tokens=0.0,
+        output_tokens=output_len,
         precision="bf16",
         latency_s=1.0,
         origin="x",

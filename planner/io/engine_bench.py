@@ -157,8 +157,8 @@ def read_vllm_latency(
 ) -> list[Measurement]:
     """vLLM ``bench latency`` JSON → ``batch`` measurements (one per file, or one per latency record
     of a ``.pytorch.json`` file): the median of ``latencies`` (seconds) for a static batch of
-    ``batch_size`` prompts of ``input_len`` tokens generating ``output_len`` tokens each. ``tokens``
-    holds the input length and ``context_tokens`` the output length. The plain ``--output-json`` file
+    ``batch_size`` prompts of ``input_len`` tokens generating ``output_len`` tokens each
+    (``tokens`` and ``output_tokens``). The plain ``--output-json`` file
     records no arguments, so they come from the keyword arguments; a ``.pytorch.json`` record's
     ``args`` are used, and must agree with any keyword argument given.
 
@@ -236,7 +236,8 @@ def read_vllm_latency(
                 tp=degree,
                 batch=batch,
                 tokens=prompt,
-                context_tokens=float(generated),
+                context_tokens=0.0,
+                output_tokens=generated,
                 precision=precision,
                 latency_s=latency_s,
                 origin=origin,

@@ -66,6 +66,8 @@ def fit_data(fits: dict[str, GpuFit], held_out: dict[str, np.ndarray] | None = N
                         "batch": pt.measurement.batch,
                         "tokens": pt.measurement.tokens,
                         "context_tokens": pt.measurement.context_tokens,
+                        "output_tokens": pt.measurement.output_tokens,
+                        "precision": pt.measurement.precision,
                         "measured_ms": s_to_ms(pt.measurement.latency_s),
                         "predicted_ms": s_to_ms(pt.predicted_s),
                         "rel_error": pt.rel_error,
