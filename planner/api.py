@@ -146,11 +146,14 @@ def calibrate(
     as_of: str | None = None,
     catalog_dirs: Sequence[Path] = (),
     folds: int = 5,
+    engine: str | None = None,
 ) -> CalibrationResult:
     """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate`). SGLang and vLLM
     benchmark files (:mod:`planner.io.engine_bench`) do not record the model, GPU and precision of
     the run (SGLang's not the TP degree either): ``model``, ``gpu``, ``tp`` and ``precision`` give
-    them, and ``batch_size``/``input_len``/``output_len`` the shape of a plain vLLM file's batch."""
+    them, and ``batch_size``/``input_len``/``output_len`` the shape of a plain vLLM file's batch.
+    ``engine`` fits only the rows of that engine (the CSV's ``engine`` column; ``sglang``, ``vllm``
+    and ``splitwise`` for those files): one factor set per engine, written to one overlay each."""
     from planner.calibrate import fit, held_out_errors
     from planner.io.engine_bench import read_sglang_one_batch, read_vllm_latency
     from planner.io.measurements import read_measurements, read_splitwise
@@ -209,7 +212,14 @@ def calibrate(
         )
         for m in rows
     ]
+    if engine is not None:
+        present = sorted({m.engine or "(none)" for m in resolved})
+        resolved = [m for m in resolved if m.engine == engine]
+        if not resolved:
+            raise InputError(f"--engine {engine}: no measurement of that engine; the files have {', '.join(present)}")
     names = ", ".join(p.name for p in (*splitwise_files, *measurement_files, *sglang_files, *vllm_files))
+    if engine is not None:
+        names += f" (engine {engine})"
     fits = fit(resolved, cat, names)
     date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
     held_out = {g: held_out_errors(g, resolved, cat, folds) for g in fits} if folds > 1 else {}

@@ -246,6 +246,7 @@ class Measurement:
     latency_s: float
     origin: str  # file:line(s) the figure comes from
     output_tokens: int = 0  # phase "batch" only: tokens generated per sequence
+    engine: str = ""  # the serving engine (or harness) that ran the step, where recorded
 
 
 PricingMode = Literal["on-demand", "reserved", "capex"]

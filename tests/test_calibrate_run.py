@@ -274,3 +274,25 @@ def test_fp8_without_fp8_factors_is_flagged(run_cli) -> None:  # type: ignore[no
     assert data["data"]["efficiency"]["compute_frac"] == pytest.approx(0.539293)
     assert not any("fp8" in w for w in data["warnings"])
     assert data["data"]["latency_ms"] == pytest.approx(16.19, rel=0.08)  # the stack measured 16.19 ms
+
+
+def test_fit_per_engine(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--engine` fits only that engine's rows: the shipped H100 file (engine torch-cudagraph)
+    mixed with the Splitwise table (a serving engine) gives each its own factors."""
+    splitwise = ROOT / "catalogs" / "measurements" / "splitwise" / "perf_model.csv"
+    both = (str(H100_DIR / "measurements.csv"), "--splitwise", str(splitwise), "--folds", "0", "--format", "json")
+    factors = {}
+    for engine in ("torch-cudagraph", "splitwise"):
+        code, out, err = run_cli("calibrate", "fit", *both, "--engine", engine)
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["inputs"]["engine"] == engine
+        points = [p for g in doc["data"]["gpus"].values() for p in g["points"]]
+        assert points and all(("perf_model" in p["origin"]) == (engine == "splitwise") for p in points)
+        factors[engine] = doc["data"]["gpus"]["h100-sxm"]["factors"]["decode_fixed_s"]
+    ours = api.calibrate([H100_DIR / "measurements.csv"], [], folds=0).fits["h100-sxm"].efficiency.decode_fixed_s
+    assert factors["torch-cudagraph"] == pytest.approx(ours)
+    assert factors["splitwise"] != pytest.approx(ours, rel=0.5)
+    code, out, err = run_cli("calibrate", "fit", *both, "--engine", "vllm")
+    assert code == 2 and out == ""
+    assert err.startswith("error: --engine vllm: no measurement of that engine; the files have splitwise, torch-cudagraph")

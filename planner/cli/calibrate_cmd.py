@@ -69,6 +69,10 @@ def fit(
         ),
     ] = None,
     folds: Annotated[int, typer.Option("--folds", help="Folds of the held-out (cross-validation) error; 0 to skip.")] = 5,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Fit only the rows of this engine (the CSV's engine column; sglang, vllm, splitwise)."),
+    ] = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -99,13 +103,19 @@ def fit(
         as_of=as_of,
         catalog_dirs=catalog_dir or (),
         folds=folds,
+        engine=engine,
     )
     files = [*(measurements or ()), *(splitwise or ()), *(sglang or ()), *(vllm or ())]
     if write is not None:
         api.write_efficiency_overlay(write, result, merge_into=merge_into, inputs=files)
         sys.stderr.write(f"wrote {write}\n")
-    inputs = {"measurements": [str(p) for p in measurements or ()], "splitwise": [str(p) for p in splitwise or ()]}
+    inputs: dict[str, object] = {
+        "measurements": [str(p) for p in measurements or ()],
+        "splitwise": [str(p) for p in splitwise or ()],
+    }
     inputs |= {name: [str(p) for p in paths] for name, paths in (("sglang", sglang), ("vllm", vllm)) if paths}
+    if engine is not None:
+        inputs["engine"] = engine
     doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits, result.held_out))
     output_document(doc, fmt, output, table=fit_table(result.fits, result.held_out))
 

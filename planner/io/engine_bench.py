@@ -110,6 +110,7 @@ def read_sglang_one_batch(path: Path, *, model: str, gpu: str, tp: int, precisio
             precision=precision,
             latency_s=_seconds(_required(doc, "prefill_latency", where, what), where, "prefill_latency"),
             origin=where,
+            engine="sglang",
         )
         out.append(prefill)
         if output_len > 1:  # the script writes the decode median only then
@@ -241,6 +242,7 @@ def read_vllm_latency(
                 precision=precision,
                 latency_s=latency_s,
                 origin=origin,
+                engine="vllm",
             )
         )
     return out

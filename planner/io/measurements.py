@@ -90,6 +90,7 @@ def _read_splitwise(path: Path) -> tuple[list[Measurement], set[tuple[str, int, 
             precision="bf16",
             latency_s=statistics.median(r[1] for r in rows) / 1e3,
             origin=origin,
+            engine="splitwise",
         )
         out.append(base)
         decode_s = statistics.median(r[2] for r in rows) / 1e3
@@ -151,6 +152,7 @@ def _read_measurements(path: Path) -> list[Measurement]:
                 precision=precision,  # type: ignore[arg-type]
                 latency_s=values["latency_ms"] / 1e3,
                 origin=where,
+                engine=row.get("engine", "").strip(),
             )
         )
     return out
