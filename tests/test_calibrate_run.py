@@ -296,3 +296,40 @@ def test_fit_per_engine(run_cli, tmp_path: Path) -> None:  # type: ignore[no-unt
     code, out, err = run_cli("calibrate", "fit", *both, "--engine", "vllm")
     assert code == 2 and out == ""
     assert err.startswith("error: --engine vllm: no measurement of that engine; the files have splitwise, torch-cudagraph")
+
+
+H200_DIR = ROOT / "catalogs" / "measurements" / "h200-torch"
+
+
+def test_refit_reproduces_the_h200_overlay() -> None:
+    """The H200 overlay is `calibrate fit` of its file over the H100 overlay (TP-1 runs keep the
+    H100's measured NVLink4 all-reduce factors)."""
+    assert read_measurements(H200_DIR / "measurements.csv")[0].origin.endswith("measurements.csv:6")
+    result = api.calibrate(
+        [H200_DIR / "measurements.csv"], [], source="planner-h200-torch-2026-11", as_of="2026-11-27", catalog_dirs=[H100_DIR]
+    )
+    shipped = yaml.safe_load((H200_DIR / "efficiency.yaml").read_text())["efficiency"]["h200-sxm"]
+    for key, entry in (("h200-sxm", shipped), ("h200-sxm/fp8", shipped["fp8"])):
+        eff = result.fits[key].efficiency
+        for name in PARAMS:
+            assert getattr(eff, name) == pytest.approx(entry[name], rel=1e-3), (key, name)
+        assert float(np.median(result.fits[key].abs_errors())) < 0.06, key  # 4.2 %, 3.8 % when written
+
+
+def test_h100_factors_transfer_to_the_h200() -> None:
+    """The catalog lends the H100's factors to the H200 (same GH100 compute die, faster HBM3e).
+    Measured: the H100 kernel-level factors, with the H200's own datasheet bandwidth, predict the
+    H200 steps within a few percent on median (3.1 % bf16, 3.8 % fp8 when written)."""
+    cat = api.load_catalog([H100_DIR])
+    eff = cat.efficiency["h200-sxm"]
+    assert eff.transferred_from == "h100-sxm" and eff.fp8 is not None
+    g = cat.gpus["h200-sxm"]
+    for precision in ("bf16", "fp8"):
+        errs = [
+            abs(predict_s(m, cat.models[m.model], Hardware(g, eff, 1.0)) / m.latency_s - 1)
+            for m in read_measurements(H200_DIR / "measurements.csv")
+            if m.precision == precision
+        ]
+        assert len(errs) == 36
+        assert float(np.median(errs)) < 0.05, precision
+        assert max(errs) < 0.30, precision  # 23 % when written (a batch-1 decode step)
