@@ -257,6 +257,24 @@ def write_efficiency_overlay(
     write_efficiency(path, entries, merge_into=merge_into, inputs=inputs)
 
 
+def workload_catalog(spec: WorkloadSpec, written_in: Path | None, catalog_dirs: Sequence[Path] = ()) -> Catalog:
+    """The catalog a workload is planned with: the built-in one, ``catalog_dirs``, then the
+    overlay its ``calibration`` entry names (relative to ``written_in``, the file it is written in)."""
+    from planner.io.workload import calibration_dir
+
+    base = written_in.parent if written_in is not None else Path.cwd()
+    extra = calibration_dir(spec, base, str(written_in) if written_in is not None else "workload")
+    return load_catalog([*catalog_dirs, *([extra] if extra is not None else [])])
+
+
+def proposal_catalog(path: Path, catalog_dirs: Sequence[Path] = ()) -> Catalog:
+    """:func:`workload_catalog` for the workload of a proposal (or a ``planner size`` plan)."""
+    from planner.io.proposal import read_proposal_with_origin
+
+    _, workload_spec, written_in = read_proposal_with_origin(path)
+    return workload_catalog(workload_spec, written_in, catalog_dirs)
+
+
 def load_workload_spec(path: Path) -> WorkloadSpec:
     """Read and validate a workload YAML file (ids are resolved by :func:`resolve_workload`)."""
     from planner.io.workload import read_workload_spec

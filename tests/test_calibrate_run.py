@@ -333,3 +333,46 @@ def test_h100_factors_transfer_to_the_h200() -> None:
         assert len(errs) == 36
         assert float(np.median(errs)) < 0.05, precision
         assert max(errs) < 0.30, precision  # 23 % when written (a batch-1 decode step)
+
+
+def test_workload_calibration_entry_applies_the_overlay(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`calibration:` in a workload is the same as --catalog-dir with that overlay, for size and
+    check; it is relative to the file the workload is written in."""
+    examples = ROOT / "examples"
+    text = (examples / "workloads" / "chatbot.yaml").read_text()
+    (tmp_path / "overlay").mkdir()
+    (tmp_path / "overlay" / "efficiency.yaml").write_bytes((H100_DIR / "efficiency.yaml").read_bytes())
+    calibrated = tmp_path / "chatbot.yaml"
+    calibrated.write_text(text + "\ncalibration: overlay\n")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text)
+
+    def size(*args: str) -> dict:  # type: ignore[type-arg]
+        code, out, err = run_cli("size", *args, "--format", "json")
+        assert code == 0, err
+        return json.loads(out)["data"]  # type: ignore[no-any-return]
+
+    via_entry = size(str(calibrated))
+    via_flag = size(str(plain), "--catalog-dir", str(tmp_path / "overlay"))
+    builtin = size(str(plain))
+    assert via_entry == via_flag
+    assert via_entry != builtin
+
+    proposal = tmp_path / "proposal.yaml"
+    shipped = (examples / "proposals" / "chatbot.yaml").read_text()
+    proposal.write_text(shipped.replace("../workloads/chatbot.yaml", "chatbot.yaml"))
+
+    def check(path: Path, *args: str) -> dict:  # type: ignore[type-arg]
+        code, out, err = run_cli("check", str(path), "--format", "json", "--no-fail", *args)
+        assert code == 0, err
+        return json.loads(out)["data"]["evaluated"]  # type: ignore[no-any-return]
+
+    plain_proposal = tmp_path / "plain_proposal.yaml"
+    plain_proposal.write_text(proposal.read_text().replace("chatbot.yaml", "plain.yaml"))
+    assert check(proposal) == check(plain_proposal, "--catalog-dir", str(tmp_path / "overlay"))
+    assert check(proposal) != check(plain_proposal)
+
+    calibrated.write_text(text + "\ncalibration: nowhere\n")
+    code, out, err = run_cli("size", str(calibrated))
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {calibrated}: calibration: nowhere: no such directory or file")

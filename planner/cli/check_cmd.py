@@ -61,7 +61,7 @@ def check(
     from planner.report.check import check_data, check_github, check_junit, check_markdown, check_table, csv_rows
     from planner.report.envelope import envelope
 
-    catalog = api.load_catalog(catalog_dir or ())
+    catalog = api.proposal_catalog(proposal_file, catalog_dir or ())
     codes = [c.strip() for item in skip or () for c in item.split(",") if c.strip()]
     result = api.check(proposal_file, catalog, fail_on=fail_on.value, skip=codes)
     name = str(proposal_file)

@@ -41,13 +41,13 @@ def report(
     if doc.get("status") != "ok" or not isinstance(doc.get("data"), dict) or not isinstance(doc.get("inputs"), dict):
         raise InputError(f"{result_file}: status {doc.get('status')!r}: only a successful result has a report")
     try:
-        page = _render(doc, catalog_dir, jobs)
+        page = _render(doc, result_file, catalog_dir, jobs)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise InputError(f"{result_file}: malformed {doc['command']} result ({type(exc).__name__}: {exc})") from None
     write_text_atomic(html_file, page, inputs=(result_file,))
 
 
-def _render(doc: dict[str, Any], catalog_dir: list[Path] | None, jobs: int | None) -> str:
+def _render(doc: dict[str, Any], result_file: Path, catalog_dir: list[Path] | None, jobs: int | None) -> str:
     from planner import api
     from planner.report.html import size_html, sweep_html
 
@@ -56,7 +56,8 @@ def _render(doc: dict[str, Any], catalog_dir: list[Path] | None, jobs: int | Non
     from planner.io.workload import parse_workload
     from planner.sweep import report_sweeps
 
-    catalog = api.load_catalog(catalog_dir or ())
     workload = doc["inputs"]["workload"]
-    api.resolve_workload(parse_workload(workload, "inputs.workload"), catalog, "inputs.workload")
+    spec = parse_workload(workload, "inputs.workload")
+    catalog = api.workload_catalog(spec, result_file, catalog_dir or ())
+    api.resolve_workload(spec, catalog, "inputs.workload")
     return size_html(doc, report_sweeps(workload, catalog, solver=doc["inputs"].get("solver", "highs"), jobs=jobs))

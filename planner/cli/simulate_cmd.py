@@ -49,7 +49,7 @@ def simulate(
     from planner.report.envelope import envelope
     from planner.report.simulate import simulate_data, simulate_table
 
-    catalog = api.load_catalog(catalog_dir or ())
+    catalog = api.proposal_catalog(proposal_file, catalog_dir or ())
     proposal = api.load_proposal(proposal_file, catalog)
     sim = api.simulate(
         proposal.workload,

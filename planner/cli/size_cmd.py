@@ -49,7 +49,6 @@ def size(
     from planner.report.envelope import envelope
     from planner.report.size import size_data, size_markdown, size_table
 
-    catalog = api.load_catalog(catalog_dir or ())
     flags = {
         "--model": model,
         "--rate-rps": rate_rps,
@@ -66,6 +65,7 @@ def size(
                 f"give a workload file or flags, not both ({', '.join(given) or 'hardware flags'} with {workload_file})"
             )
         spec = api.load_workload_spec(workload_file)
+        catalog = api.workload_catalog(spec, workload_file, catalog_dir or ())
         inputs["workload_file"] = str(workload_file)
         inputs["workload_sha256"] = hashlib.sha256(workload_file.read_bytes()).hexdigest()
         origin = str(workload_file)
@@ -76,6 +76,7 @@ def size(
                 f"size: give WORKLOAD.yaml, or all of --model --rate-rps --isl --osl --ttft-p99-ms --tpot-p99-ms "
                 f"(missing {', '.join(missing)})"
             )
+        catalog = api.load_catalog(catalog_dir or ())
         spec = api.workload_spec_from_flags(
             model=model or "",
             rate_rps=rate_rps or 0.0,

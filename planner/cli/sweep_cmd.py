@@ -38,8 +38,8 @@ def sweep(
     from planner.sweep import parse_vary
     from planner.sweep import sweep as run_sweep
 
-    catalog = api.load_catalog(catalog_dir or ())
     spec = api.load_workload_spec(workload_file)
+    catalog = api.workload_catalog(spec, workload_file, catalog_dir or ())
     api.resolve_workload(spec, catalog, str(workload_file))  # the unchanged document must resolve
     v = parse_vary(vary, catalog)
     doc = spec.model_dump(mode="json", exclude_none=True)

@@ -113,12 +113,19 @@ def parse_proposal(data: Any, origin: str, text: str = "") -> ProposalSpec:
 
 def read_proposal(path: Path) -> tuple[ProposalSpec, WorkloadSpec]:
     """The proposal and its workload (read from the path it names, relative to the proposal)."""
+    spec, workload, _ = read_proposal_with_origin(path)
+    return spec, workload
+
+
+def read_proposal_with_origin(path: Path) -> tuple[ProposalSpec, WorkloadSpec, Path]:
+    """:func:`read_proposal`, plus the file the workload is written in (the proposal itself for
+    an inline workload): its ``calibration`` entry is relative to that file."""
     text = read_text(path)
     spec = parse_proposal(loads(text, str(path)), str(path), text)
     if isinstance(spec.workload, str):
         workload_path = (path.parent / spec.workload) if not Path(spec.workload).is_absolute() else Path(spec.workload)
-        return spec, read_workload_spec(workload_path)
-    return spec, spec.workload
+        return spec, read_workload_spec(workload_path), workload_path
+    return spec, spec.workload, path
 
 
 def to_domain(

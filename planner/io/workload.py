@@ -166,6 +166,10 @@ class WorkloadSpec(Strict):
     pricing: PricingSpec = Field(default_factory=PricingSpec)
     objective: Literal["cost", "gpus", "power"] = "cost"
     """What the plan minimizes: USD per hour, GPU count or average power."""
+    calibration: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    """A catalog overlay to apply: the directory that holds the efficiency.yaml ``planner calibrate
+    fit --write`` wrote (or that file), relative to the file this workload is written in; applied
+    after any --catalog-dir."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> WorkloadSpec:
@@ -190,6 +194,20 @@ def parse_workload(data: Any, origin: str, text: str = "") -> WorkloadSpec:
                 "(planner profile writes it when given --ttft-p99-ms and --tpot-p99-ms)",
             ) from None
         raise InputError(format_validation_error(Path(origin), text, exc)) from None
+
+
+def calibration_dir(spec: WorkloadSpec, base: Path, origin: str) -> Path | None:
+    """The overlay directory a workload's ``calibration`` entry names (relative to ``base``, the
+    directory of the file the workload is written in); an InputError if it is not there."""
+    if spec.calibration is None:
+        return None
+    path = Path(spec.calibration)
+    path = path if path.is_absolute() else base / path
+    if path.is_file():
+        path = path.parent
+    if not path.is_dir():
+        raise InputError(f"{origin}: calibration: {spec.calibration}: no such directory or file (looked for {path})")
+    return path
 
 
 def read_workload_spec(path: Path) -> WorkloadSpec:
