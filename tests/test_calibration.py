@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from known_factors import TRUE
 
 from planner import api
 from planner.calibrate import PARAMS, compute_floor_s, fit, fit_gpu, predict_s
-from planner.domain import Catalog, Efficiency, Measurement
+from planner.domain import Catalog, Measurement
 from planner.errors import InputError
 from planner.io.measurements import MEASUREMENT_COLUMNS, read_measurements, read_splitwise
 from planner.io.yamlio import load_file
@@ -98,20 +99,6 @@ def test_refit_reproduces_shipped_factors(splitwise_csv: Path) -> None:
         n_excluded = sum(1 for pt in f.points if pt.excluded)
         assert f"({used} points used, {n_excluded} excluded)" in shipped[gpu]["fitted_on"]
         assert f.efficiency.fitted_on in shipped[gpu]["fitted_on"]
-
-
-TRUE = Efficiency(
-    gpu="h100-sxm",
-    compute_frac=0.55,
-    attention_compute_frac=0.35,
-    memory_frac=0.7,
-    prefill_fixed_s=4e-3,
-    decode_fixed_s=6e-3,
-    decode_per_seq_s=1.5e-4,
-    allreduce_latency_s=2e-5,
-    allreduce_bandwidth_frac=0.4,
-    fitted_on="synthetic",
-)
 
 
 def _synthetic(catalog: Catalog, noise: float, seed: int) -> list[Measurement]:

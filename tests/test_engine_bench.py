@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from known_factors import TRUE
 
 from planner import api
 from planner.calibrate import compute_floor_s, decode_runs, fit_gpu, predict_s
@@ -27,19 +28,6 @@ VLLM_PT = DATA / "vllm_latency.pytorch.json"
 RUN = {"model": "llama-3.1-8b", "gpu": "h100-sxm", "precision": "bf16"}
 
 Run = Callable[..., tuple[int, str, str]]
-
-TRUE = Efficiency(
-    gpu="h100-sxm",
-    compute_frac=0.55,
-    attention_compute_frac=0.35,
-    memory_frac=0.7,
-    prefill_fixed_s=4e-3,
-    decode_fixed_s=6e-3,
-    decode_per_seq_s=1.5e-4,
-    allreduce_latency_s=2e-5,
-    allreduce_bandwidth_frac=0.4,
-    fitted_on="synthetic",
-)
 
 
 def _hw(catalog: Catalog, tp: int, eff: Efficiency = TRUE) -> Hardware:
