@@ -719,3 +719,19 @@ def test_api_rejects_bad_solver_and_time_limit(free: SizeResult, catalog: Catalo
     with pytest.raises(InputError, match="time-limit"):
         api.size(free.workload, catalog, time_limit_s=0)
     assert math.isfinite(free.plan.evaluation.usd_per_hour)
+
+
+def test_fp8_sizes_on_gpus_with_fp8(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """fp8 by default leaves out the GPUs without fp8 tensor cores (A100s) instead of failing, says
+    that no fp8 factors were measured, and names a listed GPU that cannot run fp8."""
+    args = ("size", "--model", "llama-3.1-70b", "--rate-rps", "2", "--isl", "1000", "--osl", "200",
+            "--ttft-p99-ms", "2000", "--tpot-p99-ms", "80", "--precision", "fp8")  # fmt: skip
+    code, out, err = run_cli(*args, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    used = {p["gpu"] for p in doc["data"]["pools"]}
+    assert used and not any(g.startswith("a100") for g in used)
+    assert any("no fp8 steps measured" in w for w in doc["warnings"])
+    code, out, err = run_cli(*args, "--decode-gpus", "a100-sxm-80gb")
+    assert code == 2 and out == ""
+    assert err.startswith("error: flags: hardware.decode_gpus: a100-sxm-80gb has no fp8 tensor cores")

@@ -216,20 +216,32 @@ def read_workload_spec(path: Path) -> WorkloadSpec:
 
 
 def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "workload") -> domain.Workload:
-    """Resolve ids against the catalog and convert to SI. Default hardware: every priced GPU,
-    every inter-node link."""
+    """Resolve ids against the catalog and convert to SI. Default hardware: every priced GPU that
+    runs the workload's precision (fp8 leaves out GPUs without fp8 tensor cores), every inter-node link."""
     models = IdIndex("model", catalog.models)
     gpus = IdIndex("GPU", catalog.gpus)
     links = IdIndex("link", catalog.links)
     model = models.resolve(spec.model, f"{origin}: model")
-    priced = tuple(g for g in catalog.gpus if catalog.default_price(g) is not None)
+    priced = tuple(
+        g
+        for g, spec_g in catalog.gpus.items()
+        if catalog.default_price(g) is not None and spec_g.peak_flop_per_s(spec.precision) is not None
+    )
 
     def gpu_list(raw: list[str] | None, field: str) -> tuple[str, ...]:
         if raw is None:
             return priced
         if not raw:
             raise InputError(f"{origin}: hardware.{field}: empty list")
-        return tuple(sorted({gpus.resolve(g, f"{origin}: hardware.{field}") for g in raw}))
+        out = tuple(sorted({gpus.resolve(g, f"{origin}: hardware.{field}") for g in raw}))
+        lacking = [g for g in out if catalog.gpus[g].peak_flop_per_s(spec.precision) is None]
+        if lacking:
+            raise InputError(
+                f"{origin}: hardware.{field}: {', '.join(lacking)} has no {spec.precision} tensor cores",
+                hint=f"drop it, or use precision bf16 (GPUs with {spec.precision}: "
+                f"{', '.join(g for g, s in catalog.gpus.items() if s.peak_flop_per_s(spec.precision) is not None)})",
+            )
+        return out
 
     link_ids = (
         tuple(sorted({links.resolve(lk, f"{origin}: hardware.links") for lk in spec.hardware.links}))
