@@ -77,7 +77,8 @@ def fit(
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
-    """Least-squares fit of compute/memory efficiency, fixed costs and all-reduce factors per GPU and precision (fp8 runs get their own set)."""
+    """Least-squares fit of compute/memory efficiency, fixed costs and all-reduce factors per GPU
+    and precision (fp8 runs get their own set)."""
     from planner import api
     from planner.errors import InputError
     from planner.report.calibration import fit_data, fit_table
