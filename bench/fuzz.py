@@ -1,7 +1,8 @@
 """The hardening fuzz bench: the properties of tests/test_fuzz_inputs.py and tests/test_fuzz_more.py
-with many more examples, counting outcomes per input type instead of stopping at the first failure.
+(and tests/test_fuzz_engine.py: type ``engine``, the SGLang and vLLM benchmark files) with many
+more examples, counting outcomes per input type instead of stopping at the first failure.
 
-    python bench/fuzz.py --examples 10000 [--types workload,yaml,catalog,proposal,trace,measurements,flags]
+    python bench/fuzz.py --examples 10000 [--types workload,yaml,catalog,proposal,trace,measurements,flags,engine]
                          [--time-budget-s 600] [--seed 0]
 
 Per input type it prints: tried, passed (loaded: a correct result), rejected cleanly (one
@@ -28,6 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+import test_fuzz_engine as fe  # noqa: E402
 import test_fuzz_inputs as fi  # noqa: E402
 import test_fuzz_more as fm  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
@@ -103,6 +105,7 @@ TYPES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], str]]] = {
     "trace": (fm.TRACE_CASES, fm.check_trace),
     "measurements": (fm.MEASUREMENT_CASES, fm.check_measurements),
     "flags": (fm.FLAG_CASES, lambda argv: fm.check_flags(argv, _run_main)),
+    "engine": (fe.ENGINE_CASES, fe.check_engine),
 }
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,23 +37,56 @@ VLLM_DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
 VLLM_DEFAULT_MAX_NUM_SEQS = 256
 
 
+SHOWN_CHARS = 60  # of a bad value in an error message
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else f"{text[: SHOWN_CHARS - 3]}..."
+
+
+def _brief(value: object) -> str:
+    """A bad value as Python writes it (``True``), cut to one short line."""
+    try:
+        return _cut(repr(value))
+    except RecursionError:  # a list nested a thousand deep
+        return f"a {type(value).__name__}"
+
+
+def _show(value: object) -> str:
+    """A bad value as JSON, cut to one short line (a value can be a 100,000-character string)."""
+    try:
+        return _cut(json.dumps(value))
+    except (ValueError, RecursionError):  # too deep or too long an integer to write back
+        return f"a {type(value).__name__}"
+
+
+def _as_float(value: object) -> float:
+    """A JSON number as a float; nan for anything else, inf for an integer beyond the float range."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:  # a 400-digit integer
+        return math.inf if value > 0 else -math.inf
+
+
 def _seconds(value: object, where: str, field: str) -> float:
     """A positive, finite time in seconds."""
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise InputError(f"{where}: field {field!r}: {json.dumps(value)} is not a number (seconds)")
-    seconds = float(value)
+        raise InputError(f"{where}: field {field!r}: {_show(value)} is not a number (seconds)")
+    seconds = _as_float(value)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise InputError(f"{where}: field {field!r}: {json.dumps(value)} is not a positive, finite time in seconds")
+        raise InputError(f"{where}: field {field!r}: {_show(value)} is not a positive, finite time in seconds")
     return seconds
 
 
 def _count(value: object, where: str, field: str) -> int:
     """A whole number >= 1 (below 2**53, where floats stop being exact)."""
-    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
-    if not math.isfinite(number) or number != math.floor(number):
-        raise InputError(f"{where}: field {field!r}: {json.dumps(value)} is not a whole number")
+    number = _as_float(value)
+    if math.isnan(number) or (math.isfinite(number) and number != math.floor(number)):
+        raise InputError(f"{where}: field {field!r}: {_show(value)} is not a whole number")
     if not 1 <= number < 2**53:
-        raise InputError(f"{where}: field {field!r}: {json.dumps(value)} must be 1 or more")
+        raise InputError(f"{where}: field {field!r}: {_show(value)} must be 1 or more (and below 2**53)")
     return int(number)
 
 
@@ -63,15 +98,34 @@ def _required(doc: dict[str, Any], field: str, where: str, what: str) -> object:
 
 def _loads(text: str, where: str, *, one_line: bool) -> object:
     """Parse JSON; a syntax error names the line (``where`` already has it for a JSON Lines line)."""
+
+    def at(line: int | None) -> str:
+        return where if one_line or line is None else f"{where}:{line}"
+
+    def integer(digits: str) -> int:
+        try:
+            return int(digits)
+        except ValueError:  # over Python's limit on the digits of an int (sys.get_int_max_str_digits())
+            line = text.count("\n", 0, max(text.find(digits), 0)) + 1
+            limit = sys.get_int_max_str_digits()
+            raise InputError(f"{at(line)}: an integer of {len(digits.lstrip('-'))} digits (at most {limit})") from None
+
+    def constant(name: str) -> float:  # NaN, Infinity or -Infinity as a value (not inside a string)
+        found = re.search(r"[:\[,]\s*" + re.escape(name) + r"(?![\w.])", text)
+        line = None if found is None else text.count("\n", 0, found.end()) + 1
+        raise InputError(f"{at(line)}: {name} is not a finite number")
+
     try:
-        return json.loads(text, parse_constant=lambda name: _reject_constant(name, where))
+        return json.loads(text, parse_int=integer, parse_constant=constant)
     except json.JSONDecodeError as exc:
-        at = where if one_line else f"{where}:{exc.lineno}"
-        raise InputError(f"{at}: malformed JSON ({exc.msg}, column {exc.colno})") from None
+        raise InputError(f"{at(exc.lineno)}: malformed JSON ({exc.msg}, column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply (arrays or objects inside each other)") from None
 
 
-def _reject_constant(name: str, where: str) -> float:
-    raise InputError(f"{where}: {name} is not a finite number")
+def _text(path: Path) -> str:
+    """The file's UTF-8 text, without the byte-order mark that some Windows tools put first."""
+    return read_text(path).removeprefix("\ufeff")
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -86,10 +140,13 @@ def read_sglang_one_batch(path: Path, *, model: str, gpu: str, tp: int, precisio
     ``input_len + output_len / 2``: decode step ``i`` (0-based, ``output_len - 1`` of them) runs
     over ``input_len + i + 1`` tokens, and the median step of that range sits at this context.
     Both rows of a line share its ``file:line`` origin (an impossible prefill drops its decode)."""
-    text = read_text(path)
+    text = _text(path)
     out: list[Measurement] = []
     what = "not an SGLang bench_one_batch result line"
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n", "\r\n" or "\r" (never inside JSON, which escapes them in strings) and
+    # nowhere else: str.splitlines() also splits at U+2028, U+2029 or U+0085, which JSON allows
+    # raw inside a string, and would then reject a valid line and miscount the lines after it.
+    for line_no, line in enumerate(re.split(r"\r\n?|\n", text), start=1):
         if not line.strip():
             continue
         where = f"{path}:{line_no}"
@@ -168,7 +225,7 @@ def read_vllm_latency(
     in waves), and ``batch_size * input_len`` over ``max_num_batched_tokens`` (the prefill is
     chunked and mixed with decodes). Without those limits in the file vLLM's smallest defaults
     apply (256 sequences, 8,192 tokens)."""
-    text = read_text(path)
+    text = _text(path)
     doc = _loads(text, str(path), one_line=False)
 
     def at(key: str) -> str:
@@ -217,7 +274,8 @@ def read_vllm_latency(
         degree = arg("tensor_parallel_size", "--tp", tp)
         if args.get("n", 1) != 1 or args.get("use_beam_search", False):
             raise InputError(
-                f"{origin}: n={args.get('n', 1)}, use_beam_search={args.get('use_beam_search', False)}: "
+                f"{origin}: n={_brief(args.get('n', 1))}, "
+                f"use_beam_search={_brief(args.get('use_beam_search', False))}: "
                 "several sequences per prompt are not one static batch of batch_size sequences"
             )
         max_seqs = recorded("max_num_seqs") or VLLM_DEFAULT_MAX_NUM_SEQS
