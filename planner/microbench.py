@@ -15,9 +15,14 @@ torch is an optional dependency (``pip install 'planner[gpu]'``); this module im
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
+import json
+import socket
 import statistics
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +82,6 @@ class Row:
     latency_ms: float
     tp: int = 1
     precision: str = "bf16"
-    engine: str = ENGINE
 
 
 def _torch() -> Any:
@@ -139,6 +143,14 @@ def check_setup(device: str, tp: int, precision: str) -> None:
         raise InputError("--precision fp8 needs a CUDA GPU with fp8 tensor cores (the cpu device has none)")
 
 
+def check_split(model: ModelSpec, tp: int) -> None:
+    """The heads divide by ``tp``, and the KV heads divide by it or it by them (then replicated)."""
+    if model.num_attention_heads % tp or (model.num_kv_heads % tp and tp % model.num_kv_heads):
+        raise InputError(
+            f"--tp {tp}: {model.id}'s {model.num_attention_heads} heads / {model.num_kv_heads} KV heads do not split"
+        )
+
+
 class _Comm:
     """Tensor-parallel communication of one rank: the two all-reduces per layer and the gather of
     the vocabulary-sharded logits, as a Megatron-style engine does; nothing at TP 1."""
@@ -177,10 +189,7 @@ class _Stack:
         self.fp8 = fp8
         self.dtype = torch.bfloat16
         d, hd = model.hidden_size, model.head_dim
-        if model.num_attention_heads % tp or (model.num_kv_heads % tp and tp % model.num_kv_heads):
-            raise InputError(
-                f"--tp {tp}: {model.id}'s {model.num_attention_heads} heads / {model.num_kv_heads} KV heads do not split"
-            )
+        check_split(model, tp)
         self.h = model.num_attention_heads // tp
         self.kv = max(1, model.num_kv_heads // tp)  # KV heads replicated when tp exceeds them
         inter = model.intermediate_size // tp
@@ -301,7 +310,7 @@ def _time_ms(fn: Callable[[], Any], device: str, repeats: int, comm: _Comm | Non
     ms = statistics.median(times)
     if dist is None:
         return ms
-    slowest = torch.tensor([ms], dtype=torch.float64, device=device if device == "cuda" else "cpu")
+    slowest = torch.tensor([ms], dtype=torch.float64, device=device)
     dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
     return float(slowest.item())
 
@@ -324,20 +333,21 @@ def measure(
     if layers < 1 or layers > model.num_layers:
         raise InputError(f"--layers {layers}: between 1 and {model.num_layers} for {model.id}")
     check_setup(device, tp, precision)
+    check_split(model, tp)  # here: a rank's error would surface as a spawn failure
     job = _Job(model, layers, tuple(prefill), tuple(decode), device, repeats, tp, precision)
     if tp == 1:
         return _run_rank(job, 0, progress)
-    import socket
-    import tempfile
-
     with socket.socket() as sock:  # a free port for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="planner-tp-") as tmp:
         result = f"{tmp}/rows.json"
-        _torch().multiprocessing.spawn(_rank_main, args=(job, port, result, progress is not None), nprocs=tp, join=True)
-        import json
-
+        try:
+            _torch().multiprocessing.spawn(_rank_main, args=(job, port, result, progress is not None), nprocs=tp, join=True)
+        except Exception as exc:  # ProcessRaisedException/ProcessExitedException: keep the rank's own last line
+            text = str(exc).strip()
+            last = text.splitlines()[-1] if text else type(exc).__name__
+            raise InputError(f"--tp {tp}: a rank of the {model.id} run failed: {last}") from None
         with open(result, encoding="utf-8") as fh:
             rows = [Row(**r) for r in json.load(fh)]
     return rows
@@ -357,10 +367,6 @@ class _Job:
 
 def _rank_main(rank: int, job: _Job, port: int, result: str, verbose: bool) -> None:
     """One TP rank (a spawned process): join the group, time, and (rank 0) write the rows."""
-    import dataclasses
-    import json
-    import sys
-
     torch = _torch()
     if job.device == "cuda":
         torch.cuda.set_device(rank)
@@ -450,7 +456,7 @@ def csv_text(rows: Sequence[Row], gpu: str, info: dict[str, str], layers: dict[s
     ]
     for r in rows:
         lines.append(
-            f"{r.phase},{r.model},{gpu},{r.tp},{r.batch},{r.tokens},{r.context_tokens:g},{r.precision},{r.latency_ms:.4f},{r.engine}"
+            f"{r.phase},{r.model},{gpu},{r.tp},{r.batch},{r.tokens},{r.context_tokens:g},{r.precision},{r.latency_ms:.4f},{ENGINE}"
         )
     return "\n".join(lines) + "\n"
 
