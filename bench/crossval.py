@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from planner import api
+from planner.sim import SimOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples" / "workloads").glob("*.yaml"))
@@ -31,7 +32,7 @@ def main() -> None:
         workload = api.resolve_workload(api.load_workload_spec(path), catalog, str(path))
         plan = api.size(workload, catalog).plan.deployment
         for routing in ("jsq", "central"):
-            sim = api.simulate(workload, plan, catalog, requests=args.requests, routing=routing)
+            sim = api.simulate(workload, plan, catalog, SimOptions(requests=args.requests, routing=routing))
             analytic = {c.name: c for c in sim.analytic.classes}
             for c in sim.classes:
                 a = analytic[c.name]

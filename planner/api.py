@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from planner.io.workload import WorkloadSpec
     from planner.optimize.sizing import SizeResult
     from planner.perf.evaluate import Evaluation
-    from planner.sim import Simulation
+    from planner.sim import SimOptions, Simulation
 
 __all__ = ["EstimateResult", "estimate", "hardware", "load_catalog", "resolve_gpu", "resolve_model"]
 
@@ -222,7 +222,7 @@ def calibrate(
         names += f" (engine {engine})"
     fits = fit(resolved, cat, names)
     date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
-    held_out = {g: held_out_errors(g, resolved, cat, folds) for g in fits} if folds > 1 else {}
+    held_out = {key: held_out_errors(f, cat, folds) for key, f in fits.items()} if folds > 1 else {}
     return CalibrationResult(fits=fits, source=source, as_of=date, held_out=held_out)
 
 
@@ -236,11 +236,8 @@ def write_efficiency_overlay(
         raise InputError(
             f"--write: source {result.source!r} is in no sources.yaml, so the factors have no date: give --as-of YYYY-MM-DD"
         )
-    from planner.calibrate import split_key
-
     entries: dict[str, dict[str, object]] = {}
-    for key, f in result.fits.items():
-        gpu, precision = split_key(key)
+    for f in result.fits.values():  # in key order: a GPU's bf16 set before its fp8 set
         errs = f.abs_errors()
         entry: dict[str, object] = {p: float(f"{getattr(f.efficiency, p):.6g}") for p in PARAMS}
         entry.update(
@@ -250,20 +247,19 @@ def write_efficiency_overlay(
             median_abs_error_frac=round(float(np.median(errs)), 4),
             worst_abs_error_frac=round(float(errs.max()), 4),
         )
-        if precision == "fp8":  # the GPU's entry nests its fp8 set
-            entries.setdefault(gpu, {})["fp8"] = entry
+        if f.precision == "fp8":  # the GPU's entry nests its fp8 set
+            entries.setdefault(f.gpu, {})["fp8"] = entry
         else:
-            entries[gpu] = {**entry, **entries.get(gpu, {})}
+            entries[f.gpu] = entry
     write_efficiency(path, entries, merge_into=merge_into, inputs=inputs)
 
 
-def workload_catalog(spec: WorkloadSpec, written_in: Path | None, catalog_dirs: Sequence[Path] = ()) -> Catalog:
+def workload_catalog(spec: WorkloadSpec, written_in: Path, catalog_dirs: Sequence[Path] = ()) -> Catalog:
     """The catalog a workload is planned with: the built-in one, ``catalog_dirs``, then the
     overlay its ``calibration`` entry names (relative to ``written_in``, the file it is written in)."""
     from planner.io.workload import calibration_dir
 
-    base = written_in.parent if written_in is not None else Path.cwd()
-    extra = calibration_dir(spec, base, str(written_in) if written_in is not None else "workload")
+    extra = calibration_dir(spec, written_in.parent, str(written_in))
     return load_catalog([*catalog_dirs, *([extra] if extra is not None else [])])
 
 
@@ -447,38 +443,10 @@ def check(
     return locate(result, where)
 
 
-def simulate(
-    workload: Workload,
-    deployment: Deployment,
-    catalog: Catalog,
-    *,
-    requests: int | None = None,
-    seed: int = 0,
-    routing: str = "jsq",
-    prefill_token_budget: int | None = None,
-    warmup_frac: float = 0.1,
-    out_of_service: int | None = None,
-    length_jitter: bool = False,
-    trace: Path | None = None,
-    trace_format: str = "auto",
-    time_cap_s: float | None = None,
-    queue_cap: int = 100_000,
-) -> Simulation:
-    """Discrete-event simulation of a deployment beside its analytic prediction (see :mod:`planner.sim`)."""
+def simulate(workload: Workload, deployment: Deployment, catalog: Catalog, options: SimOptions | None = None) -> Simulation:
+    """Discrete-event simulation of a deployment beside its analytic prediction (see :mod:`planner.sim`;
+    ``options``: requests, seed, routing, trace, caps; the defaults of :class:`planner.sim.SimOptions`)."""
     from planner.sim import SimOptions
     from planner.sim import simulate as _simulate
 
-    options = SimOptions(
-        requests=requests,
-        seed=seed,
-        routing=routing,
-        prefill_token_budget=prefill_token_budget,
-        warmup_frac=warmup_frac,
-        out_of_service=out_of_service,
-        length_jitter=length_jitter,
-        trace=trace,
-        trace_format=trace_format,
-        time_cap_s=time_cap_s,
-        queue_cap=queue_cap,
-    )
-    return _simulate(workload, deployment, catalog, options)
+    return _simulate(workload, deployment, catalog, options if options is not None else SimOptions())

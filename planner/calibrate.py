@@ -53,6 +53,8 @@ class PointError:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GpuFit:
+    gpu: str
+    precision: Precision  # the runs it was fitted on (fp8 runs get their own set)
     efficiency: Efficiency
     rel_uncertainty: dict[str, float]  # one-sigma relative uncertainty of each parameter
     points: tuple[PointError, ...]
@@ -144,11 +146,6 @@ def fit_key(gpu: str, precision: Precision) -> str:
     return gpu if precision == "bf16" else f"{gpu}/{precision}"
 
 
-def split_key(key: str) -> tuple[str, Precision]:
-    gpu, _, precision = key.partition("/")
-    return gpu, ("fp8" if precision == "fp8" else "bf16")
-
-
 def fit_gpu(
     gpu_id: str, measurements: Sequence[Measurement], catalog: Catalog, fitted_on: str, precision: Precision = "bf16"
 ) -> GpuFit:
@@ -213,12 +210,17 @@ def fit_gpu(
         )
         for m, why in zip(mine, excluded, strict=True)
     )
-    return GpuFit(efficiency=eff, rel_uncertainty=dict(zip(PARAMS, (float(s) for s in sigma), strict=True)), points=points)
+    return GpuFit(
+        gpu=gpu_id,
+        precision=precision,
+        efficiency=eff,
+        rel_uncertainty=dict(zip(PARAMS, (float(s) for s in sigma), strict=True)),
+        points=points,
+    )
 
 
-def describe(measurements: Sequence[Measurement], key: str, files: str) -> str:
-    """``fitted_on`` text: the files, model(s) and TP degrees the set ``key`` comes from."""
-    gpu, precision = split_key(key)
+def describe(measurements: Sequence[Measurement], gpu: str, precision: Precision, files: str) -> str:
+    """``fitted_on`` text: the files, model(s) and TP degrees the set of ``gpu`` at ``precision`` comes from."""
     mine = [m for m in measurements if m.gpu == gpu and m.precision == precision]
     models = ", ".join(sorted({m.model for m in mine}))
     tps = "/".join(str(t) for t in sorted({m.tp for m in mine}))
@@ -235,19 +237,18 @@ def fit(measurements: Sequence[Measurement], catalog: Catalog, files: str) -> di
             raise InputError(f"{m.origin}: unknown GPU {m.gpu!r}")
         if m.model not in catalog.models:
             raise InputError(f"{m.origin}: unknown model {m.model!r}")
-    fits = {}
-    for key in sorted({fit_key(m.gpu, m.precision) for m in measurements}):
-        gpu, precision = split_key(key)
-        fits[key] = fit_gpu(gpu, measurements, catalog, describe(measurements, key, files), precision)
-    return fits
+    sets = sorted({(m.gpu, m.precision) for m in measurements})
+    return {
+        fit_key(gpu, precision): fit_gpu(gpu, measurements, catalog, describe(measurements, gpu, precision, files), precision)
+        for gpu, precision in sets
+    }
 
 
-def held_out_errors(key: str, measurements: Sequence[Measurement], catalog: Catalog, folds: int = 5) -> np.ndarray:
-    """|relative error| of each valid measurement of the set ``key`` (:func:`fit_key`) predicted
-    by factors fitted without it: k-fold cross-validation with a deterministic split (every
-    ``folds``-th configuration), so the user sees whether the physics generalizes or the fit memorizes."""
-    gpu_id, precision = split_key(key)
-    full = fit_gpu(gpu_id, measurements, catalog, "cross-validation", precision)
+def held_out_errors(full: GpuFit, catalog: Catalog, folds: int = 5) -> np.ndarray:
+    """|relative error| of each valid measurement of the fitted set ``full`` predicted by factors
+    fitted without it: k-fold cross-validation with a deterministic split (every ``folds``-th
+    configuration), so the user sees whether the physics generalizes or the fit memorizes."""
+    gpu_id, precision = full.gpu, full.precision
     valid = [p.measurement for p in full.points if p.excluded is None]
     gpu = catalog.gpus[gpu_id]
     errors = []

@@ -48,6 +48,7 @@ def simulate(
     from planner import api
     from planner.report.envelope import envelope
     from planner.report.simulate import simulate_data, simulate_table
+    from planner.sim import SimOptions
 
     catalog = api.proposal_catalog(proposal_file, catalog_dir or ())
     proposal = api.load_proposal(proposal_file, catalog)
@@ -55,17 +56,19 @@ def simulate(
         proposal.workload,
         proposal.deployment,
         catalog,
-        requests=requests,
-        seed=seed,
-        routing=routing,
-        prefill_token_budget=prefill_token_budget,
-        warmup_frac=warmup_frac,
-        out_of_service=out_of_service,
-        length_jitter=length_jitter,
-        trace=trace,
-        trace_format=trace_format,
-        time_cap_s=time_cap_s,
-        queue_cap=queue_cap,
+        SimOptions(
+            requests=requests,
+            seed=seed,
+            routing=routing,
+            prefill_token_budget=prefill_token_budget,
+            warmup_frac=warmup_frac,
+            out_of_service=out_of_service,
+            length_jitter=length_jitter,
+            trace=trace,
+            trace_format=trace_format,
+            time_cap_s=time_cap_s,
+            queue_cap=queue_cap,
+        ),
     )
     inputs: dict[str, Any] = {
         "proposal_file": str(proposal_file),

@@ -106,8 +106,9 @@ def size(
     warnings = list(result.warnings)
     if verify:
         from planner.report.simulate import verification_data
+        from planner.sim import SimOptions
 
-        sim = api.simulate(workload, result.plan.deployment, catalog, requests=10_000)
+        sim = api.simulate(workload, result.plan.deployment, catalog, SimOptions(requests=10_000))
         data["verification"] = verification_data(sim)
         warnings += [f"verify: {w}" for w in sim.warnings]
     doc = envelope("size", "ok", inputs, data, warnings)
