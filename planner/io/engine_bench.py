@@ -31,8 +31,10 @@ from planner.domain import Measurement, Precision
 from planner.errors import InputError
 from planner.io.yamlio import read_text
 
-# vLLM's smallest defaults for the offline LLM class (V1 engine; GPUs under 70 GiB or A100):
-# larger batches or prompts may be split by its scheduler, so the file must record the real limits.
+# vLLM's smallest defaults for the offline LLM class (V1 engine; GPUs under 70 GiB or A100), from
+# EngineArgs' default_max_num_batched_tokens / default_max_num_seqs in vllm-project/vllm
+# vllm/engine/arg_utils.py (read 2026-11-27; 16,384 / 1,024 on H100-class GPUs): larger batches or
+# prompts may be split by its scheduler, so the file must record the real limits.
 VLLM_DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
 VLLM_DEFAULT_MAX_NUM_SEQS = 256
 
