@@ -555,16 +555,20 @@ class _Sim:
             self.running[p][r] = running
         if running == 0:
             return
-        dt = cfg.steps.decode_s(running, self.ctx[p][r])
+        self.iter_start[p][r] = self.now
+        self._start_iteration(p, r, cfg.steps.decode_s(running, self.ctx[p][r]), running, _DECODE_DONE)
+
+    def _start_iteration(self, p: int, r: int, dt: float, running: int, done: int) -> None:
+        """A decode or co-located iteration of ``running`` sequences lasting ``dt``: the replica is
+        busy (and its window statistics count it) until the ``done`` event."""
         now = self.now
         self.busy[p][r] = True
-        self.iter_start[p][r] = now
         st = self.stats[p]
         c = self._clip(now, now + dt)
         st.busy_s += c
         st.batch_area += running * c
         st.iterations += 1
-        self.push(now + dt, _DECODE_DONE, p, r)
+        self.push(now + dt, done, p, r)
 
     def _finish_iteration(self, p: int, r: int) -> None:
         """End of an iteration: every running sequence gains a token; finished ones leave."""
@@ -639,14 +643,7 @@ class _Sim:
             return
         ctx = self.ctx[p][r]
         dt = cfg.steps.mixed_s(tokens, sq, running, ctx) if tokens else cfg.steps.decode_s(running, ctx)
-        now = self.now
-        self.busy[p][r] = True
-        st = self.stats[p]
-        c_win = self._clip(now, now + dt)
-        st.busy_s += c_win
-        st.batch_area += running * c_win
-        st.iterations += 1
-        self.push(now + dt, _COLOC_DONE, p, r)
+        self._start_iteration(p, r, dt, running, _COLOC_DONE)
 
     def coloc_done(self, p: int, r: int) -> None:
         self.busy[p][r] = False
