@@ -65,7 +65,7 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 PATHS = _paths(VALID_WORKLOAD)
 
 
-def _mutate(doc: dict[str, Any], path: tuple[Any, ...], value: Any, delete: bool) -> dict[str, Any]:
+def _mutate(doc: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
     out = copy.deepcopy(doc)
     node: Any = out
     for part in path[:-1]:

@@ -8,7 +8,6 @@ runs them with many more examples and counts the outcomes."""
 
 from __future__ import annotations
 
-import copy
 import csv
 import gzip
 import io
@@ -26,6 +25,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz_inputs import _mutate, _paths
 
 from planner.domain import Catalog
 from planner.errors import PlannerError
@@ -72,29 +72,6 @@ def expect_clean(fn: Callable[[], Any], names: tuple[str, ...]) -> str:
             raise Crash(f"error does not name the file: {exc.message!r}") from None
         return "rejected"
     return "loaded"
-
-
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _mutate(doc: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
-    out = copy.deepcopy(doc)
-    node: Any = out
-    for part in path[:-1]:
-        node = node[part]
-    if delete:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return out
 
 
 def _catalog() -> Catalog:
