@@ -9,7 +9,19 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from planner.domain import Catalog, Deployment, Efficiency, GpuSpec, MemoryFit, ModelSpec, Precision, StepEstimate, Workload
+from planner.domain import (
+    Catalog,
+    Deployment,
+    Efficiency,
+    EngineSpec,
+    GpuSpec,
+    MemoryFit,
+    ModelSpec,
+    Precision,
+    ServingMeasurement,
+    StepEstimate,
+    Workload,
+)
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog
 from planner.perf.memory import check_tp, require_fit
@@ -19,10 +31,13 @@ from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
 if TYPE_CHECKING:
     from planner.calibrate import GpuFit
     from planner.check.runner import CheckResult
+    from planner.engine_fit import ServeCase, ServeError
     from planner.io.proposal import ProposalSpec
     from planner.io.workload import WorkloadSpec
     from planner.optimize.sizing import SizeResult
     from planner.perf.evaluate import Evaluation
+    from planner.perf.serve import ServePoint
+    from planner.perf.serving import Replica
     from planner.sim import SimOptions, Simulation
 
 __all__ = ["EstimateResult", "estimate", "hardware", "load_catalog", "resolve_gpu", "resolve_model"]
@@ -33,7 +48,8 @@ def resolve_gpu(catalog: Catalog, raw_id: str, where: str = "--gpu") -> GpuSpec:
 
 
 def resolve_model(catalog: Catalog, raw_id: str, where: str = "--model") -> ModelSpec:
-    return catalog.models[IdIndex("model", catalog.models).resolve(raw_id, where)]
+    """A catalog model by its id, Hugging Face id or alias (any case), e.g. ``meta-llama/Llama-3.1-70B``."""
+    return catalog.models[IdIndex.models(catalog.models).resolve(raw_id, where)]
 
 
 def hardware(catalog: Catalog, gpu: GpuSpec, tp: int) -> Hardware:
@@ -121,6 +137,220 @@ def _check_context(model: ModelSpec, tokens: int, flag: str) -> None:
         raise InputError(f"{flag} {tokens}: longer than {model.id}'s context window of {model.max_context_tokens} tokens")
 
 
+# --------------------------------------------------------------------------------- estimate serve
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeRequest:
+    """One fixed-concurrency benchmark point to predict (``estimate serve``, one ``--grid`` row)."""
+
+    model: str
+    isl: int
+    osl: int
+    concurrency: int
+    gpu: str | None = None  # aggregated mode
+    tp: int = 1
+    replicas: int = 1
+    engine: str | None = None
+    precision: Precision = "bf16"
+    mode: Literal["aggregated", "disaggregated"] = "aggregated"
+    prefill_gpu: str | None = None
+    prefill_tp: int = 1
+    prefill_workers: int = 1
+    decode_gpu: str | None = None
+    decode_tp: int = 1
+    decode_workers: int = 1
+    link: str | None = None  # disaggregated: the link the KV cache crosses (None: not modelled)
+    where: str = ""  # prefix of error messages (a grid file line)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeResult:
+    request: ServeRequest
+    model: ModelSpec
+    engine: EngineSpec
+    point: ServePoint
+    replicas: tuple[tuple[str, GpuSpec, int, Efficiency], ...]  # (role, GPU, TP, factors) of each worker type
+
+
+def serve_replica(catalog: Catalog, model: ModelSpec, gpu: GpuSpec, tp: int, precision: Precision, where: str = "") -> Replica:
+    """The replica the serving model runs (weights must fit; raises InputError otherwise)."""
+    from planner.perf.serving import Replica
+
+    check_tp(model, gpu, tp)
+    peak_flop_per_s(gpu, precision)
+    fit = require_fit(model, gpu, catalog.engine, tp, precision)
+    return Replica(model=model, hw=hardware(catalog, gpu, tp), tp=tp, precision=precision, memory=fit, engine=catalog.engine)
+
+
+def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_dirs: Sequence[Path] = ()) -> ServeResult:
+    """What a fixed-concurrency benchmark of the deployment measures (:mod:`planner.perf.serve`)."""
+    from planner.io.catalog import select_engine
+    from planner.perf.serve import serve_colocated, serve_disaggregated
+
+    pre = f"{req.where}: " if req.where else ""
+    cat = select_engine(catalog if catalog is not None else load_catalog(catalog_dirs), req.engine, f"{pre}--engine".lstrip())
+    m = resolve_model(cat, req.model, f"{pre}--model")
+    for flag, value in (
+        ("--isl", req.isl),
+        ("--osl", req.osl),
+        ("--concurrency", req.concurrency),
+        ("--tp", req.tp),
+        ("--replicas", req.replicas),
+        ("--prefill-tp", req.prefill_tp),
+        ("--prefill-workers", req.prefill_workers),
+        ("--decode-tp", req.decode_tp),
+        ("--decode-workers", req.decode_workers),
+    ):
+        if not (isinstance(value, int) and value >= 1):
+            raise InputError(f"{pre}{flag}: must be a whole number >= 1, got {value}")
+    _check_context(m, req.isl + req.osl, f"{pre}--isl + --osl")
+    if req.mode == "aggregated":
+        if req.gpu is None:
+            raise InputError(f"{pre}--gpu is required in aggregated mode")
+        g = resolve_gpu(cat, req.gpu, f"{pre}--gpu")
+        rep = serve_replica(cat, m, g, req.tp, req.precision, pre)
+        if req.isl + req.osl > rep.memory.max_kv_tokens:
+            raise InputError(
+                f"{pre}one request of {req.isl + req.osl} tokens needs more KV cache than {req.tp}x {g.id} holds "
+                f"({rep.memory.max_kv_tokens} tokens)",
+                hint="raise --tp or shorten --isl/--osl",
+            )
+        point = serve_colocated(rep, isl=req.isl, osl=req.osl, concurrency=req.concurrency, replicas=req.replicas)
+        workers = (("colocated", g, req.tp, rep.hw.efficiency),)
+    else:
+        if req.prefill_gpu is None or req.decode_gpu is None:
+            raise InputError(f"{pre}--prefill-gpu and --decode-gpu are required in disaggregated mode")
+        gp = resolve_gpu(cat, req.prefill_gpu, f"{pre}--prefill-gpu")
+        gd = resolve_gpu(cat, req.decode_gpu, f"{pre}--decode-gpu")
+        pre_rep = serve_replica(cat, m, gp, req.prefill_tp, req.precision, pre)
+        dec_rep = serve_replica(cat, m, gd, req.decode_tp, req.precision, pre)
+        if req.isl + req.osl > dec_rep.memory.max_kv_tokens:
+            raise InputError(f"{pre}one request of {req.isl + req.osl} tokens does not fit the decode worker's KV cache")
+        link = None
+        if req.link is not None:
+            link = cat.links[IdIndex("link", cat.links).resolve(req.link, f"{pre}--link")]
+        point = serve_disaggregated(
+            pre_rep,
+            req.prefill_workers,
+            dec_rep,
+            req.decode_workers,
+            isl=req.isl,
+            osl=req.osl,
+            concurrency=req.concurrency,
+            link=link,
+        )
+        workers = (
+            ("prefill", gp, req.prefill_tp, pre_rep.hw.efficiency),
+            ("decode", gd, req.decode_tp, dec_rep.hw.efficiency),
+        )
+    return ServeResult(request=req, model=m, engine=cat.engine, point=point, replicas=workers)
+
+
+TRAINING_MODELS = ("llama-3.1-8b", "qwen3-32b")
+"""The models whose serving measurements the engine overheads are fitted on (the training split);
+every other model's rows are held out."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServingCalibration:
+    """An engine's overheads fitted on the training split of its serving measurements."""
+
+    engine: EngineSpec
+    overheads: dict[str, float]  # SERVE_PARAMS -> value, one set for the engine
+    fitted_on: str
+    train: tuple[ServeError, ...]
+    held_out: tuple[ServeError, ...]
+    skipped: tuple[tuple[ServingMeasurement, str], ...]  # rows the serving model cannot represent, and why
+
+
+def serving_cases(
+    rows: Sequence[ServingMeasurement], cat: Catalog
+) -> tuple[dict[tuple[str, Precision], list[ServeCase]], list[tuple[ServingMeasurement, str]]]:
+    """The rows of ``cat``'s selected engine that the co-located serving model represents, by
+    (GPU, precision), each with the replica built from the catalog's factors; and the others, with why."""
+    from planner.engine_fit import ServeCase
+
+    cases: dict[tuple[str, Precision], list[ServeCase]] = {}
+    skipped: list[tuple[ServingMeasurement, str]] = []
+    for r in rows:
+        if r.engine != cat.engine.id:
+            continue
+        reason = None
+        if r.mode != "agg":
+            reason = "disaggregated row (the fit uses aggregated rows)"
+        elif r.model is None:
+            reason = f"model {r.raw_model} is not in the catalog"
+        elif r.gpu is None or r.gpu not in cat.gpus:
+            reason = f"system {r.raw_gpu} is not in the catalog"
+        elif r.precision not in ("bf16", "fp8"):
+            reason = f"precision {r.precision} is not modelled"
+        elif r.pp > 1 or r.attention_dp > 1 or r.moe_ep > 1:
+            reason = "pipeline, attention-data or expert parallelism is not modelled"
+        if reason is None:
+            assert r.model is not None and r.gpu is not None
+            precision: Precision = "fp8" if r.precision == "fp8" else "bf16"
+            try:
+                rep = serve_replica(cat, cat.models[r.model], cat.gpus[r.gpu], r.tp, precision)
+            except InputError as exc:
+                reason = exc.message
+            else:
+                if r.isl + r.osl > rep.memory.max_kv_tokens:
+                    reason = "one request does not fit the KV cache"
+                else:
+                    cases.setdefault((r.gpu, precision), []).append(ServeCase(measurement=r, replica=rep))
+                    continue
+        skipped.append((r, reason))
+    return cases, skipped
+
+
+def calibrate_serving(
+    silicon_files: Sequence[Path],
+    *,
+    engine: str,
+    catalog: Catalog | None = None,
+    catalog_dirs: Sequence[Path] = (),
+    fit_models: Sequence[str] = TRAINING_MODELS,
+) -> ServingCalibration:
+    """Fit ``engine``'s overheads (one set over every GPU and precision) on the rows of ``fit_models``
+    (the training split), each row keeping its GPU's kernel factors, and report the other models' rows apart."""
+    from planner.engine_fit import errors, fit_serving, set_overheads
+    from planner.io.catalog import select_engine
+    from planner.io.silicon import read_silicon
+
+    cat = select_engine(catalog if catalog is not None else load_catalog(catalog_dirs), engine)
+    train_ids = {resolve_model(cat, m, "--fit-models").id for m in fit_models}
+    rows = [r for path in silicon_files for r in read_silicon(path, cat.models)]
+    if not any(r.engine == cat.engine.id for r in rows):
+        raise InputError(f"{', '.join(map(str, silicon_files))}: no rows of engine {cat.engine.id}")
+    cases, skipped = serving_cases(rows, cat)
+    flat = [c for group in cases.values() for c in group]
+    train = [c for c in flat if c.measurement.model in train_ids]
+    held = [c for c in flat if c.measurement.model not in train_ids]
+    if not train:
+        raise InputError(f"no {cat.engine.id} rows of {', '.join(sorted(train_ids))} that the serving model represents")
+    overheads, train_errors = fit_serving(train)
+    files = sorted({c.measurement.origin.rsplit(":", 1)[0] for c in train})
+    by_set = sorted({(c.measurement.gpu or "", c.replica.precision) for c in train})
+    fitted_on = (
+        f"{', '.join(files)}: {len(train)} {cat.engine.id} rows of {', '.join(sorted({c.measurement.raw_model for c in train}))} "
+        f"({', '.join(f'{g} {p}' for g, p in by_set)}; TP {'/'.join(str(t) for t in sorted({c.measurement.tp for c in train}))})"
+    )
+    held_errors = tuple(
+        e
+        for c in held
+        for e in errors([c], set_overheads(c.replica.hw.efficiency.for_precision(c.replica.precision), overheads))
+    )
+    return ServingCalibration(
+        engine=cat.engine,
+        overheads=overheads,
+        fitted_on=fitted_on,
+        train=train_errors,
+        held_out=held_errors,
+        skipped=tuple(skipped),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CalibrationResult:
     fits: dict[str, GpuFit]
@@ -187,7 +417,7 @@ def calibrate(
         rows += read_measurements(path)
     if sglang_files or vllm_files:
         assert model is not None and gpu is not None and precision is not None  # checked above
-        model_id = IdIndex("model", cat.models).resolve(model, "--model")
+        model_id = IdIndex.models(cat.models).resolve(model, "--model")
         gpu_id = IdIndex("GPU", cat.gpus).resolve(gpu, "--gpu")
         prec: Precision = "fp8" if precision == "fp8" else "bf16"
         for path in sglang_files:
@@ -208,7 +438,7 @@ def calibrate(
         replace(
             m,
             gpu=IdIndex("GPU", cat.gpus).resolve(m.gpu, m.origin),
-            model=IdIndex("model", cat.models).resolve(m.model, m.origin),
+            model=IdIndex.models(cat.models).resolve(m.model, m.origin),
         )
         for m in rows
     ]
@@ -450,3 +680,78 @@ def simulate(workload: Workload, deployment: Deployment, catalog: Catalog, optio
     from planner.sim import simulate as _simulate
 
     return _simulate(workload, deployment, catalog, options if options is not None else SimOptions())
+
+
+# --------------------------------------------------------------------------- kernel factors from op tables
+
+if TYPE_CHECKING:
+    from planner.opfit import OpTablesResult
+
+
+def fit_op_tables(
+    tables_dir: Path,
+    engine: str,
+    *,
+    catalog_dirs: Sequence[Path] = (),
+    gpu: str | None = None,
+    fp8_gemm: str = "fp8",
+    source: str = "aiconfigurator-core-0-12-0",
+    as_of: str | None = None,
+) -> OpTablesResult:
+    """Fit the kernel factors (compute, attention, memory, all-reduce) of ``engine`` (vllm, sglang
+    or trtllm) on every catalog GPU that aiconfigurator-core's per-op latency tables under
+    ``tables_dir`` cover (:mod:`planner.io.optables`, :mod:`planner.opfit`); ``gpu`` fits only that
+    catalog GPU. bf16 and, on GPUs with fp8 tensor cores, fp8 (``fp8_gemm``: ``fp8`` per-tensor or
+    ``fp8_block`` GEMMs) sets. The per-step overheads are not in the tables and are not fitted."""
+    from planner.io import optables
+    from planner.opfit import FP8_GEMM_CHOICES, KernelFit, OpTablesResult, fit_engine
+
+    if engine not in ("vllm", "sglang", "trtllm"):
+        raise InputError(f"--engine {engine}: the op tables are of vllm, sglang or trtllm", hint="--op-tables needs --engine")
+    if fp8_gemm not in FP8_GEMM_CHOICES:
+        raise InputError(f"--fp8-gemm {fp8_gemm}: use {' or '.join(FP8_GEMM_CHOICES)}")
+    cat = load_catalog(catalog_dirs, require_efficiency=False)
+    only = IdIndex("GPU", cat.gpus).resolve(gpu, "--gpu") if gpu is not None else None
+    data_dir = optables.find_data_dir(tables_dir)
+    fits: dict[str, KernelFit] = {}
+    skipped: dict[str, str] = {}
+    for system in optables.systems(data_dir):
+        gpu_id = optables.SYSTEM_GPU.get(system)
+        if gpu_id is None or gpu_id not in cat.gpus:
+            skipped[system] = "not a catalog GPU"
+            continue
+        if only is not None and gpu_id != only:
+            continue
+        spec = cat.gpus[gpu_id]
+        tables = optables.engine_tables(data_dir, system, engine)
+        missing = [n for n, t in (("gemm", tables.gemm), ("context attention", tables.context),
+                                  ("generation attention", tables.generation)) if t is None]  # fmt: skip
+        if missing:
+            skipped[system] = f"no {engine} {', '.join(missing)} table"
+            continue
+        links = {tp: intra_node_bandwidth_bytes_per_s(spec, cat, tp) for tp in (2, 4, 8) if tp <= spec.gpus_per_node}
+        precisions: list[Precision] = ["bf16", "fp8"] if spec.fp8_flop_per_s is not None else ["bf16"]
+        for prec in precisions:
+            try:
+                fit = fit_engine(
+                    tables,
+                    gpu=gpu_id,
+                    engine=engine,
+                    precision=prec,
+                    peak_flop_per_s=peak_flop_per_s(spec, prec),
+                    hbm_bytes_per_s=spec.hbm_bandwidth_bytes_per_s,
+                    link_bytes_per_s=links,
+                    fp8_gemm=fp8_gemm,
+                )
+            except InputError as exc:
+                skipped[f"{gpu_id}/{prec}"] = exc.message
+                continue
+            fits[gpu_id if prec == "bf16" else f"{gpu_id}/fp8"] = fit
+    for key in [k for k in fits if k.endswith("/fp8") and k[: -len("/fp8")] not in fits]:
+        skipped[key] = "no bf16 fit to nest this fp8 set under"
+        del fits[key]
+    if not fits:
+        why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no system directories"
+        raise InputError(f"--op-tables {tables_dir}: nothing to fit for engine {engine} ({why})")
+    date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
+    return OpTablesResult(engine=engine, data_dir=str(data_dir), fits=fits, skipped=skipped, source=source, as_of=date)

@@ -71,6 +71,10 @@ class Efficiency:
     allreduce_bandwidth_frac: float
     fitted_on: str
     transferred_from: str | None = None
+    prefill_sync_frac: float = 0.0
+    """Share of the other clients' prompts a prompt waits behind in a fixed-concurrency benchmark: 1 when
+    every wave of requests arrives together (prefill-first engines keep equal-length requests in step),
+    0 when arrivals are spread out. Fitted on end-to-end serving measurements; used by ``estimate serve``."""
     fp8: Efficiency | None = None  # factors fitted on fp8 runs of this GPU, where measured
 
     def for_precision(self, precision: Precision) -> Efficiency:
@@ -97,11 +101,19 @@ class ModelSpec:
     max_context_tokens: int
     num_experts: int | None = None
     experts_per_token: int | None = None
+    hf_id: str | None = None  # Hugging Face repository of the checkpoint the figures come from
+    hf_aliases: tuple[str, ...] = ()  # other repositories with the same architecture
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_moe(self) -> bool:
         return self.num_experts is not None and self.num_experts > 1
+
+    @property
+    def query_width(self) -> int:
+        """``num_attention_heads·head_dim``: the width of q and of the attention output, which is
+        not ``hidden_size`` when the config sets a wider ``head_dim`` (Qwen3-32B: 64·128 = 8192 vs 5120)."""
+        return self.num_attention_heads * self.head_dim
 
 
 LinkKind = Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]
@@ -153,13 +165,44 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EngineLimits:
+    max_num_seqs: int
+    max_num_batched_tokens: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EngineSpec:
-    """Serving-engine assumptions: memory the engine may use and what it keeps aside."""
+    """A serving engine at one release: the scheduling the serving model needs, the memory it may
+    use and what it keeps aside. Its kernel and overhead factors are in ``Catalog.efficiency``
+    (per GPU) once the engine is selected."""
 
     gpu_memory_utilization_frac: float
     activation_reserve_bytes: float
     net_efficiency_frac: Mapping[str, float]  # link kind -> achieved share of line rate
     source: str
+    id: str = "vllm"
+    name: str = "vLLM"
+    version: str = ""
+    max_num_seqs: int = 1024
+    max_num_batched_tokens: int = 8192
+    chunked_prefill: bool = True
+    decode_first: bool = True
+    gpu_overrides: Mapping[str, EngineLimits] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)  # field -> source id
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``id@version``, as ``--engine`` takes it."""
+        return f"{self.id}@{self.version}" if self.version else self.id
+
+    def limits(self, gpu: str) -> EngineLimits:
+        """The scheduler limits the engine picks on ``gpu`` by default."""
+        over = self.gpu_overrides.get(gpu)
+        return EngineLimits(
+            max_num_seqs=over.max_num_seqs if over is not None else self.max_num_seqs,
+            max_num_batched_tokens=over.max_num_batched_tokens if over is not None else self.max_num_batched_tokens,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,9 +215,12 @@ class Catalog:
     servers: tuple[ServerCapex, ...]
     electricity_usd_per_kwh: float | None
     pue: float | None
-    engine: EngineSpec
+    engine: EngineSpec  # the selected engine; ``efficiency`` holds its factors
     sources: Mapping[str, Source]
     origin: Mapping[str, str] = field(default_factory=dict)  # kind -> file(s) it was read from
+    engines: Mapping[str, EngineSpec] = field(default_factory=dict)  # every engine of the catalogs
+    engine_efficiency: Mapping[str, Mapping[str, Efficiency]] = field(default_factory=dict)  # engine -> gpu -> factors
+    default_engine: str = "vllm"
 
     def default_price(self, gpu: str) -> GpuPrice | None:
         for price in self.prices:
@@ -247,6 +293,38 @@ class Measurement:
     origin: str  # file:line(s) the figure comes from
     output_tokens: int = 0  # phase "batch" only: tokens generated per sequence
     engine: str = ""  # the serving engine (or harness) that ran the step, where recorded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServingMeasurement:
+    """One end-to-end serving benchmark point at fixed concurrency: ``concurrency`` clients in a
+    closed loop, each request ``isl`` prompt and ``osl`` output tokens, on one engine; the measured
+    mean TTFT and TPOT. ``model`` and ``gpu`` are catalog ids, or None where the catalog has no match
+    (``raw_model``/``raw_gpu`` keep what the file says)."""
+
+    id: str
+    engine: str
+    engine_version: str
+    raw_model: str
+    model: str | None
+    raw_gpu: str
+    gpu: str | None
+    precision: str  # bf16 | fp8 | fp4 | ... as the file names it (only bf16/fp8 are modelled)
+    mode: str  # agg | disagg
+    isl: int
+    osl: int
+    concurrency: int
+    tp: int
+    pp: int
+    attention_dp: int
+    moe_ep: int
+    prefill_tp: int
+    prefill_workers: int
+    decode_tp: int
+    decode_workers: int
+    ttft_s: float
+    tpot_s: float
+    origin: str  # file:line
 
 
 PricingMode = Literal["on-demand", "reserved", "capex"]

@@ -54,7 +54,7 @@ TOY_MODEL = ModelSpec(
     num_layers=10,
     hidden_size=1000,
     intermediate_size=4000,
-    num_attention_heads=8,
+    num_attention_heads=10,  # query width 10*100 = hidden_size, as in Llama
     num_kv_heads=2,
     head_dim=100,
     vocab_size=32000,
@@ -84,7 +84,7 @@ def test_toy_kv_bytes() -> None:
 def test_hand_computed_decode_step() -> None:
     """tp 4, batch 10, context 1000 on the toy replica."""
     s = decode_step(TOY_MODEL, TOY_HW, tp=4, precision="bf16", batch=10, context_tokens=1000)
-    # FLOPs: GEMMs 2*1e10*10 = 2e11; attention 4*10 layers*1000 d*(10*1000 context) = 4e8
+    # FLOPs: GEMMs 2*1e10*10 = 2e11; attention 4*10 layers*1000 query width (10 heads*100)*(10*1000 context) = 4e8
     assert s.flops == pytest.approx(2e11 + 4e8, rel=1e-12)
     # compute: (2e11/0.5 + 4e8/0.25) / (4 * 1e15) = 4.016e11 / 4e15
     assert s.compute_s == pytest.approx(1.004e-4, rel=1e-12)

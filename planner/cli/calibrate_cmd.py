@@ -73,17 +73,45 @@ def fit(
         str | None,
         typer.Option("--engine", help="Fit only the rows of this engine (the CSV's engine column; sglang, vllm, splitwise)."),
     ] = None,
+    op_tables: Annotated[
+        Path | None,
+        typer.Option(
+            "--op-tables",
+            help="Fit the kernel factors of --engine (vllm, sglang, trtllm) on aiconfigurator-core's per-op latency "
+            "tables in this directory (its systems/data, or a directory laid out like it).",
+            file_okay=False,
+        ),
+    ] = None,
+    fp8_gemm: Annotated[
+        str,
+        typer.Option("--fp8-gemm", help="--op-tables: the fp8 GEMM rows of the fp8 set: fp8 (per-tensor) or fp8_block."),
+    ] = "fp8",
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
     """Least-squares fit of compute/memory efficiency, fixed costs and all-reduce factors per GPU
-    and precision (fp8 runs get their own set)."""
+    and precision (fp8 runs get their own set). With --op-tables: the kernel factors only, from
+    per-op latency tables."""
     from planner import api
     from planner.errors import InputError
     from planner.report.calibration import fit_data, fit_table
     from planner.report.envelope import envelope
 
+    if op_tables is not None:
+        others = {
+            "a measurement CSV": measurements, "--splitwise": splitwise, "--sglang": sglang, "--vllm": vllm,
+            "--model": model, "--tp": tp, "--precision": precision, "--batch-size": batch_size,
+            "--input-len": input_len, "--output-len": output_len, "--merge-into": merge_into,
+        }  # fmt: skip
+        given = [name for name, value in others.items() if value]
+        if given:
+            raise InputError(f"--op-tables: fits the op tables alone; drop {', '.join(given)}")
+        if engine is None:
+            raise InputError("--op-tables needs --engine (vllm, sglang or trtllm): the tables hold one set per engine")
+        _fit_op_tables(op_tables, engine, gpu=gpu, fp8_gemm=fp8_gemm, write=write, source=source, as_of=as_of,
+                       catalog_dir=catalog_dir, fmt=fmt, output=output)  # fmt: skip
+        return
     if folds == 1 or folds < 0:
         raise InputError("--folds must be 0 (skip) or at least 2")
     if not measurements and not splitwise and not sglang and not vllm:
@@ -119,6 +147,82 @@ def fit(
         inputs["engine"] = engine
     doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits, result.held_out))
     output_document(doc, fmt, output, table=fit_table(result.fits, result.held_out))
+
+
+OP_TABLES_SOURCE = "aiconfigurator-core-0-12-0"
+
+
+def _fit_op_tables(
+    tables: Path, engine: str, *, gpu: str | None, fp8_gemm: str, write: Path | None, source: str, as_of: str | None,
+    catalog_dir: list[Path] | None, fmt: Format, output: Path | None,
+) -> None:  # fmt: skip
+    """``calibrate fit --op-tables``: print (and with --write, write) the kernel factors."""
+    from rich.console import Group, RenderableType
+    from rich.table import Table
+
+    from planner import api
+    from planner.errors import InputError
+    from planner.io.optables import write_kernel_overlay
+    from planner.report.envelope import envelope
+
+    src = OP_TABLES_SOURCE if source == "user-measurements" else source
+    result = api.fit_op_tables(
+        tables, engine, catalog_dirs=catalog_dir or (), gpu=gpu, fp8_gemm=fp8_gemm, source=src, as_of=as_of
+    )
+    if write is not None:
+        if result.as_of == "unknown":
+            raise InputError(
+                f"--write: source {src!r} is in no sources.yaml, so the factors have no date: give --as-of YYYY-MM-DD"
+            )
+        write_kernel_overlay(write, engine, result.overlay_entries())
+        sys.stderr.write(f"wrote {write}\n")
+    fits: dict[str, object] = {}
+    factors = Table(title=f"{engine} kernel factors fitted on {result.data_dir}")
+    for col in ("gpu", "precision", "compute", "attention", "memory", "kv read", "allreduce bw", "allreduce lat"):
+        factors.add_column(col, justify="left" if col in ("gpu", "precision") else "right")
+    ops = Table(title="rows fitted per op (excluded: faster than the roofline allows), median |predicted/measured - 1|")
+    for col in ("gpu", "prec", "op", "table", "rows", "excl", "median %", "rows of"):
+        ops.add_column(col, justify="right" if col in ("rows", "excl", "median %") else "left")
+    for key, f in result.fits.items():
+        fa = f.factors
+        factors.add_row(
+            f.gpu, f.precision, f"{fa['compute_frac']:.3f}", f"{fa['attention_compute_frac']:.3f}", f"{fa['memory_frac']:.3f}",
+            f"{f.kv_read_frac:.3f}", f"{fa['allreduce_bandwidth_frac']:.3f}", f"{1e6 * fa['allreduce_latency_s']:.2f} us",
+        )  # fmt: skip
+        for op, use in f.ops.items():
+            ops.add_row(
+                f.gpu, f.precision, op.replace("_attention", ""), "/".join(use.table.split("/")[1:4]), str(use.fit.rows),
+                str(use.fit.excluded), f"{100 * use.fit.median_abs_error_frac:.1f}", use.selection,
+            )  # fmt: skip
+        fits[key] = {
+            "gpu": f.gpu,
+            "system": f.system,
+            "precision": f.precision,
+            "factors": dict(fa),
+            "kv_read_frac": f.kv_read_frac,
+            "ops": {
+                op: {
+                    "table": use.table,
+                    "version": use.version,
+                    "selection": use.selection,
+                    "rows": use.fit.rows,
+                    "excluded": use.fit.excluded,
+                    "candidates": use.fit.candidates,
+                    "median_abs_error_frac": use.fit.median_abs_error_frac,
+                    "worst_abs_error_frac": use.fit.worst_abs_error_frac,
+                    "detail": dict(use.fit.detail),
+                }
+                for op, use in f.ops.items()
+            },
+        }
+    parts: list[RenderableType] = [factors, ops]
+    if result.skipped:
+        parts.append("skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items()))
+    inputs: dict[str, object] = {"op_tables": str(tables), "engine": engine, "fp8_gemm": fp8_gemm}
+    data = {"engine": engine, "tables_dir": result.data_dir, "source": result.source, "as_of": result.as_of,
+            "fits": fits, "skipped": dict(result.skipped)}  # fmt: skip
+    doc = envelope("calibrate fit", "ok", inputs, data)
+    output_document(doc, fmt, output, table=Group(*parts))
 
 
 @app.command()

@@ -41,7 +41,7 @@ def list_(
     tables = []
     for k in kinds:
         entries = getattr(cat, k)
-        data[k] = [{"id": e.id, "name": e.name} for e in entries.values()]
+        data[k] = [{"id": e.id, "name": e.name, **({"hf_id": e.hf_id} if k == "models" else {})} for e in entries.values()]
         t = Table(title=k)
         t.add_column("id")
         t.add_column("name")
@@ -65,7 +65,8 @@ def _summary(kind: str, e: Any, cat: Any) -> str:
         return f"{e.bf16_flop_per_s / 1e12:.0f} TFLOP/s bf16, {mem}, {fp8}, {p}"
     if kind == "models":
         moe = f", MoE {e.num_experts}x top-{e.experts_per_token}" if e.is_moe else ""
-        return f"{e.num_params / 1e9:.1f}B params ({e.num_active_params / 1e9:.1f}B active){moe}, {e.num_layers} layers"
+        hf = f", {e.hf_id}" if e.hf_id else ""
+        return f"{e.num_params / 1e9:.1f}B params ({e.num_active_params / 1e9:.1f}B active){moe}, {e.num_layers} layers{hf}"
     return f"{e.kind}, {e.scope}, {e.bandwidth_bytes_per_s * 8 / 1e9:.0f} Gbit/s per direction"
 
 
@@ -78,7 +79,6 @@ def show(
 ) -> None:
     """Every figure of one entry with its source."""
     from planner.domain import canonical_id
-    from planner.errors import UnknownIdError
     from planner.io.catalog import IdIndex
     from planner.report.envelope import envelope
 
@@ -90,12 +90,10 @@ def show(
             e = entries[canon[canonical_id(entry_id)]]
             break
     else:
+        # not an id: a model's Hugging Face id or alias, or an unknown id (close matches in the error)
+        hf_ids = dict(IdIndex.models(cat.models).alias_canon.values())
         all_ids = [i for k in KINDS for i in getattr(cat, k)]
-        try:
-            IdIndex("catalog", all_ids).resolve(entry_id, "catalog show")
-        except UnknownIdError:
-            raise
-        raise AssertionError("unreachable")
+        k, e = "models", cat.models[IdIndex("catalog", all_ids, hf_ids).resolve(entry_id, "catalog show")]
     fields = {k: v for k, v in asdict(e).items() if k != "sources"}
     srcs = dict(e.sources)
     data: dict[str, Any] = {
@@ -113,7 +111,8 @@ def show(
     t.add_column("source")
     for f, v in fields.items():
         s = data["sources"].get(f)
-        t.add_row(f, str(v), "" if s is None else f"{s['title']} ({s['as_of']})")
+        shown = ", ".join(v) if isinstance(v, tuple) else str(v)  # a model's hf_aliases
+        t.add_row(f, shown, "" if s is None else f"{s['title']} ({s['as_of']})")
     for f, v in _flat(data.get("efficiency", {}), "efficiency."):
         t.add_row(f, str(v), "fitted (efficiency.yaml)")
     for p in data.get("prices", []):

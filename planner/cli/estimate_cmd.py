@@ -92,3 +92,89 @@ def decode(
 ) -> None:
     """One decode step: one token for each of BATCH sequences at CONTEXT tokens."""
     _run("decode", model, gpu, tp, precision, None, batch, context, catalog_dir, fmt, output)
+
+
+class ModeOpt(StrEnum):
+    aggregated = "aggregated"
+    disaggregated = "disaggregated"
+
+
+@app.command()
+def serve(
+    model: ModelOpt,
+    isl: Annotated[int | None, typer.Option("--isl", help="Prompt tokens per request.")] = None,
+    osl: Annotated[int | None, typer.Option("--osl", help="Output tokens per request.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", help="Clients in a closed loop.")] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="GPU id (aggregated mode).")] = None,
+    tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree of a replica (aggregated mode).")] = 1,
+    replicas: Annotated[int, typer.Option("--replicas", help="Replicas the clients are spread over (aggregated).")] = 1,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Serving engine profile (vllm, sglang, trtllm, pytorch, splitwise); NAME@VERSION pins it."),
+    ] = None,
+    precision: PrecOpt = PrecisionOpt.bf16,
+    mode: Annotated[ModeOpt, typer.Option("--mode", help="One engine for both phases, or prefill and decode workers.")] = (
+        ModeOpt.aggregated
+    ),
+    prefill_gpu: Annotated[str | None, typer.Option("--prefill-gpu", help="Prefill workers' GPU (disaggregated).")] = None,
+    prefill_tp: Annotated[int, typer.Option("--prefill-tp", help="TP of a prefill worker.")] = 1,
+    prefill_workers: Annotated[int, typer.Option("--prefill-workers", help="Prefill workers.")] = 1,
+    decode_gpu: Annotated[str | None, typer.Option("--decode-gpu", help="Decode workers' GPU (disaggregated).")] = None,
+    decode_tp: Annotated[int, typer.Option("--decode-tp", help="TP of a decode worker.")] = 1,
+    decode_workers: Annotated[int, typer.Option("--decode-workers", help="Decode workers.")] = 1,
+    link: Annotated[str | None, typer.Option("--link", help="Link the KV cache crosses (disaggregated; default: not modelled).")] = None,
+    grid: Annotated[
+        Path | None,
+        typer.Option("--grid", help="CSV of points (columns named as these options); blank cells take the flags.", dir_okay=False),
+    ] = None,
+    catalog_dir: CatalogDirOpt = None,
+    fmt: FormatOpt = Format.table,
+    output: OutputOpt = None,
+) -> None:
+    """What a fixed-concurrency benchmark measures: TTFT and TPOT (mean, p50, p99), requests/s and
+    output tokens/s per GPU and per user, for CONCURRENCY clients in a closed loop (vLLM bench serve
+    --max-concurrency, aiperf, InferenceMAX)."""
+    from planner import api
+    from planner.io.catalog import load_catalog
+    from planner.io.grid import read_grid
+    from planner.report.envelope import envelope
+    from planner.report.serve import grid_row, grid_table, serve_data, serve_inputs, serve_table, serve_warnings
+
+    flags = {
+        "model": model,
+        "isl": isl,
+        "osl": osl,
+        "concurrency": concurrency,
+        "gpu": gpu,
+        "tp": tp,
+        "replicas": replicas,
+        "engine": engine,
+        "precision": precision.value,
+        "mode": mode.value,
+        "prefill_gpu": prefill_gpu,
+        "prefill_tp": prefill_tp,
+        "prefill_workers": prefill_workers,
+        "decode_gpu": decode_gpu,
+        "decode_tp": decode_tp,
+        "decode_workers": decode_workers,
+        "link": link,
+    }
+    catalog = load_catalog(catalog_dir or ())
+    if grid is None:
+        for name in ("isl", "osl", "concurrency"):
+            if flags[name] is None:
+                raise typer.BadParameter(f"--{name} is required (or give a --grid file)", param_hint=f"--{name}")
+        result = api.estimate_serve(api.ServeRequest(**flags), catalog)  # type: ignore[arg-type]
+        warnings = serve_warnings(result)
+        doc = envelope("estimate serve", "ok", serve_inputs(result), serve_data(result), warnings)
+        if fmt is Format.table:
+            for w in warnings:
+                err_console().print(f"warning: {w}")
+        output_document(doc, fmt, output, table=serve_table(result))
+        return
+    points = read_grid(grid, flags)
+    results = [api.estimate_serve(api.ServeRequest(**fields, where=where), catalog) for where, fields in points]
+    rows = [grid_row(r) for r in results]
+    warnings = sorted({w for r in results for w in serve_warnings(r)})
+    doc = envelope("estimate serve", "ok", {"grid": str(grid), "points": len(rows)}, {"points": rows}, warnings)
+    output_document(doc, fmt, output, table=grid_table(rows), csv_rows=rows, inputs=(grid,))

@@ -30,8 +30,9 @@ FILES: dict[str, type[BaseModel]] = {
     "links": schemas.LinksFile,
     "prices": schemas.PricesFile,
     "efficiency": schemas.EfficiencyFile,
-    "engine": schemas.EngineFile,
+    "engines": schemas.EnginesFile,
 }
+EFFICIENCY_DIR = "efficiency"  # efficiency/<engine>.yaml: one engine's factors per file
 ENV_VAR = "PLANNER_CATALOG_DIR"
 
 M = TypeVar("M", bound=BaseModel)
@@ -95,8 +96,9 @@ class _Raw:
     servers: list[tuple[Path, int, schemas.ServerEntry]] = field(default_factory=list)
     electricity: schemas.ElectricityEntry | None = None
     pue: schemas.PueEntry | None = None
-    efficiency: dict[str, schemas.EfficiencyEntry] = field(default_factory=dict)
-    engine: schemas.EngineEntry | None = None
+    efficiency: list[tuple[Path, schemas.EfficiencyFile]] = field(default_factory=list)  # in load order
+    engines: dict[str, schemas.EngineEntry] = field(default_factory=dict)
+    engines_file: schemas.EnginesFile | None = None
     origin: dict[str, Path] = field(default_factory=dict)  # "kind:id" -> file
 
 
@@ -119,14 +121,24 @@ def _load_raw(dirs: Sequence[Path]) -> _Raw:
     for directory in dirs:
         for kind, model in FILES.items():
             path = directory / f"{kind}.yaml"
+            if kind == "efficiency":
+                per_engine = sorted((directory / EFFICIENCY_DIR).glob("*.yaml")) if (directory / EFFICIENCY_DIR).is_dir() else []
+                for eff_path in [*per_engine, path]:
+                    if eff_path.exists():
+                        raw.efficiency.append((eff_path, parse_file(eff_path, schemas.EfficiencyFile)))
+                continue
             if not path.exists():
                 continue
             doc: Any = parse_file(path, model)
-            if kind in ("sources", "gpus", "models", "links", "efficiency"):
+            if kind in ("sources", "gpus", "models", "links"):
                 _merge_ids(getattr(raw, kind), getattr(doc, kind), kind, path, raw)
-            elif kind == "engine":
-                raw.engine = doc.engine
-                raw.origin["engine:"] = path
+            elif kind == "engines":
+                _merge_ids(raw.engines, doc.engines, "engines", path, raw)
+                raw.engines_file = doc if raw.engines_file is None else raw.engines_file.model_copy(
+                    update={"default": doc.default, "net_efficiency_frac": doc.net_efficiency_frac,
+                            "net_efficiency_source": doc.net_efficiency_source}
+                )
+                raw.origin["engines:"] = path
             elif kind == "prices":
                 _merge_prices(raw, doc, path)
     return raw
@@ -153,22 +165,64 @@ def _merge_prices(raw: _Raw, doc: schemas.PricesFile, path: Path) -> None:
 
 
 class IdIndex:
-    """Case-insensitive, separator-insensitive lookup of catalog ids with close-match hints."""
+    """Case-insensitive, separator-insensitive lookup of catalog ids with close-match hints.
 
-    def __init__(self, kind: str, ids: Iterable[str]) -> None:
+    ``aliases`` (alias → id) are other names of an id, such as a model's Hugging Face ids
+    (:meth:`models`): they resolve like the id and are offered as close matches; the "known ids"
+    hint lists only ids.
+    """
+
+    def __init__(self, kind: str, ids: Iterable[str], aliases: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self.by_canon = {domain.canonical_id(i): i for i in ids}
+        self.alias_canon: dict[str, tuple[str, str]] = {}  # canonical alias -> (alias as spelled, id)
+        for alias, target in (aliases or {}).items():
+            canon = domain.canonical_id(alias)
+            if self.by_canon.get(canon, target) != target:
+                raise CatalogError(f"{kind} {target}: alias {alias!r} is the id of {kind} {self.by_canon[canon]}")
+            if canon not in self.by_canon:
+                self.alias_canon[canon] = (alias, target)
+
+    @classmethod
+    def models(cls, models: Mapping[str, domain.ModelSpec], origin: Mapping[str, str] | None = None) -> IdIndex:
+        """Model ids plus each model's ``hf_id`` and ``hf_aliases``. A Hugging Face id that two
+        models claim is a :class:`CatalogError` naming both (``origin``: model id → its file)."""
+
+        def named(model_id: str) -> str:
+            where = (origin or {}).get(model_id)
+            return f"{model_id} ({where})" if where else model_id
+
+        aliases: dict[str, str] = {}
+        claimed: dict[str, tuple[str, str]] = {}  # canonical Hugging Face id -> (as spelled, model id)
+        for key, m in models.items():
+            for name in ([m.hf_id] if m.hf_id else []) + list(m.hf_aliases):
+                canon = domain.canonical_id(name)
+                first = claimed.setdefault(canon, (name, key))
+                if first[1] != key:
+                    raise CatalogError(
+                        f"models {named(first[1])} and {named(key)} both claim the Hugging Face id "
+                        f"{first[0]!r}{'' if first[0] == name else f' ({name!r})'}",
+                        hint="a Hugging Face id or alias names one model; drop it from one of them",
+                    )
+                aliases[name] = key
+        return cls("model", models, aliases)
 
     def resolve(self, raw_id: str, where: str = "") -> str:
-        found = self.by_canon.get(domain.canonical_id(raw_id))
+        canon = domain.canonical_id(raw_id)
+        found = self.by_canon.get(canon)
         if found is not None:
             return found
-        close = difflib.get_close_matches(domain.canonical_id(raw_id), list(self.by_canon), n=3, cutoff=0.5)
-        names = [self.by_canon[c] for c in close]
+        if canon in self.alias_canon:
+            return self.alias_canon[canon][1]
+        close = difflib.get_close_matches(canon, [*self.by_canon, *self.alias_canon], n=3, cutoff=0.5)
+        names = [
+            self.by_canon[c] if c in self.by_canon else f"{self.alias_canon[c][0]} ({self.alias_canon[c][1]})" for c in close
+        ]
+        also = " (or a Hugging Face id of one)" if self.alias_canon else ""
         hint = (
             f"did you mean {', '.join(names)}?"
             if names
-            else f"known {self.kind} ids: {', '.join(sorted(self.by_canon.values()))}"
+            else f"known {self.kind} ids{also}: {', '.join(sorted(self.by_canon.values()))}"
         )
         prefix = f"{where}: " if where else ""
         raise UnknownIdError(f"{prefix}unknown {self.kind} id {raw_id!r}", hint=hint)
@@ -205,16 +259,18 @@ def _check_source(raw: _Raw, source_id: str | None, where: str) -> None:
 
 
 def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
-    if raw.engine is None:
-        raise CatalogError("engine.yaml: no engine assumptions found in any catalog directory")
+    if raw.engines_file is None or not raw.engines:
+        raise CatalogError("engines.yaml: no serving engine found in any catalog directory")
     for kind in ("gpus", "models", "links"):
         for key, entry in getattr(raw, kind).items():
             where = f"{raw.origin[f'{kind}:{domain.canonical_id(key)}']}: {key}"
             for src in {entry.source, *entry.field_sources.values()}:
                 _check_source(raw, src, where)
-    _check_source(raw, raw.engine.source, str(raw.origin["engine:"]))
-    for src in raw.engine.field_sources.values():
-        _check_source(raw, src, str(raw.origin["engine:"]))
+    for key, entry in raw.engines.items():
+        where = f"{raw.origin[f'engines:{domain.canonical_id(key)}']}: {key}"
+        for src in {entry.source, *entry.field_sources.values()}:
+            _check_source(raw, src, where)
+    _check_source(raw, raw.engines_file.net_efficiency_source, f"{raw.origin['engines:']}: net_efficiency_source")
 
     gpus = {
         key: domain.GpuSpec(
@@ -252,10 +308,15 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
             max_context_tokens=m.max_context_tokens,
             num_experts=m.num_experts,
             experts_per_token=m.experts_per_token,
-            sources=_sources_of(m, schemas.ModelEntry.model_fields),
+            hf_id=m.hf_id,
+            hf_aliases=tuple(m.hf_aliases),
+            # hf_id comes with the config.json page that `source` names; the aliases are not figures
+            sources=_sources_of(m, [f for f in schemas.ModelEntry.model_fields if f not in ("hf_aliases", "hf_id")])
+            | ({"hf_id": m.source_of("hf_id")} if m.hf_id else {}),
         )
         for key, m in sorted(raw.models.items())
     }
+    IdIndex.models(models, {k: str(raw.origin[f"models:{domain.canonical_id(k)}"]) for k in models})  # no id claimed twice
     links = {
         key: domain.LinkSpec(
             id=key,
@@ -314,20 +375,19 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         if extra is not None:
             _check_source(raw, extra.source, "prices.yaml")
 
-    efficiency = _efficiency(raw, gpu_index)
-    missing = sorted(set(gpus) - set(efficiency))
-    if missing and require_efficiency:
-        raise CatalogError(
-            f"efficiency.yaml: no efficiency entry for {', '.join(missing)}",
-            hint="fit one with planner calibrate, or add transferred_from with a note",
-        )
-    e = raw.engine
-    engine = domain.EngineSpec(
-        gpu_memory_utilization_frac=e.gpu_memory_utilization_frac,
-        activation_reserve_bytes=gib_to_bytes(e.activation_reserve_gib),
-        net_efficiency_frac=dict(sorted(e.net_efficiency_frac.items())),
-        source=e.source,
-    )
+    engines = _engines(raw, gpu_index)
+    engine_index = IdIndex("engine", engines)
+    default_engine = engine_index.resolve(raw.engines_file.default, f"{raw.origin['engines:']}: default")
+    engine_efficiency: dict[str, dict[str, domain.Efficiency]] = {}
+    for engine_id in engines:
+        efficiency = _efficiency(raw, gpu_index, engine_id, engine_index)
+        missing = sorted(set(gpus) - set(efficiency))
+        if missing and require_efficiency:
+            raise CatalogError(
+                f"efficiency/{engine_id}.yaml: no efficiency entry for {', '.join(missing)} under engine {engine_id}",
+                hint="fit one with planner calibrate, or add transferred_from with a note",
+            )
+        engine_efficiency[engine_id] = efficiency
     sources = {
         key: domain.Source(id=key, title=s.title, url=s.url, as_of=str(s.as_of), note=s.note)
         for key, s in sorted(raw.sources.items())
@@ -336,22 +396,90 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         gpus=gpus,
         models=models,
         links=links,
-        efficiency=efficiency,
+        efficiency=engine_efficiency[default_engine],
         prices=tuple(sorted(prices, key=lambda p: (p.gpu, p.provider, p.region))),
         servers=tuple(sorted(servers, key=lambda s: s.gpu)),
         electricity_usd_per_kwh=raw.electricity.usd_per_kwh if raw.electricity else None,
         pue=raw.pue.value if raw.pue else None,
-        engine=engine,
+        engine=engines[default_engine],
         sources=sources,
         origin={k: str(v) for k, v in sorted(raw.origin.items())},
+        engines=engines,
+        engine_efficiency=engine_efficiency,
+        default_engine=default_engine,
     )
 
 
-def _efficiency(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.Efficiency]:
+def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
+    assert raw.engines_file is not None
+    net = dict(sorted(raw.engines_file.net_efficiency_frac.items()))
+    out: dict[str, domain.EngineSpec] = {}
+    for key, e in sorted(raw.engines.items()):
+        where = f"{raw.origin[f'engines:{domain.canonical_id(key)}']}: {key}"
+        overrides = {}
+        for gpu_key, lim in e.gpu_overrides.items():
+            gpu = gpu_index.resolve(gpu_key, f"{where}: gpu_overrides")
+            overrides[gpu] = domain.EngineLimits(
+                max_num_seqs=lim.max_num_seqs or e.max_num_seqs,
+                max_num_batched_tokens=lim.max_num_batched_tokens or e.max_num_batched_tokens,
+            )
+        out[key] = domain.EngineSpec(
+            id=key,
+            name=e.name,
+            version=e.version,
+            gpu_memory_utilization_frac=e.gpu_memory_utilization_frac,
+            activation_reserve_bytes=gib_to_bytes(e.activation_reserve_gib),
+            net_efficiency_frac=net,
+            source=e.source,
+            max_num_seqs=e.max_num_seqs,
+            max_num_batched_tokens=e.max_num_batched_tokens,
+            chunked_prefill=e.chunked_prefill,
+            decode_first=e.decode_first,
+            gpu_overrides=dict(sorted(overrides.items())),
+            sources={**_sources_of(e, schemas.EngineEntry.model_fields), "net_efficiency_frac": raw.engines_file.net_efficiency_source},
+            note=e.note,
+        )
+    return out
+
+
+def select_engine(catalog: domain.Catalog, raw: str | None, where: str = "--engine") -> domain.Catalog:
+    """The catalog with ``raw`` (``NAME`` or ``NAME@VERSION``; None: the default engine) selected:
+    its scheduling in ``engine`` and its factors in ``efficiency``."""
+    if raw is None:
+        return catalog
+    name, _, version = raw.strip().partition("@")
+    engine_id = IdIndex("engine", catalog.engines).resolve(name, where)
+    spec = catalog.engines[engine_id]
+    if version and version.strip() != spec.version:
+        raise InputError(
+            f"{where}: engine {engine_id} has no profile for version {version.strip()!r}",
+            hint=f"known versions of {engine_id}: {spec.version} (planner catalog show {engine_id})",
+        )
+    if engine_id == catalog.engine.id:
+        return catalog
+    return replace(catalog, engine=spec, efficiency=catalog.engine_efficiency[engine_id])
+
+
+def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dict[str, tuple[str, schemas.EfficiencyEntry]]:
+    """GPU id → (where, entry) of one engine: its own files and the overlays without an engine, in load order."""
+    out: dict[str, tuple[str, schemas.EfficiencyEntry]] = {}
+    for path, doc in raw.efficiency:
+        if doc.engine is not None and engine_index.resolve(doc.engine, f"{path}: engine") != engine_id:
+            continue
+        seen: dict[str, str] = {}
+        for key, entry in doc.efficiency.items():
+            canon = domain.canonical_id(key)
+            if canon in seen:
+                raise CatalogError(f"{path}: efficiency ids {seen[canon]!r} and {key!r} are the same id")
+            seen[canon] = key
+            out[canon] = (f"{path}: {key}", entry)
+    return out
+
+
+def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdIndex) -> dict[str, domain.Efficiency]:
     fitted: dict[str, domain.Efficiency] = {}
     transferred: dict[str, tuple[str, str]] = {}
-    for key, e in raw.efficiency.items():
-        where = f"{raw.origin[f'efficiency:{domain.canonical_id(key)}']}: {key}"
+    for key, (where, e) in _efficiency_entries(raw, engine_id, engine_index).items():
         gpu = gpu_index.resolve(key, where)
         _check_source(raw, e.source, where)
         if e.transferred_from is not None:
@@ -381,6 +509,7 @@ def _factors(gpu: str, e: schemas.EfficiencyEntry, fp8: domain.Efficiency | None
         decode_per_seq_s=e.decode_per_seq_s or 0.0,
         allreduce_latency_s=e.allreduce_latency_s or 0.0,
         allreduce_bandwidth_frac=e.allreduce_bandwidth_frac or 0.0,
+        prefill_sync_frac=e.prefill_sync_frac or 0.0,
         fitted_on=e.fitted_on or "",
         fp8=fp8,
     )

@@ -45,3 +45,11 @@ def write_efficiency(
     doc = {"schema_version": 1, "efficiency": dict(sorted(merged.items()))}
     EfficiencyFile.model_validate(doc)
     write_text_atomic(path, HEADER + dumps(doc), inputs=inputs)
+
+
+def validate_efficiency_doc(doc: Mapping[str, Any]) -> None:
+    """Raise :class:`InputError` unless ``doc`` is a valid efficiency file."""
+    try:
+        EfficiencyFile.model_validate(doc)
+    except ValueError as exc:
+        raise InputError(f"not a valid efficiency file: {exc}") from None

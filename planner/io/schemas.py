@@ -33,6 +33,8 @@ Positive = Annotated[float, Field(gt=0), AfterValidator(_finite)]
 NonNegative = Annotated[float, Field(ge=0), AfterValidator(_finite)]
 Fraction = Annotated[float, Field(gt=0, le=1), AfterValidator(_finite)]
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+HfId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")]
+"""A Hugging Face repository id, ``owner/name``."""
 
 
 class Strict(BaseModel):
@@ -105,9 +107,20 @@ class ModelEntry(Sourced):
     max_context_tokens: Annotated[int, Field(ge=1)]
     num_experts: Annotated[int, Field(ge=2)] | None = None
     experts_per_token: Annotated[int, Field(ge=1)] | None = None
+    hf_id: HfId | None = None
+    """Hugging Face repository of the checkpoint whose config.json the figures come from (required
+    for the built-in models); ``--model`` and a workload's ``model:`` accept it in place of the id."""
+    hf_aliases: list[HfId] = Field(default_factory=list)
+    """Other Hugging Face repositories with the same architecture (instruct, FP8, renamed), also
+    accepted in place of the id."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelEntry:
+        if self.hf_aliases and self.hf_id is None:
+            raise ValueError("hf_aliases needs an hf_id")
+        names = [n.lower() for n in ([self.hf_id] if self.hf_id else []) + self.hf_aliases]
+        if len(set(names)) != len(names):
+            raise ValueError("hf_id and hf_aliases repeat a Hugging Face id")
         if self.num_active_params > self.num_params:
             raise ValueError("num_active_params exceeds num_params")
         if (self.num_experts is None) != (self.experts_per_token is None):
@@ -204,6 +217,8 @@ class EfficiencyEntry(Strict):
     decode_per_seq_s: NonNegative | None = None
     allreduce_latency_s: NonNegative | None = None
     allreduce_bandwidth_frac: Fraction | None = None
+    prefill_sync_frac: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Fixed-concurrency benchmarks: share of the other clients' prompts a prompt waits behind."""
     fitted_on: str | None = None
     source: SourceId | None = None
     as_of: AsOf | None = None
@@ -241,22 +256,56 @@ class EfficiencyEntry(Strict):
 
 class EfficiencyFile(Strict):
     schema_version: Literal[1]
+    engine: str | None = None
+    """The serving engine these factors describe (an id of engines.yaml); without it, an overlay
+    applies to whichever engine is selected (a user's own measurements of their deployment)."""
     efficiency: dict[str, EfficiencyEntry]
 
 
+NetKind = Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]
+
+
+class EngineLimits(Strict):
+    """Scheduler limits that an engine sets differently on some GPUs."""
+
+    max_num_seqs: Annotated[int, Field(ge=1)] | None = None
+    max_num_batched_tokens: Annotated[int, Field(ge=1)] | None = None
+
+
 class EngineEntry(Sourced):
+    """One serving engine: its release, the scheduling the serving model needs, and the memory it uses."""
+
+    name: str
+    version: str
+    max_num_seqs: Annotated[int, Field(ge=1)]
+    """Most sequences the scheduler runs at once (its default)."""
+    max_num_batched_tokens: Annotated[int, Field(ge=1)]
+    """Token budget of one iteration: prefill chunk tokens plus one per decoding sequence."""
+    chunked_prefill: bool
+    """Long prompts are split into chunks of the token budget (else a prompt is prefilled whole)."""
+    decode_first: bool
+    """Running decodes are scheduled before prefill chunks in every iteration (vLLM, TRT-LLM); if
+    false, waiting prompts are prefilled in iterations of their own that stall decodes (SGLang)."""
     gpu_memory_utilization_frac: Fraction
     activation_reserve_gib: NonNegative
-    net_efficiency_frac: dict[Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"], Fraction]
+    gpu_overrides: dict[str, EngineLimits] = Field(default_factory=dict)
+    """Per-GPU scheduler defaults where the engine picks them by device (e.g. vLLM on A100)."""
+
+
+class EnginesFile(Strict):
+    schema_version: Literal[1]
+    default: str
+    """The engine used when none is named (``--engine``, ``engine:``)."""
+    net_efficiency_frac: dict[NetKind, Fraction]
+    """Achieved share of line rate of a KV transfer per link kind, shared by every engine."""
+    net_efficiency_source: SourceId
+    engines: dict[str, EngineEntry]
 
     @model_validator(mode="after")
-    def _all_kinds(self) -> EngineEntry:
+    def _consistent(self) -> EnginesFile:
         missing = {"nvlink", "pcie", "infiniband", "roce", "ethernet"} - set(self.net_efficiency_frac)
         if missing:
             raise ValueError(f"net_efficiency_frac lacks {', '.join(sorted(missing))}")
+        if self.default not in self.engines:
+            raise ValueError(f"default engine {self.default!r} is not in engines")
         return self
-
-
-class EngineFile(Strict):
-    schema_version: Literal[1]
-    engine: EngineEntry

@@ -218,7 +218,7 @@ def read_workload_spec(path: Path) -> WorkloadSpec:
 def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "workload") -> domain.Workload:
     """Resolve ids against the catalog and convert to SI. Default hardware: every priced GPU that
     runs the workload's precision (fp8 leaves out GPUs without fp8 tensor cores), every inter-node link."""
-    models = IdIndex("model", catalog.models)
+    models = IdIndex.models(catalog.models)  # ids, Hugging Face ids and aliases
     gpus = IdIndex("GPU", catalog.gpus)
     links = IdIndex("link", catalog.links)
     model = models.resolve(spec.model, f"{origin}: model")

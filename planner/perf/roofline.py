@@ -5,11 +5,14 @@ sequences) on ``t`` GPUs takes (DESIGN.md §3)::
 
     time = max(F / (t·η_c·P), bytes / (t·η_m·BW)) + T_comm + T_fixed
 
-* ``F = 2·N_active·T + 2·n_L·d·ΣL_i² + 4·n_L·d·Σc_j`` (prefill prompts ``L_i``, decode contexts ``c_j``);
-  the dense GEMMs run at ``η_c`` and attention at its own ``η_attn`` (attention kernels reach a lower
-  share of peak, which the Splitwise 8K-token prefills show)
+* ``F = 2·N_active·T + 2·n_L·d_q·ΣL_i² + 4·n_L·d_q·Σc_j`` (prefill prompts ``L_i``, decode contexts ``c_j``);
+  ``d_q = n_heads·head_dim`` is the query width, which the QKᵀ and PV products scale with. It equals the
+  hidden size ``d`` for Llama, Mixtral and Qwen2.5 but not where the config sets a wider ``head_dim``
+  (Qwen3-32B: 64·128 = 8192 vs ``d`` = 5120). The dense GEMMs run at ``η_c`` and attention at its own
+  ``η_attn`` (attention kernels reach a lower share of peak, which the Splitwise 8K-token prefills show)
 * ``bytes = weights touched + kv_tok·Σc_j`` (an MoE step reads only the experts its tokens route to)
-* ``T_comm``: two all-reduces of ``T·d·s_act`` bytes per layer, ring algorithm:
+* ``T_comm``: two all-reduces of ``T·d·s_act`` bytes per layer (the hidden size: o and down projections
+  output ``d`` wide), ring algorithm:
   ``2(t−1)/t · size / (η_ar·B_intra) + α·log2(t)`` (latency grows with the tree depth of NCCL's
   small-message algorithms; α and η_ar are fitted)
 * ``T_fixed``: the engine's per-step cost (kernel launches, scheduling, sampling), plus a per-sequence
@@ -96,7 +99,8 @@ def step(
     tokens = prefill_tokens + decode_batch
 
     gemm_flops = 2.0 * model.num_active_params * tokens
-    attention_flops = 2.0 * n_layers * d * prefill_sq_tokens + 4.0 * n_layers * d * decode_context_tokens
+    d_q = model.query_width  # num_attention_heads·head_dim: QKᵀ and PV scale with it, not with d
+    attention_flops = 2.0 * n_layers * d_q * prefill_sq_tokens + 4.0 * n_layers * d_q * decode_context_tokens
     flops = gemm_flops + attention_flops
     bytes_moved = expert_weight_bytes_touched(model, precision, tokens) + kv_tok * decode_context_tokens
 

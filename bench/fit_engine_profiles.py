@@ -1,0 +1,126 @@
+"""Build the vLLM, SGLang and TRT-LLM engine profiles (catalogs/efficiency/<engine>.yaml) from public
+measurements, end to end, and print what the fit saw.
+
+    pip download aiconfigurator-core==0.12.0 --no-deps -d /tmp/aic && unzip -q /tmp/aic/*.whl -d /tmp/aic/x
+    python bench/fit_engine_profiles.py --tables /tmp/aic/x/aiconfigurator_core/systems/data [--engine vllm] [--dry-run]
+
+1. Kernel factors per (GPU, precision) from the engine's per-op latency tables in aiconfigurator-core
+   0.12.0 (Apache-2.0): ``planner calibrate fit --op-tables`` (:func:`planner.api.fit_op_tables`).
+2. The engine's overheads (prefill_fixed_s, decode_fixed_s, decode_per_seq_s, prefill_sync_frac), one
+   set for the engine, on the TRAINING split of the serving measurements
+   (catalogs/measurements/aiconfigurator/silicon_sample_dense.csv: the rows of Llama-3.1-8B and
+   Qwen3-32B; :func:`planner.api.calibrate_serving`). Held-out rows are printed, never fitted on.
+3. GPUs the tables lack borrow the nearest GPU's set (``transferred_from``, with a note).
+
+The package is needed only here, never at run time: the result is committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from planner import api
+from planner.engine_fit import SERVE_PARAMS, _X0
+from planner.io.efficiency import validate_efficiency_doc
+from planner.io.optables import write_kernel_overlay
+
+ROOT = Path(__file__).resolve().parent.parent
+SILICON = ROOT / "catalogs/measurements/aiconfigurator/silicon_sample_dense.csv"
+TRANSFERS = {  # catalog GPU without tables -> the GPU whose set it borrows, and why
+    "h100-pcie": ("h100-sxm", "aiconfigurator-core 0.12.0 has no H100 PCIe tables; same GH100 chip as the SXM part (its lower clocks and bandwidth are in gpus.yaml), whose factors are used."),
+    "a100-pcie-80gb": ("a100-sxm-80gb", "aiconfigurator-core 0.12.0 has no A100 PCIe tables; same GA100 chip as the SXM part, whose factors are used."),
+    "a100-sxm-40gb": ("a100-sxm-80gb", "aiconfigurator-core 0.12.0 has no A100 40 GB tables; same GA100 chip and engine as the 80 GB part, whose factors are used."),
+}
+HEADER = """\
+# Efficiency factors of the performance core for the `{engine}` engine, one entry per GPU, built by
+# bench/fit_engine_profiles.py from public measurements (fitted_on names them):
+# - kernel factors (compute, attention, memory, all-reduce) from the engine's per-op latency tables in
+#   aiconfigurator-core 0.12.0 (Apache-2.0), per GPU and precision;
+# - overheads (prefill_fixed_s, decode_fixed_s, decode_per_seq_s, prefill_sync_frac), one set for the
+#   engine, fitted on the training split of aiconfigurator-core's silicon_sample.csv (Llama-3.1-8B and
+#   Qwen3-32B rows; Llama-3.1-70B rows held out), catalogs/measurements/aiconfigurator/.
+# An entry with transferred_from borrows another GPU's factors, and its note says why.
+"""
+
+
+def pct(values: list[float]) -> str:
+    if not values:
+        return "     -"
+    return f"{100 * statistics.median(abs(v) for v in values):5.1f}%"
+
+
+def build(engine: str, tables: Path, dry_run: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        kernels_path = Path(tmp) / "kernels.yaml"
+        result = api.fit_op_tables(tables, engine)
+        write_kernel_overlay(kernels_path, engine, result.overlay_entries())
+        kernels: dict[str, Any] = yaml.safe_load(kernels_path.read_text())["efficiency"]
+        for entry in kernels.values():  # the yaml reader reads as_of 2026-09 as text; keep it so
+            entry["as_of"] = str(entry["as_of"])
+            if "fp8" in entry:
+                entry["fp8"]["as_of"] = str(entry["fp8"]["as_of"])
+        start = dict(zip(SERVE_PARAMS, _X0, strict=True))  # starting point only: every overhead is fitted below
+
+        def with_overheads(entry: dict[str, Any], overheads: dict[str, float], extra: str = "") -> dict[str, Any]:
+            out = {**entry, **{k: float(f"{v:.6g}") for k, v in overheads.items()}}
+            if extra:
+                out["fitted_on"] = f"kernels: {entry['fitted_on']}; overheads: {extra}"
+                out["note"] = (
+                    f"{entry.get('note', '')} The overheads are the engine's (one set for every GPU), fitted end to end."
+                ).strip()
+            if "fp8" in entry:
+                out["fp8"] = with_overheads(entry["fp8"], overheads, extra)
+                out["fp8"].pop("note", None)
+            return out
+
+        def document(overheads: dict[str, float], extra: str) -> dict[str, Any]:
+            entries = {gpu: with_overheads(e, overheads, extra) for gpu, e in kernels.items()}
+            for gpu, (donor, why) in TRANSFERS.items():
+                if gpu not in entries and donor in entries:
+                    entries[gpu] = {"transferred_from": donor, "note": why}
+            return {"schema_version": 1, "engine": engine, "efficiency": dict(sorted(entries.items()))}
+
+        seed_dir = Path(tmp) / "seed"
+        seed_dir.mkdir()
+        (seed_dir / "efficiency.yaml").write_text(yaml.safe_dump(document(start, ""), sort_keys=False))
+        cal = api.calibrate_serving([SILICON], engine=engine, catalog_dirs=[seed_dir])
+    doc = document(cal.overheads, cal.fitted_on)
+    validate_efficiency_doc(doc)
+    print(f"{engine}: overheads " + ", ".join(f"{k} {v:.4g}" for k, v in cal.overheads.items()))
+    for name, errs in (("training", cal.train), ("held out", cal.held_out)):
+        print(
+            f"  {name:9s} {len(errs):4d} rows  TTFT median |err| {pct([e.ttft_rel_error for e in errs])}"
+            f"  TPOT median |err| {pct([e.tpot_rel_error for e in errs])}"
+        )
+    reasons: dict[str, int] = {}
+    for _row, why in cal.skipped:
+        reasons[why] = reasons.get(why, 0) + 1
+    for why, n in sorted(reasons.items()):
+        print(f"  skipped {n:4d}: {why}")
+    if dry_run:
+        return
+    out = ROOT / "catalogs/efficiency" / f"{engine}.yaml"
+    out.write_text(HEADER.format(engine=engine) + yaml.safe_dump(doc, sort_keys=False, width=110))
+    print(f"  wrote {out.relative_to(ROOT)}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tables", type=Path, required=True, help="aiconfigurator_core/systems/data of aiconfigurator-core 0.12.0")
+    ap.add_argument("--engine", action="append", choices=("vllm", "sglang", "trtllm"))
+    ap.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
+    args = ap.parse_args()
+    for engine in args.engine or ("vllm", "sglang", "trtllm"):
+        build(engine, args.tables, args.dry_run)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

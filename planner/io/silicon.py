@@ -1,0 +1,134 @@
+"""Read end-to-end serving measurements at fixed concurrency in aiconfigurator-core's
+``systems/silicon_sample.csv`` form (one row per benchmark point: engine, model, system, ISL/OSL,
+concurrency, parallelism, measured TTFT and TPOT in ms)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from planner.domain import ModelSpec, ServingMeasurement, canonical_id
+from planner.errors import InputError
+from planner.io.yamlio import read_text
+
+REQUIRED = (
+    "id",
+    "backend",
+    "model_path",
+    "system",
+    "mode",
+    "isl",
+    "osl",
+    "batch_size",
+    "tp_size",
+    "silicon_ttft_ms",
+    "silicon_tpot_ms",
+)
+# aiconfigurator's system names -> catalog GPU ids
+SYSTEMS = {
+    "a100_sxm": "a100-sxm-80gb",
+    "a100_pcie": "a100-pcie-80gb",
+    "b200_sxm": "b200",
+    "h100_sxm": "h100-sxm",
+    "h100_pcie": "h100-pcie",
+    "h200_sxm": "h200-sxm",
+    "l40s": "l40s",
+}
+_PRECISIONS = {"": "bf16", "bf16": "bf16", "fp16": "bf16", "float16": "bf16", "fp8": "fp8", "fp8_block": "fp8"}
+_CONCURRENCY = re.compile(r"silicon_concurrency=(\d+)")
+
+
+def hf_index(models: Mapping[str, ModelSpec]) -> dict[str, str]:
+    """Canonical Hugging Face id or alias -> catalog model id."""
+    out: dict[str, str] = {}
+    for key, m in models.items():
+        for hf in (getattr(m, "hf_id", None), *getattr(m, "hf_aliases", ())):
+            if hf:
+                out[canonical_id(hf)] = key
+    return out
+
+
+def _int(row: dict[str, str | None], column: str, where: str, default: int | None = None) -> int:
+    text = (row.get(column) or "").strip()
+    if not text:
+        if default is not None:
+            return default
+        raise InputError(f"{where}: column {column!r}: missing value")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: column {column!r}: {text!r} is not a number") from None
+    if value == 0 and default is not None:  # the file writes 0 for a parallelism it does not use
+        return default
+    if value != int(value) or not 0 < value < 2**31:
+        raise InputError(f"{where}: column {column!r}: {text!r} is not a positive whole number")
+    return int(value)
+
+
+def _ms(row: dict[str, str | None], column: str, where: str) -> float:
+    text = (row.get(column) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where}: column {column!r}: {text!r} is not a number") from None
+    if not (value > 0 and value < float("inf")):
+        raise InputError(f"{where}: column {column!r}: {text!r} is not a positive finite time")
+    return value / 1000.0
+
+
+def read_silicon(path: Path, models: Mapping[str, ModelSpec]) -> list[ServingMeasurement]:
+    """Every row of ``path``; raises :class:`InputError` naming the line of a malformed row."""
+    text = read_text(path)
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}", hint=f"expected the columns {', '.join(REQUIRED)}")
+    index = hf_index(models)
+    out = []
+    for row in reader:
+        where = f"{path}:{reader.line_num}"
+        if None in row:  # more fields than the header
+            raise InputError(f"{where}: more fields than the header has columns")
+        source = row.get("silicon_data_source") or ""
+        found = _CONCURRENCY.search(source)
+        mode = (row.get("mode") or "").strip()
+        if found:
+            concurrency = int(found.group(1))
+        elif mode == "disagg" and not (row.get("batch_size") or "").strip():  # every decode slot busy
+            concurrency = _int(row, "decode_batch_size", where) * _int(row, "decode_num_workers", where, 1)
+        else:
+            concurrency = _int(row, "batch_size", where)
+        raw_model = (row.get("model_path") or "").strip()
+        raw_gpu = (row.get("system") or "").strip()
+        raw_precision = (row.get("gemm_quant_mode") or row.get("precision") or "").strip().lower()
+        out.append(
+            ServingMeasurement(
+                id=(row.get("id") or "").strip(),
+                engine=(row.get("backend") or "").strip().lower(),
+                engine_version=(row.get("backend_version") or "").strip(),
+                raw_model=raw_model,
+                model=index.get(canonical_id(raw_model)),
+                raw_gpu=raw_gpu,
+                gpu=SYSTEMS.get(raw_gpu),
+                precision=_PRECISIONS.get(raw_precision, raw_precision),
+                mode=mode,
+                isl=_int(row, "isl", where),
+                osl=_int(row, "osl", where),
+                concurrency=concurrency,
+                tp=_int(row, "tp_size", where, 1),
+                pp=_int(row, "pp_size", where, 1),
+                attention_dp=_int(row, "attention_dp_size", where, 1),
+                moe_ep=_int(row, "moe_ep_size", where, 1),
+                prefill_tp=_int(row, "prefill_tp_size", where, 1),
+                prefill_workers=_int(row, "prefill_num_workers", where, 1),
+                decode_tp=_int(row, "decode_tp_size", where, 1),
+                decode_workers=_int(row, "decode_num_workers", where, 1),
+                ttft_s=_ms(row, "silicon_ttft_ms", where),
+                tpot_s=_ms(row, "silicon_tpot_ms", where),
+                origin=where,
+            )
+        )
+    return out

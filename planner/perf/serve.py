@@ -1,0 +1,309 @@
+"""What a fixed-concurrency benchmark measures (vLLM ``bench serve --max-concurrency``, aiperf,
+InferenceMAX): ``C`` clients in a closed loop, each sending its next request when its last one ends,
+every request ``I`` prompt tokens and ``O`` output tokens.
+
+A closed loop is not the Poisson arrivals ``planner size`` plans for: the request rate is whatever
+the deployment sustains, the fixed point of ``X = C / (TTFT + (O − 1)·TPOT)`` (Little's law over a
+client's cycle), found by bisection on ``X``; every latency below is evaluated at that ``X``.
+
+Co-located replica (one engine serves both phases), as the engine profile schedules it:
+
+* A chunk of ``q`` tokens of an ``I``-token prompt attends to ``I`` tokens on average (ΣL² = q·I
+  over the prompt's chunks, the causal attention of the whole prompt).
+* A decoding sequence shares each iteration with ``b = 1 + N_d·(c − 1)/c`` decodes, ``N_d = X·(O − 1)·TPOT``
+  the mean decoding sequences (its own plus the others'; at one client, only its own).
+* The other clients' prompts arrive at ``X·(c − 1)/c`` and each takes ``k = ⌈I/q⌉`` iterations of a
+  chunk of ``q = min(I, B − N_d)`` tokens (B the engine's token budget; without chunked prefill ``q = I``).
+* ``decode_first`` engines (vLLM, TRT-LLM) run the chunk inside a decode iteration, which takes
+  ``T_mix > T_dec``; the others (SGLang) run it as an iteration of its own, ``T_pre``, that the
+  decodes wait for. Either way a share ``f`` of a sequence's tokens carry the extra ``Δ`` and
+  ``TPOT = T_dec + f·Δ``; per request, ``TPOT = T_dec + Δ·K/(O − 1)`` with ``K`` binomial, whose
+  quantiles give p50/p99 (normal approximation). This is the interference model the co-located
+  baselines of ``planner size`` rest on.
+* ``TTFT`` = the wait for prompts ahead + the residual of
+  the iteration in flight + ``k`` iterations of its own chunk (with the running decodes riding
+  along in ``decode_first`` engines); the first token is sampled at the end of the last chunk. The
+  wait mixes two limits by the fitted ``prefill_sync_frac`` s: clients in step (every wave of equal
+  requests arrives together, so a prompt waits behind half the others' tokens: ``(c − 1)/2`` prompt
+  services) and clients spread out (M/D/m, ``m`` prompts fitting one budget). A ``decode_first``
+  engine adds its ``prefill_fixed_s`` once per prompt (its chunks ride in decode iterations).
+* At most ``min(max_num_seqs, KV tokens / (I + O/2))`` sequences run; clients beyond that wait
+  ``(c − n_max)/X`` to be admitted.
+
+Disaggregated (``P`` prefill and ``D`` decode workers): ``TTFT`` = G/G/P wait + prefill + exposed
+KV transfer + first decode iteration; ``TPOT`` = the decode step at the per-worker batch (no
+interference). All step times come from the roofline of :mod:`planner.perf.roofline`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.domain import LinkSpec
+from planner.perf.queueing import mean_wait_s, normal_quantile, sum_quantile_s, wait_tail
+from planner.perf.serving import Replica
+from planner.perf.transfer import kv_transfer_s
+
+P50, P99 = 0.5, 0.99
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quantiles:
+    mean_s: float
+    p50_s: float
+    p99_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServePoint:
+    """One fixed-concurrency operating point of a deployment."""
+
+    ttft: Quantiles
+    tpot: Quantiles
+    requests_per_s: float
+    output_tokens: int
+    num_gpus: int
+    concurrency: int
+    decode_batch: float  # mean sequences in a decode iteration of one replica / decode worker
+    running_limit: int  # most sequences one replica / decode worker admits (scheduler cap, KV memory)
+    chunk_frac: float  # share of a sequence's decode iterations stretched by a prefill (co-located)
+    admission_wait_s: float  # mean wait of a request before the engine admits it
+
+    @property
+    def output_tokens_per_s(self) -> float:
+        return self.requests_per_s * self.output_tokens
+
+    @property
+    def output_tokens_per_s_per_gpu(self) -> float:
+        return self.output_tokens_per_s / self.num_gpus
+
+    @property
+    def output_tokens_per_s_per_user(self) -> float:
+        """Decode speed one client sees, ``1/TPOT`` (mean), as aiperf and InferenceMAX report it."""
+        return 1.0 / self.tpot.mean_s if self.tpot.mean_s > 0 else math.inf
+
+
+def running_limit(rep: Replica, isl: int, osl: int) -> int:
+    """Sequences one replica runs at once: the engine's scheduler cap and what its KV cache holds at
+    a sequence's mean length ``I + O/2``."""
+    cap = rep.engine.limits(rep.hw.gpu.id).max_num_seqs
+    return max(0, min(cap, int(rep.memory.max_kv_tokens // max(1.0, isl + osl / 2.0))))
+
+
+def _bisect_rate(clients: float, cycle_s: Callable[[float], float], x_hi: float) -> float:
+    """The ``X`` with ``X·cycle(X) = clients`` (``X·cycle`` grows with ``X``; ``cycle`` is inf past saturation)."""
+    lo, hi = 0.0, x_hi
+    while hi * cycle_s(hi) < clients:  # not saturated at x_hi: widen (never for a sane x_hi)
+        lo, hi = hi, hi * 2.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if mid * cycle_s(mid) < clients:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-9 * hi:
+            break
+    return lo
+
+
+def _binomial_quantile(base_s: float, delta_s: float, n: int, f: float, p: float) -> float:
+    """``p`` quantile of ``base + Δ·K/n``, ``K ~ Binomial(n, f)`` (normal approximation, clipped)."""
+    if delta_s <= 0 or f <= 0 or n <= 0:
+        return base_s
+    if f >= 1:
+        return base_s + delta_s
+    k = n * f + normal_quantile(p) * math.sqrt(n * f * (1 - f))
+    return base_s + delta_s * min(max(k, 0.0), n) / n
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    ttft_s: float
+    tpot_s: float
+    t_dec_s: float
+    delta_s: float
+    chunk_frac: float
+    decoding: float
+    wait_prob: float
+    wait_theta_s: float
+    ttft_base_s: float
+
+
+def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float) -> _Cycle | None:
+    """Latencies of one replica at ``x`` requests/s from ``clients`` admitted clients (None: saturated)."""
+    engine = rep.engine
+    budget = engine.limits(rep.hw.gpu.id).max_num_batched_tokens
+    ctx = isl + osl / 2.0
+    decode_tokens = max(osl - 1, 0)
+    others = (clients - 1.0) / clients if clients > 1 else 0.0
+    tpot = rep.decode_s(1, ctx)
+    cyc: _Cycle | None = None
+    for _ in range(60):
+        n_dec = x * decode_tokens * tpot  # Little: mean decoding sequences
+        batch = 1.0 + n_dec * others
+        chunk = isl if not engine.chunked_prefill else max(1, min(isl, budget - math.ceil(n_dec)))
+        k = math.ceil(isl / chunk)
+        t_dec = rep.decode_s(batch, ctx)
+        if engine.decode_first:
+            t_mix = rep.mixed_s(chunk, isl, math.ceil(batch), ctx)
+            delta = t_mix - t_dec
+            t_own = rep.mixed_s(chunk, isl, math.ceil(n_dec), ctx)
+        else:
+            t_mix = rep.mixed_s(chunk, isl, 0, ctx)
+            delta = t_mix
+            t_own = t_mix
+        rate_chunks = x * others * k  # chunk iterations per second a decoding sequence sees
+        busy = rate_chunks * t_mix
+        if busy >= 1.0:
+            return None
+        if engine.decode_first:
+            new_tpot = 1.0 / (rate_chunks + (1.0 - busy) / t_dec)
+        else:
+            new_tpot = t_dec / (1.0 - busy)
+        f = min(1.0, rate_chunks * new_tpot)
+        # Prompts ahead: m prompts share one budget; the others' prompts arrive at x·others.
+        servers = max(1, (budget - math.ceil(n_dec)) // isl) if engine.chunked_prefill or isl <= budget else 1
+        service = k * t_own
+        if x * others * service >= servers:
+            return None
+        sync = rep.hw.efficiency.for_precision(rep.precision).prefill_sync_frac
+        burst = sync * (clients - 1.0) / 2.0 * service  # in step with the others: half their prompt tokens ahead
+        wait = (1.0 - sync) * mean_wait_s(x * others, service, 0.0, 1.0, servers)
+        wait_prob, theta = wait_tail(x * others, service, 0.0, 1.0, servers)
+        theta = (1.0 - sync) * theta
+        residual = others * 0.5 * new_tpot
+        # A decode_first engine's chunks ride in decode iterations, whose step has no prefill cost:
+        # the prompt's own fixed cost (admission, tokenization, first-token sampling) is added once.
+        own_fixed = rep.hw.efficiency.for_precision(rep.precision).prefill_fixed_s if engine.decode_first else 0.0
+        base = residual + service + burst + own_fixed
+        cyc = _Cycle(
+            ttft_s=base + wait,
+            tpot_s=new_tpot,
+            t_dec_s=t_dec,
+            delta_s=delta,
+            chunk_frac=f,
+            decoding=n_dec,
+            wait_prob=wait_prob,
+            wait_theta_s=theta,
+            ttft_base_s=base,
+        )
+        if abs(new_tpot - tpot) <= 1e-10 * tpot:
+            break
+        tpot = new_tpot
+    return cyc
+
+
+def serve_colocated(rep: Replica, *, isl: int, osl: int, concurrency: int, replicas: int = 1) -> ServePoint:
+    """``concurrency`` clients spread evenly over ``replicas`` co-located replicas."""
+    limit = running_limit(rep, isl, osl)
+    if limit < 1:
+        raise ValueError("no sequence of this length fits the replica's KV cache")
+    clients = concurrency / replicas
+    admitted = min(clients, float(limit))
+    decode_tokens = max(osl - 1, 0)
+
+    def cycle(x: float) -> float:
+        c = _colocated_cycle(rep, isl, osl, admitted, x)
+        return math.inf if c is None else c.ttft_s + decode_tokens * c.tpot_s
+
+    x_hi = admitted / (rep.prefill_s(isl) + decode_tokens * rep.decode_s(1, isl))  # no one is faster than alone
+    x = _bisect_rate(admitted, cycle, x_hi)
+    cyc = _colocated_cycle(rep, isl, osl, admitted, x)
+    assert cyc is not None  # x is on the stable side of the bisection
+    admission = (clients - admitted) / x if clients > admitted else 0.0
+    base = np.array([cyc.ttft_base_s + admission])
+    ttft = Quantiles(
+        mean_s=cyc.ttft_s + admission,
+        p50_s=sum_quantile_s(base, cyc.wait_prob, cyc.wait_theta_s, P50),
+        p99_s=sum_quantile_s(base, cyc.wait_prob, cyc.wait_theta_s, P99),
+    )
+    tpot = Quantiles(
+        mean_s=cyc.tpot_s,
+        p50_s=_binomial_quantile(cyc.t_dec_s, cyc.delta_s, decode_tokens, cyc.chunk_frac, P50),
+        p99_s=_binomial_quantile(cyc.t_dec_s, cyc.delta_s, decode_tokens, cyc.chunk_frac, P99),
+    )
+    return ServePoint(
+        ttft=ttft,
+        tpot=tpot,
+        requests_per_s=x * replicas,
+        output_tokens=osl,
+        num_gpus=rep.tp * replicas,
+        concurrency=concurrency,
+        decode_batch=1.0 + cyc.decoding * ((admitted - 1.0) / admitted if admitted > 1 else 0.0),
+        running_limit=limit,
+        chunk_frac=cyc.chunk_frac,
+        admission_wait_s=admission,
+    )
+
+
+def serve_disaggregated(
+    prefill: Replica,
+    prefill_workers: int,
+    decode: Replica,
+    decode_workers: int,
+    *,
+    isl: int,
+    osl: int,
+    concurrency: int,
+    link: LinkSpec | None,
+) -> ServePoint:
+    """``concurrency`` clients; prompts queue for ``prefill_workers``, sequences spread over
+    ``decode_workers``, the KV cache crossing ``link`` (None: not modelled, e.g. one NVLink domain)."""
+    limit = running_limit(decode, isl, osl)
+    if limit < 1:
+        raise ValueError("no sequence of this length fits the decode worker's KV cache")
+    budget = prefill.engine.limits(prefill.hw.gpu.id).max_num_batched_tokens
+    chunk = min(isl, budget) if prefill.engine.chunked_prefill else isl
+    service = math.ceil(isl / chunk) * prefill.mixed_s(chunk, isl, 0, 0.0)
+    kv = 0.0 if link is None else kv_transfer_s(
+        prefill.model, link, prefill.engine, precision=prefill.precision, prompt_tokens=isl, tp=prefill.tp, prefill_s=service
+    )
+    ctx = isl + osl / 2.0
+    decode_tokens = max(osl - 1, 0)
+    admitted = min(float(concurrency), float(limit * decode_workers))
+
+    def parts(x: float) -> tuple[float, float, float] | None:
+        if x * service >= prefill_workers:
+            return None
+        wait = mean_wait_s(x, service, 0.0, 1.0, prefill_workers)
+        tpot = decode.decode_s(1, ctx)
+        for _ in range(60):
+            per_worker = x * decode_tokens * tpot / decode_workers
+            new = decode.decode_s(max(1.0, per_worker), ctx)
+            if abs(new - tpot) <= 1e-10 * tpot:
+                break
+            tpot = new
+        return wait, tpot, per_worker
+
+    def cycle(x: float) -> float:
+        p = parts(x)
+        return math.inf if p is None else p[0] + service + kv + p[1] + decode_tokens * p[1]
+
+    x_hi = admitted / (service + kv + osl * decode.decode_s(1, ctx))
+    x = _bisect_rate(admitted, cycle, x_hi)
+    got = parts(x)
+    assert got is not None
+    wait, tpot, per_worker = got
+    admission = (concurrency - admitted) / x if concurrency > admitted else 0.0
+    wait_prob, theta = wait_tail(x, service, 0.0, 1.0, prefill_workers)
+    base = np.array([service + kv + tpot + admission])
+    return ServePoint(
+        ttft=Quantiles(
+            mean_s=wait + base[0],
+            p50_s=sum_quantile_s(base, wait_prob, theta, P50),
+            p99_s=sum_quantile_s(base, wait_prob, theta, P99),
+        ),
+        tpot=Quantiles(mean_s=tpot, p50_s=tpot, p99_s=tpot),
+        requests_per_s=x,
+        output_tokens=osl,
+        num_gpus=prefill.tp * prefill_workers + decode.tp * decode_workers,
+        concurrency=concurrency,
+        decode_batch=max(1.0, per_worker),
+        running_limit=limit,
+        chunk_frac=0.0,
+        admission_wait_s=admission,
+    )

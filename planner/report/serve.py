@@ -1,0 +1,152 @@
+"""Data and table of ``planner estimate serve``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from planner.api import ServeResult
+from planner.units import s_to_ms
+
+
+def engine_doc(r: ServeResult) -> dict[str, Any]:
+    return {"id": r.engine.id, "name": r.engine.name, "version": r.engine.version}
+
+
+def serve_inputs(r: ServeResult) -> dict[str, Any]:
+    q = r.request
+    inputs: dict[str, Any] = {
+        "model": r.model.id,
+        "engine": engine_doc(r),
+        "precision": q.precision,
+        "mode": q.mode,
+        "isl_tokens": q.isl,
+        "osl_tokens": q.osl,
+        "concurrency": q.concurrency,
+    }
+    if q.mode == "aggregated":
+        inputs.update({"gpu": r.replicas[0][1].id, "tp": q.tp, "replicas": q.replicas})
+    else:
+        inputs.update(
+            {
+                "prefill_gpu": r.replicas[0][1].id,
+                "prefill_tp": q.prefill_tp,
+                "prefill_workers": q.prefill_workers,
+                "decode_gpu": r.replicas[1][1].id,
+                "decode_tp": q.decode_tp,
+                "decode_workers": q.decode_workers,
+                "link": q.link,
+            }
+        )
+    return inputs
+
+
+def _quantiles_ms(mean_s: float, p50_s: float, p99_s: float) -> dict[str, float]:
+    return {"mean": s_to_ms(mean_s), "p50": s_to_ms(p50_s), "p99": s_to_ms(p99_s)}
+
+
+def serve_data(r: ServeResult) -> dict[str, Any]:
+    p = r.point
+    return {
+        "ttft_ms": _quantiles_ms(p.ttft.mean_s, p.ttft.p50_s, p.ttft.p99_s),
+        "tpot_ms": _quantiles_ms(p.tpot.mean_s, p.tpot.p50_s, p.tpot.p99_s),
+        "requests_per_s": p.requests_per_s,
+        "output_tokens_per_s": p.output_tokens_per_s,
+        "output_tokens_per_s_per_gpu": p.output_tokens_per_s_per_gpu,
+        "output_tokens_per_s_per_user": p.output_tokens_per_s_per_user,
+        "num_gpus": p.num_gpus,
+        "decode_batch": p.decode_batch,
+        "running_limit": p.running_limit,
+        "chunk_frac": p.chunk_frac,
+        "admission_wait_ms": s_to_ms(p.admission_wait_s),
+        "factors": [
+            {
+                "role": role,
+                "gpu": gpu.id,
+                "tp": tp,
+                "precision_set": "fp8" if r.request.precision == "fp8" and eff.fp8 is not None else "bf16",
+                "fitted_on": eff.for_precision(r.request.precision).fitted_on,
+                "transferred_from": eff.transferred_from,
+            }
+            for role, gpu, tp, eff in r.replicas
+        ],
+    }
+
+
+def serve_warnings(r: ServeResult) -> list[str]:
+    out = []
+    for role, gpu, _tp, eff in r.replicas:
+        if eff.transferred_from:
+            out.append(
+                f"{role}: {gpu.id} has no {r.engine.id} measurements of its own; its factors are those of "
+                f"{eff.transferred_from} ({eff.for_precision(r.request.precision).fitted_on})"
+            )
+        if r.request.precision == "fp8" and eff.fp8 is None:
+            out.append(f"{role}: no fp8 factor set for {gpu.id} under {r.engine.id}: the bf16 factors are used")
+    if r.point.admission_wait_s > 0:
+        out.append(
+            f"only {r.point.running_limit} sequences fit one replica (scheduler cap or KV cache): the other clients wait "
+            f"{s_to_ms(r.point.admission_wait_s):.0f} ms on average to be admitted (in the TTFT)"
+        )
+    if r.request.mode == "disaggregated" and r.request.link is None:
+        out.append("no --link given: the KV transfer from prefill to decode workers is not modelled")
+    return out
+
+
+def grid_row(r: ServeResult) -> dict[str, Any]:
+    """One flat row of a ``--grid`` result: the point's inputs and what it measures."""
+    q, p = r.request, r.point
+    return {
+        "model": r.model.id,
+        "engine": r.engine.label,
+        "precision": q.precision,
+        "mode": q.mode,
+        "gpu": q.gpu if q.mode == "aggregated" else f"{q.prefill_gpu}/{q.decode_gpu}",
+        "tp": q.tp if q.mode == "aggregated" else f"{q.prefill_tp}/{q.decode_tp}",
+        "isl_tokens": q.isl,
+        "osl_tokens": q.osl,
+        "concurrency": q.concurrency,
+        "ttft_mean_ms": s_to_ms(p.ttft.mean_s),
+        "ttft_p99_ms": s_to_ms(p.ttft.p99_s),
+        "tpot_mean_ms": s_to_ms(p.tpot.mean_s),
+        "tpot_p99_ms": s_to_ms(p.tpot.p99_s),
+        "requests_per_s": p.requests_per_s,
+        "output_tokens_per_s_per_gpu": p.output_tokens_per_s_per_gpu,
+        "output_tokens_per_s_per_user": p.output_tokens_per_s_per_user,
+    }
+
+
+def serve_table(r: ServeResult) -> Table:
+    d, q = serve_data(r), r.request
+    where = (
+        f"{q.tp}x {q.gpu}" + (f" x {q.replicas} replicas" if q.replicas > 1 else "")
+        if q.mode == "aggregated"
+        else f"{q.prefill_workers}x ({q.prefill_tp}x {q.prefill_gpu}) prefill + {q.decode_workers}x ({q.decode_tp}x {q.decode_gpu}) decode"
+    )
+    t = Table(
+        title=f"serve: {r.model.id} ({q.precision}) on {where}, {r.engine.name} {r.engine.version}, "
+        f"ISL {q.isl} / OSL {q.osl} at concurrency {q.concurrency}"
+    )
+    t.add_column("metric")
+    t.add_column("mean", justify="right")
+    t.add_column("p50", justify="right")
+    t.add_column("p99", justify="right")
+    for name, key in (("TTFT (ms)", "ttft_ms"), ("TPOT (ms)", "tpot_ms")):
+        t.add_row(name, *(f"{d[key][k]:.1f}" for k in ("mean", "p50", "p99")))
+    t.add_row("requests/s", f"{d['requests_per_s']:.3f}", "", "")
+    t.add_row("output tokens/s per GPU", f"{d['output_tokens_per_s_per_gpu']:.1f}", "", "")
+    t.add_row("output tokens/s per user", f"{d['output_tokens_per_s_per_user']:.1f}", "", "")
+    t.add_row("decode batch (mean)", f"{d['decode_batch']:.1f}", "", "")
+    t.add_row("sequences admitted (limit)", f"{d['running_limit']}", "", "")
+    return t
+
+
+def grid_table(rows: list[dict[str, Any]]) -> Table:
+    t = Table(title=f"serve: {len(rows)} points")
+    keys = list(rows[0]) if rows else []
+    for k in keys:
+        t.add_column(k, justify="left" if k in ("model", "engine", "precision", "mode", "gpu") else "right")
+    for row in rows:
+        t.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()))
+    return t
