@@ -71,6 +71,10 @@ class Efficiency:
     allreduce_bandwidth_frac: float
     fitted_on: str
     transferred_from: str | None = None
+    request_fixed_s: float = 0.0
+    """Latency a request spends outside the GPU before its first token (API server, tokenization,
+    scheduling, first-token detokenization): added to TTFT, never to a GPU's busy time. Fitted on
+    end-to-end serving measurements (0 for kernel-level and step-level profiles)."""
     prefill_sync_frac: float = 0.0
     """Share of the other clients' prompts a prompt waits behind in a fixed-concurrency benchmark: 1 when
     every wave of requests arrives together (prefill-first engines keep equal-length requests in step),

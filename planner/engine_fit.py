@@ -1,11 +1,12 @@
 """Fit what per-op tables lack, an engine's per-iteration overheads and how its clients fall into
 step, on end-to-end serving measurements at fixed concurrency (:mod:`planner.perf.serve`).
 
-Four parameters per engine, one set over every GPU and precision measured (they are the engine's
+Five parameters per engine, one set over every GPU and precision measured (they are the engine's
 costs, not a GPU's: DESIGN.md §3), each GPU and precision keeping its own op-table kernel factors:
 ``prefill_fixed_s`` (per prefill iteration), ``decode_fixed_s`` and ``decode_per_seq_s`` (per decode
 iteration and per running sequence: scheduling, sampling, detokenization) and ``prefill_sync_frac``
-(the share of the other clients' prompts a prompt waits behind). Least squares on the log of
+(the share of the other clients' prompts a prompt waits behind) and ``request_fixed_s`` (latency
+before the first token outside the GPU: API server, tokenization). Least squares on the log of
 predicted/measured mean TTFT and TPOT, both weighted alike. Points the replica cannot hold (the
 model does not fit) are reported and left out.
 """
@@ -24,11 +25,11 @@ from planner.domain import Efficiency, ServingMeasurement
 from planner.perf.serve import ServePoint, serve_colocated
 from planner.perf.serving import Replica
 
-SERVE_PARAMS = ("prefill_fixed_s", "decode_fixed_s", "decode_per_seq_s", "prefill_sync_frac")
-_X0 = (5e-3, 3e-3, 2e-5, 0.3)
-_LOWER = (1e-6, 1e-6, 0.0, 0.0)
-_UPPER = (0.5, 0.1, 1e-3, 1.0)
-_SCALE = (1e-2, 1e-2, 1e-4, 1.0)
+SERVE_PARAMS = ("prefill_fixed_s", "decode_fixed_s", "decode_per_seq_s", "prefill_sync_frac", "request_fixed_s")
+_X0 = (5e-3, 3e-3, 2e-5, 0.3, 0.03)
+_LOWER = (1e-6, 1e-6, 0.0, 0.0, 0.0)
+_UPPER = (0.5, 0.1, 1e-3, 1.0, 1.0)
+_SCALE = (1e-2, 1e-2, 1e-4, 1.0, 1e-2)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,9 +90,16 @@ def fit_serving(cases: Sequence[ServeCase]) -> tuple[dict[str, float], tuple[Ser
     if not cases:
         raise ValueError("no serving measurements to fit")
     kernels = [replace(c.replica.hw.efficiency.for_precision(c.replica.precision), fp8=None) for c in cases]
+    # An engine that runs prefill chunks inside decode iterations never runs a prefill-only step, so
+    # its measurements cannot tell prefill_fixed_s: it is the same iteration overhead, decode_fixed_s.
+    tied = all(c.replica.engine.decode_first for c in cases)
+    free = [i for i, name in enumerate(SERVE_PARAMS) if not (tied and name == "prefill_fixed_s")]
 
     def overheads(x: np.ndarray) -> dict[str, float]:
-        return {name: float(v) for name, v in zip(SERVE_PARAMS, x, strict=True)}
+        out = {SERVE_PARAMS[i]: float(v) for i, v in zip(free, x, strict=True)}
+        if tied:
+            out["prefill_fixed_s"] = out["decode_fixed_s"]
+        return {name: out[name] for name in SERVE_PARAMS}
 
     def residuals(x: np.ndarray) -> np.ndarray:
         o = overheads(x)
@@ -102,8 +110,13 @@ def fit_serving(cases: Sequence[ServeCase]) -> tuple[dict[str, float], tuple[Ser
             res.append(math.log(p.tpot.mean_s / case.measurement.tpot_s))
         return np.array(res)
 
+    pick = np.array(free)
     sol = least_squares(
-        residuals, np.array(_X0), bounds=(np.array(_LOWER), np.array(_UPPER)), x_scale=np.array(_SCALE), diff_step=1e-3
+        residuals,
+        np.array(_X0)[pick],
+        bounds=(np.array(_LOWER)[pick], np.array(_UPPER)[pick]),
+        x_scale=np.array(_SCALE)[pick],
+        diff_step=1e-3,
     )
     o = overheads(sol.x)
     errs = []

@@ -13,9 +13,18 @@ import yaml
 
 from planner import api
 from planner.calibrate import PARAMS, predict_s
-from planner.domain import Measurement
+from planner.domain import Catalog, Measurement
 from planner.io.measurements import read_measurements
 from planner.perf.roofline import Hardware
+
+# These tests check the core's mechanics on figures worked out under the 2023 Splitwise engine
+# profile; they pin it (the default engine's figures are in test_engine_profiles.py and the README).
+ENGINE = "splitwise"
+
+
+@pytest.fixture(scope="session")
+def catalog(splitwise_catalog: Catalog) -> Catalog:
+    return splitwise_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 H100_DIR = ROOT / "catalogs" / "measurements" / "h100-torch"
@@ -211,7 +220,7 @@ def test_fp8_only_overlay_needs_the_bf16_factors(run_cli, tmp_path: Path) -> Non
     code, out, err = run_cli(*args)
     assert code == 2 and out == "" and err.startswith("error: --write: h100-sxm has fp8 factors but no bf16 ones")
     assert not target.exists()
-    code, _, err = run_cli(*args, "--merge-into", str(ROOT / "catalogs" / "efficiency.yaml"))
+    code, _, err = run_cli(*args, "--merge-into", str(ROOT / "catalogs" / "efficiency" / "splitwise.yaml"))
     assert code == 0, err
     eff = api.load_catalog([target.parent]).efficiency["h100-sxm"]
     assert eff.fitted_on.startswith("perf_model.csv")  # the GPU's own factors kept from the merged file

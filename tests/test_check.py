@@ -24,6 +24,15 @@ from planner import api
 from planner.check.rules import RULES
 from planner.domain import Catalog
 
+# These tests check the core's mechanics on figures worked out under the 2023 Splitwise engine
+# profile; they pin it (the default engine's figures are in test_engine_profiles.py and the README).
+ENGINE = "splitwise"
+
+
+@pytest.fixture(scope="session")
+def catalog(splitwise_catalog: Catalog) -> Catalog:
+    return splitwise_catalog
+
 ROOT = Path(__file__).resolve().parent.parent
 PROPOSALS = ROOT / "examples" / "proposals"
 CHATBOT = ROOT / "examples" / "workloads" / "chatbot.yaml"

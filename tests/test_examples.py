@@ -137,8 +137,19 @@ def test_code_completion_does_not_pay(json_runs: dict[str, tuple[int, dict[str, 
     assert "plan: llama-3.1-8b" in out
 
 
-@pytest.mark.parametrize("name", ["chatbot", "summarization"])
+# Re-derived under the default engine (vLLM 0.12 profile): of the five examples only summarization
+# (long prompts, short answers) pays for disaggregation; under the 2023 Splitwise engine chatbot and
+# agentic did too. The README's table gives every figure; these tests keep the signs honest.
+@pytest.mark.parametrize("name", ["summarization"])
 def test_disaggregation_pays(json_runs: dict[str, tuple[int, dict[str, Any], str]], name: str) -> None:
     _, doc, _ = json_runs[name]
     assert doc["data"]["savings_frac"] > 0
     assert not any("does not pay" in w for w in doc["warnings"])
+
+
+@pytest.mark.parametrize("name", ["chatbot", "agentic_long_context", "multi_class"])
+def test_disaggregation_does_not_pay_under_vllm(json_runs: dict[str, tuple[int, dict[str, Any], str]], name: str) -> None:
+    _, doc, _ = json_runs[name]
+    assert doc["inputs"]["engine"]["id"] == "vllm" if isinstance(doc["inputs"].get("engine"), dict) else True
+    assert doc["data"]["savings_frac"] < 0
+    assert any("does not pay" in w for w in doc["warnings"])

@@ -21,6 +21,15 @@ from planner.sim import SimOptions, quantile, simulate
 from planner.sim.arrivals import Requests, generate
 from planner.sim.engine import CoreSteps, Options, PoolConfig, run
 
+# These tests check the core's mechanics on figures worked out under the 2023 Splitwise engine
+# profile; they pin it (the default engine's figures are in test_engine_profiles.py and the README).
+ENGINE = "splitwise"
+
+
+@pytest.fixture(scope="session")
+def catalog(splitwise_catalog: Catalog) -> Catalog:
+    return splitwise_catalog
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "workloads"
 CliResult = tuple[int, str, str]

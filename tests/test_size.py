@@ -30,6 +30,15 @@ from planner.optimize.sizing import SizeResult
 from planner.perf.evaluate import evaluate
 from planner.units import HOURS_PER_MONTH
 
+# These tests check the core's mechanics on figures worked out under the 2023 Splitwise engine
+# profile; they pin it (the default engine's figures are in test_engine_profiles.py and the README).
+ENGINE = "splitwise"
+
+
+@pytest.fixture(scope="session")
+def catalog(splitwise_catalog: Catalog) -> Catalog:
+    return splitwise_catalog
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "workloads"
 CHATBOT = EXAMPLES / "chatbot.yaml"

@@ -16,6 +16,15 @@ from planner.errors import InputError
 from planner.report.sweep import sparkline
 from planner.sweep import apply_catalog, parse_vary, sweep
 
+# These tests check the core's mechanics on figures worked out under the 2023 Splitwise engine
+# profile; they pin it (the default engine's figures are in test_engine_profiles.py and the README).
+ENGINE = "splitwise"
+
+
+@pytest.fixture(scope="session")
+def catalog(splitwise_catalog: Catalog) -> Catalog:
+    return splitwise_catalog
+
 REPO = Path(__file__).resolve().parent.parent
 CHATBOT = REPO / "examples" / "workloads" / "chatbot.yaml"
 Run = Callable[..., tuple[int, str, str]]

@@ -34,6 +34,7 @@ FILES: dict[str, type[BaseModel]] = {
 }
 EFFICIENCY_DIR = "efficiency"  # efficiency/<engine>.yaml: one engine's factors per file
 ENV_VAR = "PLANNER_CATALOG_DIR"
+ENGINE_ENV_VAR = "PLANNER_ENGINE"  # the engine used where none is named (default: engines.yaml's default)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -510,14 +511,18 @@ def _factors(gpu: str, e: schemas.EfficiencyEntry, fp8: domain.Efficiency | None
         allreduce_latency_s=e.allreduce_latency_s or 0.0,
         allreduce_bandwidth_frac=e.allreduce_bandwidth_frac or 0.0,
         prefill_sync_frac=e.prefill_sync_frac or 0.0,
+        request_fixed_s=e.request_fixed_s or 0.0,
         fitted_on=e.fitted_on or "",
         fp8=fp8,
     )
 
 
 def load_catalog(extra_dirs: Sequence[Path] = (), *, require_efficiency: bool = True) -> domain.Catalog:
-    """Load, merge and validate every catalog directory; raises :class:`CatalogError`.
+    """Load, merge and validate every catalog directory; raises :class:`CatalogError`. The engine
+    ``PLANNER_ENGINE`` names (else engines.yaml's default) is selected.
 
     ``require_efficiency=False`` is for calibration, which fits the factors the catalog lacks.
     """
-    return _to_domain(_load_raw(catalog_dirs(extra_dirs)), require_efficiency)
+    catalog = _to_domain(_load_raw(catalog_dirs(extra_dirs)), require_efficiency)
+    engine = os.environ.get(ENGINE_ENV_VAR, "").strip()
+    return select_engine(catalog, engine, ENGINE_ENV_VAR) if engine and require_efficiency else catalog

@@ -217,6 +217,8 @@ class EfficiencyEntry(Strict):
     decode_per_seq_s: NonNegative | None = None
     allreduce_latency_s: NonNegative | None = None
     allreduce_bandwidth_frac: Fraction | None = None
+    request_fixed_s: NonNegative | None = None
+    """Latency before the first token outside the GPU (API server, tokenization); added to TTFT."""
     prefill_sync_frac: Annotated[float, Field(ge=0, le=1)] | None = None
     """Fixed-concurrency benchmarks: share of the other clients' prompts a prompt waits behind."""
     fitted_on: str | None = None

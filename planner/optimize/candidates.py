@@ -95,19 +95,26 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
 
 
 def pooled_variants(candidates: list[Candidate], catalog: Catalog, workload: Workload, top_k: int = 3) -> list[Candidate]:
-    """Pooled variants, per class and role, of the ``top_k`` candidates that carry the class most
+    """Pooled variants, per class, role and GPU type, of the ``top_k`` candidates that carry the class most
     cheaply on lone replicas (GPUs per unit of rate): where the optimum will be, at a fraction of the
     cost of rescoring every candidate."""
     out: list[Candidate] = []
     for cls in workload.classes:
         for role in ("prefill", "colocated"):
-            mine = [c for c in candidates if c.pool.role == role and not c.variant and c.max_rate_rps.get(cls.name, 0.0) > 0]
-            # What a large pool approaches (GPUs per request/s at the rate bound), then lone replicas.
-            mine.sort(key=lambda c: (c.pool.tp / c.bound_rps[cls.name], c.pool.tp / c.max_rate_rps[cls.name], c.key))
-            for c in mine[:top_k]:
-                v = pooled(c, catalog, workload, cls.name, cls.rate_rps)
-                if v is not None:
-                    out.append(v)
+            # Per GPU type, so that the candidates of a one-GPU-type baseline are always among the
+            # optimum's (a cheaper baseline than the optimum would be a contradiction).
+            for gpu in sorted({c.pool.gpu for c in candidates}):
+                mine = [
+                    c
+                    for c in candidates
+                    if c.pool.role == role and c.pool.gpu == gpu and not c.variant and c.max_rate_rps.get(cls.name, 0.0) > 0
+                ]
+                # What a large pool approaches (GPUs per request/s at the rate bound), then lone replicas.
+                mine.sort(key=lambda c: (c.pool.tp / c.bound_rps[cls.name], c.pool.tp / c.max_rate_rps[cls.name], c.key))
+                for c in mine[:top_k]:
+                    v = pooled(c, catalog, workload, cls.name, cls.rate_rps)
+                    if v is not None:
+                        out.append(v)
     return sorted(out, key=lambda c: c.key)
 
 

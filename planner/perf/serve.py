@@ -25,8 +25,8 @@ Co-located replica (one engine serves both phases), as the engine profile schedu
   along in ``decode_first`` engines); the first token is sampled at the end of the last chunk. The
   wait mixes two limits by the fitted ``prefill_sync_frac`` s: clients in step (every wave of equal
   requests arrives together, so a prompt waits behind half the others' tokens: ``(c − 1)/2`` prompt
-  services) and clients spread out (M/D/m, ``m`` prompts fitting one budget). A ``decode_first``
-  engine adds its ``prefill_fixed_s`` once per prompt (its chunks ride in decode iterations).
+  services) and clients spread out (M/D/m, ``m`` prompts fitting one budget). Every prompt adds the
+  engine's ``request_fixed_s`` (API server, tokenization: latency, not GPU time).
 * At most ``min(max_num_seqs, KV tokens / (I + O/2))`` sequences run; clients beyond that wait
   ``(c − n_max)/X`` to be admitted.
 
@@ -176,9 +176,7 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         wait_prob, theta = wait_tail(x * others, service, 0.0, 1.0, servers)
         theta = (1.0 - sync) * theta
         residual = others * 0.5 * new_tpot
-        # A decode_first engine's chunks ride in decode iterations, whose step has no prefill cost:
-        # the prompt's own fixed cost (admission, tokenization, first-token sampling) is added once.
-        own_fixed = rep.hw.efficiency.for_precision(rep.precision).prefill_fixed_s if engine.decode_first else 0.0
+        own_fixed = rep.hw.efficiency.for_precision(rep.precision).request_fixed_s  # outside the GPU
         base = residual + service + burst + own_fixed
         cyc = _Cycle(
             ttft_s=base + wait,
@@ -290,7 +288,7 @@ def serve_disaggregated(
     wait, tpot, per_worker = got
     admission = (concurrency - admitted) / x if concurrency > admitted else 0.0
     wait_prob, theta = wait_tail(x, service, 0.0, 1.0, prefill_workers)
-    base = np.array([service + kv + tpot + admission])
+    base = np.array([service + kv + tpot + admission + prefill.hw.efficiency.for_precision(prefill.precision).request_fixed_s])
     return ServePoint(
         ttft=Quantiles(
             mean_s=wait + base[0],

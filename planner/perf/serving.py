@@ -88,6 +88,11 @@ class Replica:
         ).latency_s
 
 
+def request_fixed_s(rep: Replica) -> float:
+    """Latency before a request's first token outside the GPU (the engine's ``request_fixed_s``)."""
+    return rep.hw.efficiency.for_precision(rep.precision).request_fixed_s
+
+
 def mean_context_tokens(cls: RequestClass) -> float:
     """Mean KV length of a decoding sequence: its prompt plus half its output."""
     return cls.input_tokens.mean + cls.output_tokens.mean / 2.0
@@ -143,7 +148,8 @@ def _prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> 
                 for L, t in zip(lengths, times, strict=True)
             ]
         )
-    return PrefillService(service_s=times, exposed_s=times + kv)
+    # The engine's latency outside the GPU (API server, tokenization) adds to TTFT, not to busy time.
+    return PrefillService(service_s=times, exposed_s=times + kv + request_fixed_s(rep))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -282,9 +288,10 @@ def colocated_metrics(
     if rho >= 1:
         return _SATURATED, _SATURATED
     c, theta = wait_tail(rate_per_replica * servers, mean, cv2, cls.interarrival_cv2, servers)
+    offsets = service + request_fixed_s(rep)
     ttft = Latency(
-        p50_s=sum_quantile_s(service, c, theta, MEDIAN),
-        pct_s=sum_quantile_s(service, c, theta, cls.slo.ttft_pct),
+        p50_s=sum_quantile_s(offsets, c, theta, MEDIAN),
+        pct_s=sum_quantile_s(offsets, c, theta, cls.slo.ttft_pct),
         utilization_frac=rho,
     )
     t_avg = rho * co.t_mix_s + (1 - rho) * co.t_decode_s
@@ -353,7 +360,10 @@ def colocated_max_rate(rep: Replica, cls: RequestClass, co: Colocated, max_batch
         return 0.0
     mean, cv2, service = _colocated_service(co, cls)
     ttft_rate = (
-        max_rate_for_quantile(mean, cv2, cls.interarrival_cv2, service, cls.slo.ttft_pct, cls.slo.ttft_s, servers) / servers
+        max_rate_for_quantile(
+            mean, cv2, cls.interarrival_cv2, service + request_fixed_s(rep), cls.slo.ttft_pct, cls.slo.ttft_s, servers
+        )
+        / servers
     )
     return min(bound, ttft_rate) * (1 - 1e-6)
 
