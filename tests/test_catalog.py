@@ -65,23 +65,32 @@ def test_every_source_has_a_date(catalog: Catalog) -> None:
 
 
 def test_every_gpu_has_efficiency(catalog: Catalog) -> None:
-    assert set(catalog.efficiency) == set(catalog.gpus)
-    fitted = 0
-    for gpu, eff in catalog.efficiency.items():
-        assert eff.gpu == gpu
-        assert eff.fitted_on, gpu  # transferred entries carry their donor's fitted_on
-        for frac in (eff.compute_frac, eff.attention_compute_frac, eff.memory_frac, eff.allreduce_bandwidth_frac):
-            assert 0 < frac < 1, (gpu, frac)
-        if eff.transferred_from is None:
-            fitted += 1
-        else:
-            donor = catalog.efficiency[eff.transferred_from]
-            assert donor.transferred_from is None
-            assert eff.compute_frac == donor.compute_frac
-    assert fitted >= 2  # the Splitwise GPUs
-    assert catalog.efficiency["h100-sxm"].transferred_from is None
-    assert catalog.efficiency["a100-sxm-80gb"].transferred_from is None
-    assert "perf_model.csv" in catalog.efficiency["h100-sxm"].fitted_on
+    """Every engine has a factor set for every GPU: fitted, or transferred from a fitted one."""
+    assert set(catalog.engines) == {"vllm", "sglang", "trtllm", "pytorch", "splitwise"}
+    for engine, effs in catalog.engine_efficiency.items():
+        assert set(effs) == set(catalog.gpus), engine
+        fitted = 0
+        for gpu, eff in effs.items():
+            assert eff.gpu == gpu
+            assert eff.fitted_on, (engine, gpu)  # transferred entries carry their donor's fitted_on
+            for frac in (eff.compute_frac, eff.attention_compute_frac, eff.memory_frac, eff.allreduce_bandwidth_frac):
+                assert 0 < frac < 1, (engine, gpu, frac)
+            if eff.transferred_from is None:
+                fitted += 1
+            else:
+                donor = effs[eff.transferred_from]
+                assert donor.transferred_from is None
+                assert eff.compute_frac == donor.compute_frac
+        assert fitted >= 2, engine
+    split = catalog.engine_efficiency["splitwise"]
+    assert split["h100-sxm"].transferred_from is None and split["a100-sxm-80gb"].transferred_from is None
+    assert "perf_model.csv" in split["h100-sxm"].fitted_on
+    assert "h100-torch" in catalog.engine_efficiency["pytorch"]["h100-sxm"].fitted_on or "measurements.csv" in (
+        catalog.engine_efficiency["pytorch"]["h100-sxm"].fitted_on
+    )
+    for engine in ("vllm", "sglang", "trtllm"):
+        for gpu in ("h100-sxm", "h200-sxm", "b200", "a100-sxm-80gb", "l40s"):  # the GPUs the op tables cover
+            assert catalog.engine_efficiency[engine][gpu].transferred_from is None, (engine, gpu)
 
 
 def test_ampere_has_no_fp8(catalog: Catalog) -> None:
@@ -243,7 +252,7 @@ def test_new_gpu_without_efficiency_is_an_error(tmp_path: Path) -> None:
     (d / "gpus.yaml").write_text(gpu_yaml("my-gpu"))
     with pytest.raises(CatalogError) as info:
         load_catalog([d])
-    assert "efficiency.yaml" in info.value.message
+    assert "efficiency" in info.value.message
     assert "my-gpu" in info.value.message
 
 

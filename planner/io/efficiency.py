@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from planner.errors import InputError
 from planner.io.catalog import parse_file
 from planner.io.output import write_text_atomic
@@ -51,5 +53,56 @@ def validate_efficiency_doc(doc: Mapping[str, Any]) -> None:
     """Raise :class:`InputError` unless ``doc`` is a valid efficiency file."""
     try:
         EfficiencyFile.model_validate(doc)
-    except ValueError as exc:
-        raise InputError(f"not a valid efficiency file: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"not a valid efficiency file: {where}: {' '.join(str(err['msg']).split())}") from None
+
+
+_FACTORS = (
+    "compute_frac",
+    "attention_compute_frac",
+    "memory_frac",
+    "prefill_fixed_s",
+    "decode_fixed_s",
+    "decode_per_seq_s",
+    "allreduce_latency_s",
+    "allreduce_bandwidth_frac",
+    "prefill_sync_frac",
+    "request_fixed_s",
+)
+
+
+def write_engine_overheads(
+    path: Path,
+    engine: str,
+    efficiency: Mapping[str, Any],
+    overheads: Mapping[str, float],
+    fitted_on: str,
+    *,
+    source: str,
+    as_of: str,
+    inputs: Sequence[Path] = (),
+) -> None:
+    """Write ``engine``'s factor sets (``efficiency``: GPU id → :class:`planner.domain.Efficiency`) as
+    an overlay of that engine, every fitted set with the engine ``overheads`` in place."""
+    entries: dict[str, Any] = {}
+    for gpu, eff in sorted(efficiency.items()):
+        if eff.transferred_from:
+            entries[gpu] = {"transferred_from": eff.transferred_from, "note": f"no measurements of {gpu}: {eff.transferred_from}'s set"}
+            continue
+
+        def one(e: Any) -> dict[str, Any]:
+            out = {name: float(f"{getattr(e, name):.6g}") for name in _FACTORS}
+            out.update({k: float(f"{v:.6g}") for k, v in overheads.items()})
+            kernels = e.fitted_on.split("; overheads:")[0]
+            out.update(fitted_on=f"{kernels}; overheads: {fitted_on}", source=source, as_of=as_of)
+            return out
+
+        entry = one(eff)
+        if eff.fp8 is not None:
+            entry["fp8"] = one(eff.fp8)
+        entries[gpu] = entry
+    doc = {"schema_version": 1, "engine": engine, "efficiency": entries}
+    validate_efficiency_doc(doc)
+    write_text_atomic(path, HEADER + dumps(doc), inputs=inputs)

@@ -151,7 +151,7 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         if engine.decode_first:
             t_mix = rep.mixed_s(chunk, isl, math.ceil(batch), ctx)
             delta = t_mix - t_dec
-            t_own = rep.mixed_s(chunk, isl, math.ceil(n_dec), ctx)
+            t_own = rep.mixed_s(chunk, isl, math.ceil(n_dec * others), ctx)  # the others' decodes ride along
         else:
             t_mix = rep.mixed_s(chunk, isl, 0, ctx)
             delta = t_mix

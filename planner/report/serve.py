@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from rich.table import Table
 
-from planner.api import ServeResult
+from planner.api import ServeResult, ServingCalibration
+from planner.engine_fit import ServeError
 from planner.units import s_to_ms
 
 
@@ -149,4 +151,46 @@ def grid_table(rows: list[dict[str, Any]]) -> Table:
         t.add_column(k, justify="left" if k in ("model", "engine", "precision", "mode", "gpu") else "right")
     for row in rows:
         t.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()))
+    return t
+
+
+def _errs(errors: tuple[ServeError, ...]) -> dict[str, Any]:
+    def med(vals: list[float]) -> float | None:
+        return statistics.median(abs(v) for v in vals) if vals else None
+
+    return {
+        "rows": len(errors),
+        "ttft_median_abs_error_frac": med([e.ttft_rel_error for e in errors]),
+        "tpot_median_abs_error_frac": med([e.tpot_rel_error for e in errors]),
+    }
+
+
+def serving_fit_data(cal: ServingCalibration) -> dict[str, Any]:
+    skipped: dict[str, int] = {}
+    for _row, why in cal.skipped:
+        skipped[why] = skipped.get(why, 0) + 1
+    return {
+        "engine": {"id": cal.engine.id, "name": cal.engine.name, "version": cal.engine.version},
+        "overheads": dict(cal.overheads),
+        "fitted_on": cal.fitted_on,
+        "train": _errs(cal.train),
+        "held_out": _errs(cal.held_out),
+        "skipped": dict(sorted(skipped.items())),
+    }
+
+
+def serving_fit_table(cal: ServingCalibration) -> Table:
+    d = serving_fit_data(cal)
+    t = Table(title=f"{cal.engine.name} {cal.engine.version}: overheads fitted on the training split")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for name, value in d["overheads"].items():
+        t.add_row(name, f"{1000 * value:.3f} ms" if name.endswith("_s") else f"{value:.3f}")
+    for split in ("train", "held_out"):
+        e = d[split]
+        for what in ("ttft", "tpot"):
+            v = e[f"{what}_median_abs_error_frac"]
+            t.add_row(f"{split} {what.upper()} median |error| ({e['rows']} rows)", "-" if v is None else f"{100 * v:.1f} %")
+    for why, n in d["skipped"].items():
+        t.add_row(f"not represented: {why}", str(n))
     return t
