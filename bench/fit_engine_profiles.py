@@ -18,6 +18,7 @@ The package is needed only here, never at run time: the result is committed.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -27,16 +28,27 @@ from typing import Any
 import yaml
 
 from planner import api
-from planner.engine_fit import SERVE_PARAMS, _X0
+from planner.engine_fit import _X0, SERVE_PARAMS
 from planner.io.efficiency import validate_efficiency_doc
 from planner.io.optables import write_kernel_overlay
 
 ROOT = Path(__file__).resolve().parent.parent
 SILICON = ROOT / "catalogs/measurements/aiconfigurator/silicon_sample_dense.csv"
 TRANSFERS = {  # catalog GPU without tables -> the GPU whose set it borrows, and why
-    "h100-pcie": ("h100-sxm", "aiconfigurator-core 0.12.0 has no H100 PCIe tables; same GH100 chip as the SXM part (its lower clocks and bandwidth are in gpus.yaml), whose factors are used."),
-    "a100-pcie-80gb": ("a100-sxm-80gb", "aiconfigurator-core 0.12.0 has no A100 PCIe tables; same GA100 chip as the SXM part, whose factors are used."),
-    "a100-sxm-40gb": ("a100-sxm-80gb", "aiconfigurator-core 0.12.0 has no A100 40 GB tables; same GA100 chip and engine as the 80 GB part, whose factors are used."),
+    "h100-pcie": (
+        "h100-sxm",
+        "aiconfigurator-core 0.12.0 has no H100 PCIe tables; same GH100 chip as the SXM part (its lower clocks and "
+        "bandwidth are in gpus.yaml), whose factors are used.",
+    ),
+    "a100-pcie-80gb": (
+        "a100-sxm-80gb",
+        "aiconfigurator-core 0.12.0 has no A100 PCIe tables; same GA100 chip as the SXM part, whose factors are used.",
+    ),
+    "a100-sxm-40gb": (
+        "a100-sxm-80gb",
+        "aiconfigurator-core 0.12.0 has no A100 40 GB tables; same GA100 chip and engine as the 80 GB part, whose "
+        "factors are used.",
+    ),
 }
 HEADER = """\
 # Efficiency factors of the performance core for the `{engine}` engine, one entry per GPU, built by
@@ -112,6 +124,7 @@ def build(engine: str, tables: Path, dry_run: bool) -> None:
 
 
 def main() -> int:
+    os.chdir(ROOT)  # the catalogs name the measurements by their path in the repository
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--tables", type=Path, required=True, help="aiconfigurator_core/systems/data of aiconfigurator-core 0.12.0")
     ap.add_argument("--engine", action="append", choices=("vllm", "sglang", "trtllm"))

@@ -22,8 +22,8 @@ from planner.domain import (
     StepEstimate,
     Workload,
 )
-from planner.errors import InputError
-from planner.io.catalog import IdIndex, load_catalog
+from planner.errors import InfeasibleError, InputError
+from planner.io.catalog import IdIndex, load_catalog, select_engine
 from planner.perf.memory import check_tp, require_fit
 from planner.perf.roofline import Hardware, decode_step, peak_flop_per_s, prefill_step
 from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
@@ -66,6 +66,7 @@ class EstimateResult:
     memory: MemoryFit
     context_tokens: float  # tokens of KV cache per sequence the step needs
     efficiency: Efficiency  # the GPU's entry; the step used ``efficiency.for_precision(precision)``
+    engine: EngineSpec  # the serving engine whose factors and memory use the step was computed with
 
     @property
     def factors(self) -> Efficiency:
@@ -99,10 +100,12 @@ def estimate(
     context: int | None = None,
     catalog: Catalog | None = None,
     catalog_dirs: Sequence[Path] = (),
+    engine: str | None = None,
 ) -> EstimateResult:
     """Latency of one prefill step (``batch`` prompts of ``tokens``) or one decode step (``batch``
-    sequences at ``context`` tokens), with the bound, MFU/MBU and memory fit."""
-    cat = catalog if catalog is not None else load_catalog(catalog_dirs)
+    sequences at ``context`` tokens), with the bound, MFU/MBU and memory fit, under ``engine``
+    (``NAME`` or ``NAME@VERSION``; None: the catalog's selected engine)."""
+    cat = select_engine(catalog if catalog is not None else load_catalog(catalog_dirs), engine)
     m = resolve_model(cat, model)
     g = resolve_gpu(cat, gpu)
     _positive("--batch", batch)
@@ -128,7 +131,15 @@ def estimate(
         step = decode_step(m, hw, tp=tp, precision=precision, batch=batch, context_tokens=float(context))
         ctx = float(context)
     return EstimateResult(
-        model=m, gpu=g, tp=tp, precision=precision, step=step, memory=fit, context_tokens=ctx, efficiency=hw.efficiency
+        model=m,
+        gpu=g,
+        tp=tp,
+        precision=precision,
+        step=step,
+        memory=fit,
+        context_tokens=ctx,
+        efficiency=hw.efficiency,
+        engine=cat.engine,
     )
 
 
@@ -217,7 +228,7 @@ def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_di
                 hint="raise --tp or shorten --isl/--osl",
             )
         point = serve_colocated(rep, isl=req.isl, osl=req.osl, concurrency=req.concurrency, replicas=req.replicas)
-        workers = (("colocated", g, req.tp, rep.hw.efficiency),)
+        workers: tuple[tuple[str, GpuSpec, int, Efficiency], ...] = (("colocated", g, req.tp, rep.hw.efficiency),)
     else:
         if req.prefill_gpu is None or req.decode_gpu is None:
             raise InputError(f"{pre}--prefill-gpu and --decode-gpu are required in disaggregated mode")
@@ -304,6 +315,15 @@ def serving_cases(
     return cases, skipped
 
 
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory where it lies below it (no machine's root in a catalog)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return p.name
+
+
 def calibrate_serving(
     silicon_files: Sequence[Path],
     *,
@@ -330,7 +350,7 @@ def calibrate_serving(
     if not train:
         raise InputError(f"no {cat.engine.id} rows of {', '.join(sorted(train_ids))} that the serving model represents")
     overheads, train_errors = fit_serving(train)
-    files = sorted({c.measurement.origin.rsplit(":", 1)[0] for c in train})
+    files = sorted({_shown_path(c.measurement.origin.rsplit(":", 1)[0]) for c in train})
     by_set = sorted({(c.measurement.gpu or "", c.replica.precision) for c in train})
     fitted_on = (
         f"{', '.join(files)}: {len(train)} {cat.engine.id} rows of {', '.join(sorted({c.measurement.raw_model for c in train}))} "
@@ -484,21 +504,47 @@ def write_efficiency_overlay(
     write_efficiency(path, entries, merge_into=merge_into, inputs=inputs)
 
 
-def workload_catalog(spec: WorkloadSpec, written_in: Path, catalog_dirs: Sequence[Path] = ()) -> Catalog:
-    """The catalog a workload is planned with: the built-in one, ``catalog_dirs``, then the
-    overlay its ``calibration`` entry names (relative to ``written_in``, the file it is written in)."""
+def engine_catalog(catalog_dirs: Sequence[Path] = (), engine: str | None = None, where: str = "--engine") -> Catalog:
+    """The built-in catalog and ``catalog_dirs`` with ``engine`` (``NAME`` or ``NAME@VERSION``;
+    None: the default engine) selected."""
+    return select_engine(load_catalog(catalog_dirs), engine, where)
+
+
+def _planning_catalog(spec: WorkloadSpec, written_in: Path | None, catalog_dirs: Sequence[Path]) -> Catalog:
+    """The built-in catalog, ``catalog_dirs``, then the workload's ``calibration`` overlay (relative
+    to ``written_in``; a workload given by flags has none); the default engine selected."""
     from planner.io.workload import calibration_dir
 
-    extra = calibration_dir(spec, written_in.parent, str(written_in))
+    extra = None if written_in is None else calibration_dir(spec, written_in.parent, str(written_in))
     return load_catalog([*catalog_dirs, *([extra] if extra is not None else [])])
 
 
-def proposal_catalog(path: Path, catalog_dirs: Sequence[Path] = ()) -> Catalog:
-    """:func:`workload_catalog` for the workload of a proposal (or a ``planner size`` plan)."""
+def workload_catalog(
+    spec: WorkloadSpec, written_in: Path, catalog_dirs: Sequence[Path] = (), engine: str | None = None, where: str = "--engine"
+) -> Catalog:
+    """The catalog a workload is planned with: the built-in one, ``catalog_dirs``, then the
+    overlay its ``calibration`` entry names (relative to ``written_in``, the file it is written in),
+    with the serving engine selected: ``engine`` (``--engine``; ``where`` names it in errors), else
+    the workload's ``engine:``, else the catalog's default."""
+    base = _planning_catalog(spec, written_in, catalog_dirs)
+    if engine is not None:
+        return select_engine(base, engine, where)
+    return select_engine(base, spec.engine, f"{written_in}: engine")
+
+
+def proposal_catalog(path: Path, catalog_dirs: Sequence[Path] = (), engine: str | None = None) -> Catalog:
+    """:func:`workload_catalog` for the workload of a proposal (or a ``planner size`` plan). The
+    engine: ``engine`` (``--engine``), else the proposal's ``engine:`` (a plan's ``inputs.engine``,
+    the engine it was sized for), else its workload's ``engine:``, else the catalog's default."""
     from planner.io.proposal import read_proposal_with_origin
 
-    _, workload_spec, written_in = read_proposal_with_origin(path)
-    return workload_catalog(workload_spec, written_in, catalog_dirs)
+    spec, workload_spec, written_in = read_proposal_with_origin(path)
+    base = _planning_catalog(workload_spec, written_in, catalog_dirs)
+    if engine is not None:
+        return select_engine(base, engine, "--engine")
+    if spec.engine is not None:
+        return select_engine(base, spec.engine, f"{path}: engine")
+    return select_engine(base, workload_spec.engine, f"{written_in}: engine")
 
 
 def load_workload_spec(path: Path) -> WorkloadSpec:
@@ -563,6 +609,107 @@ def size(workload: Workload, catalog: Catalog, *, solver: str = "highs", time_li
     if time_limit_s is not None and not time_limit_s > 0:
         raise InputError("--time-limit-s must be positive")
     return _size(workload, catalog, solver=solver, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+
+
+REFERENCE_ENGINES = ("pytorch", "splitwise")
+"""Reference profiles, not engines one deploys: ``--engine auto`` leaves them out."""
+
+
+def several_engines(raw: str | None) -> bool:
+    """Whether ``--engine`` names several engines: ``auto`` or a comma-separated list."""
+    return raw is not None and (raw.strip().lower() == "auto" or "," in raw)
+
+
+def engine_list(catalog: Catalog, raw: str) -> list[str]:
+    """The engines ``--engine`` names: ``auto`` (every engine of the catalog but
+    :data:`REFERENCE_ENGINES`), a comma-separated list of ``NAME[@VERSION]``, or one of them."""
+    text = raw.strip()
+    if text.lower() == "auto":
+        names = [e for e in sorted(catalog.engines) if e not in REFERENCE_ENGINES]
+        if not names:
+            raise InputError("--engine auto: the catalog has no engine besides the reference profiles")
+        return names
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise InputError(f"--engine {raw!r}: name at least one engine")
+    return names
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineSizing:
+    """:func:`size` under one engine: the plan, or the infeasibility it ended in."""
+
+    engine: EngineSpec
+    catalog: Catalog  # with this engine selected
+    workload: Workload
+    result: SizeResult | None
+    infeasible: InfeasibleError | None = None
+
+    @property
+    def feasible(self) -> bool:
+        return self.result is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineComparison:
+    """:func:`size_engines`: every engine's sizing, in the order asked, and the best feasible one."""
+
+    runs: tuple[EngineSizing, ...]
+    best: EngineSizing
+
+
+def size_engines(
+    spec: WorkloadSpec,
+    engines: str | Sequence[str],
+    *,
+    written_in: Path | None = None,
+    catalog_dirs: Sequence[Path] = (),
+    origin: str = "workload",
+    solver: str = "highs",
+    time_limit_s: float | None = None,
+) -> EngineComparison:
+    """Size the workload under each of ``engines`` (``NAME[@VERSION]`` each, or ``--engine``'s text:
+    see :func:`engine_list`; an engine named twice is sized once) and
+    pick the best plan by the workload's objective (cost: USD/hour; gpus, power: that, then cost;
+    a tie goes to the engine named first). Raises InfeasibleError when no engine has a plan."""
+    base = _planning_catalog(spec, written_in, catalog_dirs)
+    runs: list[EngineSizing] = []
+    seen: set[str] = set()
+    for raw in engine_list(base, engines) if isinstance(engines, str) else engines:
+        cat = select_engine(base, raw, "--engine")
+        if cat.engine.id in seen:
+            continue
+        seen.add(cat.engine.id)
+        workload = resolve_workload(spec, cat, origin)
+        try:
+            result: SizeResult | None = size(workload, cat, solver=solver, time_limit_s=time_limit_s)
+            failed = None
+        except InfeasibleError as exc:
+            result, failed = None, exc
+        runs.append(EngineSizing(engine=cat.engine, catalog=cat, workload=workload, result=result, infeasible=failed))
+    feasible = [r for r in runs if r.result is not None]
+    if not feasible:
+        first = runs[0].infeasible
+        assert first is not None
+        raise InfeasibleError(
+            f"no engine has a plan ({', '.join(r.engine.label for r in runs)}); {runs[0].engine.label}: {first.message}",
+            hint=first.hint,
+            diagnosis={
+                **first.diagnosis,
+                "engines": [{"engine": r.engine.label, "message": r.infeasible.message if r.infeasible else ""} for r in runs],
+            },
+        )
+
+    def key(r: EngineSizing) -> tuple[float, float]:
+        assert r.result is not None
+        ev = r.result.plan.evaluation
+        if r.workload.objective == "gpus":
+            return (ev.num_gpus, ev.usd_per_hour)
+        if r.workload.objective == "power":
+            return (ev.power_w, ev.usd_per_hour)
+        return (ev.usd_per_hour, ev.num_gpus)
+
+    return EngineComparison(runs=tuple(runs), best=min(feasible, key=key))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -78,7 +78,7 @@ def errors(cases: Sequence[ServeCase], eff: Efficiency | None = None) -> tuple[S
 
 def set_overheads(eff: Efficiency, overheads: dict[str, float], fitted_on: str | None = None) -> Efficiency:
     """``eff`` (one set, no fp8 sub-set) with the engine's overheads in place."""
-    out = replace(eff, fp8=None, **overheads)
+    out = replace(eff, fp8=None, **overheads)  # type: ignore[arg-type]
     return out if fitted_on is None else replace(out, fitted_on=fitted_on)
 
 
@@ -119,7 +119,7 @@ def fit_serving(cases: Sequence[ServeCase]) -> tuple[dict[str, float], tuple[Ser
         diff_step=1e-3,
     )
     o = overheads(sol.x)
-    errs = []
+    errs: list[ServeError] = []
     for case, k in zip(cases, kernels, strict=True):
         errs.extend(errors([case], set_overheads(k, o)))
     return o, tuple(errs)

@@ -173,7 +173,12 @@ def test_mem001_weights_skips_the_rules_that_need_an_evaluation(json_runs: dict[
 def test_eff001_compares_with_the_optimal_plan(json_runs: dict[str, tuple[int, dict[str, Any], str]]) -> None:
     data = json_runs["warn_eff001_overprovisioned"][1]["data"]
     (f,) = data["findings"]
-    optimal = json_runs["chatbot_plan"][1]["data"]["evaluated"]["usd_per_hour"]
+    # the optimum under the proposal's engine (splitwise), which planner size gives for its workload
+    from planner import api
+
+    cat = api.load_catalog()
+    spec = api.load_workload_spec(CHATBOT)
+    optimal = api.size(api.resolve_workload(spec, cat), cat).plan.evaluation.usd_per_hour
     assert data["optimal"]["usd_per_hour"] == pytest.approx(optimal, rel=1e-9)
     assert f["limit"] == pytest.approx(optimal * 1.1, rel=1e-9)
     assert f["unit"] == "USD/hour"
@@ -263,6 +268,22 @@ def test_round_trip_plan_passes(tmp_path: Path, plan_text: str, run_cli: Run) ->
     assert data["findings"] == []
     # The optimal plan is the plan itself: EFF001 compares it with an equal cost.
     assert data["optimal"]["usd_per_hour"] == pytest.approx(data["evaluated"]["usd_per_hour"], rel=1e-9)
+
+
+def test_round_trip_plan_keeps_its_engine(tmp_path: Path, plan_text: str, run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan records the engine it was sized for (this module's, splitwise) and is checked under it,
+    whatever engine is the default now."""
+    from planner.io.catalog import ENGINE_ENV_VAR
+
+    assert yaml.safe_load(plan_text)["inputs"]["engine"]["id"] == ENGINE
+    path = tmp_path / "plan.yaml"
+    path.write_text(plan_text)
+    monkeypatch.delenv(ENGINE_ENV_VAR, raising=False)
+    code, out, err = run_cli("check", str(path), "-f", "json")
+    assert code == 0, out + err
+    doc = json.loads(out)
+    assert doc["inputs"]["engine"]["id"] == ENGINE
+    assert doc["data"]["findings"] == []
 
 
 @pytest.mark.parametrize("workload", sorted(p.stem for p in (ROOT / "examples" / "workloads").glob("*.yaml")))
@@ -442,7 +463,7 @@ def test_table_never_breaks_a_long_path(run_cli: Run, tmp_path: Path) -> None:
     assert code == 1
     lines = out.splitlines()
     assert lines[0].startswith(f"planner check {proposal}: FAIL (15 checks")
-    assert any(ln.endswith(f"{proposal}:8") and ln.startswith("error   NET001") for ln in lines)
+    assert any(ln.endswith(f"{proposal}:11") and ln.startswith("error   NET001") for ln in lines)
     assert all(not ln.endswith(" ") for ln in lines)
 
 

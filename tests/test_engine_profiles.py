@@ -28,7 +28,8 @@ def test_one_client_is_one_prefill_and_decode_steps_at_batch_one(catalog: Catalo
     outside the GPU), TPOT = one decode step at batch 1 at the mean context."""
     for engine in ("vllm", "sglang", "trtllm", "splitwise"):
         cat = select_engine(catalog, engine)
-        r = api.estimate_serve(api.ServeRequest(model="llama-3.1-8b", gpu="h100-sxm", tp=1, isl=1000, osl=200, concurrency=1), cat)
+        req = api.ServeRequest(model="llama-3.1-8b", gpu="h100-sxm", tp=1, isl=1000, osl=200, concurrency=1)
+        r = api.estimate_serve(req, cat)
         eff = cat.efficiency["h100-sxm"]
         hw = api.hardware(cat, cat.gpus["h100-sxm"], 1)
         m = cat.models["llama-3.1-8b"]
@@ -42,7 +43,9 @@ def test_one_client_is_one_prefill_and_decode_steps_at_batch_one(catalog: Catalo
 
 def test_concurrency_raises_latency_and_throughput(catalog: Catalog) -> None:
     points = [
-        api.estimate_serve(api.ServeRequest(model="qwen3-32b", gpu="h100-sxm", tp=4, isl=4096, osl=512, concurrency=c), catalog).point
+        api.estimate_serve(
+            api.ServeRequest(model="qwen3-32b", gpu="h100-sxm", tp=4, isl=4096, osl=512, concurrency=c), catalog
+        ).point
         for c in (1, 8, 64)
     ]
     assert [p.tpot.mean_s for p in points] == sorted(p.tpot.mean_s for p in points)
@@ -108,7 +111,7 @@ def test_grid_predicts_many_points_and_a_bad_row_names_its_line(run_cli, tmp_pat
     grid = tmp_path / "grid.csv"
     grid.write_text("isl,osl,concurrency,engine\n1000,100,1,vllm\n1000,100,8,trtllm\n4000,500,32,\n")
     out_file = tmp_path / "out.csv"
-    code, out, err = run_cli("estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h200-sxm", "--grid", str(grid), "-f", "csv",
+    code, _, err = run_cli("estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h200-sxm", "--grid", str(grid), "-f", "csv",
                              "-o", str(out_file))  # fmt: skip
     assert code == 0, err
     lines = out_file.read_text().splitlines()
@@ -117,7 +120,9 @@ def test_grid_predicts_many_points_and_a_bad_row_names_its_line(run_cli, tmp_pat
     bad = tmp_path / "bad.csv"
     bad.write_text("isl,osl,concurrency\n1000,100,1\n1000,ten,8\n")
     target = tmp_path / "never.csv"
-    code, _, err = run_cli("estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h200-sxm", "--grid", str(bad), "-o", str(target))
+    code, _, err = run_cli(
+        "estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h200-sxm", "--grid", str(bad), "-o", str(target)
+    )
     assert code == 2 and f"{bad}:3" in err and "'osl'" in err and "Traceback" not in err
     assert not target.exists()
 

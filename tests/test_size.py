@@ -376,7 +376,7 @@ def test_csv_format_is_the_line_items(flags_outputs: dict[str, CliResult]) -> No
     code, out, err = flags_outputs["csv"]
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert out.splitlines()[0] == ",".join(LINE_ITEM_KEYS)
+    assert out.splitlines()[0] == ",".join([*LINE_ITEM_KEYS, "engine"])  # the engine as the last column
     items = json.loads(flags_outputs["json"][1])["data"]["line_items"]
     assert len(rows) == len(items)
     for row, item in zip(rows, items, strict=True):

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
+from rich.text import Text
 
 from planner.io.output import emit
 from planner.io.yamlio import dumps
@@ -33,6 +34,17 @@ CatalogDirOpt = Annotated[
         file_okay=False,
     ),
 ]
+ENGINE_HELP = "Serving engine profile (vllm, sglang, trtllm, pytorch, splitwise; default vllm); NAME@VERSION pins the release."
+EngineOpt = Annotated[str | None, typer.Option("--engine", help=ENGINE_HELP, metavar="NAME[@VERSION]")]
+SizeEngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help=ENGINE_HELP[:-1] + "; 'auto' or a comma list (vllm,sglang,trtllm) sizes under each and reports the cheapest "
+        "plan with every engine's cost (auto: every engine but the reference profiles pytorch and splitwise).",
+        metavar="NAME[@VERSION]|auto|LIST",
+    ),
+]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)]
 OutputOpt = Annotated[
     Path | None,
@@ -44,6 +56,13 @@ def render_rich(renderable: RenderableType, width: int = 110) -> str:
     buf = io.StringIO()
     Console(file=buf, width=width, no_color=True, color_system=None, highlight=False, emoji=False).print(renderable)
     return buf.getvalue()
+
+
+def with_line(table: RenderableType | str, line: str) -> RenderableType | str:
+    """A table (rich renderable or laid-out text) with one plain line above it (``engine: ...``)."""
+    if isinstance(table, str):
+        return f"{line}\n{table}"
+    return Group(Text(line), table)
 
 
 def err_console() -> Console:

@@ -86,6 +86,20 @@ def fit(
         str,
         typer.Option("--fp8-gemm", help="--op-tables: the fp8 GEMM rows of the fp8 set: fp8 (per-tensor) or fp8_block."),
     ] = "fp8",
+    serving: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--serving",
+            help="Fit --engine's overheads (prefill/decode fixed costs, per-sequence cost, client sync, request latency) "
+            "on end-to-end serving measurements at fixed concurrency (aiconfigurator-core's silicon_sample.csv form), "
+            "the rows of --fit-models only; the other models' rows are reported as held out. Repeatable.",
+            dir_okay=False,
+        ),
+    ] = None,
+    fit_models: Annotated[
+        str,
+        typer.Option("--fit-models", help="--serving: comma-separated models whose rows are the training split."),
+    ] = "llama-3.1-8b,qwen3-32b",
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -98,6 +112,14 @@ def fit(
     from planner.report.calibration import fit_data, fit_table
     from planner.report.envelope import envelope
 
+    if serving:
+        if engine is None:
+            raise InputError("--serving needs --engine (the engine whose overheads are fitted)")
+        if op_tables is not None or measurements or splitwise or sglang or vllm:
+            raise InputError("--serving: fits serving measurements alone; drop the other inputs")
+        _fit_serving(serving, engine, fit_models, write=write, source=source, as_of=as_of, catalog_dir=catalog_dir, fmt=fmt,
+                     output=output)  # fmt: skip
+        return
     if op_tables is not None:
         others = {
             "a measurement CSV": measurements, "--splitwise": splitwise, "--sglang": sglang, "--vllm": vllm,
@@ -297,3 +319,30 @@ def run(
 
 def _progress(model: str, line: str) -> None:
     sys.stderr.write(f"{model}: {line}\n")
+
+
+def _fit_serving(
+    files: list[Path], engine: str, fit_models: str, *, write: Path | None, source: str, as_of: str | None,
+    catalog_dir: list[Path] | None, fmt: Format, output: Path | None,
+) -> None:  # fmt: skip
+    """``calibrate fit --serving``: the engine's overheads on the training split, errors apart."""
+    from planner import api
+    from planner.errors import InputError
+    from planner.io.efficiency import write_engine_overheads
+    from planner.report.envelope import envelope
+    from planner.report.serve import serving_fit_data, serving_fit_table
+
+    models = [m.strip() for m in fit_models.split(",") if m.strip()]
+    cal = api.calibrate_serving(files, engine=engine, catalog_dirs=catalog_dir or (), fit_models=models)
+    if write is not None:
+        cat = api.load_catalog(catalog_dir or ())
+        if as_of is None:
+            raise InputError("--write with --serving: give --as-of YYYY-MM-DD (the date of the measurements)")
+        write_engine_overheads(
+            write, cal.engine.id, cat.engine_efficiency[cal.engine.id], cal.overheads, cal.fitted_on,
+            source=source, as_of=as_of, inputs=tuple(files),
+        )  # fmt: skip
+        sys.stderr.write(f"wrote {write}\n")
+    inputs = {"serving": [str(f) for f in files], "engine": cal.engine.id, "fit_models": models}
+    doc = envelope("calibrate fit", "ok", inputs, serving_fit_data(cal), [])
+    output_document(doc, fmt, output, table=serving_fit_table(cal), inputs=tuple(files))

@@ -14,6 +14,7 @@ from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, out
 app = typer.Typer(help="Browse and validate the GPU, model, link and price catalogs.", no_args_is_help=True)
 
 KINDS = ("gpus", "models", "links")
+LIST_KINDS = (*KINDS, "engines")  # engines: planner.report.engine lays them out
 
 
 def _load(catalog_dir: list[Path] | None) -> Any:
@@ -24,22 +25,27 @@ def _load(catalog_dir: list[Path] | None) -> Any:
 
 @app.command("list")
 def list_(
-    kind: Annotated[str | None, typer.Argument(help="gpus, models or links (default: all).")] = None,
+    kind: Annotated[str | None, typer.Argument(help="gpus, models, links or engines (default: all).")] = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
     """List catalog entries."""
     from planner.errors import InputError
+    from planner.report.engine import engine_list_rows, engine_list_table
     from planner.report.envelope import envelope
 
     cat = _load(catalog_dir)
-    kinds = KINDS if kind is None else (kind,)
-    if kind is not None and kind not in KINDS:
-        raise InputError(f"catalog list {kind}: unknown kind; use one of {', '.join(KINDS)}")
+    kinds = LIST_KINDS if kind is None else (kind,)
+    if kind is not None and kind not in LIST_KINDS:
+        raise InputError(f"catalog list {kind}: unknown kind; use one of {', '.join(LIST_KINDS)}")
     data: dict[str, Any] = {}
-    tables = []
+    tables: list[Any] = []
     for k in kinds:
+        if k == "engines":
+            data[k] = engine_list_rows(cat)
+            tables.append(engine_list_table(data[k]))
+            continue
         entries = getattr(cat, k)
         data[k] = [{"id": e.id, "name": e.name, **({"hf_id": e.hf_id} if k == "models" else {})} for e in entries.values()]
         t = Table(title=k)
@@ -72,7 +78,7 @@ def _summary(kind: str, e: Any, cat: Any) -> str:
 
 @app.command()
 def show(
-    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A GPU, model or link id.")],
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="A GPU, model, link or engine id.")],
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -83,6 +89,10 @@ def show(
     from planner.report.envelope import envelope
 
     cat = _load(catalog_dir)
+    engines = {canonical_id(i): i for i in cat.engines}
+    if canonical_id(entry_id) in engines and not any(canonical_id(entry_id) in map(canonical_id, getattr(cat, k)) for k in KINDS):
+        _show_engine(cat, engines[canonical_id(entry_id)], entry_id, fmt, output)
+        return
     for k in KINDS:
         entries = getattr(cat, k)
         canon = {canonical_id(i): i for i in entries}
@@ -92,7 +102,7 @@ def show(
     else:
         # not an id: a model's Hugging Face id or alias, or an unknown id (close matches in the error)
         hf_ids = dict(IdIndex.models(cat.models).alias_canon.values())
-        all_ids = [i for k in KINDS for i in getattr(cat, k)]
+        all_ids = [i for k in KINDS for i in getattr(cat, k)] + list(cat.engines)
         k, e = "models", cat.models[IdIndex("catalog", all_ids, hf_ids).resolve(entry_id, "catalog show")]
     fields = {k: v for k, v in asdict(e).items() if k != "sources"}
     srcs = dict(e.sources)
@@ -125,6 +135,15 @@ def show(
     output_document(doc, fmt, output, table=t)
 
 
+def _show_engine(cat: Any, engine_id: str, raw: str, fmt: Format, output: Path | None) -> None:
+    """``catalog show ENGINE``: its fields with their sources, the note, and each GPU's factor sets."""
+    from planner.report.engine import engine_show_data, engine_show_table
+    from planner.report.envelope import envelope
+
+    data = engine_show_data(cat, engine_id)
+    output_document(envelope("catalog show", "ok", {"id": raw}, data), fmt, output, table=engine_show_table(data))
+
+
 def _flat(d: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
     """Efficiency fields as table rows; the fp8 set (when fitted) as ``efficiency.fp8.*``."""
     rows: list[tuple[str, Any]] = []
@@ -147,7 +166,7 @@ def validate(catalog_dir: CatalogDirOpt = None, fmt: FormatOpt = Format.table, o
     from planner.report.envelope import envelope
 
     cat = _load(catalog_dir)
-    counts = {k: len(getattr(cat, k)) for k in (*KINDS, "efficiency", "sources")}
+    counts = {k: len(getattr(cat, k)) for k in (*KINDS, "engines", "efficiency", "sources")}
     counts["prices"] = len(cat.prices)
     files = sorted(set(cat.origin.values()))
     doc = envelope(

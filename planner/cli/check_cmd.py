@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import CatalogDirOpt, Format, OutputOpt, output_document
+from planner.cli._common import CatalogDirOpt, EngineOpt, Format, OutputOpt, err_console, output_document
 
 
 class CheckFormat(StrEnum):
@@ -42,6 +42,7 @@ def check(
         Path | None, typer.Option("--junit", help="Also write JUnit XML (one test case per rule and subject).", dir_okay=False)
     ] = None,
     skip: Annotated[list[str] | None, typer.Option("--skip", help="Rule code not to run (repeatable, e.g. EFF001).")] = None,
+    engine: EngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: Annotated[
         CheckFormat,
@@ -59,9 +60,10 @@ def check(
     from planner.errors import ExitCode, InputError
     from planner.io.output import emit, write_text_atomic
     from planner.report.check import check_data, check_github, check_junit, check_markdown, check_table, csv_rows
+    from planner.report.engine import engine_doc, engine_line, transfer_warnings, with_engine_column
     from planner.report.envelope import envelope
 
-    catalog = api.proposal_catalog(proposal_file, catalog_dir or ())
+    catalog = api.proposal_catalog(proposal_file, catalog_dir or (), engine)
     codes = [c.strip() for item in skip or () for c in item.split(",") if c.strip()]
     result = api.check(proposal_file, catalog, fail_on=fail_on.value, skip=codes)
     name = str(proposal_file)
@@ -70,24 +72,30 @@ def check(
         "proposal_sha256": hashlib.sha256(proposal_file.read_bytes()).hexdigest(),
         "fail_on": fail_on.value,
         "skip": sorted({c.upper() for c in codes}),
+        "engine": engine_doc(catalog.engine),
     }
+    warnings = transfer_warnings(catalog, (p.gpu for p in result.deployment.pools), result.workload.precision)
     status = "ok" if result.verdict == "pass" else "check_failed"
     data = check_data(result)
-    markdown = check_markdown(result, name)
+    line = engine_line(catalog.engine)
+    markdown = check_markdown(result, name, line)
     if fmt is CheckFormat.github:
         emit(check_github(result), output, inputs=(proposal_file,))
     else:
+        if fmt is CheckFormat.table:
+            for w in warnings:
+                err_console().print(f"warning: {w}", markup=False)
         output_document(
-            envelope("check", status, inputs, data),
+            envelope("check", status, inputs, data, warnings),
             Format(fmt.value),
             output,
-            table=check_table(result, name),
+            table=check_table(result, name, line),
             markdown=markdown,
-            csv_rows=list(csv_rows(result)),
+            csv_rows=with_engine_column(csv_rows(result), catalog.engine),
             inputs=(proposal_file,),
         )
     if junit is not None:
-        write_text_atomic(junit, check_junit(result, name), inputs=(proposal_file,))
+        write_text_atomic(junit, check_junit(result, name, catalog.engine.label), inputs=(proposal_file,))
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if summary and fmt in (CheckFormat.markdown, CheckFormat.github):
         try:

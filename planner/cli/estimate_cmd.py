@@ -7,7 +7,17 @@ from typing import Annotated, Literal
 
 import typer
 
-from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, err_console, output_document
+from planner.cli._common import (
+    CatalogDirOpt,
+    EngineOpt,
+    Format,
+    FormatOpt,
+    OutputOpt,
+    err_console,
+    flat_rows,
+    output_document,
+    with_line,
+)
 
 app = typer.Typer(help="Latency, throughput, bound, MFU/MBU and memory fit of one prefill or decode step.", no_args_is_help=True)
 
@@ -35,8 +45,10 @@ def _run(
     catalog_dir: list[Path] | None,
     fmt: Format,
     output: Path | None,
+    engine: str | None = None,
 ) -> None:
     from planner import api
+    from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope
     from planner.report.estimate import estimate_data, estimate_inputs, estimate_table, estimate_warnings
 
@@ -50,13 +62,21 @@ def _run(
         batch=batch,
         context=context,
         catalog_dirs=catalog_dir or (),
+        engine=engine,
     )
     warnings = estimate_warnings(result)
-    doc = envelope(f"estimate {phase}", "ok", estimate_inputs(result), estimate_data(result), warnings)
+    data = estimate_data(result)
+    doc = envelope(f"estimate {phase}", "ok", estimate_inputs(result), data, warnings)
     if fmt is Format.table:
         for w in warnings:
-            err_console().print(f"warning: {w}")
-    output_document(doc, fmt, output, table=estimate_table(result))
+            err_console().print(f"warning: {w}", markup=False)
+    output_document(
+        doc,
+        fmt,
+        output,
+        table=with_line(estimate_table(result), engine_line(result.engine)),
+        csv_rows=with_engine_column([flat_rows(doc["data"])], result.engine),
+    )
 
 
 from pathlib import Path  # noqa: E402  (typer reads annotations at runtime)
@@ -70,12 +90,13 @@ def prefill(
     tokens: Annotated[int, typer.Option("--tokens", help="Prompt length in tokens.")],
     batch: Annotated[int, typer.Option("--batch", help="Prompts processed together in one step.")] = 1,
     precision: PrecOpt = PrecisionOpt.bf16,
+    engine: EngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
     """One prefill step: BATCH prompts of TOKENS tokens."""
-    _run("prefill", model, gpu, tp, precision, tokens, batch, None, catalog_dir, fmt, output)
+    _run("prefill", model, gpu, tp, precision, tokens, batch, None, catalog_dir, fmt, output, engine)
 
 
 @app.command()
@@ -86,12 +107,13 @@ def decode(
     batch: Annotated[int, typer.Option("--batch", help="Sequences decoded together.")],
     context: Annotated[int, typer.Option("--context", help="Context length of each sequence, in tokens.")],
     precision: PrecOpt = PrecisionOpt.bf16,
+    engine: EngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
     """One decode step: one token for each of BATCH sequences at CONTEXT tokens."""
-    _run("decode", model, gpu, tp, precision, None, batch, context, catalog_dir, fmt, output)
+    _run("decode", model, gpu, tp, precision, None, batch, context, catalog_dir, fmt, output, engine)
 
 
 class ModeOpt(StrEnum):
@@ -122,10 +144,14 @@ def serve(
     decode_gpu: Annotated[str | None, typer.Option("--decode-gpu", help="Decode workers' GPU (disaggregated).")] = None,
     decode_tp: Annotated[int, typer.Option("--decode-tp", help="TP of a decode worker.")] = 1,
     decode_workers: Annotated[int, typer.Option("--decode-workers", help="Decode workers.")] = 1,
-    link: Annotated[str | None, typer.Option("--link", help="Link the KV cache crosses (disaggregated; default: not modelled).")] = None,
+    link: Annotated[
+        str | None, typer.Option("--link", help="Link the KV cache crosses (disaggregated; default: not modelled).")
+    ] = None,
     grid: Annotated[
         Path | None,
-        typer.Option("--grid", help="CSV of points (columns named as these options); blank cells take the flags.", dir_okay=False),
+        typer.Option(
+            "--grid", help="CSV of points (columns named as these options); blank cells take the flags.", dir_okay=False
+        ),
     ] = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,

@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, err_console, output_document
+from planner.cli._common import (
+    CatalogDirOpt,
+    EngineOpt,
+    Format,
+    FormatOpt,
+    OutputOpt,
+    err_console,
+    flat_rows,
+    output_document,
+    with_line,
+)
 
 
 def simulate(
@@ -40,17 +50,19 @@ def simulate(
         float | None, typer.Option("--time-cap-s", help="Stop at this simulated time (default 20x the arrival span + 60 s).")
     ] = None,
     queue_cap: Annotated[int, typer.Option("--queue-cap", help="Stop when a pool has this many requests waiting.")] = 100_000,
+    engine: EngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
 ) -> None:
     """Simulate a plan request by request and compare with the analytic model."""
     from planner import api
+    from planner.report.engine import engine_doc, engine_line, transfer_warnings, with_engine_column
     from planner.report.envelope import envelope
     from planner.report.simulate import simulate_data, simulate_table
     from planner.sim import SimOptions
 
-    catalog = api.proposal_catalog(proposal_file, catalog_dir or ())
+    catalog = api.proposal_catalog(proposal_file, catalog_dir or (), engine)
     proposal = api.load_proposal(proposal_file, catalog)
     sim = api.simulate(
         proposal.workload,
@@ -82,19 +94,23 @@ def simulate(
         "length_jitter": length_jitter,
         "time_cap_s": time_cap_s,
         "queue_cap": queue_cap,
+        "engine": engine_doc(catalog.engine),
     }
     if trace is not None:
         inputs["trace_file"] = str(trace)
         inputs["trace_sha256"] = hashlib.sha256(trace.read_bytes()).hexdigest()
         inputs["trace_format"] = trace_format
     data = simulate_data(sim)
-    doc = envelope("simulate", "ok", inputs, data, list(sim.warnings))
-    for w in sim.warnings:
+    pools = proposal.deployment.pools
+    warnings = [*sim.warnings, *transfer_warnings(catalog, (p.gpu for p in pools), proposal.workload.precision)]
+    doc = envelope("simulate", "ok", inputs, data, warnings)
+    for w in warnings:
         err_console().print(f"warning: {w}", markup=False)
     output_document(
         doc,
         fmt,
         output,
-        table=simulate_table(data),
+        table=with_line(simulate_table(data), engine_line(catalog.engine)),
+        csv_rows=with_engine_column([flat_rows(doc["data"])], catalog.engine),
         inputs=(proposal_file, *((trace,) if trace else ())),
     )

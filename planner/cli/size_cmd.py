@@ -7,8 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 
-from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, err_console, output_document
+from planner.cli._common import (
+    CatalogDirOpt,
+    Format,
+    FormatOpt,
+    OutputOpt,
+    SizeEngineOpt,
+    err_console,
+    output_document,
+    with_line,
+)
 
 
 def size(
@@ -39,6 +49,7 @@ def size(
         Path | None,
         typer.Option("--html", help="Also write a self-contained HTML report with charts and curves.", dir_okay=False),
     ] = None,
+    engine: SizeEngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -46,6 +57,14 @@ def size(
     """Size the prefill pool, decode pool and KV link for a workload at the lowest cost."""
     from planner import api
     from planner.errors import InfeasibleError, InputError
+    from planner.report.engine import (
+        engine_doc,
+        engine_line,
+        engines_data,
+        engines_table,
+        transfer_warnings,
+        with_engine_column,
+    )
     from planner.report.envelope import envelope
     from planner.report.size import size_data, size_markdown, size_table
 
@@ -58,6 +77,9 @@ def size(
         "--tpot-p99-ms": tpot_p99_ms,
     }
     inputs: dict[str, Any] = {}
+    several = api.several_engines(engine)
+    catalog = None
+    written_in: Path | None = None
     if workload_file is not None:
         given = [k for k, v in flags.items() if v is not None]
         if given or prefill_gpus or decode_gpus or links:
@@ -65,7 +87,9 @@ def size(
                 f"give a workload file or flags, not both ({', '.join(given) or 'hardware flags'} with {workload_file})"
             )
         spec = api.load_workload_spec(workload_file)
-        catalog = api.workload_catalog(spec, workload_file, catalog_dir or ())
+        written_in = workload_file
+        if not several:
+            catalog = api.workload_catalog(spec, workload_file, catalog_dir or (), engine)
         inputs["workload_file"] = str(workload_file)
         inputs["workload_sha256"] = hashlib.sha256(workload_file.read_bytes()).hexdigest()
         origin = str(workload_file)
@@ -76,7 +100,8 @@ def size(
                 f"size: give WORKLOAD.yaml, or all of --model --rate-rps --isl --osl --ttft-p99-ms --tpot-p99-ms "
                 f"(missing {', '.join(missing)})"
             )
-        catalog = api.load_catalog(catalog_dir or ())
+        if not several:
+            catalog = api.engine_catalog(catalog_dir or (), engine)
         spec = api.workload_spec_from_flags(
             model=model or "",
             rate_rps=rate_rps or 0.0,
@@ -91,19 +116,48 @@ def size(
             interarrival_cv2=interarrival_cv2,
         )
         origin = "flags"
-    workload = api.resolve_workload(spec, catalog, origin)
     inputs["workload"] = spec.model_dump(mode="json", exclude_none=True)
     inputs["solver"] = solver
+    comparison = None
     try:
-        result = api.size(workload, catalog, solver=solver, time_limit_s=time_limit_s)
+        if catalog is None:  # --engine auto or a list: size under each, keep the best
+            comparison = api.size_engines(
+                spec,
+                engine or "",
+                written_in=written_in,
+                catalog_dirs=catalog_dir or (),
+                origin=origin,
+                solver=solver,
+                time_limit_s=time_limit_s,
+            )
+            catalog, workload, found = comparison.best.catalog, comparison.best.workload, comparison.best.result
+            assert found is not None
+            result = found
+            inputs["engines"] = [r.engine.label for r in comparison.runs]
+        else:
+            inputs["engine"] = engine_doc(catalog.engine)
+            workload = api.resolve_workload(spec, catalog, origin)
+            result = api.size(workload, catalog, solver=solver, time_limit_s=time_limit_s)
     except InfeasibleError as exc:
+        tried = exc.diagnosis.get("engines") if several else None
+        if isinstance(tried, list):
+            inputs["engines"] = [e["engine"] for e in tried]
         if fmt in (Format.json, Format.yaml):
             # Scripts get the diagnosis on stdout too; the error line still goes to stderr (exit 3).
             diag = {"message": exc.message, "hint": exc.hint, "diagnosis": exc.diagnosis}
             output_document(envelope("size", "infeasible", inputs, diag), fmt, output)
         raise
+    inputs["engine"] = engine_doc(catalog.engine)
     data = size_data(result, catalog)
     warnings = list(result.warnings)
+    warnings += transfer_warnings(catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision)
+    table: Any = size_table(result, catalog)
+    if comparison is not None:
+        data["engines"] = engines_data(comparison)
+        warnings += [
+            f"engine {r.engine.label}: no plan ({r.infeasible.message})" for r in comparison.runs if r.infeasible is not None
+        ]
+        table = Group(table, engines_table(data["engines"]))
     if verify:
         from planner.report.simulate import verification_data
         from planner.sim import SimOptions
@@ -114,17 +168,18 @@ def size(
     doc = envelope("size", "ok", inputs, data, warnings)
     if fmt is Format.table:
         for w in warnings:
-            err_console().print(f"warning: {w}")
+            err_console().print(f"warning: {w}", markup=False)
     output_document(
         doc,
         fmt,
         output,
-        table=size_table(result, catalog),
-        markdown=size_markdown(data),
-        csv_rows=data["line_items"],
+        table=with_line(table, engine_line(catalog.engine)),
+        markdown=size_markdown(data, engine_line(catalog.engine)),
+        csv_rows=with_engine_column(data["line_items"], catalog.engine),
         inputs=(workload_file,) if workload_file else (),
     )
     if html_file is not None:
+        assert catalog is not None
         _write_html(html_file, doc, catalog, solver, time_limit_s, workload_file)
 
 

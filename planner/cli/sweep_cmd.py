@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, output_document
+from planner.cli._common import CatalogDirOpt, EngineOpt, Format, FormatOpt, OutputOpt, output_document, with_line
 
 VARY_HELP = (
     "NAME=START:STOP:STEPS (STEPS evenly spaced points) or NAME=v1,v2,...; NAME: rate_rps (total, classes scaled "
@@ -25,6 +25,7 @@ def sweep(
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report with charts.", dir_okay=False)
     ] = None,
+    engine: EngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
@@ -33,13 +34,14 @@ def sweep(
     configuration and savings against co-located at each point."""
     from planner import api
     from planner.io.output import write_text_atomic
+    from planner.report.engine import engine_doc, engine_line, with_engine_column
     from planner.report.envelope import envelope, to_json
     from planner.report.sweep import csv_rows, sweep_markdown, sweep_table
     from planner.sweep import parse_vary
     from planner.sweep import sweep as run_sweep
 
     spec = api.load_workload_spec(workload_file)
-    catalog = api.workload_catalog(spec, workload_file, catalog_dir or ())
+    catalog = api.workload_catalog(spec, workload_file, catalog_dir or (), engine)
     api.resolve_workload(spec, catalog, str(workload_file))  # the unchanged document must resolve
     v = parse_vary(vary, catalog)
     doc = spec.model_dump(mode="json", exclude_none=True)
@@ -50,15 +52,17 @@ def sweep(
         "workload": doc,
         "vary": {"variable": v.name, "values": list(v.values), "unit": v.unit},
         "solver": solver,
+        "engine": engine_doc(catalog.engine),
     }
     result = envelope("sweep", "ok", inputs, data)
+    line = engine_line(catalog.engine)
     output_document(
         result,
         fmt,
         output,
-        table=sweep_table(data),
-        markdown=sweep_markdown(data),
-        csv_rows=csv_rows(data),
+        table=with_line(sweep_table(data), line),
+        markdown=sweep_markdown(data, line),
+        csv_rows=with_engine_column(csv_rows(data), catalog.engine),
         inputs=(workload_file,),
     )
     if html_file is not None:

@@ -413,7 +413,7 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
 
 def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
     assert raw.engines_file is not None
-    net = dict(sorted(raw.engines_file.net_efficiency_frac.items()))
+    net: dict[str, float] = dict(sorted(raw.engines_file.net_efficiency_frac.items()))
     out: dict[str, domain.EngineSpec] = {}
     for key, e in sorted(raw.engines.items()):
         where = f"{raw.origin[f'engines:{domain.canonical_id(key)}']}: {key}"
@@ -437,7 +437,10 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
             chunked_prefill=e.chunked_prefill,
             decode_first=e.decode_first,
             gpu_overrides=dict(sorted(overrides.items())),
-            sources={**_sources_of(e, schemas.EngineEntry.model_fields), "net_efficiency_frac": raw.engines_file.net_efficiency_source},
+            sources={
+                **_sources_of(e, schemas.EngineEntry.model_fields),
+                "net_efficiency_frac": raw.engines_file.net_efficiency_source,
+            },
             note=e.note,
         )
     return out

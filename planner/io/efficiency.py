@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from planner.domain import Efficiency
 from planner.errors import InputError
 from planner.io.catalog import parse_file
 from planner.io.output import write_text_atomic
@@ -59,18 +61,7 @@ def validate_efficiency_doc(doc: Mapping[str, Any]) -> None:
         raise InputError(f"not a valid efficiency file: {where}: {' '.join(str(err['msg']).split())}") from None
 
 
-_FACTORS = (
-    "compute_frac",
-    "attention_compute_frac",
-    "memory_frac",
-    "prefill_fixed_s",
-    "decode_fixed_s",
-    "decode_per_seq_s",
-    "allreduce_latency_s",
-    "allreduce_bandwidth_frac",
-    "prefill_sync_frac",
-    "request_fixed_s",
-)
+_FACTORS = tuple(f.name for f in fields(Efficiency) if f.type == "float")  # every factor, in declaration order
 
 
 def write_engine_overheads(
@@ -89,11 +80,12 @@ def write_engine_overheads(
     entries: dict[str, Any] = {}
     for gpu, eff in sorted(efficiency.items()):
         if eff.transferred_from:
-            entries[gpu] = {"transferred_from": eff.transferred_from, "note": f"no measurements of {gpu}: {eff.transferred_from}'s set"}
+            note = f"no measurements of {gpu}: {eff.transferred_from}'s set"
+            entries[gpu] = {"transferred_from": eff.transferred_from, "note": note}
             continue
 
         def one(e: Any) -> dict[str, Any]:
-            out = {name: float(f"{getattr(e, name):.6g}") for name in _FACTORS}
+            out: dict[str, Any] = {name: float(f"{getattr(e, name):.6g}") for name in _FACTORS}
             out.update({k: float(f"{v:.6g}") for k, v in overheads.items()})
             kernels = e.fitted_on.split("; overheads:")[0]
             out.update(fitted_on=f"{kernels}; overheads: {fitted_on}", source=source, as_of=as_of)

@@ -25,7 +25,8 @@ def read_grid(path: Path, defaults: Mapping[str, Any]) -> list[tuple[str, dict[s
     reader = csv.DictReader(io.StringIO(text))
     columns = [c.strip() for c in (reader.fieldnames or [])]
     if not columns:
-        raise InputError(f"{path}: empty grid file", hint=f"a header row of columns among {', '.join(INT_COLUMNS + TEXT_COLUMNS)}")
+        known = ", ".join(INT_COLUMNS + TEXT_COLUMNS)
+        raise InputError(f"{path}: empty grid file", hint=f"a header row of columns among {known}")
     unknown = [c for c in columns if c not in INT_COLUMNS + TEXT_COLUMNS]
     if unknown:
         raise InputError(

@@ -13,7 +13,10 @@ Two forms load:
          max_cost_above_optimal_frac: 0.25
 
 2. the plan ``planner size --format yaml`` (or json) writes: its ``inputs.workload`` is the
-   workload, its ``data.pools`` and ``data.routing`` the deployment.
+   workload, its ``data.pools`` and ``data.routing`` the deployment, its ``inputs.engine`` the
+   serving engine it was sized for.
+
+Either form may name an ``engine:`` (``NAME`` or ``NAME@VERSION``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from planner import domain
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, format_validation_error
 from planner.io.schemas import NonNegative, Positive, Strict
-from planner.io.workload import WorkloadSpec, read_workload_spec
+from planner.io.workload import EngineRef, WorkloadSpec, read_workload_spec
 from planner.io.workload import to_domain as workload_to_domain
 from planner.io.yamlio import loads, read_text
 
@@ -80,6 +83,20 @@ class ProposalSpec(Strict):
     routing: dict[str, dict[str, Annotated[float, Field(ge=0, le=1)]]] | None = None
     """Share of each class's requests per pool key (default: in proportion to capacity)."""
     policy: PolicySpec = Field(default_factory=PolicySpec)
+    engine: EngineRef | None = None
+    """Serving engine the proposal is evaluated under: ``NAME`` or ``NAME@VERSION`` (default: its
+    workload's ``engine:``, else the catalog's default; ``--engine`` overrides it). A plan written
+    by ``planner size`` carries the engine it was sized for (``inputs.engine``)."""
+
+
+def _engine_label(engine: Any) -> str | None:
+    """``ID@VERSION`` of a plan's ``inputs.engine`` object (None where the plan has none)."""
+    if engine is None:
+        return None
+    if not isinstance(engine, dict) or not isinstance(engine.get("id"), str):
+        raise ValueError("inputs.engine: expected an object with id and version (as planner size writes it)")
+    version = engine.get("version")
+    return f"{engine['id']}@{version}" if isinstance(version, str) and version else engine["id"]
 
 
 def _from_plan(data: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +108,9 @@ def _from_plan(data: dict[str, Any]) -> dict[str, Any]:
     pools = [{k: p[k] for k in keep if p.get(k) is not None} for p in body.get("pools", [])]
     links = [{"link": lk["link"], "ports": lk["prefill_ports"]} for lk in body.get("links", [])]
     doc: dict[str, Any] = {"workload": inputs.get("workload"), "pools": pools, "links": links}
+    engine = _engine_label(inputs.get("engine"))
+    if engine is not None:
+        doc["engine"] = engine
     if body.get("routing"):
         doc["routing"] = body["routing"]
     return doc

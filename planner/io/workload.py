@@ -21,6 +21,11 @@ from planner.units import HOURS_PER_MONTH, W_PER_KW, ms_to_s
 
 _SLO_KEY = re.compile(r"^(ttft|tpot)_p(50|90|95|99|99\.9)_ms$")
 
+EngineRef = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9_.+-]*)?$")
+]
+"""A serving engine: ``NAME`` or ``NAME@VERSION`` (one engine; ``--engine`` also takes lists)."""
+
 
 class TokenStats(Strict):
     """Token counts of one class: summary statistics, or a histogram of ``[tokens, weight]`` bins."""
@@ -166,6 +171,10 @@ class WorkloadSpec(Strict):
     pricing: PricingSpec = Field(default_factory=PricingSpec)
     objective: Literal["cost", "gpus", "power"] = "cost"
     """What the plan minimizes: USD per hour, GPU count or average power."""
+    engine: EngineRef | None = None
+    """Serving engine profile the workload is planned for: ``NAME`` or ``NAME@VERSION`` (vllm, sglang,
+    trtllm, pytorch, splitwise; ``planner catalog list engines``); default: the catalog's default
+    engine. ``--engine`` overrides it."""
     calibration: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     """A catalog overlay to apply: the directory that holds the efficiency.yaml ``planner calibrate
     fit --write`` wrote (or that file), relative to the file this workload is written in; applied

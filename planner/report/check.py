@@ -107,11 +107,11 @@ def _evaluated_line(result: CheckResult) -> str:
     return line
 
 
-def check_table(result: CheckResult, proposal: str) -> str:
+def check_table(result: CheckResult, proposal: str, engine_line: str | None = None) -> str:
     """sqlfluff-style: a headline, then per finding its severity, code, subject and place, and the
     message. Plain text, not a rich renderable: the terminal width must never break a path or a
     ``file:line`` place (grep and editors read them); messages are wrapped at 100 columns."""
-    lines = [f"planner check {proposal}: {_headline(result)}"]
+    lines = [f"planner check {proposal}: {_headline(result)}", *([engine_line] if engine_line else [])]
     for f in result.findings:
         lines += ["", f"{f.severity:<8}{f.code}  {f.subject}  {where(f)}"]
         lines.append(textwrap.fill(f.message, width=100, initial_indent=" " * 8, subsequent_indent=" " * 8))
@@ -127,9 +127,11 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def check_markdown(result: CheckResult, proposal: str) -> str:
+def check_markdown(result: CheckResult, proposal: str, engine_line: str | None = None) -> str:
     """A pull-request comment (or a GitHub step summary)."""
     lines = [f"### planner check `{proposal}`: **{result.verdict.upper()}**", "", _headline(result), ""]
+    if engine_line:
+        lines += [engine_line[0].upper() + engine_line[1:] + ".", ""]
     if result.findings:
         lines += ["| severity | code | subject | message | where |", "|---|---|---|---|---|"]
         for f in result.findings:
@@ -168,7 +170,7 @@ def check_github(result: CheckResult) -> str:
     return "\n".join(out) + "\n"
 
 
-def check_junit(result: CheckResult, proposal: str) -> str:
+def check_junit(result: CheckResult, proposal: str, engine: str | None = None) -> str:
     """JUnit XML: one suite "planner check", one test case per rule and subject; findings at or
     above ``--fail-on`` are failures, those below it pass with the finding in system-out, and rules
     not run are skipped."""
@@ -197,6 +199,8 @@ def check_junit(result: CheckResult, proposal: str) -> str:
     ET.SubElement(props, "property", {"name": "proposal", "value": proposal})
     ET.SubElement(props, "property", {"name": "verdict", "value": result.verdict})
     ET.SubElement(props, "property", {"name": "fail_on", "value": result.fail_on})
+    if engine:
+        ET.SubElement(props, "property", {"name": "engine", "value": engine})
     suite.extend(cases)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -7,11 +7,19 @@ from typing import Any
 from rich.table import Table
 
 from planner.api import EstimateResult
+from planner.report.engine import engine_doc
 from planner.units import GIB, s_to_ms
 
 
 def estimate_inputs(r: EstimateResult) -> dict[str, Any]:
-    inputs: dict[str, Any] = {"model": r.model.id, "gpu": r.gpu.id, "tp": r.tp, "precision": r.precision, "batch": r.step.batch}
+    inputs: dict[str, Any] = {
+        "model": r.model.id,
+        "gpu": r.gpu.id,
+        "tp": r.tp,
+        "precision": r.precision,
+        "batch": r.step.batch,
+        "engine": engine_doc(r.engine),
+    }
     if r.step.phase == "prefill":
         inputs["tokens"] = int(r.context_tokens)
     else:
@@ -76,8 +84,8 @@ def estimate_warnings(r: EstimateResult) -> list[str]:
         )
     if r.efficiency.transferred_from:
         out.append(
-            f"{r.gpu.id} has no measurements of its own; its efficiency factors are those of "
-            f"{r.efficiency.transferred_from} ({r.efficiency.fitted_on})"
+            f"{r.gpu.id} has no {r.engine.id} measurements of its own; its efficiency factors are those of "
+            f"{r.efficiency.transferred_from} ({r.factors.fitted_on})"
         )
     return out
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from planner.report.engine import engine_text, label_of
 from planner.report.envelope import to_json
 from planner.report.sweep import crossing_lines
 from planner.units import HOURS_PER_MONTH
@@ -378,9 +379,16 @@ def _page(title: str, parts: Sequence[str], blocks: Sequence[tuple[str, str]]) -
     )
 
 
-def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None) -> str:
+def _engine(doc: dict[str, Any]) -> str:
+    """The serving engine a result names (``inputs.engine``), as the summary row shows it."""
+    engine = doc["inputs"].get("engine")
+    return engine_text(engine) if label_of(engine) is not None and isinstance(engine, dict) else "not recorded"
+
+
+def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine: str | None = None) -> str:
     """The report of a ``planner size`` result (its JSON envelope) and, when given, the capacity
-    curve and target grid of :func:`planner.sweep.report_sweeps`."""
+    curve and target grid of :func:`planner.sweep.report_sweeps` (re-sized under ``sweeps_engine``,
+    ``ID@VERSION``, where that is not the result's engine)."""
     data = doc["data"]
     wl = doc["inputs"].get("workload", {})
     title = f"planner size: {wl.get('model', '')} ({wl.get('precision', '')})"
@@ -394,6 +402,7 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None) -> str:
         _table(
             ("metric", "value"),
             [
+                ("engine", _engine(doc)),
                 ("GPUs", _n(data["num_gpus"], "d")),
                 ("cost (USD/month)", _n(c["usd_per_month"])),
                 ("cost (USD/hour)", _n(c["usd_per_hour"], ",.2f")),
@@ -438,6 +447,22 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None) -> str:
             ],
         ),
     ]
+    if data.get("engines"):
+        parts += [
+            "<h2>Engines compared</h2>",
+            _table(
+                ("engine", "GPUs", "USD/month", ""),
+                [
+                    (
+                        engine_text(e["engine"]),
+                        _n(e["num_gpus"], "d"),
+                        _n(e["usd_per_month"]) if e["feasible"] else ("infeasible",),
+                        "chosen" if e["chosen"] else "",
+                    )
+                    for e in data["engines"]
+                ],
+            ),
+        ]
     if doc.get("warnings"):
         parts.append(
             "<h2>Warnings</h2><ul>" + "".join(f'<li class="warn">{html.escape(w)}</li>' for w in doc["warnings"]) + "</ul>"
@@ -456,6 +481,11 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None) -> str:
             '<p class="note">The capacity curve and the Pareto front come from re-sizing the workload at 8 arrival rates '
             "and a 4x4 grid of TTFT and TPOT targets (embedded as JSON, id planner-sweeps); x marks a point with no plan.</p>"
         )
+        if sweeps_engine is not None and sweeps_engine != label_of(doc["inputs"].get("engine")):
+            parts.append(
+                f'<p class="note warn">The capacity curve and the Pareto front were re-sized under engine '
+                f"{html.escape(sweeps_engine)}, not the engine of the result ({html.escape(_engine(doc))}).</p>"
+            )
         blocks.append(("planner-sweeps", json.dumps(sweeps, sort_keys=True, indent=1, allow_nan=False) + "\n"))
     return _page(title, parts, blocks)
 
@@ -478,6 +508,7 @@ def sweep_html(doc: dict[str, Any]) -> str:
             )
         )
     parts = [
+        f'<p class="note">Engine: {html.escape(_engine(doc))}.</p>',
         "<h2>Points</h2>",
         _table(("point", f"{data['variable']} ({data['unit']})", "USD/month", "GPUs", "configuration", "savings"), rows),
         '<p class="note">* the configuration (pool roles, GPUs, TP) changes at this point.</p>',

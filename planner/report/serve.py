@@ -124,7 +124,8 @@ def serve_table(r: ServeResult) -> Table:
     where = (
         f"{q.tp}x {q.gpu}" + (f" x {q.replicas} replicas" if q.replicas > 1 else "")
         if q.mode == "aggregated"
-        else f"{q.prefill_workers}x ({q.prefill_tp}x {q.prefill_gpu}) prefill + {q.decode_workers}x ({q.decode_tp}x {q.decode_gpu}) decode"
+        else f"{q.prefill_workers}x ({q.prefill_tp}x {q.prefill_gpu}) prefill"
+        f" + {q.decode_workers}x ({q.decode_tp}x {q.decode_gpu}) decode"
     )
     t = Table(
         title=f"serve: {r.model.id} ({q.precision}) on {where}, {r.engine.name} {r.engine.version}, "

@@ -238,10 +238,11 @@ def size_table(r: SizeResult, catalog: Catalog) -> Group:
     return Group(*parts)
 
 
-def size_markdown(data: dict[str, Any]) -> str:
+def size_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
     lines = [
         "## planner size",
         "",
+        *([engine_line, ""] if engine_line else []),
         "| role | GPU | TP | replicas | GPUs | max batch | utilization | USD/month |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
@@ -266,4 +267,10 @@ def size_markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {b['name']} | {b.get('num_gpus', '-')} | {cost_m} |")
     if data["savings_frac"] is not None:
         lines += ["", f"Savings against the best co-located baseline: {100 * data['savings_frac']:.1f}%."]
+    if data.get("engines"):
+        lines += ["", "| engine | GPUs | USD/month |", "|---|--:|--:|"]
+        for e in data["engines"]:
+            usd = f"{e['usd_per_month']:,.0f}" if e["feasible"] else "infeasible"
+            mark = " (chosen)" if e["chosen"] else ""
+            lines.append(f"| {e['engine']['id']}@{e['engine']['version']}{mark} | {e['num_gpus'] or '-'} | {usd} |")
     return "\n".join(lines) + "\n"

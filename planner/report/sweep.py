@@ -105,11 +105,12 @@ def sweep_table(data: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def sweep_markdown(data: dict[str, Any]) -> str:
+def sweep_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
     var, unit = data["variable"], data["unit"]
     lines = [
         f"## planner sweep: {var} ({unit})",
         "",
+        *([engine_line, ""] if engine_line else []),
         f"| point | {var} | USD/month | GPUs | configuration | vs co-located |",
         "|--:|--:|--:|--:|---|--:|",
     ]
