@@ -208,13 +208,19 @@ class IdIndex:
                 aliases[name] = key
         return cls("model", models, aliases)
 
-    def resolve(self, raw_id: str, where: str = "") -> str:
+    def find(self, raw_id: str) -> str | None:
+        """The id ``raw_id`` names (an id or an alias), or None."""
         canon = domain.canonical_id(raw_id)
         found = self.by_canon.get(canon)
         if found is not None:
             return found
-        if canon in self.alias_canon:
-            return self.alias_canon[canon][1]
+        return self.alias_canon[canon][1] if canon in self.alias_canon else None
+
+    def resolve(self, raw_id: str, where: str = "") -> str:
+        found = self.find(raw_id)
+        if found is not None:
+            return found
+        canon = domain.canonical_id(raw_id)
         close = difflib.get_close_matches(canon, [*self.by_canon, *self.alias_canon], n=3, cutoff=0.5)
         names = [
             self.by_canon[c] if c in self.by_canon else f"{self.alias_canon[c][0]} ({self.alias_canon[c][1]})" for c in close
@@ -240,6 +246,7 @@ _DOMAIN_NAMES = {
     "bandwidth_gbit_per_s": "bandwidth_bytes_per_s",
     "bandwidth_gbyte_per_s": "bandwidth_bytes_per_s",
     "latency_us": "latency_s",
+    "activation_reserve_gib": "activation_reserve_bytes",
 }
 _NOT_FIGURES = {"source", "field_sources", "note", "name"}
 
@@ -451,9 +458,12 @@ def select_engine(catalog: domain.Catalog, raw: str | None, where: str = "--engi
     its scheduling in ``engine`` and its factors in ``efficiency``."""
     if raw is None:
         return catalog
-    name, _, version = raw.strip().partition("@")
+    name, at, version = raw.strip().partition("@")
     engine_id = IdIndex("engine", catalog.engines).resolve(name, where)
     spec = catalog.engines[engine_id]
+    if at and not version.strip():
+        hint = f"{engine_id}@{spec.version} or {engine_id}"
+        raise InputError(f"{where}: {raw.strip()!r} names no version after '@'", hint=hint)
     if version and version.strip() != spec.version:
         raise InputError(
             f"{where}: engine {engine_id} has no profile for version {version.strip()!r}",

@@ -10,8 +10,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from planner.domain import ModelSpec, ServingMeasurement, canonical_id
+from planner.domain import ModelSpec, ServingMeasurement
 from planner.errors import InputError
+from planner.io.catalog import IdIndex
 from planner.io.yamlio import read_text
 
 REQUIRED = (
@@ -39,16 +40,6 @@ SYSTEMS = {
 }
 _PRECISIONS = {"": "bf16", "bf16": "bf16", "fp16": "bf16", "float16": "bf16", "fp8": "fp8", "fp8_block": "fp8"}
 _CONCURRENCY = re.compile(r"silicon_concurrency=(\d+)")
-
-
-def hf_index(models: Mapping[str, ModelSpec]) -> dict[str, str]:
-    """Canonical Hugging Face id or alias -> catalog model id."""
-    out: dict[str, str] = {}
-    for key, m in models.items():
-        for hf in (getattr(m, "hf_id", None), *getattr(m, "hf_aliases", ())):
-            if hf:
-                out[canonical_id(hf)] = key
-    return out
 
 
 def _int(row: dict[str, str | None], column: str, where: str, default: int | None = None) -> int:
@@ -86,7 +77,7 @@ def read_silicon(path: Path, models: Mapping[str, ModelSpec]) -> list[ServingMea
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}", hint=f"expected the columns {', '.join(REQUIRED)}")
-    index = hf_index(models)
+    index = IdIndex.models(models)
     out = []
     for row in reader:
         where = f"{path}:{reader.line_num}"
@@ -110,7 +101,7 @@ def read_silicon(path: Path, models: Mapping[str, ModelSpec]) -> list[ServingMea
                 engine=(row.get("backend") or "").strip().lower(),
                 engine_version=(row.get("backend_version") or "").strip(),
                 raw_model=raw_model,
-                model=index.get(canonical_id(raw_model)),
+                model=index.find(raw_model) if raw_model else None,
                 raw_gpu=raw_gpu,
                 gpu=SYSTEMS.get(raw_gpu),
                 precision=_PRECISIONS.get(raw_precision, raw_precision),

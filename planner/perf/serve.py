@@ -140,6 +140,8 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
     ctx = isl + osl / 2.0
     decode_tokens = max(osl - 1, 0)
     others = (clients - 1.0) / clients if clients > 1 else 0.0
+    factors = rep.hw.efficiency.for_precision(rep.precision)
+    sync, own_fixed = factors.prefill_sync_frac, factors.request_fixed_s  # own_fixed: outside the GPU
     tpot = rep.decode_s(1, ctx)
     cyc: _Cycle | None = None
     for _ in range(60):
@@ -170,13 +172,11 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         service = k * t_own
         if x * others * service >= servers:
             return None
-        sync = rep.hw.efficiency.for_precision(rep.precision).prefill_sync_frac
         burst = sync * (clients - 1.0) / 2.0 * service  # in step with the others: half their prompt tokens ahead
         wait = (1.0 - sync) * mean_wait_s(x * others, service, 0.0, 1.0, servers)
         wait_prob, theta = wait_tail(x * others, service, 0.0, 1.0, servers)
         theta = (1.0 - sync) * theta
         residual = others * 0.5 * new_tpot
-        own_fixed = rep.hw.efficiency.for_precision(rep.precision).request_fixed_s  # outside the GPU
         base = residual + service + burst + own_fixed
         cyc = _Cycle(
             ttft_s=base + wait,

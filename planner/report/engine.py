@@ -107,19 +107,23 @@ def engines_table(rows: list[dict[str, Any]]) -> Table:
 # --------------------------------------------------------------------------- catalog list|show engines
 
 
+def _scheduling(e: EngineSpec) -> dict[str, Any]:
+    """An engine's release and scheduler defaults, as both ``catalog list`` and ``show`` give them."""
+    return {
+        "id": e.id,
+        "name": e.name,
+        "version": e.version,
+        "max_num_seqs": e.max_num_seqs,
+        "max_num_batched_tokens": e.max_num_batched_tokens,
+        "chunked_prefill": e.chunked_prefill,
+        "decode_first": e.decode_first,
+    }
+
+
 def engine_list_rows(catalog: Catalog) -> list[dict[str, Any]]:
     """``catalog list engines``: one row per engine, its scheduler defaults and the default marker."""
     return [
-        {
-            "id": e.id,
-            "name": e.name,
-            "version": e.version,
-            "max_num_seqs": e.max_num_seqs,
-            "max_num_batched_tokens": e.max_num_batched_tokens,
-            "chunked_prefill": e.chunked_prefill,
-            "decode_first": e.decode_first,
-            "default": e.id == catalog.default_engine,
-        }
+        {**_scheduling(e), "default": e.id == catalog.default_engine}
         for e in (catalog.engines[k] for k in sorted(catalog.engines))
     ]
 
@@ -165,13 +169,7 @@ def engine_show_data(catalog: Catalog, engine_id: str) -> dict[str, Any]:
     sets (bf16, fp8) are fitted, on what, or transferred from which GPU."""
     e = catalog.engines[engine_id]
     entry: dict[str, Any] = {
-        "id": e.id,
-        "name": e.name,
-        "version": e.version,
-        "max_num_seqs": e.max_num_seqs,
-        "max_num_batched_tokens": e.max_num_batched_tokens,
-        "chunked_prefill": e.chunked_prefill,
-        "decode_first": e.decode_first,
+        **_scheduling(e),
         "gpu_memory_utilization_frac": e.gpu_memory_utilization_frac,
         "activation_reserve_bytes": e.activation_reserve_bytes,
         "gpu_overrides": {
@@ -185,9 +183,7 @@ def engine_show_data(catalog: Catalog, engine_id: str) -> dict[str, Any]:
     for f in entry:
         if f in ("id", "name", "note"):
             continue
-        # the catalog names a figure as written in YAML (activation_reserve_gib) or as in the domain
-        src = e.sources.get(f) or e.sources.get(f.replace("_bytes", "_gib")) or e.source
-        sources[f] = src
+        sources[f] = e.sources.get(f, e.source)
     factors = {}
     for gpu, eff in sorted(catalog.engine_efficiency.get(engine_id, {}).items()):
         fp8 = eff.fp8

@@ -9,18 +9,15 @@ from rich.table import Table
 
 from planner.api import ServeResult, ServingCalibration
 from planner.engine_fit import ServeError
+from planner.report.engine import engine_doc
 from planner.units import s_to_ms
-
-
-def engine_doc(r: ServeResult) -> dict[str, Any]:
-    return {"id": r.engine.id, "name": r.engine.name, "version": r.engine.version}
 
 
 def serve_inputs(r: ServeResult) -> dict[str, Any]:
     q = r.request
     inputs: dict[str, Any] = {
         "model": r.model.id,
-        "engine": engine_doc(r),
+        "engine": engine_doc(r.engine),
         "precision": q.precision,
         "mode": q.mode,
         "isl_tokens": q.isl,
@@ -171,7 +168,7 @@ def serving_fit_data(cal: ServingCalibration) -> dict[str, Any]:
     for _row, why in cal.skipped:
         skipped[why] = skipped.get(why, 0) + 1
     return {
-        "engine": {"id": cal.engine.id, "name": cal.engine.name, "version": cal.engine.version},
+        "engine": engine_doc(cal.engine),
         "overheads": dict(cal.overheads),
         "fitted_on": cal.fitted_on,
         "train": _errs(cal.train),
