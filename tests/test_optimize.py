@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from planner.domain import Catalog, Workload
 from planner.io.workload import parse_workload, to_domain
 from planner.optimize.candidates import Candidate, enumerate_candidates
-from planner.optimize.model import build_model
+from planner.optimize.model import TIE_BREAK_PER_GPU, TIE_BREAK_PER_INDEX, BuiltModel, build_model
 from planner.optimize.solve import solve, values
+from planner.perf import cost, power
 from planner.perf.transfer import link_effective_bytes_per_s
 
 REL = 1e-6  # MIP gap and the tolerance of every objective comparison
@@ -267,3 +268,142 @@ def test_build_model_is_deterministic(
     assert list(a.problem.constraints) == list(b.problem.constraints)
     assert str(a.problem.objective) == str(b.problem.objective)
     assert set(a.families) >= {"route", "capacity", "in_use", "fabric", "kv_bandwidth"}
+
+
+# --------------------------------------------------------------------------- one cost formula
+# The MIP prices replicas with the coefficients perf.cost and perf.power compute (the formulas the
+# reports use), so a change to them reaches the objective. H100 only: the one GPU with a server capex.
+
+H100_CHAT = copy.deepcopy(CHAT) | {
+    "hardware": {"prefill_gpus": ["h100-sxm"], "decode_gpus": ["h100-sxm"], "links": ["ib-ndr-400"]}
+}
+PRICING_DOCS: dict[str, dict[str, Any]] = {
+    "on-demand": {"mode": "on-demand"},
+    "reserved": {"mode": "reserved", "discount_frac": 0.35},
+    "capex": {"mode": "capex", "amortization_years": 4},
+}
+
+
+def priced_workload(catalog: Catalog, mode: str, rate: float = 4.0, redundancy: int = 1) -> Workload:
+    doc = copy.deepcopy(H100_CHAT) | {"pricing": PRICING_DOCS[mode]}
+    return with_rate(make_workload(catalog, doc, redundancy=redundancy), rate)
+
+
+def with_port_price(catalog: Catalog, link: str, port_usd: float) -> Catalog:
+    return replace(catalog, links={**catalog.links, link: replace(catalog.links[link], port_usd=port_usd)})
+
+
+def perf_cost_of(catalog: Catalog, workload: Workload, built: BuiltModel) -> tuple[float, float]:
+    """USD/hour and watts of a solved model's replicas and routing, priced by perf.cost and perf.power
+    directly (not through the candidates' coefficients)."""
+    pricing = workload.pricing
+    fixed = watts = 0.0
+    for c in built.candidates:
+        n = round(built.n[c.key].value() or 0.0)
+        gpu = catalog.gpus[c.pool.gpu]
+        fixed += n * c.pool.tp * cost.gpu_fixed_usd_per_hour(catalog, c.pool.gpu, pricing)
+        watts += n * c.pool.tp * power.idle_power_w(gpu)
+        for k in workload.classes:
+            if (k.name, c.key) in built.x:
+                share = built.x[(k.name, c.key)].value() or 0.0
+                watts += c.pool.tp * power.dynamic_power_w(gpu, c.pool.role) * k.rate_rps * c.busy_s[k.name] * share
+    ports = 0.0
+    for lk in built.y:
+        prefill_gpus = sum(c.pool.tp * round(built.n[c.key].value() or 0.0) for c in built.candidates if c.pool.link == lk)
+        ports += cost.port_usd_per_hour(catalog.links[lk], pricing, catalog) * (prefill_gpus + (built.d[lk].value() or 0.0))
+    return fixed + cost.energy_usd_per_hour(catalog, pricing, watts) + ports, watts
+
+
+@pytest.mark.parametrize("mode", sorted(PRICING_DOCS))
+def test_candidates_carry_perf_coefficients(catalog: Catalog, mode: str) -> None:
+    workload = priced_workload(catalog, mode)
+    cands = candidates_of(catalog, workload)
+    assert {c.pool.role for c in cands} == {"prefill", "decode"}
+    for c in cands:
+        gpu = catalog.gpus[c.pool.gpu]
+        assert c.usd_per_replica_hour == c.pool.tp * cost.gpu_fixed_usd_per_hour(catalog, c.pool.gpu, workload.pricing)
+        assert c.idle_w_per_replica == c.pool.tp * power.idle_power_w(gpu)
+        assert c.dynamic_w_per_replica == c.pool.tp * power.dynamic_power_w(gpu, c.pool.role)
+        # A replica busy a fraction u of the time draws what the reports' power model says.
+        for u in (0.0, 0.4, 1.0):
+            expected = c.pool.tp * power.gpu_power_w(gpu, c.pool.role, u)
+            assert c.idle_w_per_replica + c.dynamic_w_per_replica * u == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("mode", "port_usd"), [("on-demand", None), ("reserved", None), ("capex", None), ("capex", 1500.0), ("on-demand", 1500.0)]
+)
+def test_mip_objective_is_the_perf_cost_of_its_plan(catalog: Catalog, mode: str, port_usd: float | None) -> None:
+    """Solved objective = Σ replicas x perf.cost's fixed price + perf.cost's energy price of the
+    plan's watts + ports, plus the documented tie-breaks, for every pricing mode."""
+    cat = with_port_price(catalog, "ib-ndr-400", port_usd) if port_usd is not None else catalog
+    workload = priced_workload(cat, mode)
+    cands = candidates_of(cat, workload)
+    built = build_model(workload, cat, cands)
+    outcome = solve(built)
+    assert outcome.status == "optimal"
+    usd, watts = perf_cost_of(cat, workload, built)
+    assert float(built.cost_expr.value()) == pytest.approx(usd, rel=1e-9)
+    assert float(built.power_expr.value()) == pytest.approx(watts, rel=1e-9)
+    n, _, _ = values(built)
+    gpus = sum(c.pool.tp * n[c.key] for c in cands)
+    tie = sum(TIE_BREAK_PER_INDEX * i * n[c.key] for i, c in enumerate(cands))
+    assert float(built.problem.objective.value()) == pytest.approx(usd + TIE_BREAK_PER_GPU * gpus + tie, rel=1e-9)
+    assert outcome.objective == pytest.approx(usd + TIE_BREAK_PER_GPU * gpus + tie, rel=1e-6)
+    fixed = sum(n[c.key] * c.usd_per_replica_hour for c in cands)
+    port_hr = cost.port_usd_per_hour(cat.links["ib-ndr-400"], workload.pricing, cat)
+    assert (port_hr > 0) == (mode == "capex" and port_usd is not None)
+    if mode == "capex":
+        assert usd > fixed * (1 + 1e-3)  # electricity (and ports, when priced) on top of the amortized capex
+    else:
+        assert usd == pytest.approx(fixed, rel=1e-12)  # cloud prices include power and ports
+
+
+def test_reserved_objective_is_the_discounted_on_demand_one(catalog: Catalog) -> None:
+    """Same plan, every replica 35 % cheaper: the discount reaches the objective through perf.cost."""
+    built = {}
+    for mode in ("on-demand", "reserved"):
+        workload = priced_workload(catalog, mode)
+        built[mode] = build_model(workload, catalog, candidates_of(catalog, workload))
+    on_demand, reserved = built["on-demand"], built["reserved"]
+    assert solve(on_demand).status == solve(reserved).status == "optimal"
+    assert values(on_demand)[0] == values(reserved)[0]
+    assert float(reserved.cost_expr.value()) == pytest.approx(0.65 * float(on_demand.cost_expr.value()), rel=1e-9)
+
+
+def test_a_change_to_perf_cost_reaches_the_objective(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patch perf.cost's formulas: the candidates' prices, the MIP's coefficients and its optimum follow
+    (and so do the reports' GPU-hours, which call the same functions)."""
+    workload = priced_workload(catalog, "on-demand")
+    base = build_model(workload, catalog, candidates_of(catalog, workload))
+    assert solve(base).status == "optimal"
+    base_usd = float(base.cost_expr.value())
+    base_hour = cost.gpu_usd_per_hour(catalog, "h100-sxm", workload.pricing, 500.0)
+
+    fixed = cost.gpu_fixed_usd_per_hour
+    monkeypatch.setattr(cost, "gpu_fixed_usd_per_hour", lambda *args: 2.0 * fixed(*args))
+    doubled = build_model(workload, catalog, candidates_of(catalog, workload))
+    for c in doubled.candidates:
+        assert doubled.cost_expr[doubled.n[c.key]] == pytest.approx(2.0 * base.cost_expr[base.n[c.key]], rel=1e-12)
+    assert solve(doubled).status == "optimal"
+    assert float(doubled.cost_expr.value()) == pytest.approx(2.0 * base_usd, rel=REL)
+    assert cost.gpu_usd_per_hour(catalog, "h100-sxm", workload.pricing, 500.0) == pytest.approx(2.0 * base_hour)
+    monkeypatch.undo()
+
+    # Capex: the electricity price per Wh is the slope of perf.cost's energy formula.
+    workload = priced_workload(catalog, "capex")
+    cands = candidates_of(catalog, workload)
+    plain = build_model(workload, catalog, cands)
+    wh = cost.energy_usd_per_wh(catalog, workload.pricing)
+    assert wh > 0
+    energy = cost.energy_usd_per_hour
+    monkeypatch.setattr(cost, "energy_usd_per_hour", lambda cat, pricing, w: 3.0 * energy(cat, pricing, w))
+    tripled = build_model(workload, catalog, cands)
+    for c in cands:
+        assert plain.cost_expr[plain.n[c.key]] == pytest.approx(c.usd_per_replica_hour + c.idle_w_per_replica * wh, rel=1e-12)
+        assert tripled.cost_expr[tripled.n[c.key]] == pytest.approx(
+            c.usd_per_replica_hour + c.idle_w_per_replica * 3 * wh, rel=1e-12
+        )
+    assert solve(tripled).status == "optimal"
+    usd, _ = perf_cost_of(catalog, workload, tripled)  # the patched formula prices the plan
+    assert float(tripled.cost_expr.value()) == pytest.approx(usd, rel=1e-9)

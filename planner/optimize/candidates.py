@@ -3,8 +3,10 @@
 A candidate is a :class:`Pool` with zero replicas: (role, GPU, TP, max batch[, token budget][, link]).
 For each class it carries the largest per-replica arrival rate that still meets the class's SLOs
 (already reduced by the headroom fraction), the replica-seconds one request keeps it busy, and, for
-prefill, the KV bytes one request sends. All non-linear physics stays here; the MIP is linear over
-these numbers.
+prefill, the KV bytes one request sends. It also carries its per-replica cost and power
+coefficients, computed by ``perf.cost`` and ``perf.power`` (the same formulas the reports price a
+plan with): the fixed USD per replica-hour, and the idle and dynamic watts (power = idle + dynamic
+× busy fraction). All non-linear physics and pricing stays here; the MIP is linear over these numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Pool, Workload
+from planner.perf import cost, power
 from planner.perf.evaluate import busy_s_per_request, make_replica, max_rate, rate_bound
 from planner.perf.memory import TP_DEGREES, kv_bytes_per_token
 from planner.perf.serving import Replica
@@ -26,6 +29,9 @@ class Candidate:
     max_rate_rps: dict[str, float]  # class -> per-replica rate within SLO (after headroom)
     busy_s: dict[str, float]  # class -> replica-seconds per request
     kv_bytes: dict[str, float]  # class -> KV bytes one request sends (prefill only)
+    usd_per_replica_hour: float  # tp × the GPU-hour's fixed part (perf.cost.gpu_fixed_usd_per_hour)
+    idle_w_per_replica: float  # tp × idle board power (perf.power.idle_power_w)
+    dynamic_w_per_replica: float  # tp × (busy − idle) power in the pool's role (perf.power.dynamic_power_w)
     servers: int = 1  # pool size the rates assume (replicas sharing one prompt queue)
     variant: str = ""  # the one class a pooled variant serves ("" for the lone-replica candidate)
     bound_rps: dict[str, float] = field(default_factory=dict)  # class -> per-replica rate no pool size exceeds
@@ -57,7 +63,18 @@ def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, serve
     kv_tok = kv_bytes_per_token(catalog.models[workload.model], workload.precision)
     kv = {c.name: c.input_tokens.mean * kv_tok for c in workload.classes} if pool.role == "prefill" else {}
     bound = {c.name: keep * rate_bound(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
-    return Candidate(pool=pool, max_rate_rps=rates, busy_s=busy, kv_bytes=kv, servers=servers, bound_rps=bound)
+    gpu = catalog.gpus[pool.gpu]
+    return Candidate(
+        pool=pool,
+        max_rate_rps=rates,
+        busy_s=busy,
+        kv_bytes=kv,
+        usd_per_replica_hour=pool.tp * cost.gpu_fixed_usd_per_hour(catalog, pool.gpu, workload.pricing),
+        idle_w_per_replica=pool.tp * power.idle_power_w(gpu),
+        dynamic_w_per_replica=pool.tp * power.dynamic_power_w(gpu, pool.role),
+        servers=servers,
+        bound_rps=bound,
+    )
 
 
 def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_name: str, rate_rps: float) -> Candidate | None:

@@ -17,6 +17,12 @@ chosen" and ``d[l]`` decode-side ports on it. Constraint families (names ``famil
 Objective: $/hour (or GPUs, or watts) plus a tie-break of 1e-6 per GPU and 1e-9 per candidate
 index: never large enough to trade a real cent, always enough to make equal-cost optima resolve
 the same way on every run.
+
+Cost and power are linear over coefficients that ``perf.cost`` and ``perf.power`` compute, the
+formulas the reports price a plan with: each candidate's fixed USD per replica-hour and its idle and
+dynamic watts per replica (power = idle·n + dynamic·busy share), the energy price per watt-hour
+(``energy_usd_per_wh``, 0 outside capex) times the power expression, and the KV ports' hourly price
+(``port_usd_per_hour``). No price or power formula lives here.
 """
 
 from __future__ import annotations
@@ -27,12 +33,10 @@ from dataclasses import dataclass, field
 
 import pulp
 
-from planner.domain import Catalog, Objective, Pricing, Workload
+from planner.domain import Catalog, Objective, Workload
 from planner.optimize.candidates import Candidate
-from planner.perf.cost import HOURS_PER_YEAR, port_usd_per_hour
-from planner.perf.power import busy_power_w
+from planner.perf import cost
 from planner.perf.transfer import link_effective_bytes_per_s
-from planner.units import W_PER_KW
 
 TIE_BREAK_PER_GPU = 1e-6
 TIE_BREAK_PER_INDEX = 1e-9
@@ -59,14 +63,6 @@ class BuiltModel:
         name = _name(f"{family}__{key}")
         self.problem += constraint, name
         self.families.setdefault(family, []).append(name)
-
-
-def _gpu_capex_usd_per_hour(catalog: Catalog, gpu: str, pricing: Pricing) -> float:
-    server = next((s for s in catalog.servers if s.gpu == gpu and s.capex_usd is not None), None)
-    years = pricing.amortization_years or (server.amortization_years if server else None)
-    if server is None or server.capex_usd is None or years is None:
-        return float("nan")
-    return server.capex_usd / server.gpus_per_server / (years * HOURS_PER_YEAR)
 
 
 def build_model(
@@ -111,30 +107,18 @@ def build_model(
     gpus_expr = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates)
     power_terms = []
     for c in candidates:
-        gpu = catalog.gpus[c.pool.gpu]
-        idle = gpu.idle_w if gpu.idle_w is not None else gpu.tdp_w
-        dyn = max(busy_power_w(gpu, c.pool.role) - idle, 0.0)
-        power_terms.append(c.pool.tp * idle * n[c.key])
+        power_terms.append(c.idle_w_per_replica * n[c.key])
         for k in classes:
             if (k.name, c.key) in x:
-                power_terms.append(c.pool.tp * dyn * k.rate_rps * c.busy_s[k.name] * x[(k.name, c.key)])
+                power_terms.append(c.dynamic_w_per_replica * k.rate_rps * c.busy_s[k.name] * x[(k.name, c.key)])
     power_expr = pulp.lpSum(power_terms)
 
-    cost_terms = []
-    for c in candidates:
-        if pricing.mode == "capex":
-            cost_terms.append(c.pool.tp * _gpu_capex_usd_per_hour(catalog, c.pool.gpu, pricing) * n[c.key])
-        else:
-            price = catalog.default_price(c.pool.gpu)
-            assert price is not None, c.pool.gpu  # candidates are filtered to priced GPUs
-            discount = pricing.discount_frac if pricing.mode == "reserved" else 0.0
-            cost_terms.append(c.pool.tp * price.usd_per_gpu_hour * (1 - discount) * n[c.key])
-    if pricing.mode == "capex":
-        kwh = pricing.usd_per_kwh if pricing.usd_per_kwh is not None else catalog.electricity_usd_per_kwh
-        pue = pricing.pue if pricing.pue is not None else catalog.pue
-        cost_terms.append(power_expr * ((kwh or 0.0) * (pue or 1.0) / W_PER_KW))
+    cost_terms = [c.usd_per_replica_hour * n[c.key] for c in candidates]
+    usd_per_wh = cost.energy_usd_per_wh(catalog, pricing)
+    if usd_per_wh > 0:
+        cost_terms.append(power_expr * usd_per_wh)
     for lk in links:
-        port_hr = port_usd_per_hour(catalog.links[lk], pricing, catalog)
+        port_hr = cost.port_usd_per_hour(catalog.links[lk], pricing, catalog)
         if port_hr > 0:
             prefill_gpus = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates if c.pool.link == lk)
             cost_terms.append(port_hr * (prefill_gpus + d[lk]))
