@@ -3,6 +3,7 @@ measurements, end to end, and print what the fit saw.
 
     pip download aiconfigurator-core==0.12.0 --no-deps -d /tmp/aic && unzip -q /tmp/aic/*.whl -d /tmp/aic/x
     python bench/fit_engine_profiles.py --tables /tmp/aic/x/aiconfigurator_core/systems/data [--engine vllm] [--dry-run]
+    python bench/fit_engine_profiles.py --overheads-only [--engine vllm]   # after a change to the serving model
 
 1. Kernel factors per (GPU, precision) from the engine's per-op latency tables in aiconfigurator-core
    0.12.0 (Apache-2.0): ``planner calibrate fit --op-tables`` (:func:`planner.api.fit_op_tables`).
@@ -62,18 +63,54 @@ HEADER = """\
 """
 
 
+class _Dumper(yaml.SafeDumper):
+    """Block style, except the [bytes, seconds] points of an all-reduce curve: one per line."""
+
+
+def _point(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = len(data) == 2 and all(isinstance(v, float) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _point)
+
+
 def pct(values: list[float]) -> str:
     if not values:
         return "     -"
     return f"{100 * statistics.median(abs(v) for v in values):5.1f}%"
 
 
-def build(engine: str, tables: Path, dry_run: bool) -> None:
+OVERHEADS_NOTE = " The overheads are the engine's (one set for every GPU), fitted end to end."
+
+
+def shipped_kernels(engine: str) -> dict[str, Any]:
+    """The kernel factors of the committed profile, its overheads taken off (``--overheads-only``)."""
+    doc = yaml.safe_load((ROOT / "catalogs/efficiency" / f"{engine}.yaml").read_text())["efficiency"]
+    out: dict[str, Any] = {}
+    for gpu, entry in doc.items():
+        if "transferred_from" in entry:
+            continue
+        sets = [entry] + ([entry["fp8"]] if "fp8" in entry else [])
+        for e in sets:
+            for key in SERVE_PARAMS:
+                e.pop(key, None)
+            e["fitted_on"] = e["fitted_on"].removeprefix("kernels: ").split("; overheads: ")[0]
+            if "note" in e:
+                e["note"] = e["note"].replace(OVERHEADS_NOTE, "")
+        out[gpu] = entry
+    return out
+
+
+def build(engine: str, tables: Path | None, dry_run: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         kernels_path = Path(tmp) / "kernels.yaml"
-        result = api.fit_op_tables(tables, engine)
-        write_kernel_overlay(kernels_path, engine, result.overlay_entries())
-        kernels: dict[str, Any] = yaml.safe_load(kernels_path.read_text())["efficiency"]
+        if tables is None:
+            kernels: dict[str, Any] = shipped_kernels(engine)
+        else:
+            result = api.fit_op_tables(tables, engine)
+            write_kernel_overlay(kernels_path, engine, result.overlay_entries())
+            kernels = yaml.safe_load(kernels_path.read_text())["efficiency"]
         for entry in kernels.values():  # the yaml reader reads as_of 2026-09 as text; keep it so
             entry["as_of"] = str(entry["as_of"])
             if "fp8" in entry:
@@ -84,9 +121,7 @@ def build(engine: str, tables: Path, dry_run: bool) -> None:
             out = {**entry, **{k: float(f"{v:.6g}") for k, v in overheads.items()}}
             if extra:
                 out["fitted_on"] = f"kernels: {entry['fitted_on']}; overheads: {extra}"
-                out["note"] = (
-                    f"{entry.get('note', '')} The overheads are the engine's (one set for every GPU), fitted end to end."
-                ).strip()
+                out["note"] = f"{entry.get('note', '')}{OVERHEADS_NOTE}".strip()
             if "fp8" in entry:
                 out["fp8"] = with_overheads(entry["fp8"], overheads, extra)
                 out["fp8"].pop("note", None)
@@ -119,14 +154,18 @@ def build(engine: str, tables: Path, dry_run: bool) -> None:
     if dry_run:
         return
     out = ROOT / "catalogs/efficiency" / f"{engine}.yaml"
-    out.write_text(HEADER.format(engine=engine) + yaml.safe_dump(doc, sort_keys=False, width=110))
+    out.write_text(HEADER.format(engine=engine) + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=110))
     print(f"  wrote {out.relative_to(ROOT)}")
 
 
 def main() -> int:
     os.chdir(ROOT)  # the catalogs name the measurements by their path in the repository
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--tables", type=Path, required=True, help="aiconfigurator_core/systems/data of aiconfigurator-core 0.12.0")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--tables", type=Path, help="aiconfigurator_core/systems/data of aiconfigurator-core 0.12.0")
+    src.add_argument(
+        "--overheads-only", action="store_true", help="keep the committed kernel factors, refit only the overheads"
+    )
     ap.add_argument("--engine", action="append", choices=("vllm", "sglang", "trtllm"))
     ap.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     args = ap.parse_args()

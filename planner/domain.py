@@ -79,6 +79,19 @@ class Efficiency:
     """Share of the other clients' prompts a prompt waits behind in a fixed-concurrency benchmark: 1 when
     every wave of requests arrives together (prefill-first engines keep equal-length requests in step),
     0 when arrivals are spread out. Fitted on end-to-end serving measurements; used by ``estimate serve``."""
+    gemm_half_dim: float = 0.0
+    """GEMM shape: a GEMM whose smaller weight dimension ``min(n, k)`` is ``s`` reaches
+    ``compute_frac / (1 + (gemm_half_dim / s)^gemm_dim_exp)`` of peak (0: every shape reaches
+    ``compute_frac``). FP8 kernels need large shapes: 0.3 of peak at ``s = 1024``, 0.7 at 8192 on H200."""
+    gemm_dim_exp: float = 1.0
+    overlap_q: float | None = None
+    """How compute and memory time of one kernel combine: ``(c^q + m^q)^(1/q)``; None is the
+    roofline's ``max(c, m)`` (q → ∞), q = 1 their sum. Fitted on the GEMM tables."""
+    allreduce_curve: tuple[tuple[int, tuple[tuple[float, float], ...]], ...] = ()
+    """Measured all-reduce latency by message size, per TP degree: ``((tp, ((bytes, seconds), ...)), ...)``.
+    Where a TP degree has a curve the core interpolates it (log-log) instead of the two-factor formula:
+    NCCL and the engines' own all-reduces change algorithm with the message size, which no
+    latency-plus-bandwidth line follows from one decode token to a long prefill chunk."""
     fp8: Efficiency | None = None  # factors fitted on fp8 runs of this GPU, where measured
 
     def for_precision(self, precision: Precision) -> Efficiency:

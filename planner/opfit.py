@@ -5,13 +5,15 @@ serving engine: GEMMs of shape ``m×k·k×n``, causal context (prefill) attentio
 over a KV cache, and the engine's all-reduce. Each factor is fitted with the formula the core
 (:mod:`planner.perf.roofline`) uses it in, so that the core reproduces the tables:
 
-* **GEMM** (``compute_frac``, ``memory_frac``): ``t = max(2·m·n·k / (η_c·P), bytes / (η_m·BW))``
-  with ``bytes = n·k·s_w`` (weights) ``+ m·k·s_a`` (activations in) ``+ m·n·2`` (bf16 out). One
-  least-squares fit of this max model in log space, with a soft-L1 loss, over the compute-bound
-  rows (``m ≥ 1024``) and the weight-read-bound rows (``m ≤ 16``) of layer-sized shapes
-  (``n, k ≥ 1024``). Rows whose ideal time is below :data:`MIN_IDEAL_S` are left out: a kernel that
-  short is timed by its launch and tail, which the core books as per-step overhead, not as
-  bandwidth.
+* **GEMM** (:data:`GEMM_FACTORS`): ``t = overlap_q(2·m·n·k / (η_c(s)·P), bytes / (η_m·BW)) + t_k`` with
+  ``bytes = n·k·s_w`` (weights) ``+ m·k·s_a`` (activations in) ``+ m·n·2`` (bf16 out), ``overlap_q`` the
+  ``q``-norm of the two times (``max`` as q → ∞, their sum at q = 1), ``η_c(s) = η_c / (1 + (s_½/s)^p)``
+  the share a GEMM of smaller weight dimension ``s = min(n, k)`` reaches, ``t_k`` the kernel's fixed
+  time. One least-squares fit in log space, with a soft-L1 loss, over every row of layer-sized
+  shapes (``n, k ≥ 1024``), one token to the largest chunks. The shape term is what fp8 needs: on
+  H200 its kernels reach 0.3 of fp8 peak at ``s = 1024`` and 0.7 at 8192, where bf16 is flat at 0.8;
+  a single ``η_c`` averaged over the table's shapes under-rates the large GEMMs of 70B-class models
+  by a third.
 * **context attention** (``attention_compute_frac``): flops of the kernel itself, per layer,
   ``2·batch·heads·head_dim·L²`` for causal prompts of ``L`` tokens (QKᵀ and PV, ``4·…·L²``, halved by
   the causal mask). This equals the core's ``2·n_L·d·ΣL²`` where ``heads·head_dim = d``. Fitted on
@@ -22,7 +24,11 @@ over a KV cache, and the engine's all-reduce. Each factor is fitted with the for
 * **all-reduce** (``allreduce_bandwidth_frac``, ``allreduce_latency_s``): the core's
   ``2(t−1)/t · S / (η_ar·B) + α·log2(t)``, ``S`` the message in bytes and ``B`` the link the core
   uses for a TP group of ``t``; a linear least-squares fit of the relative error over messages of
-  :data:`ALLREDUCE_MIN_BYTES` to :data:`ALLREDUCE_MAX_BYTES`, all TP degrees at once.
+  :data:`ALLREDUCE_MIN_BYTES` to :data:`ALLREDUCE_MAX_BYTES`, all TP degrees at once. The formula
+  serves TP degrees the table lacks; for the ones it has, the measured curve itself
+  (``allreduce_curve``: latency by message size) is shipped and interpolated. The two-factor line
+  is 20-50 % off at either end of the curve (NCCL and the custom all-reduces switch algorithm
+  with the size), and prefill chunks sit at its large end.
 
 Rows faster than physics allows under the model (above the datasheet peak FLOP/s, the HBM
 bandwidth, or the link bandwidth) are excluded and counted: an L2-resident operand, or an
@@ -35,7 +41,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -43,6 +49,7 @@ import numpy.typing as npt
 from scipy.optimize import least_squares, lsq_linear
 
 from planner.errors import InputError
+from planner.perf.roofline import GEMM_SHAPE_MIN_DIM
 
 if TYPE_CHECKING:
     from planner.io.optables import AllReduceTable, AttentionTable, EngineTables, GemmTable
@@ -52,7 +59,7 @@ Precision = Literal["bf16", "fp8"]
 
 MIN_IDEAL_S = 10e-6
 """GEMM and attention rows whose roofline time at 100 % of peak is below this are not fitted."""
-GEMM_MIN_NK = 1024
+GEMM_MIN_NK = GEMM_SHAPE_MIN_DIM
 """``n`` and ``k`` of the GEMM rows fitted (the layer sizes of real models)."""
 GEMM_COMPUTE_MIN_M = 1024
 """Rows with at least this many tokens (``m``) are the compute-bound ones."""
@@ -81,6 +88,7 @@ class OpFit:
     median_abs_error_frac: float
     worst_abs_error_frac: float
     detail: dict[str, float] = field(default_factory=dict)
+    curve: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # all-reduce: tp -> (bytes, s)
 
 
 def _errors(pred: Array, measured: Array) -> tuple[float, float]:
@@ -90,17 +98,20 @@ def _errors(pred: Array, measured: Array) -> tuple[float, float]:
     return float(np.median(err)), float(np.max(err))
 
 
-def _robust_log_fit(model: Callable[[Array], Array], x0: Array, measured: Array, upper: Array | None = None) -> Array:
-    """Minimise Σ ρ(log model(e^θ) − log measured) over θ = log factors (ρ soft-L1), factors ≤ upper."""
+def _robust_log_fit(
+    model: Callable[[Array], Array], x0: Array, measured: Array, upper: Array | None = None, lower: Array | None = None
+) -> Array:
+    """Minimise Σ ρ(log model(e^θ) − log measured) over θ = log factors (ρ soft-L1), lower ≤ factors ≤ upper."""
     log_measured = np.log(measured)
     hi = np.full(x0.size, np.inf) if upper is None else np.log(upper)
-    start = np.minimum(np.log(x0), hi - 1e-9)
+    lo = np.full(x0.size, -np.inf) if lower is None else np.log(lower)
+    start = np.maximum(np.minimum(np.log(x0), hi - 1e-9), lo + 1e-9)
 
     def residuals(theta: Array) -> Array:
         return np.log(model(np.exp(theta))) - log_measured
 
     sol = least_squares(
-        residuals, start, bounds=(np.full(x0.size, -np.inf), hi), loss="soft_l1", f_scale=SOFT_L1_SCALE,
+        residuals, start, bounds=(lo, hi), loss="soft_l1", f_scale=SOFT_L1_SCALE,
         xtol=1e-14, ftol=1e-14, gtol=1e-14, max_nfev=2000,
     )  # fmt: skip
     factors: Array = np.exp(sol.x)
@@ -114,57 +125,94 @@ def gemm_bytes(m: Array, n: Array, k: Array, weight_bytes: float, act_bytes: flo
 
 def gemm_model_s(
     m: Array, n: Array, k: Array, *, compute_frac: float, memory_frac: float, peak_flop_per_s: float,
-    hbm_bytes_per_s: float, weight_bytes: float, act_bytes: float,
+    hbm_bytes_per_s: float, weight_bytes: float, act_bytes: float, half_dim: float = 0.0, dim_exp: float = 1.0,
+    kernel_s: float = 0.0, overlap_q: float | None = None,
 ) -> Array:  # fmt: skip
-    """The core's time for one GEMM: the larger of its compute and its memory time."""
+    """The core's time for one GEMM: its compute and memory time combined as the core combines them
+    (:func:`planner.perf.roofline.overlap_s`), compute at the shape's share of ``compute_frac``
+    (:func:`planner.perf.roofline.gemm_dim_share`), plus the kernel's fixed time."""
     flops = 2.0 * m * n * k
     moved = gemm_bytes(m, n, k, weight_bytes, act_bytes)
-    out: Array = np.maximum(flops / (compute_frac * peak_flop_per_s), moved / (memory_frac * hbm_bytes_per_s))
+    share = 1.0 if half_dim <= 0 else 1.0 / (1.0 + (half_dim / np.minimum(n, k)) ** dim_exp)
+    c = flops / (compute_frac * share * peak_flop_per_s)
+    mem = moved / (memory_frac * hbm_bytes_per_s)
+    if overlap_q is None:
+        both: Array = np.maximum(c, mem)
+    else:
+        big = np.maximum(c, mem)
+        both = big * ((c / big) ** overlap_q + (mem / big) ** overlap_q) ** (1.0 / overlap_q)
+    out: Array = both + kernel_s
     return out
+
+
+GEMM_FACTORS = ("compute_frac", "gemm_half_dim", "gemm_dim_exp", "memory_frac", "overlap_q")
+"""The GEMM factors the core uses. The fit has a sixth parameter, the kernel's fixed time ``t_k``
+(``detail["kernel_fixed_s"]``): the floor of timing one kernel alone (launch, ramp-up, tail; in fp8
+the activation quantization the engines fuse into the previous kernel when serving). Without it the
+small shapes drag ``η_m`` and ``η_c`` down (H200 fp8 ``η_m`` 0.64 instead of 0.82); it is not added to
+the core's steps, whose fixed per-iteration cost is the end-to-end overhead fit's (``decode_fixed_s``)."""
 
 
 def fit_gemm(
     m: Array, n: Array, k: Array, latency_s: Array, *, peak_flop_per_s: float, hbm_bytes_per_s: float,
-    weight_bytes: float, act_bytes: float, min_ideal_s: float = MIN_IDEAL_S,
+    weight_bytes: float, act_bytes: float,
 ) -> OpFit:  # fmt: skip
-    """``compute_frac`` and ``memory_frac`` from GEMM rows (one dtype and kernel)."""
+    """The six GEMM factors (:data:`GEMM_FACTORS`) from GEMM rows of one dtype and kernel: every row of
+    layer shapes (``n, k ≥`` :data:`GEMM_MIN_NK`), from one token to the largest prefill chunks."""
     m, n, k, latency_s = (np.asarray(a, dtype=np.float64) for a in (m, n, k, latency_s))
     flops = 2.0 * m * n * k
     moved = gemm_bytes(m, n, k, weight_bytes, act_bytes)
     t_compute, t_memory = flops / peak_flop_per_s, moved / hbm_bytes_per_s
     layer = (n >= GEMM_MIN_NK) & (k >= GEMM_MIN_NK)
-    compute = layer & (m >= GEMM_COMPUTE_MIN_M) & (t_compute >= t_memory) & (t_compute >= min_ideal_s)
-    memory = layer & (m <= GEMM_MEMORY_MAX_M) & (t_memory >= min_ideal_s)
+    compute = layer & (m >= GEMM_COMPUTE_MIN_M) & (t_compute >= t_memory)
+    memory = layer & (m <= GEMM_MEMORY_MAX_M)
     impossible = (latency_s < t_compute) | (latency_s < t_memory)
-    candidates = compute | memory
+    candidates = layer
     use_c, use_m = compute & ~impossible, memory & ~impossible
     if not use_c.any() or not use_m.any():
         raise ValueError(
             f"GEMM: {int(use_c.sum())} compute-bound and {int(use_m.sum())} weight-read-bound rows of layer shapes; need both"
         )
-    used = use_c | use_m
-    x0 = np.array([np.median(t_compute[use_c] / latency_s[use_c]), np.median(t_memory[use_m] / latency_s[use_m])])
+    used = layer & ~impossible
+    x0 = np.array([
+        min(0.99, float(np.max(t_compute[use_c] / latency_s[use_c]))), float(GEMM_MIN_NK), 1.5,
+        min(0.99, float(np.median(t_memory[use_m] / latency_s[use_m]))), 3e-6, 4.0,
+    ])  # fmt: skip
 
-    def model(x: Array) -> Array:
-        out: Array = np.maximum(t_compute[used] / x[0], t_memory[used] / x[1])
-        return out
+    def model_at(x: Array, sel: npt.NDArray[np.bool_]) -> Array:
+        return gemm_model_s(
+            m[sel], n[sel], k[sel], compute_frac=x[0], half_dim=x[1], dim_exp=x[2], memory_frac=x[3], kernel_s=x[4],
+            overlap_q=x[5], peak_flop_per_s=peak_flop_per_s, hbm_bytes_per_s=hbm_bytes_per_s,
+            weight_bytes=weight_bytes, act_bytes=act_bytes,
+        )  # fmt: skip
 
-    cf, mf = _robust_log_fit(model, x0, latency_s[used], upper=np.ones(2))
-    pred = np.maximum(t_compute / cf, t_memory / mf)
+    # p >= 1: the shape term saturates within the tables' decade of widths (a flatter one trades the
+    # asymptote against it: A100 bf16 found η_c = 1.0 with p = 0.27, a peak no GEMM reaches)
+    lower = np.array([1e-3, 1.0, 1.0, 1e-3, 1e-9, 1.0])
+    upper = np.array([1.0, 1e5, 8.0, 1.0, 1e-3, 64.0])
+    x = _robust_log_fit(lambda v: model_at(v, used), np.clip(x0, lower * 1.01, upper * 0.99), latency_s[used],
+                        upper=upper, lower=lower)  # fmt: skip
+    pred = model_at(x, np.ones_like(used))
     med, worst = _errors(pred[used], latency_s[used])
     med_c, _ = _errors(pred[use_c], latency_s[use_c])
     med_m, _ = _errors(pred[use_m], latency_s[use_m])
-    # the shapes between the two regimes, which neither factor was fitted on
-    between = layer & ~compute & ~memory & ~impossible & (np.maximum(t_compute, t_memory) >= min_ideal_s)
+    between = used & ~compute & ~memory
     med_between, _ = _errors(pred[between], latency_s[between])
     return OpFit(
-        factors={"compute_frac": float(cf), "memory_frac": float(mf)},
+        factors={
+            "compute_frac": float(x[0]),
+            "gemm_half_dim": float(x[1]),
+            "gemm_dim_exp": float(x[2]),
+            "memory_frac": float(x[3]),
+            "overlap_q": float(x[5]),
+        },
         rows=int(used.sum()),
         excluded=int((candidates & impossible).sum()),
         candidates=int(candidates.sum()),
         median_abs_error_frac=med,
         worst_abs_error_frac=worst,
         detail={
+            "kernel_fixed_s": float(x[4]),
             "impossible_any_shape": float(impossible.sum()),
             "compute_rows": float(use_c.sum()),
             "memory_rows": float(use_m.sum()),
@@ -285,6 +333,19 @@ def fit_allreduce(
     )
 
 
+def allreduce_curve(num_gpus: Array, size_bytes: Array, latency_s: Array) -> dict[int, list[tuple[float, float]]]:
+    """The measured latency by message size, per TP degree (the median where a size repeats): what
+    the core interpolates (:func:`planner.perf.roofline.curve_latency_s`)."""
+    out: dict[int, list[tuple[float, float]]] = {}
+    for tp in sorted({int(v) for v in num_gpus if v >= 2}):
+        sel = num_gpus == tp
+        sizes = np.unique(size_bytes[sel])
+        points = [(float(b), float(np.median(latency_s[sel & (size_bytes == b)]))) for b in sizes]
+        if len(points) >= 2:
+            out[tp] = points
+    return out
+
+
 # --------------------------------------------------------------------------- one engine on one GPU
 
 GEMM_DTYPES: dict[str, str] = {"bf16": "bfloat16", "fp8": "fp8"}
@@ -361,7 +422,7 @@ def fit_engine(
     s_w = PRECISION_BYTES[precision]
     ops: dict[str, TableUse] = {}
     ops["gemm"] = _gemm_use(tables.gemm, GEMM_DTYPES[precision] if precision == "bf16" else fp8_gemm,
-                            peak_flop_per_s, hbm_bytes_per_s, s_w, min_ideal_s)  # fmt: skip
+                            peak_flop_per_s, hbm_bytes_per_s, s_w)  # fmt: skip
     ops["context_attention"] = _context_use(tables.context, KV_DTYPES[precision], peak_flop_per_s, min_ideal_s)
     ops["generation_attention"] = _generation_use(tables.generation, KV_DTYPES[precision], s_w, hbm_bytes_per_s, min_ideal_s)
     ops["allreduce"] = _allreduce_use(tables.allreduce, tables.nccl, link_bytes_per_s, tables.system, engine)
@@ -372,9 +433,8 @@ def fit_engine(
         engine=engine,
         precision=precision,
         factors={
-            "compute_frac": g["compute_frac"],
+            **{name: g[name] for name in GEMM_FACTORS},
             "attention_compute_frac": a["attention_compute_frac"],
-            "memory_frac": g["memory_frac"],
             "allreduce_latency_s": ar["allreduce_latency_s"],
             "allreduce_bandwidth_frac": ar["allreduce_bandwidth_frac"],
         },
@@ -383,7 +443,7 @@ def fit_engine(
     )
 
 
-def _gemm_use(t: GemmTable, dtype: str, peak: float, bw: float, s_w: float, min_ideal_s: float) -> TableUse:
+def _gemm_use(t: GemmTable, dtype: str, peak: float, bw: float, s_w: float) -> TableUse:
     rows = t.dtype == dtype
     layer = rows & (t.n >= GEMM_MIN_NK) & (t.k >= GEMM_MIN_NK)
     kernel = _most_rows(t.kernel, layer)
@@ -393,7 +453,7 @@ def _gemm_use(t: GemmTable, dtype: str, peak: float, bw: float, s_w: float, min_
     sel = rows & (t.kernel == kernel)
     fit = _fit(t.ref.name, f"{dtype}, {kernel}", lambda: fit_gemm(
         t.m[sel], t.n[sel], t.k[sel], t.latency_s[sel], peak_flop_per_s=peak, hbm_bytes_per_s=bw,
-        weight_bytes=s_w, act_bytes=s_w, min_ideal_s=min_ideal_s,
+        weight_bytes=s_w, act_bytes=s_w,
     ))  # fmt: skip
     return TableUse(table=t.ref.name, version=t.ref.version, selection=f"{dtype}, {kernel}", fit=fit)
 
@@ -454,7 +514,7 @@ def _allreduce_use(
         gpus, lat = t.num_gpus[sel], t.latency_s[sel]
 
         def run(gpus: Array = gpus, size: Array = size, lat: Array = lat, link: Array = link) -> OpFit:
-            return fit_allreduce(gpus, size, lat, link)
+            return replace(fit_allreduce(gpus, size, lat, link), curve=allreduce_curve(gpus, size, lat))
 
         return TableUse(table=t.ref.name, version=t.ref.version, selection=label, fit=_fit(t.ref.name, label, run))
     raise InputError(f"{system}: no {engine} custom all-reduce table and no NCCL all_reduce rows for TP {sorted(links)}")
@@ -477,6 +537,11 @@ class OpTablesResult:
         for key in sorted(self.fits, key=lambda k: (k.split("/")[0], "/" in k)):  # bf16 before fp8
             f = self.fits[key]
             entry: dict[str, object] = {name: float(f"{f.factors[name]:.6g}") for name in KERNEL_FACTOR_ORDER}
+            curve = f.ops["allreduce"].fit.curve
+            if curve:
+                entry["allreduce_curve"] = {
+                    tp: [[float(f"{b:.6g}"), float(f"{t:.6g}")] for b, t in points] for tp, points in curve.items()
+                }
             entry.update(
                 fitted_on=f.fitted_on(),
                 source=self.source,
@@ -494,4 +559,7 @@ class OpTablesResult:
         return entries
 
 
-KERNEL_FACTOR_ORDER = ("compute_frac", "attention_compute_frac", "memory_frac", "allreduce_latency_s", "allreduce_bandwidth_frac")
+KERNEL_FACTOR_ORDER = (
+    "compute_frac", "attention_compute_frac", "memory_frac", "allreduce_latency_s", "allreduce_bandwidth_frac",
+    "gemm_half_dim", "gemm_dim_exp", "overlap_q",
+)  # fmt: skip

@@ -1,9 +1,16 @@
-"""Shared fixtures: the built-in catalog (loaded once), the Splitwise table, and an in-process CLI runner."""
+"""Shared fixtures and helpers: the built-in catalog (loaded once), the Splitwise table, the one
+in-process CLI runner (:func:`cli`, and the ``run_cli`` fixture), the bad-input assertion
+(:func:`assert_input_error`), the command tree (:func:`command_paths`) and :class:`Lazy`.
+
+Test modules import the plain helpers with ``from conftest import ...``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pytest
 
@@ -12,9 +19,10 @@ from planner.io.catalog import ENGINE_ENV_VAR, ENV_VAR, load_catalog, select_eng
 
 REPO = Path(__file__).resolve().parent.parent
 SPLITWISE_CSV = REPO / "catalogs" / "measurements" / "splitwise" / "perf_model.csv"
-EFFICIENCY_YAML = REPO / "catalogs" / "efficiency" / "splitwise.yaml"
 
 CliResult = tuple[int, str, str]
+Run = Callable[..., CliResult]
+V = TypeVar("V")
 
 
 def _set_engine(mp: pytest.MonkeyPatch, module: object) -> None:
@@ -57,23 +65,77 @@ def splitwise_catalog(catalog: Catalog) -> Catalog:
     return select_engine(catalog, "splitwise")
 
 
-
-
 @pytest.fixture(scope="session")
 def splitwise_csv() -> Path:
     assert SPLITWISE_CSV.is_file(), SPLITWISE_CSV
     return SPLITWISE_CSV
 
 
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    """Run ``planner ARGS...`` in-process; returns (exit code, stdout, stderr)."""
+# ------------------------------------------------------------------------------ the command line
+
+
+def cli(*args: str) -> CliResult:
+    """Run ``planner ARGS...`` in-process; returns (exit code, stdout, stderr).
+
+    A plain function, so module-scoped fixtures can share one run between tests; the environment
+    is the one the autouse fixtures above set (no PLANNER_CATALOG_DIR, the module's engine)."""
     from planner.cli import main
 
-    def run(*args: str) -> CliResult:
-        capsys.readouterr()  # drop anything captured before
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
+    return code, out.getvalue(), err.getvalue()
 
-    return run
+
+@pytest.fixture
+def run_cli() -> Run:
+    """:func:`cli`, as a fixture."""
+    return cli
+
+
+def assert_input_error(result: CliResult, *needles: str) -> list[str]:
+    """The contract for bad input: exit 2, nothing on stdout, no traceback, one ``error: `` line
+    (and at most one ``hint: `` line after it), and every needle in stderr. Returns stderr's lines."""
+    code, out, err = result
+    assert code == 2, (code, err)
+    assert out == "", out
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) in (1, 2), lines
+    assert lines[0].startswith("error: "), lines
+    assert len(lines) == 1 or lines[1].startswith("hint: "), lines
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return lines
+
+
+def command_paths() -> list[list[str]]:
+    """Every command of the typer app as its words (``[]`` for ``planner`` itself, then groups and
+    their sub-commands, depth first in name order), walked from the click tree typer builds."""
+    import typer.main
+
+    from planner.cli import app
+
+    paths: list[list[str]] = []
+
+    def walk(cmd: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in sorted(getattr(cmd, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+class Lazy(dict[str, V], Generic[V]):
+    """A dict that computes a missing key with ``make(key)`` on first use and keeps it: a
+    module-scoped fixture of per-example results computes only the examples its lane runs."""
+
+    def __init__(self, make: Callable[[str], V]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: str) -> V:
+        value = self._make(key)
+        self[key] = value
+        return value

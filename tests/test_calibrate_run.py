@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import Run, assert_input_error
 
 from planner import api
 from planner.calibrate import PARAMS, predict_s
@@ -25,6 +26,7 @@ ENGINE = "splitwise"
 @pytest.fixture(scope="session")
 def catalog(splitwise_catalog: Catalog) -> Catalog:
     return splitwise_catalog
+
 
 ROOT = Path(__file__).resolve().parent.parent
 H100_DIR = ROOT / "catalogs" / "measurements" / "h100-torch"
@@ -42,6 +44,7 @@ def test_shipped_h100_measurements_parse_with_provenance() -> None:
     assert all(r.gpu == "h100-sxm" for r in rows)
 
 
+@pytest.mark.slow
 def test_refit_reproduces_the_shipped_overlay() -> None:
     """One code path: the overlay is `planner calibrate fit` of the shipped file, one set for the
     bf16 runs and one (nested under fp8) for the fp8 runs; TP 2 and 4 runs fit the all-reduce."""
@@ -97,7 +100,7 @@ def _shape(m: Measurement) -> tuple[str, str, int, int, float]:
     return (m.phase, m.model, m.batch, m.tokens, m.context_tokens)
 
 
-def test_overlay_changes_estimate(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_overlay_changes_estimate(run_cli: Run) -> None:
     args = (
         "estimate",
         "decode",
@@ -126,7 +129,7 @@ def test_overlay_changes_estimate(run_cli) -> None:  # type: ignore[no-untyped-d
     assert tuned["breakdown_ms"]["overhead"] < 1.0
 
 
-def test_calibrate_run_refuses_without_torch_or_gpu(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_calibrate_run_refuses_without_torch_or_gpu(run_cli: Run, tmp_path: Path) -> None:
     code, _, err = run_cli("calibrate", "run", "--gpu", "h100-sxm", "-o", str(tmp_path / "m.csv"))
     if not HAS_TORCH:
         assert code == 2
@@ -142,7 +145,7 @@ def test_calibrate_run_refuses_without_torch_or_gpu(run_cli, tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (pip install 'planner[gpu]'); the GPU path ran on an H100")
-def test_calibrate_run_cpu_code_path(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_calibrate_run_cpu_code_path(run_cli: Run, tmp_path: Path) -> None:
     """A tiny model on the CPU: the same code, eager instead of CUDA graphs."""
     cat = tmp_path / "cat"
     cat.mkdir()
@@ -212,13 +215,13 @@ def _subset(tmp_path: Path, precision: str) -> Path:
     return out
 
 
-def test_fp8_only_overlay_needs_the_bf16_factors(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fp8_only_overlay_needs_the_bf16_factors(run_cli: Run, tmp_path: Path) -> None:
     fp8 = _subset(tmp_path, "fp8")
     target = tmp_path / "cat" / "efficiency.yaml"
     target.parent.mkdir()
     args = ("calibrate", "fit", str(fp8), "--source", "planner-h100-torch-2026-11", "--folds", "0", "--write", str(target))
-    code, out, err = run_cli(*args)
-    assert code == 2 and out == "" and err.startswith("error: --write: h100-sxm has fp8 factors but no bf16 ones")
+    lines = assert_input_error(run_cli(*args))
+    assert lines[0].startswith("error: --write: h100-sxm has fp8 factors but no bf16 ones")
     assert not target.exists()
     code, _, err = run_cli(*args, "--merge-into", str(ROOT / "catalogs" / "efficiency" / "splitwise.yaml"))
     assert code == 0, err
@@ -228,7 +231,7 @@ def test_fp8_only_overlay_needs_the_bf16_factors(run_cli, tmp_path: Path) -> Non
     assert eff.for_precision("fp8") is eff.fp8 and eff.for_precision("bf16") is eff
 
 
-def test_bf16_refit_keeps_the_fp8_set(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bf16_refit_keeps_the_fp8_set(run_cli: Run, tmp_path: Path) -> None:
     bf16 = _subset(tmp_path, "bf16")
     target = tmp_path / "cat" / "efficiency.yaml"
     target.parent.mkdir()
@@ -243,7 +246,7 @@ def test_bf16_refit_keeps_the_fp8_set(run_cli, tmp_path: Path) -> None:  # type:
     assert written["fitted_on"].startswith("bf16.csv")
 
 
-def test_fp8_estimate_uses_the_fp8_set(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_fp8_estimate_uses_the_fp8_set(run_cli: Run) -> None:
     def latency(precision: str, *extra: str) -> float:
         code, out, err = run_cli(
             "estimate", "prefill", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "4", "--tokens", "4096",
@@ -268,7 +271,7 @@ def test_catalog_rejects_a_nested_fp8_transfer(tmp_path: Path) -> None:
         api.load_catalog([tmp_path])
 
 
-def test_fp8_without_fp8_factors_is_flagged(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_fp8_without_fp8_factors_is_flagged(run_cli: Run) -> None:
     args = ("estimate", "decode", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "4", "--batch", "64",
             "--context", "2048", "--precision", "fp8", "--format", "json")  # fmt: skip
     code, out, err = run_cli(*args)
@@ -285,7 +288,7 @@ def test_fp8_without_fp8_factors_is_flagged(run_cli) -> None:  # type: ignore[no
     assert data["data"]["latency_ms"] == pytest.approx(16.19, rel=0.08)  # the stack measured 16.19 ms
 
 
-def test_fit_per_engine(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fit_per_engine(run_cli: Run) -> None:
     """`--engine` fits only that engine's rows: the shipped H100 file (engine torch-cudagraph)
     mixed with the Splitwise table (a serving engine) gives each its own factors."""
     splitwise = ROOT / "catalogs" / "measurements" / "splitwise" / "perf_model.csv"
@@ -302,14 +305,14 @@ def test_fit_per_engine(run_cli, tmp_path: Path) -> None:  # type: ignore[no-unt
     ours = api.calibrate([H100_DIR / "measurements.csv"], [], folds=0).fits["h100-sxm"].efficiency.decode_fixed_s
     assert factors["torch-cudagraph"] == pytest.approx(ours)
     assert factors["splitwise"] != pytest.approx(ours, rel=0.5)
-    code, out, err = run_cli("calibrate", "fit", *both, "--engine", "vllm")
-    assert code == 2 and out == ""
-    assert err.startswith("error: --engine vllm: no measurement of that engine; the files have splitwise, torch-cudagraph")
+    lines = assert_input_error(run_cli("calibrate", "fit", *both, "--engine", "vllm"))
+    assert lines[0].startswith("error: --engine vllm: no measurement of that engine; the files have splitwise, torch-cudagraph")
 
 
 H200_DIR = ROOT / "catalogs" / "measurements" / "h200-torch"
 
 
+@pytest.mark.slow
 def test_refit_reproduces_the_h200_overlay() -> None:
     """The H200 overlay is `calibrate fit` of its file (TP 1 and 2: the all-reduce is fitted too)."""
     rows = read_measurements(H200_DIR / "measurements.csv")
@@ -347,7 +350,7 @@ def test_h100_factors_transfer_to_the_h200() -> None:
         assert max(errs) < 0.30, precision  # 26 % when written (a batch-1 decode step)
 
 
-def test_workload_calibration_entry_applies_the_overlay(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_workload_calibration_entry_applies_the_overlay(run_cli: Run, tmp_path: Path) -> None:
     """`calibration:` in a workload is the same as --catalog-dir with that overlay, for size and
     check; it is relative to the file the workload is written in."""
     examples = ROOT / "examples"
@@ -385,6 +388,5 @@ def test_workload_calibration_entry_applies_the_overlay(run_cli, tmp_path: Path)
     assert check(proposal) != check(plain_proposal)
 
     calibrated.write_text(text + "\ncalibration: nowhere\n")
-    code, out, err = run_cli("size", str(calibrated))
-    assert code == 2 and out == ""
-    assert err.startswith(f"error: {calibrated}: calibration: nowhere: no such directory or file")
+    lines = assert_input_error(run_cli("size", str(calibrated)))
+    assert lines[0].startswith(f"error: {calibrated}: calibration: nowhere: no such directory or file")

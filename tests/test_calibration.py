@@ -27,6 +27,7 @@ ENGINE = "splitwise"
 def catalog(splitwise_catalog: Catalog) -> Catalog:
     return splitwise_catalog
 
+
 EFFICIENCY_YAML = Path(__file__).resolve().parent.parent / "catalogs" / "efficiency" / "splitwise.yaml"
 
 
@@ -267,6 +268,7 @@ def test_splitwise_wrong_columns(tmp_path: Path) -> None:
     assert "prompt_time" in info.value.message
 
 
+@pytest.mark.slow
 def test_held_out_error_shows_the_physics_generalizes(splitwise_csv: Path) -> None:
     """5-fold cross-validation: every point predicted by factors fitted without it stays close to
     the in-sample error (median 5.4 % / 4.4 %, worst 36 % / 37 % when written)."""

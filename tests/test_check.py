@@ -13,12 +13,12 @@ import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import Run, assert_input_error, cli
 
 from planner import api
 from planner.check.rules import RULES
@@ -33,10 +33,10 @@ ENGINE = "splitwise"
 def catalog(splitwise_catalog: Catalog) -> Catalog:
     return splitwise_catalog
 
+
 ROOT = Path(__file__).resolve().parent.parent
 PROPOSALS = ROOT / "examples" / "proposals"
 CHATBOT = ROOT / "examples" / "workloads" / "chatbot.yaml"
-Run = Callable[..., tuple[int, str, str]]
 
 # example -> (exit code, codes of the error findings, codes of warnings, codes of info notes)
 EXPECTED: dict[str, tuple[int, set[str], set[str], set[str]]] = {
@@ -64,20 +64,12 @@ def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def json_runs() -> dict[str, tuple[int, dict[str, Any], str]]:
     """Every example through the CLI once (in-process), as JSON."""
-    import contextlib
-
-    from planner.cli import main
-    from planner.io.catalog import ENV_VAR
-
     out: dict[str, tuple[int, dict[str, Any], str]] = {}
-    for name in EXPECTED:
-        so, se = io.StringIO(), io.StringIO()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.delenv(ENV_VAR, raising=False)
-            mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
-            with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
-                code = main(["check", str(PROPOSALS / f"{name}.yaml"), "--format", "json"])
-        out[name] = (code, json.loads(so.getvalue()), se.getvalue())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("GITHUB_STEP_SUMMARY", raising=False)
+        for name in EXPECTED:
+            code, stdout, err = cli("check", str(PROPOSALS / f"{name}.yaml"), "--format", "json")
+            out[name] = (code, json.loads(stdout), err)
     return out
 
 
@@ -252,10 +244,8 @@ def test_skip(run_cli: Run) -> None:
 
 @pytest.fixture(scope="module")
 def plan_text(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from planner.cli import main
-
     out = tmp_path_factory.mktemp("plan") / "plan.yaml"
-    assert main(["size", str(CHATBOT), "--format", "yaml", "-o", str(out)]) == 0
+    assert cli("size", str(CHATBOT), "--format", "yaml", "-o", str(out))[0] == 0
     return out.read_text()
 
 
@@ -286,7 +276,13 @@ def test_round_trip_plan_keeps_its_engine(tmp_path: Path, plan_text: str, run_cl
     assert doc["data"]["findings"] == []
 
 
-@pytest.mark.parametrize("workload", sorted(p.stem for p in (ROOT / "examples" / "workloads").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "workload",
+    [
+        w if w == "chatbot" else pytest.param(w, marks=pytest.mark.slow)  # the default lane: chatbot
+        for w in sorted(p.stem for p in (ROOT / "examples" / "workloads").glob("*.yaml"))
+    ],
+)
 def test_round_trip_every_example_workload(tmp_path: Path, run_cli: Run, workload: str) -> None:
     """Whatever planner size returns, planner check passes: no finding at all, EFF001 included."""
     plan = tmp_path / "plan.yaml"
@@ -475,6 +471,7 @@ def test_json_is_byte_identical(run_cli: Run) -> None:
 # ------------------------------------------------------------------------------------- exit codes
 
 
+@pytest.mark.slow
 def test_exit_codes_0_1_and_no_fail(run_cli: Run) -> None:
     assert run_cli("check", str(PROPOSALS / "chatbot.yaml"))[0] == 0
     assert run_cli("check", str(PROPOSALS / "fail_cap002_headroom.yaml"))[0] == 1
@@ -501,20 +498,14 @@ def test_invalid_input_exits_2(tmp_path: Path, run_cli: Run, body: str | None, n
     path = tmp_path / "p.yaml"
     if body is not None:
         path.write_text(body)
-    code, out, err = run_cli("check", str(path))
-    assert code == 2, err
-    assert out == ""
-    assert "Traceback" not in err
-    first = err.splitlines()[0]
-    assert first.startswith("error: ") and needle in err, err
+    assert_input_error(run_cli("check", str(path)), needle)
 
 
 def test_bad_flags_exit_2(run_cli: Run) -> None:
     proposal = str(PROPOSALS / "chatbot.yaml")
-    code, _, err = run_cli("check", proposal, "--skip", "XYZ001")
-    assert code == 2 and err.startswith("error: --skip XYZ001: no such rule")
-    code, _, err = run_cli("check", proposal, "--fail-on", "info")
-    assert code == 2 and err.startswith("error: ")
+    lines = assert_input_error(run_cli("check", proposal, "--skip", "XYZ001"))
+    assert lines[0].startswith("error: --skip XYZ001: no such rule")
+    assert_input_error(run_cli("check", proposal, "--fail-on", "info"))
 
 
 def test_schema_proposal(run_cli: Run) -> None:

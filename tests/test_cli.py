@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-CliResult = tuple[int, str, str]
-Run = Callable[..., CliResult]
+from conftest import Run, assert_input_error, command_paths
 
 DECODE = [
     "estimate",
@@ -28,22 +25,6 @@ DECODE = [
     "2048",
 ]
 ENVELOPE_KEYS = {"schema_version", "planner_version", "command", "status", "inputs", "data", "warnings"}
-
-
-def assert_one_error(code: int, out: str, err: str, *needles: str) -> list[str]:
-    """Exit 2, nothing on stdout, exactly one ``error:`` line and at most one ``hint:`` line."""
-    assert code == 2, (code, err)
-    assert out == ""
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) in (1, 2), lines
-    assert lines[0].startswith("error: ")
-    assert sum(line.startswith("error:") for line in lines) == 1
-    if len(lines) == 2:
-        assert lines[1].startswith("hint: ")
-    for needle in needles:
-        assert needle in err, (needle, err)
-    return lines
 
 
 def test_estimate_decode_json(run_cli: Run) -> None:
@@ -173,37 +154,33 @@ def test_estimate_decode_usage_errors(run_cli: Run, args: list[str], needles: li
     for k, v in base.items():
         if k not in given:
             argv += [k, v]
-    code, out, err = run_cli(*argv, *args)
-    assert_one_error(code, out, err, *needles)
+    assert_input_error(run_cli(*argv, *args), *needles)
 
 
 def test_negative_tokens(run_cli: Run) -> None:
-    code, out, err = run_cli(
-        "estimate", "prefill", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "8", "--tokens", "-5"
+    assert_input_error(
+        run_cli("estimate", "prefill", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "8", "--tokens", "-5"),
+        "--tokens",
+        "-5",
     )
-    assert_one_error(code, out, err, "--tokens", "-5")
 
 
 def test_missing_required_option(run_cli: Run) -> None:
-    code, out, err = run_cli("estimate", "prefill", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "8")
-    assert_one_error(code, out, err, "--tokens")
+    assert_input_error(run_cli("estimate", "prefill", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "8"), "--tokens")
 
 
 def test_unknown_command(run_cli: Run) -> None:
-    code, out, err = run_cli("frobnicate")
-    assert_one_error(code, out, err)
+    assert_input_error(run_cli("frobnicate"))
 
 
 def test_malformed_catalog_dir(run_cli: Run, tmp_path: Path) -> None:
     path = tmp_path / "gpus.yaml"
     path.write_text("schema_version: 1\ngpus:\n  h100-sxm:\n    name: x\n    name: y\n")
-    code, out, err = run_cli(*DECODE, "--catalog-dir", str(tmp_path))
-    assert_one_error(code, out, err, f"{path}:5", "duplicate key 'name'")
+    assert_input_error(run_cli(*DECODE, "--catalog-dir", str(tmp_path)), f"{path}:5", "duplicate key 'name'")
 
 
 def test_missing_catalog_dir(run_cli: Run, tmp_path: Path) -> None:
-    code, out, err = run_cli("catalog", "validate", "--catalog-dir", str(tmp_path / "absent"))
-    assert_one_error(code, out, err, "absent")
+    assert_input_error(run_cli("catalog", "validate", "--catalog-dir", str(tmp_path / "absent")), "absent")
 
 
 def test_catalog_dir_overlay(run_cli: Run, tmp_path: Path) -> None:
@@ -233,8 +210,7 @@ def test_catalog_list(run_cli: Run) -> None:
     ids = [e["id"] for e in json.loads(out)["data"]["gpus"]]
     assert "b200" in ids
     assert ids == sorted(ids)
-    code, out, err = run_cli("catalog", "list", "widgets")
-    assert_one_error(code, out, err, "widgets")
+    assert_input_error(run_cli("catalog", "list", "widgets"), "widgets")
 
 
 def test_catalog_show(run_cli: Run) -> None:
@@ -249,8 +225,7 @@ def test_catalog_show(run_cli: Run) -> None:
     code, out, _ = run_cli("catalog", "show", "llama-3.1-70b")
     assert code == 0
     assert "num_layers" in out
-    code, out, err = run_cli("catalog", "show", "h100-sx")
-    assert_one_error(code, out, err, "h100-sx", "h100-sxm")
+    assert_input_error(run_cli("catalog", "show", "h100-sx"), "h100-sx", "h100-sxm")
 
 
 def test_catalog_show_sources_every_figure(run_cli: Run) -> None:
@@ -272,25 +247,8 @@ def test_catalog_validate(run_cli: Run) -> None:
     assert code == 0, err
 
 
-def _command_paths() -> list[list[str]]:
-    import typer.main
-
-    from planner.cli import app
-
-    root = typer.main.get_command(app)
-    paths: list[list[str]] = []
-
-    def walk(cmd: object, path: list[str]) -> None:
-        paths.append(path)
-        for name, sub in sorted(getattr(cmd, "commands", {}).items()):
-            walk(sub, [*path, name])
-
-    walk(root, [])
-    return paths
-
-
 def test_every_command_is_walked() -> None:
-    paths = [" ".join(p) for p in _command_paths()]
+    paths = [" ".join(p) for p in command_paths()]
     for expected in (
         "",
         "catalog",
@@ -304,7 +262,7 @@ def test_every_command_is_walked() -> None:
         assert expected in paths
 
 
-@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "planner")
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "planner")
 def test_help_of_every_command(run_cli: Run, path: list[str]) -> None:
     code, out, err = run_cli(*path, "--help")
     assert code == 0, err
@@ -312,6 +270,7 @@ def test_help_of_every_command(run_cli: Run, path: list[str]) -> None:
     assert "Traceback" not in out + err
 
 
+@pytest.mark.slow
 def test_calibrate_fit_writes_overlay(run_cli: Run, tmp_path: Path) -> None:
     from planner.io.catalog import load_catalog
 
@@ -333,8 +292,7 @@ def test_calibrate_fit_writes_overlay(run_cli: Run, tmp_path: Path) -> None:
 
 
 def test_calibrate_fit_needs_input(run_cli: Run) -> None:
-    code, out, err = run_cli("calibrate", "fit")
-    assert_one_error(code, out, err, "--splitwise")
+    assert_input_error(run_cli("calibrate", "fit"), "--splitwise")
 
 
 def test_python_dash_m() -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Run, assert_input_error
 from known_factors import TRUE
 
 from planner import api
@@ -26,8 +26,6 @@ SGLANG = DATA / "sglang_bench_one_batch.jsonl"
 VLLM = DATA / "vllm_latency.json"
 VLLM_PT = DATA / "vllm_latency.pytorch.json"
 RUN = {"model": "llama-3.1-8b", "gpu": "h100-sxm", "precision": "bf16"}
-
-Run = Callable[..., tuple[int, str, str]]
 
 
 def _hw(catalog: Catalog, tp: int, eff: Efficiency = TRUE) -> Hardware:
@@ -436,33 +434,14 @@ ON = ("--model", "llama-3.1-8b", "--gpu", "h100-sxm")
     ],
 )
 def test_cli_engine_flag_errors(run_cli: Run, extra: tuple[str, ...], needle: str) -> None:
-    code, out, err = run_cli("calibrate", "fit", *extra)
-    assert code == 2, err
-    assert out == ""
-    assert "Traceback" not in err
-    assert err.startswith("error: ")
-    assert needle in err.replace("\n", ""), err
+    assert_input_error(run_cli("calibrate", "fit", *extra), needle)
 
 
 def test_cli_malformed_engine_file_is_one_error(run_cli: Run, tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text(f"{GOOD}\n{GOOD.replace('0.007', '-1')}\n")
-    code, out, err = run_cli(
-        "calibrate",
-        "fit",
-        "--sglang",
-        str(path),
-        "--model",
-        "llama-3.1-8b",
-        "--gpu",
-        "h100-sxm",
-        "--tp",
-        "1",
-        "--precision",
-        "bf16",
-    )
-    assert code == 2
-    assert out == ""
-    assert "Traceback" not in err
-    assert err.count("error:") == 1
-    assert f"{path}:2: field 'median_decode_latency'" in err.replace("\n", "")
+    result = run_cli(
+        "calibrate", "fit", "--sglang", str(path), "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--tp", "1",
+        "--precision", "bf16",
+    )  # fmt: skip
+    assert_input_error(result, f"{path}:2: field 'median_decode_latency'")

@@ -6,17 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import Run, assert_input_error
 
 from planner import api
 from planner.domain import Catalog
-
-Run = Callable[..., tuple[int, str, str]]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHATBOT = ROOT / "examples" / "workloads" / "chatbot.yaml"
@@ -27,18 +25,6 @@ FLAGS = ["size", "--model", "llama-3.1-70b", "--rate-rps", "10", "--isl", "2000"
          "--ttft-p99-ms", "1000", "--tpot-p99-ms", "60", "--prefill-gpus", "h100-sxm", "--decode-gpus", "h100-sxm"]
 # fmt: on
 ENGINE_KEYS = {"id", "name", "version"}
-
-
-def assert_one_error(code: int, out: str, err: str, *needles: str) -> None:
-    """Exit 2, nothing on stdout, one ``error:`` line (and at most a ``hint:``), no traceback."""
-    assert code == 2, (code, err)
-    assert out == ""
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) in (1, 2) and lines[0].startswith("error: "), lines
-    assert len(lines) == 1 or lines[1].startswith("hint: "), lines
-    for needle in needles:
-        assert needle in err, (needle, err)
 
 
 def _json(run_cli: Run, *args: str) -> dict[str, Any]:
@@ -81,6 +67,7 @@ def test_engine_changes_the_cli_estimate(run_cli: Run) -> None:
 # --------------------------------------------------------------------- every output names the engine
 
 
+@pytest.mark.slow
 def test_every_envelope_names_the_engine(run_cli: Run, tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     assert run_cli("size", str(CHATBOT), "-f", "yaml", "-o", str(plan))[0] == 0
@@ -124,6 +111,7 @@ def test_csv_carries_an_engine_column(run_cli: Run) -> None:
     assert next(csv.DictReader(io.StringIO(out)))["engine"] == "vllm@0.12.0"
 
 
+@pytest.mark.slow
 def test_html_report_names_the_engine(run_cli: Run, tmp_path: Path) -> None:
     page = tmp_path / "plan.html"
     code, _, err = run_cli(*FLAGS, "--engine", "splitwise", "--html", str(page))
@@ -131,6 +119,7 @@ def test_html_report_names_the_engine(run_cli: Run, tmp_path: Path) -> None:
     assert "<td>engine</td><td>Splitwise (2023 engine) 2023 (splitwise@2023)</td>" in page.read_text()
 
 
+@pytest.mark.slow
 def test_transferred_factors_are_a_warning(run_cli: Run, catalog: Catalog) -> None:
     # h100-pcie has no splitwise measurements: its factors are the H100 SXM's
     assert catalog.engine_efficiency["splitwise"]["h100-pcie"].transferred_from == "h100-sxm"
@@ -175,6 +164,7 @@ def test_proposal_engine_is_honoured_and_overridden(run_cli: Run, tmp_path: Path
     assert over["inputs"]["engine"]["id"] == "pytorch"
 
 
+@pytest.mark.slow
 def test_plan_round_trip_keeps_the_engine(run_cli: Run, tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     assert run_cli("size", str(CHATBOT), "--engine", "pytorch", "-f", "yaml", "-o", str(plan))[0] == 0
@@ -204,18 +194,15 @@ def test_plan_round_trip_keeps_the_engine(run_cli: Run, tmp_path: Path) -> None:
     ],
 )
 def test_unknown_engine_or_version(run_cli: Run, args: list[str], needles: list[str]) -> None:
-    code, out, err = run_cli(*args)
-    assert_one_error(code, out, err, *needles)
+    assert_input_error(run_cli(*args), *needles)
 
 
 def test_unknown_engine_in_a_document(run_cli: Run, tmp_path: Path) -> None:
     path = _workload(tmp_path, "sglan")
-    code, out, err = run_cli("size", str(path))
-    assert_one_error(code, out, err, f"{path}: engine", "sglang")
+    assert_input_error(run_cli("size", str(path)), f"{path}: engine", "sglang")
     assert run_cli("size", str(path), "--engine", "sglang", "-f", "json")[0] == 0  # the flag wins
     bad = _workload(tmp_path, "vllm, sglang", "list.yaml")  # a document names one engine
-    code, out, err = run_cli("size", str(bad))
-    assert_one_error(code, out, err, "engine")
+    assert_input_error(run_cli("size", str(bad)), "engine")
 
 
 # --------------------------------------------------------------------------------------- catalog
@@ -248,8 +235,7 @@ def test_catalog_show_engine(run_cli: Run, catalog: Catalog) -> None:
     code, out, err = run_cli("catalog", "show", "vllm")
     assert code == 0, err
     assert "note: " in out and "transferred from a100-sxm-80gb" in out
-    code, out, err = run_cli("catalog", "show", "sglangg")
-    assert_one_error(code, out, err, "sglang")
+    assert_input_error(run_cli("catalog", "show", "sglangg"), "sglang")
 
 
 def test_catalog_validate_counts_engines(run_cli: Run) -> None:
@@ -259,7 +245,8 @@ def test_catalog_validate_counts_engines(run_cli: Run) -> None:
 # ------------------------------------------------------------------------ several engines at once
 
 
-def test_size_under_several_engines(run_cli: Run, catalog: Catalog) -> None:
+@pytest.mark.slow
+def test_size_under_several_engines(run_cli: Run) -> None:
     doc = _json(run_cli, "size", str(CHATBOT), "--engine", "pytorch,splitwise")
     rows = doc["data"]["engines"]
     assert [r["engine"]["id"] for r in rows] == ["pytorch", "splitwise"]
@@ -284,7 +271,7 @@ def test_auto_leaves_out_the_reference_profiles(catalog: Catalog) -> None:
     assert api.several_engines("auto") and api.several_engines("vllm,sglang") and not api.several_engines("vllm@0.12.0")
 
 
-def test_size_engines_library(catalog: Catalog) -> None:
+def test_size_engines_library() -> None:
     spec = api.load_workload_spec(CHATBOT)
     comparison = api.size_engines(spec, ["splitwise", "pytorch", "splitwise@2023"], written_in=CHATBOT)
     assert [r.engine.id for r in comparison.runs] == ["splitwise", "pytorch"]  # named twice: sized once

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Run, assert_input_error
 
 from planner import api
 from planner.domain import Catalog, ServingMeasurement
@@ -73,7 +74,8 @@ def test_disaggregated_mode(catalog: Catalog) -> None:
     assert one.point.chunk_frac == 0.0  # no prefill shares a decode iteration
 
 
-def test_engine_changes_serve_results_and_is_named(run_cli) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_engine_changes_serve_results_and_is_named(run_cli: Run) -> None:
     args = ["estimate", "serve", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "h100-sxm", "--isl", "2000", "--osl", "200",
             "-c", "16", "-f", "json"]  # fmt: skip
     docs = {}
@@ -91,15 +93,13 @@ def test_engine_changes_serve_results_and_is_named(run_cli) -> None:  # type: ig
     assert docs["splitwise"]["data"]["tpot_ms"]["mean"] > 1.2 * docs["vllm"]["data"]["tpot_ms"]["mean"]
 
 
-def test_unknown_engine_version_exits_2(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_engine_version_exits_2(run_cli: Run) -> None:
     base = ["estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--isl", "100", "--osl", "10", "-c", "1"]
-    code, _, err = run_cli(*base, "--engine", "vlm")
-    assert code == 2 and "error:" in err and "vllm" in err and "Traceback" not in err
-    code, _, err = run_cli(*base, "--engine", "vllm@0.1.0")
-    assert code == 2 and "0.12.0" in err and "Traceback" not in err
+    assert_input_error(run_cli(*base, "--engine", "vlm"), "vllm")
+    assert_input_error(run_cli(*base, "--engine", "vllm@0.1.0"), "0.12.0")
 
 
-def test_transferred_gpu_is_named(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_transferred_gpu_is_named(run_cli: Run) -> None:
     code, _, err = run_cli(
         "estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h100-pcie", "--isl", "500", "--osl", "50", "-c", "4"
     )
@@ -107,7 +107,7 @@ def test_transferred_gpu_is_named(run_cli) -> None:  # type: ignore[no-untyped-d
     assert "h100-pcie has no vllm measurements of its own" in err and "h100-sxm" in err
 
 
-def test_grid_predicts_many_points_and_a_bad_row_names_its_line(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_grid_predicts_many_points_and_a_bad_row_names_its_line(run_cli: Run, tmp_path: Path) -> None:
     grid = tmp_path / "grid.csv"
     grid.write_text("isl,osl,concurrency,engine\n1000,100,1,vllm\n1000,100,8,trtllm\n4000,500,32,\n")
     out_file = tmp_path / "out.csv"
@@ -120,10 +120,8 @@ def test_grid_predicts_many_points_and_a_bad_row_names_its_line(run_cli, tmp_pat
     bad = tmp_path / "bad.csv"
     bad.write_text("isl,osl,concurrency\n1000,100,1\n1000,ten,8\n")
     target = tmp_path / "never.csv"
-    code, _, err = run_cli(
-        "estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h200-sxm", "--grid", str(bad), "-o", str(target)
-    )
-    assert code == 2 and f"{bad}:3" in err and "'osl'" in err and "Traceback" not in err
+    result = run_cli("estimate", "serve", "--model", "llama-3.1-8b", "--gpu", "h200-sxm", "--grid", str(bad), "-o", str(target))
+    assert_input_error(result, f"{bad}:3", "'osl'")
     assert not target.exists()
 
 

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Lazy, Run, cli
 
 from planner import api
 from planner.domain import Catalog
-from planner.io.catalog import ENV_VAR
 from planner.optimize.sizing import SizeResult
 from planner.perf.evaluate import evaluate
 
@@ -22,40 +20,36 @@ NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 REL = 1e-6
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    from planner.cli import main
+SLOW = ("code_completion", "multi_class")  # the two slowest to size: in the full lane only
 
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(ENV_VAR, raising=False)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
+
+def _names(names: list[str]) -> list[Any]:
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
 
 
 @pytest.fixture(scope="module")
 def json_runs() -> dict[str, tuple[int, dict[str, Any], str]]:
-    runs = {}
-    for name in NAMES:
+    def run(name: str) -> tuple[int, dict[str, Any], str]:
         code, out, err = cli("size", str(EXAMPLES / f"{name}.yaml"), "--format", "json")
-        runs[name] = (code, json.loads(out) if code == 0 else {}, err)
-    return runs
+        return code, json.loads(out) if code == 0 else {}, err
+
+    return Lazy(run)
 
 
 @pytest.fixture(scope="module")
 def api_runs(catalog: Catalog) -> dict[str, SizeResult]:
-    out = {}
-    for name in NAMES:
+    def run(name: str) -> SizeResult:
         spec = api.load_workload_spec(EXAMPLES / f"{name}.yaml")
-        out[name] = api.size(api.resolve_workload(spec, catalog), catalog)
-    return out
+        return api.size(api.resolve_workload(spec, catalog), catalog)
+
+    return Lazy(run)
 
 
 def test_the_examples_are_there() -> None:
     assert set(NAMES) >= {"agentic_long_context", "chatbot", "code_completion", "multi_class", "summarization"}
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _names(NAMES))
 def test_example_sizes_through_the_cli(json_runs: dict[str, tuple[int, dict[str, Any], str]], name: str) -> None:
     code, doc, err = json_runs[name]
     assert code == 0, err
@@ -77,7 +71,7 @@ def test_example_sizes_through_the_cli(json_runs: dict[str, tuple[int, dict[str,
     assert cost["usd_per_hour"] == pytest.approx(sum(p["usd_per_hour"] for p in data["pools"]) + links_usd, rel=REL)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _names(NAMES))
 def test_example_plan_is_reverified(api_runs: dict[str, SizeResult], catalog: Catalog, name: str) -> None:
     result = api_runs[name]
     wl = result.workload
@@ -114,7 +108,7 @@ def test_example_plan_is_reverified(api_runs: dict[str, SizeResult], catalog: Ca
             assert b.solved.evaluation.usd_per_hour >= ev.usd_per_hour * (1 - REL)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", _names(NAMES))
 def test_cli_and_api_agree(
     json_runs: dict[str, tuple[int, dict[str, Any], str]], api_runs: dict[str, SizeResult], name: str
 ) -> None:
@@ -126,7 +120,7 @@ def test_cli_and_api_agree(
     ]
 
 
-def test_chatbot_does_not_pay_and_says_so(json_runs: dict[str, tuple[int, dict[str, Any], str]], run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_chatbot_does_not_pay_and_says_so(json_runs: dict[str, tuple[int, dict[str, Any], str]], run_cli: Run) -> None:
     _, doc, _ = json_runs["chatbot"]
     assert doc["data"]["savings_frac"] < 0
     assert any("does not pay" in w for w in doc["warnings"])
@@ -138,17 +132,18 @@ def test_chatbot_does_not_pay_and_says_so(json_runs: dict[str, tuple[int, dict[s
 
 
 # Re-derived under the default engine (vLLM 0.12 profile): of the five examples summarization (long
-# prompts, short answers) and code completion (B200 prefill) pay for disaggregation; under the 2023
-# Splitwise engine chatbot and agentic did too and code completion did not. The README's table gives
-# every figure; these tests keep the signs honest.
-@pytest.mark.parametrize("name", ["summarization", "code_completion"])
+# prompts, short answers), agentic_long_context (8K-32K prompts) and code completion (B200 prefill)
+# pay for disaggregation; chatbot and multi_class do not. Under the 2023 Splitwise engine chatbot and
+# agentic paid far more and code completion did not. The README's table gives every figure; these
+# tests keep the signs honest.
+@pytest.mark.parametrize("name", _names(["summarization", "agentic_long_context", "code_completion"]))
 def test_disaggregation_pays(json_runs: dict[str, tuple[int, dict[str, Any], str]], name: str) -> None:
     _, doc, _ = json_runs[name]
     assert doc["data"]["savings_frac"] > 0
     assert not any("does not pay" in w for w in doc["warnings"])
 
 
-@pytest.mark.parametrize("name", ["chatbot", "agentic_long_context", "multi_class"])
+@pytest.mark.parametrize("name", _names(["chatbot", "multi_class"]))
 def test_disaggregation_does_not_pay_under_vllm(json_runs: dict[str, tuple[int, dict[str, Any], str]], name: str) -> None:
     _, doc, _ = json_runs[name]
     assert doc["inputs"]["engine"]["id"] == "vllm"

@@ -326,6 +326,7 @@ def check_engine(case: EngineCase) -> str:
     return outcome
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(case=engine_cases(["sglang"]))
 def test_mutated_sglang_files_load_or_fail_cleanly(case: EngineCase) -> None:
@@ -387,6 +388,7 @@ def check_calibrate_cli(case: EngineCase, with_csv: bool, run: Callable[[list[st
     return "rejected"
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=ENGINE_CASES, with_csv=st.booleans())
 def test_mutated_engine_files_through_calibrate_fit(

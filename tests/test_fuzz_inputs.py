@@ -8,6 +8,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -107,6 +108,7 @@ def test_arbitrary_yaml_text_parses_or_fails_cleanly(text: str) -> None:
         assert exc.message.startswith("fuzz.yaml")
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(["gpus", "links", "models"]), key=st.text(min_size=1, max_size=12), value=VALUES)
 def test_mutated_user_catalogs_fail_cleanly(tmp_path_factory: Any, path: str, key: str, value: Any) -> None:

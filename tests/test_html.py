@@ -3,19 +3,15 @@ numbers the JSON's, deterministic, and rendered by headless Chromium without con
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
-from planner.cli import main
+from conftest import Run, assert_input_error, cli
 
 REPO = Path(__file__).resolve().parent.parent
 CHATBOT = REPO / "examples" / "workloads" / "chatbot.yaml"
@@ -28,21 +24,13 @@ SIZE_CHARTS = {
     "chart-capacity": ("arrival rate (requests/s)", "cost (USD/month)", "GPUs (count)"),
     "chart-pareto": ("TTFT target (ms", "cost (USD/month)", "TPOT target"),
 }
-Run = Callable[..., tuple[int, str, str]]
-
-
-def _cli(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = main(list(args))
-    return code, out.getvalue()
 
 
 @pytest.fixture(scope="module")
 def size_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
     """(HTML of planner size --html, its JSON output, the saved JSON file)."""
     d = tmp_path_factory.mktemp("html")
-    code, _ = _cli("size", str(CHATBOT), "--verify", "-f", "json", "-o", str(d / "result.json"), "--html", str(d / "r.html"))
+    code, _, _ = cli("size", str(CHATBOT), "--verify", "-f", "json", "-o", str(d / "result.json"), "--html", str(d / "r.html"))
     assert code == 0
     return (d / "r.html").read_text(), (d / "result.json").read_text(), d
 
@@ -101,6 +89,7 @@ def _json_block(page: str, block_id: str) -> str:
     return m.group(1).replace("<\\/", "</")
 
 
+@pytest.mark.slow
 def test_size_html_is_valid_and_self_contained(size_report: tuple[str, str, Path]) -> None:
     page = size_report[0]
     ids = _check_valid(page).ids
@@ -108,6 +97,7 @@ def test_size_html_is_valid_and_self_contained(size_report: tuple[str, str, Path
     assert {*SIZE_CHARTS, "chart-simulation", "planner-result", "planner-sweeps"} <= set(ids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chart_id", sorted(SIZE_CHARTS))
 def test_each_chart_is_present_and_labelled_with_units(chart_id: str, size_report: tuple[str, str, Path]) -> None:
     fig = _figure(size_report[0], chart_id)
@@ -117,11 +107,13 @@ def test_each_chart_is_present_and_labelled_with_units(chart_id: str, size_repor
     assert fig.count("<text") >= 3  # text stays text: titles and axis labels are searchable
 
 
+@pytest.mark.slow
 def test_simulation_chart_when_verify_ran(size_report: tuple[str, str, Path]) -> None:
     fig = _figure(size_report[0], "chart-simulation")
     assert "10,000 requests" in fig and "SLO attainment (% of requests)" in fig and "at SLO percentile (ms)" in fig
 
 
+@pytest.mark.slow
 def test_numbers_in_the_page_are_the_json(size_report: tuple[str, str, Path]) -> None:
     page, json_text, _ = size_report
     assert _json_block(page, "planner-result") == json_text
@@ -141,16 +133,17 @@ def test_numbers_in_the_page_are_the_json(size_report: tuple[str, str, Path]) ->
     assert now and now[0]["usd_per_month"] == data["cost"]["usd_per_month"]
 
 
+@pytest.mark.slow
 def test_report_of_the_saved_json_is_byte_identical(size_report: tuple[str, str, Path]) -> None:
     page, _, d = size_report
-    code, _ = _cli("report", str(d / "result.json"), "--html", str(d / "again.html"), "--jobs", "1")
+    code, _, _ = cli("report", str(d / "result.json"), "--html", str(d / "again.html"), "--jobs", "1")
     assert code == 0
     assert (d / "again.html").read_text() == page
 
 
 def test_sweep_html(tmp_path: Path) -> None:
     out = tmp_path / "s.html"
-    code, text = _cli("sweep", str(CHATBOT), "--vary", "rate_rps=2,10,20", "-f", "json", "--html", str(out))
+    code, text, _ = cli("sweep", str(CHATBOT), "--vary", "rate_rps=2,10,20", "-f", "json", "--html", str(out))
     assert code == 0
     page = out.read_text()
     _check_valid(page)
@@ -159,7 +152,7 @@ def test_sweep_html(tmp_path: Path) -> None:
     assert "(USD/month)" in _figure(page, "chart-sweep-cost") and "rate_rps (requests/s)" in _figure(page, "chart-sweep-cost")
     assert "savings vs best co-located (%)" in _figure(page, "chart-sweep-savings")
     (tmp_path / "s.json").write_text(text)
-    code, _ = _cli("report", str(tmp_path / "s.json"), "--html", str(tmp_path / "s2.html"))
+    code, _, _ = cli("report", str(tmp_path / "s.json"), "--html", str(tmp_path / "s2.html"))
     assert code == 0 and (tmp_path / "s2.html").read_text() == page
 
 
@@ -175,12 +168,11 @@ def test_sweep_html(tmp_path: Path) -> None:
 def test_report_rejects_other_files(content: str, tmp_path: Path, run_cli: Run) -> None:
     src = tmp_path / "x.json"
     src.write_text(content)
-    code, out, err = run_cli("report", str(src), "--html", str(tmp_path / "x.html"))
-    assert code == 2 and out == ""
-    assert err.startswith("error: ") and err.count("error:") == 1 and "Traceback" not in err
+    assert_input_error(run_cli("report", str(src), "--html", str(tmp_path / "x.html")))
     assert not (tmp_path / "x.html").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (.ci/install-chromium)")
 def test_renders_in_headless_chromium_without_console_errors(size_report: tuple[str, str, Path]) -> None:
     d = size_report[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def test_subprocess_check_detects_heavy_imports() -> None:
     assert "typer" in json.loads(proc.stdout)
 
 
+@functools.cache  # each source is parsed once for all the modules checked
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: set[str] = set()

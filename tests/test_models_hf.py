@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Run, assert_input_error
 
 from planner import api
 from planner.domain import Catalog, ModelSpec
@@ -18,8 +18,6 @@ from planner.io.catalog import IdIndex, load_catalog
 from planner.io.workload import parse_workload, to_domain
 from planner.perf.memory import kv_bytes_per_token
 from planner.perf.roofline import decode_step, prefill_step
-
-CliRun = Callable[..., tuple[int, str, str]]
 
 # config.json of Qwen/Qwen3-32B and Qwen/Qwen3-8B (as copied in aiconfigurator-core 0.12.0's model_configs)
 QWEN3_CONFIGS = {
@@ -304,7 +302,7 @@ def test_malformed_hf_ids_are_rejected(tmp_path: Path, hf: str | None, aliases: 
 # --------------------------------------------------------------------------- CLI
 
 
-def test_catalog_list_and_show_give_the_hf_id(run_cli: CliRun) -> None:
+def test_catalog_list_and_show_give_the_hf_id(run_cli: Run) -> None:
     code, out, _ = run_cli("catalog", "list", "models", "--format", "json")
     assert code == 0
     rows = {r["id"]: r for r in json.loads(out)["data"]["models"]}
@@ -324,7 +322,7 @@ def test_catalog_list_and_show_give_the_hf_id(run_cli: CliRun) -> None:
     assert code == 0 and "Qwen/Qwen3-32B-FP8" in out and "hf_id" in out
 
 
-def test_estimate_cli_takes_a_hf_id(run_cli: CliRun) -> None:
+def test_estimate_cli_takes_a_hf_id(run_cli: Run) -> None:
     code, out, _ = run_cli(
         "estimate",
         "prefill",
@@ -345,8 +343,7 @@ def test_estimate_cli_takes_a_hf_id(run_cli: CliRun) -> None:
     )
     assert ref_code == 0
     assert json.loads(out)["data"] == json.loads(ref)["data"]
-    code, _, err = run_cli(
+    result = run_cli(
         "estimate", "prefill", "--model", "meta-llama/Llama-3.1-7B", "--gpu", "h100-sxm", "--tp", "8", "--tokens", "1"
     )
-    assert code == 2
-    assert "meta-llama/Llama-3.1-70B" in err
+    assert_input_error(result, "meta-llama/Llama-3.1-70B")

@@ -11,17 +11,24 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from planner import api
-from planner.domain import Catalog, Efficiency, GpuSpec, ModelSpec
+from planner.domain import Catalog, Efficiency, GpuSpec, ModelSpec, Pricing
 from planner.errors import DoesNotFitError, InputError, UnsupportedPrecisionError
-from planner.perf import queueing
+from planner.perf import cost, power, queueing
 from planner.perf.memory import check_tp, kv_bytes_per_token, memory_fit, require_fit, weight_bytes
 from planner.perf.roofline import (
+    GEMM_SHAPE_MIN_DIM,
     Hardware,
     allreduce_s,
+    curve_latency_s,
     decode_step,
     expert_weight_bytes_touched,
+    gemm_compute_frac,
+    gemm_dim_share,
+    gemm_shapes,
+    overlap_s,
     prefill_step,
 )
+from planner.perf.serve import chunk_sizes
 from planner.perf.transfer import intra_node_bandwidth_bytes_per_s, kv_transfer_s
 
 GIB = 2**30
@@ -358,9 +365,9 @@ def test_more_tp_never_increases_compute(
             return prefill_step(m, hw, tp=tp, precision="bf16", prompt_tokens=tokens, batch=batch).compute_s
         return decode_step(m, hw, tp=tp, precision="bf16", batch=batch, context_tokens=tokens).compute_s
 
-    assert compute(hi) <= compute(lo)
-    if hi > lo:
-        assert compute(hi) == pytest.approx(compute(lo) * lo / hi, rel=1e-9)
+    # per GPU a GEMM shrinks with TP and may reach a smaller share of peak (the fitted shape term):
+    # never faster than the ideal 1/tp split, never slower than not splitting
+    assert compute(lo) * lo / hi * (1 - 1e-9) <= compute(hi) <= compute(lo) * (1 + 1e-9)
 
 
 @HYP
@@ -374,7 +381,9 @@ def test_mfu_mbu_in_unit_interval(catalog: Catalog, model: str, gpu: str, tp: in
     assert 0 < s.mfu_frac <= 1
     assert 0 < s.mbu_frac <= 1
     assert s.latency_s >= max(s.compute_s, s.memory_s) > 0
-    assert s.latency_s == pytest.approx(max(s.compute_s, s.memory_s) + s.comm_s + s.overhead_s, rel=1e-12)
+    q = hw.efficiency.for_precision("bf16").overlap_q
+    assert s.latency_s == pytest.approx(overlap_s(s.compute_s, s.memory_s, q) + s.comm_s + s.overhead_s, rel=1e-12)
+    assert s.latency_s <= s.compute_s + s.memory_s + s.comm_s + s.overhead_s + 1e-15
     assert s.bound in ("compute", "memory", "overhead")
 
 
@@ -523,3 +532,137 @@ def test_normal_quantile_domain() -> None:
     for p in (0.0, 1.0, -0.1):
         with pytest.raises(ValueError):
             queueing.normal_quantile(p)
+
+
+# --------------------------------------------------------------------------- cost and power
+
+
+def test_power_is_idle_plus_dynamic_times_busy() -> None:
+    """TOY_GPU: idle 100 W, decode busy 400 W, TDP 700 W (prefill busy)."""
+    assert power.idle_power_w(TOY_GPU) == 100
+    assert power.dynamic_power_w(TOY_GPU, "decode") == 300
+    assert power.dynamic_power_w(TOY_GPU, "prefill") == 600
+    assert power.gpu_power_w(TOY_GPU, "decode", 0.5) == 250
+    assert power.gpu_power_w(TOY_GPU, "prefill", 2.0) == 700  # utilization clamped to 1
+    for phase in ("prefill", "decode", "colocated"):
+        for u in (0.0, 0.3, 1.0):
+            expected = power.idle_power_w(TOY_GPU) + power.dynamic_power_w(TOY_GPU, phase) * u
+            assert power.gpu_power_w(TOY_GPU, phase, u) == expected
+    unknown = replace(TOY_GPU, idle_w=None, decode_busy_w=None)
+    assert power.idle_power_w(unknown) == 700
+    assert power.dynamic_power_w(unknown, "decode") == 0.0  # the TDP both ways: an upper bound
+    low_busy = replace(TOY_GPU, decode_busy_w=50)
+    assert power.dynamic_power_w(low_busy, "decode") == 0.0  # never negative
+
+
+PRICINGS = {
+    "on-demand": Pricing(),
+    "reserved": Pricing(mode="reserved", discount_frac=0.35),
+    "capex": Pricing(mode="capex", amortization_years=4),
+    "capex-own-power": Pricing(mode="capex", amortization_years=3, usd_per_kwh=0.12, pue=1.3),
+}
+
+
+def test_gpu_hour_fixed_part_by_mode(catalog: Catalog) -> None:
+    """h100-sxm: 6.155 USD/h list price; an 8-GPU server at 317,000 USD; 0.0835 USD/kWh and PUE 1.58."""
+    on_demand = cost.gpu_fixed_usd_per_hour(catalog, "h100-sxm", PRICINGS["on-demand"])
+    assert on_demand == pytest.approx(6.155)
+    assert cost.gpu_fixed_usd_per_hour(catalog, "h100-sxm", PRICINGS["reserved"]) == pytest.approx(0.65 * 6.155)
+    assert cost.gpu_fixed_usd_per_hour(catalog, "h100-sxm", PRICINGS["capex"]) == pytest.approx(317_000 / 8 / (4 * 8760))
+    assert cost.gpu_fixed_usd_per_hour(catalog, "h100-sxm", PRICINGS["capex-own-power"]) == pytest.approx(
+        317_000 / 8 / (3 * 8760)
+    )
+    assert cost.energy_usd_per_wh(catalog, PRICINGS["on-demand"]) == 0.0
+    assert cost.energy_usd_per_wh(catalog, PRICINGS["reserved"]) == 0.0
+    assert cost.energy_usd_per_wh(catalog, PRICINGS["capex"]) == pytest.approx(0.0835 * 1.58 / 1000)
+    assert cost.energy_usd_per_wh(catalog, PRICINGS["capex-own-power"]) == pytest.approx(0.12 * 1.3 / 1000)
+
+
+@pytest.mark.parametrize("mode", sorted(PRICINGS))
+@pytest.mark.parametrize("watts", [0.0, 123.4, 700.0])
+def test_gpu_hour_is_fixed_part_plus_energy(catalog: Catalog, mode: str, watts: float) -> None:
+    """The reports' GPU-hour is the optimizer's two coefficients: fixed + watts x USD per Wh."""
+    pricing = PRICINGS[mode]
+    fixed = cost.gpu_fixed_usd_per_hour(catalog, "h100-sxm", pricing)
+    total = cost.gpu_usd_per_hour(catalog, "h100-sxm", pricing, watts)
+    assert total == fixed + cost.energy_usd_per_hour(catalog, pricing, watts)
+    assert total == pytest.approx(fixed + watts * cost.energy_usd_per_wh(catalog, pricing), rel=1e-12)
+    if not mode.startswith("capex"):
+        assert total == fixed  # cloud prices include power
+
+
+def test_gpu_hour_input_errors(catalog: Catalog) -> None:
+    with pytest.raises(InputError, match="no server capex"):
+        cost.gpu_fixed_usd_per_hour(catalog, "a100-sxm-80gb", PRICINGS["capex"])
+    with pytest.raises(InputError, match="amortization_years"):
+        cost.gpu_fixed_usd_per_hour(catalog, "h100-sxm", Pricing(mode="capex"))
+    no_power = replace(catalog, electricity_usd_per_kwh=None)
+    with pytest.raises(InputError, match="usd_per_kwh and pue"):
+        cost.energy_usd_per_wh(no_power, PRICINGS["capex"])
+    assert cost.energy_usd_per_wh(no_power, PRICINGS["capex-own-power"]) > 0  # the pricing's own figures
+
+
+# --------------------------------------------------------------------------- fitted kernel shapes
+
+
+def test_overlap_limits() -> None:
+    assert overlap_s(3.0, 4.0, None) == 4.0  # the roofline's max
+    assert overlap_s(3.0, 4.0, 1.0) == pytest.approx(7.0)  # no overlap at all
+    assert overlap_s(3.0, 4.0, 2.0) == pytest.approx(5.0)
+    assert overlap_s(3.0, 4.0, 64.0) == pytest.approx(4.0, rel=1e-3)
+    assert overlap_s(0.0, 0.0, 2.0) == 0.0
+
+
+def test_gemm_shape_share() -> None:
+    assert gemm_dim_share(4096, 0.0, 1.5) == 1.0  # no shape term
+    assert gemm_dim_share(2048, 2048, 1.3) == pytest.approx(0.5)
+    assert gemm_dim_share(8192, 1386, 1.32) > gemm_dim_share(2048, 1386, 1.32)
+    # below the narrowest fitted width the share stays at that width's, never extrapolated
+    assert gemm_dim_share(256, 1386, 1.32) == gemm_dim_share(GEMM_SHAPE_MIN_DIM, 1386, 1.32)
+
+
+def test_gemm_shapes_cover_the_active_weights(catalog: Catalog) -> None:
+    for model_id in ("llama-3.1-8b", "llama-3.1-70b", "qwen3-32b"):
+        m = catalog.models[model_id]
+        weights = sum(w for w, _ in gemm_shapes(m, 1))
+        embedding = m.vocab_size * m.hidden_size  # a lookup, not a GEMM (these models do not tie it to the LM head)
+        assert weights + embedding == pytest.approx(m.num_active_params, rel=0.01), model_id  # norms aside
+    m = catalog.models["llama-3.1-70b"]
+    dims = [s for _, s in gemm_shapes(m, 8)]
+    assert dims == [(64 + 16) * 128 / 8, 8192 / 8, 2 * 28672 / 8, 28672 / 8, 8192]  # qkv, o, gate/up, down, LM head
+
+
+def test_gemm_compute_frac_is_flop_weighted(catalog: Catalog) -> None:
+    base = catalog.efficiency["h100-sxm"]
+    flat = replace(base, gemm_half_dim=0.0)
+    m = catalog.models["llama-3.1-70b"]
+    assert gemm_compute_frac(m, 4, flat) == flat.compute_frac
+    shaped = replace(base, compute_frac=0.7, gemm_half_dim=1400.0, gemm_dim_exp=1.3)
+    shapes = gemm_shapes(m, 4)
+    total = sum(w for w, _ in shapes)
+    expect = 0.7 * total / sum(w / gemm_dim_share(s, 1400.0, 1.3) for w, s in shapes)
+    assert gemm_compute_frac(m, 4, shaped) == pytest.approx(expect, rel=1e-12)
+    assert gemm_compute_frac(m, 8, shaped) < gemm_compute_frac(m, 1, shaped) < 0.7
+
+
+def test_allreduce_curve_interpolates_measurements(catalog: Catalog) -> None:
+    points = ((1e4, 5e-6), (1e6, 2e-5), (1e8, 1e-3))
+    assert curve_latency_s(points, 1e3) == 5e-6  # below: the smallest message's latency
+    assert curve_latency_s(points, 1e6) == pytest.approx(2e-5)
+    assert curve_latency_s(points, 1e5) == pytest.approx(1e-5)  # log-log midpoint
+    slope = (1e-3 - 2e-5) / (1e8 - 1e6)
+    assert curve_latency_s(points, 2e8) == pytest.approx(1e-3 + 1e8 * slope)  # above: last segment's bandwidth
+    gpu = catalog.gpus["h100-sxm"]
+    eff = replace(catalog.efficiency["h100-sxm"], allreduce_curve=((8, points),), fp8=None)
+    hw = Hardware(gpu, eff, intra_node_bandwidth_bytes_per_s(gpu, catalog, 8))
+    assert allreduce_s(1e5, 8, hw) == pytest.approx(1e-5)
+    formula = replace(eff, allreduce_curve=())
+    hw4 = Hardware(gpu, eff, intra_node_bandwidth_bytes_per_s(gpu, catalog, 4))
+    assert allreduce_s(1e5, 4, hw4) == allreduce_s(1e5, 4, Hardware(gpu, formula, hw4.intra_node_bytes_per_s))  # no TP 4 curve
+
+
+def test_chunk_sizes() -> None:
+    assert chunk_sizes(8192, 8189) == [(8189, 1), (3, 1)]  # not two full chunks
+    assert chunk_sizes(8000, 8192) == [(8000, 1)]
+    assert chunk_sizes(20000, 8192) == [(8192, 2), (3616, 1)]
+    assert chunk_sizes(16384, 8192) == [(8192, 2)]

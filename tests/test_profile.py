@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Run, assert_input_error
 
 from planner import api
 from planner.domain import Catalog
 from planner.errors import InputError
 from planner.profile import Trace, arrivals, choose_classes, histogram, phase_share_for, prefix_reuse, profile
 from planner.synth import SynthSpec, synthesize
-
-CliResult = tuple[int, str, str]
 
 # Five requests at 0, 1, 3, 6, 10 s. Gaps 1, 2, 3, 4: mean 2.5, population variance 1.25, cv² = 0.2.
 # Mean rate 5 / 10 s = 0.5. Closed 5 s windows: [0,5] and [1,6] hold 3 requests, so the peak is 0.6.
@@ -47,7 +45,7 @@ def five(tmp_path: Path) -> Path:
     return path
 
 
-def test_five_rows_by_hand(five: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_five_rows_by_hand(five: Path, run_cli: Run) -> None:
     code, out, err = run_cli("profile", str(five), "--window-s", "5", "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
@@ -72,7 +70,7 @@ def test_peak_window_longer_than_trace_is_the_mean() -> None:
     assert (a.window_s, a.peak_rps) == (10.0, 0.5)
 
 
-def test_json_is_byte_identical(five: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_json_is_byte_identical(five: Path, run_cli: Run) -> None:
     args = ("profile", str(five), "--classes", "2", "--model", "llama-3.1-8b", "--format", "json")
     first, second = run_cli(*args), run_cli(*args)
     assert first[0] == 0 and first[1] == second[1]
@@ -157,6 +155,7 @@ def test_auto_classes_find_two_separated_groups() -> None:
     assert p.silhouette[2] >= 0.5
 
 
+@pytest.mark.slow
 def test_auto_classes_keep_one_blob_whole() -> None:
     t = synthesize(SynthSpec(requests=5000, rate_rps=5, seed=4))
     p = profile(t, classes="auto")
@@ -192,7 +191,7 @@ def test_phase_share_flops_and_classification(catalog: Catalog) -> None:
     assert share(20, 2000).classification == "decode-dominant"  # type: ignore[attr-defined]
 
 
-def test_workload_yaml_is_accepted_by_size(tmp_path: Path, catalog: Catalog, run_cli: Callable[..., CliResult]) -> None:
+def test_workload_yaml_is_accepted_by_size(tmp_path: Path, catalog: Catalog, run_cli: Run) -> None:
     trace, out = tmp_path / "t.csv", tmp_path / "w.yaml"
     code, _, err = run_cli(
         "trace", "synth", "--format-out", "azure", "-n", "3000", "--rate-rps", "4", "--seed", "9", "-o", str(trace)
@@ -211,32 +210,29 @@ def test_workload_yaml_is_accepted_by_size(tmp_path: Path, catalog: Catalog, run
     assert sum(c.rate_rps for c in spec.classes) == pytest.approx(doc["rate_rps"]["peak"], rel=1e-4)
 
 
-def test_missing_slo_is_named(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_missing_slo_is_named(tmp_path: Path, run_cli: Run) -> None:
     trace, out = tmp_path / "t.csv", tmp_path / "w.yaml"
     run_cli("trace", "synth", "-n", "500", "-o", str(trace))
     code, _, err = run_cli("profile", str(trace), "--model", "llama-3.1-70b", "--ttft-p99-ms", "1000", "-o", str(out))
     assert code == 0 and "missing --tpot-p99-ms" in err
-    code, _, err = run_cli("size", str(out))
-    assert code == 2 and f"error: {out}:" in err and "slo: missing" in err and "--tpot-p99-ms" in err
+    assert_input_error(run_cli("size", str(out)), f"error: {out}:", "slo: missing", "--tpot-p99-ms")
 
 
-def test_output_needs_model_and_writes_nothing_on_error(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_output_needs_model_and_writes_nothing_on_error(tmp_path: Path, run_cli: Run) -> None:
     trace, out = tmp_path / "t.csv", tmp_path / "w.yaml"
     run_cli("trace", "synth", "-n", "200", "-o", str(trace))
-    code, _, err = run_cli("profile", str(trace), "-o", str(out))
-    assert code == 2 and "--model" in err
-    code, _, err = run_cli("profile", str(trace), "--model", "no-such-model", "-o", str(out))
-    assert code == 2 and err.startswith("error: ")
+    assert_input_error(run_cli("profile", str(trace), "-o", str(out)), "--model")
+    assert_input_error(run_cli("profile", str(trace), "--model", "no-such-model", "-o", str(out)))
     assert not out.exists()
 
 
-def test_table_output_draws_histograms(five: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_table_output_draws_histograms(five: Path, run_cli: Run) -> None:
     code, out, _ = run_cli("profile", str(five), "--model", "llama-3.1-8b")
     assert code == 0
     assert "input (tokens, power-of-two bins)" in out and "█" in out and "prefill share" in out
 
 
-def test_unsorted_timestamps_are_sorted_with_a_warning_and_a_count(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_unsorted_timestamps_are_sorted_with_a_warning_and_a_count(tmp_path: Path, run_cli: Run) -> None:
     path = tmp_path / "unsorted.csv"
     path.write_text("arrival_s,input_tokens,output_tokens\n0.0,100,10\n2.0,200,20\n1.0,300,30\n4.0,400,40\n3.0,500,50\n")
     code, out, err = run_cli(

@@ -65,6 +65,7 @@ RUNS_M = {0.5: 200_000, 0.7: 300_000, 0.9: 2_000_000}
 RUNS_D = {0.5: 100_000, 0.7: 200_000, 0.9: 800_000}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rho", [0.5, 0.7, 0.9])
 def test_mm1_mean_wait(rho: float) -> None:
     expected = rho / (1 - rho)  # W_q = ρ/(μ − λ), μ = 1
@@ -72,13 +73,14 @@ def test_mm1_mean_wait(rho: float) -> None:
     assert got == pytest.approx(expected, rel=0.05)
 
 
-@pytest.mark.parametrize("rho", [0.5, 0.7, 0.9])
+@pytest.mark.parametrize("rho", [0.5, pytest.param(0.7, marks=pytest.mark.slow), pytest.param(0.9, marks=pytest.mark.slow)])
 def test_md1_mean_wait(rho: float) -> None:
     expected = rho / (2 * (1 - rho))  # Pollaczek–Khinchine with c_s² = 0
     got = mean_wait(rho, 1, "D", RUNS_D[rho], seed=12)
     assert got == pytest.approx(expected, rel=0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("servers", "rho"), [(4, 0.7), (8, 0.85)])
 def test_mmc_mean_wait_matches_erlang_c(servers: int, rho: float) -> None:
     a = rho * servers

@@ -4,7 +4,6 @@ diagnosis and determinism. Solves are shared through module-scoped fixtures."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import io
@@ -13,13 +12,13 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from conftest import CliResult, Run, assert_input_error, cli
 
 from planner import api
 from planner.domain import Catalog, Deployment, LinkUse, Pool, Workload
@@ -39,14 +38,12 @@ ENGINE = "splitwise"
 def catalog(splitwise_catalog: Catalog) -> Catalog:
     return splitwise_catalog
 
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "workloads"
 CHATBOT = EXAMPLES / "chatbot.yaml"
 MULTI = EXAMPLES / "multi_class.yaml"
 REL = 1e-6
-
-CliResult = tuple[int, str, str]
-Run = Callable[..., CliResult]
 
 FLAGS = [
     "size",
@@ -103,38 +100,12 @@ LONG_8B = {
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def cli(*args: str) -> CliResult:
-    """``planner ARGS`` in-process (usable from module-scoped fixtures, unlike capsys)."""
-    from planner.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv(ENV_VAR, raising=False)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
 def workload(catalog: Catalog, doc: dict[str, Any], *, hardware: dict[str, Any] | None = None, **constraints: Any) -> Workload:
     d = copy.deepcopy(doc)
     if hardware:
         d["hardware"] = d.get("hardware", {}) | hardware
     d["constraints"] = constraints
     return to_domain(parse_workload(d, "test"), catalog)
-
-
-def assert_one_error(code: int, out: str, err: str, *needles: str) -> None:
-    """Exit 2, nothing on stdout, one ``error:`` line (and at most one ``hint:``), no traceback."""
-    assert code == 2, (code, err)
-    assert out == ""
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) in (1, 2), lines
-    assert lines[0].startswith("error: ")
-    if len(lines) == 2:
-        assert lines[1].startswith("hint: ")
-    for needle in needles:
-        assert needle in err, (needle, err)
 
 
 def verify(result: SizeResult, catalog: Catalog) -> None:
@@ -278,6 +249,7 @@ def test_json_is_byte_identical_on_repeat(chatbot_json: tuple[str, str]) -> None
     assert chatbot_json[0] == chatbot_json[1]
 
 
+@pytest.mark.slow
 def test_class_order_does_not_change_the_plan(tmp_path: Path) -> None:
     doc = yaml.safe_load(MULTI.read_text())
     names = [c["name"] for c in doc["classes"]]
@@ -307,6 +279,7 @@ def test_catalog_order_does_not_change_the_plan(tmp_path: Path, chatbot_doc: dic
     assert json.loads(out)["data"] == chatbot_doc["data"]
 
 
+@pytest.mark.slow
 def test_catalog_order_does_not_change_a_default_hardware_plan(tmp_path: Path) -> None:
     """Default hardware (every priced GPU) is where catalog order could leak into candidates."""
     raw = yaml.safe_load((REPO / "catalogs" / "gpus.yaml").read_text())
@@ -319,6 +292,7 @@ def test_catalog_order_does_not_change_a_default_hardware_plan(tmp_path: Path) -
     assert json.loads(out_a)["data"] == json.loads(out_b)["data"]
 
 
+@pytest.mark.slow
 def test_hash_seed_does_not_change_the_output() -> None:
     outs = []
     for seed in ("0", "1"):
@@ -418,8 +392,7 @@ def test_output_file(tmp_path: Path, run_cli: Run) -> None:
 def test_output_refuses_to_overwrite_the_workload(tmp_path: Path, run_cli: Run) -> None:
     wl = tmp_path / "w.yaml"
     wl.write_text(CHATBOT.read_text())
-    code, out, err = run_cli("size", str(wl), "--format", "yaml", "-o", str(wl))
-    assert_one_error(code, out, err, "refusing to overwrite")
+    assert_input_error(run_cli("size", str(wl), "--format", "yaml", "-o", str(wl)), "refusing to overwrite")
     assert wl.read_text() == CHATBOT.read_text()
 
 
@@ -435,60 +408,59 @@ def _bad_workload(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_missing_flags(run_cli: Run) -> None:
-    assert_one_error(*run_cli("size", "--model", "llama-3.1-70b", "--rate-rps", "3"), "missing", "--isl", "--tpot-p99-ms")
+    assert_input_error(run_cli("size", "--model", "llama-3.1-70b", "--rate-rps", "3"), "missing", "--isl", "--tpot-p99-ms")
 
 
 def test_file_and_flags(run_cli: Run) -> None:
-    assert_one_error(*run_cli("size", str(CHATBOT), "--model", "llama-3.1-70b"), "not both", "--model")
+    assert_input_error(run_cli("size", str(CHATBOT), "--model", "llama-3.1-70b"), "not both", "--model")
 
 
 def test_unknown_gpu_has_close_match(run_cli: Run) -> None:
     args = [*FLAGS[:13], "--decode-gpus", "h100-sxmm"]
-    code, out, err = run_cli(*args)
-    assert_one_error(code, out, err, "hardware.decode_gpus", "h100-sxmm", "hint:", "h100-sxm")
+    assert_input_error(run_cli(*args), "hardware.decode_gpus", "h100-sxmm", "hint:", "h100-sxm")
 
 
 def test_unknown_gpu_in_file(tmp_path: Path, run_cli: Run) -> None:
     path = _bad_workload(tmp_path, "prefill_gpus: [h100-sxm]", "prefill_gpus: [h100-sx]")
-    assert_one_error(*run_cli("size", str(path)), "hardware.prefill_gpus", "h100-sx", "did you mean", "h100-sxm")
+    assert_input_error(run_cli("size", str(path)), "hardware.prefill_gpus", "h100-sx", "did you mean", "h100-sxm")
 
 
 def test_unknown_key(tmp_path: Path, run_cli: Run) -> None:
     path = _bad_workload(tmp_path, "objective: cost ", "colour: blue\nobjective: cost ")
-    assert_one_error(*run_cli("size", str(path)), f"{path}:", "colour", "unknown key")
+    assert_input_error(run_cli("size", str(path)), f"{path}:", "colour", "unknown key")
 
 
 def test_negative_rate_in_file(tmp_path: Path, run_cli: Run) -> None:
     path = _bad_workload(tmp_path, "rate_rps: 20 ", "rate_rps: -2 ")
-    assert_one_error(*run_cli("size", str(path)), f"{path}:8:", "classes.0.rate_rps")
+    assert_input_error(run_cli("size", str(path)), f"{path}:8:", "classes.0.rate_rps")
 
 
 def test_negative_rate_flag(run_cli: Run) -> None:
     args = list(FLAGS)
     args[args.index("--rate-rps") + 1] = "-1"
-    assert_one_error(*run_cli(*args), "rate_rps")
+    assert_input_error(run_cli(*args), "rate_rps")
 
 
 def test_p90_above_p99(tmp_path: Path, run_cli: Run) -> None:
     path = _bad_workload(tmp_path, "p90: 4000, p99: 7000", "p90: 8000, p99: 7000")
-    assert_one_error(*run_cli("size", str(path)), "classes.0.input_tokens", "p90")
+    assert_input_error(run_cli("size", str(path)), "classes.0.input_tokens", "p90")
 
 
 def test_class_without_slo(tmp_path: Path, run_cli: Run) -> None:
     path = _bad_workload(tmp_path, "    slo: {ttft_p99_ms: 1000, tpot_p99_ms: 60}\n", "")
-    assert_one_error(*run_cli("size", str(path)), "classes.0.slo")
+    assert_input_error(run_cli("size", str(path)), "classes.0.slo")
 
 
 def test_missing_workload_file(tmp_path: Path, run_cli: Run) -> None:
-    assert_one_error(*run_cli("size", str(tmp_path / "nope.yaml")), "nope.yaml")
+    assert_input_error(run_cli("size", str(tmp_path / "nope.yaml")), "nope.yaml")
 
 
 def test_unknown_solver(run_cli: Run) -> None:
-    assert_one_error(*run_cli(*FLAGS, "--solver", "gurobi"), "--solver", "gurobi")
+    assert_input_error(run_cli(*FLAGS, "--solver", "gurobi"), "--solver", "gurobi")
 
 
 def test_intra_node_link_is_rejected(run_cli: Run) -> None:
-    assert_one_error(*run_cli(*FLAGS, "--links", "nvlink4"), "nvlink4", "intra-node")
+    assert_input_error(run_cli(*FLAGS, "--links", "nvlink4"), "nvlink4", "intra-node")
 
 
 # ---------------------------------------------------------------------------- exit 3: infeasibility
@@ -730,7 +702,7 @@ def test_api_rejects_bad_solver_and_time_limit(free: SizeResult, catalog: Catalo
     assert math.isfinite(free.plan.evaluation.usd_per_hour)
 
 
-def test_fp8_sizes_on_gpus_with_fp8(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_fp8_sizes_on_gpus_with_fp8(run_cli: Run) -> None:
     """fp8 by default leaves out the GPUs without fp8 tensor cores (A100s) instead of failing, says
     that no fp8 factors were measured, and names a listed GPU that cannot run fp8."""
     args = ("size", "--model", "llama-3.1-70b", "--rate-rps", "2", "--isl", "1000", "--osl", "200",
@@ -741,6 +713,5 @@ def test_fp8_sizes_on_gpus_with_fp8(run_cli) -> None:  # type: ignore[no-untyped
     used = {p["gpu"] for p in doc["data"]["pools"]}
     assert used and not any(g.startswith("a100") for g in used)
     assert any("no fp8 steps measured" in w for w in doc["warnings"])
-    code, out, err = run_cli(*args, "--decode-gpus", "a100-sxm-80gb")
-    assert code == 2 and out == ""
-    assert err.startswith("error: flags: hardware.decode_gpus: a100-sxm-80gb has no fp8 tensor cores")
+    lines = assert_input_error(run_cli(*args, "--decode-gpus", "a100-sxm-80gb"))
+    assert lines[0].startswith("error: flags: hardware.decode_gpus: a100-sxm-80gb has no fp8 tensor cores")

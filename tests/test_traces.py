@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Run, assert_input_error
 
 from planner.errors import InputError
 from planner.io.traces import WRITE_FORMATS, format_timestamps, read_trace, write_trace
 from planner.profile import Trace
 from planner.synth import SynthSpec, synthesize
 
-CliResult = tuple[int, str, str]
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "traces"
 READ_AS = {"azure": "azure", "azure-2024": "azure", "burstgpt": "burstgpt", "mooncake": "mooncake", "vidur": "vidur"}
 READ_AS |= {"csv": "csv", "jsonl": "jsonl"}
@@ -154,7 +153,7 @@ def test_parquet(tmp_path: Path) -> None:
     np.testing.assert_array_equal(tf.trace.input_tokens, [10, 20, 30])
 
 
-def test_every_example_trace_profiles(run_cli: Callable[..., CliResult]) -> None:
+def test_every_example_trace_profiles(run_cli: Run) -> None:
     files = sorted(p for p in EXAMPLES.iterdir() if p.name != "README.md")
     assert len(files) >= 7
     assert sum(p.stat().st_size for p in EXAMPLES.iterdir()) < 200_000
@@ -196,37 +195,28 @@ BAD = [
 
 
 @pytest.mark.parametrize(("name", "text", "expected"), BAD, ids=[b[0] for b in BAD])
-def test_bad_input(tmp_path: Path, run_cli: Callable[..., CliResult], name: str, text: str, expected: str) -> None:
+def test_bad_input(tmp_path: Path, run_cli: Run, name: str, text: str, expected: str) -> None:
     path = _write(tmp_path, name, text)
-    code, out, err = run_cli("profile", str(path))
-    assert code == 2, err
-    assert out == ""
-    lines = [ln for ln in err.splitlines() if not ln.startswith("hint:")]
-    assert len(lines) == 1 and lines[0].startswith(f"error: {path}"), err
-    assert expected in lines[0], err
-    assert "Traceback" not in err
+    lines = assert_input_error(run_cli("profile", str(path)))
+    assert lines[0].startswith(f"error: {path}") and expected in lines[0], lines
 
 
-def test_bad_gzip_line_is_named(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_bad_gzip_line_is_named(tmp_path: Path, run_cli: Run) -> None:
     path = tmp_path / "t.csv.gz"
     path.write_bytes(gzip.compress((HEADER + OK + OK + "2023-11-16 18:15:48.0,x,1\n").encode()))
-    code, _, err = run_cli("profile", str(path))
-    assert code == 2 and f"error: {path}:4: column 'ContextTokens'" in err
+    assert_input_error(run_cli("profile", str(path)), f"error: {path}:4: column 'ContextTokens'")
 
 
-def test_format_mismatch_and_missing_file(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_format_mismatch_and_missing_file(tmp_path: Path, run_cli: Run) -> None:
     path = _write(tmp_path, "a.csv", HEADER + OK)
-    code, _, err = run_cli("profile", str(path), "--trace-format", "mooncake")
-    assert code == 2 and "expects JSONL" in err
-    code, _, err = run_cli("profile", str(tmp_path / "nope.csv"))
-    assert code == 2 and "no such file" in err
+    assert_input_error(run_cli("profile", str(path), "--trace-format", "mooncake"), "expects JSONL")
+    assert_input_error(run_cli("profile", str(tmp_path / "nope.csv")), "no such file")
 
 
-def test_synth_bad_flags_write_nothing(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+def test_synth_bad_flags_write_nothing(tmp_path: Path, run_cli: Run) -> None:
     out = tmp_path / "t.csv"
     for args in (("--cv2", "0"), ("--format-out", "xml"), ("--requests", "0")):
-        code, _, err = run_cli("trace", "synth", "-o", str(out), *args)
-        assert code == 2 and err.startswith("error: "), err
+        assert_input_error(run_cli("trace", "synth", "-o", str(out), *args))
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 

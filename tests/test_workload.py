@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Run
 
 from planner import api
 from planner.domain import Catalog
@@ -23,6 +24,7 @@ ENGINE = "splitwise"
 @pytest.fixture(scope="session")
 def catalog(splitwise_catalog: Catalog) -> Catalog:
     return splitwise_catalog
+
 
 REPO = Path(__file__).resolve().parent.parent
 CHATBOT = REPO / "examples" / "workloads" / "chatbot.yaml"
@@ -94,7 +96,7 @@ def test_design_example_loads_exactly_as_written(catalog: Catalog) -> None:
     assert set(echoed) == set(yaml.safe_load(DESIGN_WORKLOAD))
 
 
-def test_design_example_is_infeasible_at_its_budget(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_design_example_is_infeasible_at_its_budget(tmp_path: Path, run_cli: Run) -> None:
     path = tmp_path / "design.yaml"
     path.write_text(DESIGN_WORKLOAD)
     code, out, err = run_cli("size", str(path), "--format", "json")
@@ -140,7 +142,7 @@ def test_slo_keys_at_other_percentiles(catalog: Catalog, slo: str, expected: tup
     assert (cls.slo.ttft_s, cls.slo.ttft_pct, cls.slo.tpot_s, cls.slo.tpot_pct) == pytest.approx(expected)
 
 
-def test_sizing_at_p90_reports_the_p90(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sizing_at_p90_reports_the_p90(run_cli: Run, tmp_path: Path) -> None:
     """A p90 TTFT target is sized and checked at the p90 (the flags form is p99-only)."""
     text = (
         DESIGN_WORKLOAD.replace("{ttft_p99_ms: 1000, tpot_p99_ms: 60}", "{ttft_p90_ms: 700, tpot_p99_ms: 60}")
@@ -211,7 +213,7 @@ def test_error_for_flags_names_the_field() -> None:
         api.workload_spec_from_flags(model="llama-3.1-70b", rate_rps=1, isl=-5, osl=10, ttft_p99_ms=1, tpot_p99_ms=1)
 
 
-def test_duplicate_class_names(catalog: Catalog) -> None:
+def test_duplicate_class_names() -> None:
     doc = yaml.safe_load(DESIGN_WORKLOAD)
     doc["classes"].append(dict(doc["classes"][0]))
     with pytest.raises(InputError, match="repeated: chat"):

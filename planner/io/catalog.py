@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from planner import domain
 from planner.errors import CatalogError, InputError, UnknownIdError
 from planner.io import schemas
-from planner.io.yamlio import find_line, load_file, read_text
+from planner.io.yamlio import find_line, loads, loads_shipped, read_text
 from planner.units import gbit_per_s_to_bytes_per_s, gbyte_per_s_to_bytes_per_s, gib_to_bytes, tflop_per_s_to_flop_per_s, us_to_s
 
 FILES: dict[str, type[BaseModel]] = {
@@ -76,7 +76,8 @@ def format_validation_error(origin: Path, text: str, exc: ValidationError) -> st
 def parse_file(path: Path, model: type[M]) -> M:
     try:
         text = read_text(path)
-        data = load_file(path)
+        shipped = path.resolve().is_relative_to(builtin_catalog_dir().resolve())
+        data = loads_shipped(text, str(path)) if shipped else loads(text, str(path))
     except CatalogError:
         raise
     except InputError as exc:
@@ -525,6 +526,12 @@ def _factors(gpu: str, e: schemas.EfficiencyEntry, fp8: domain.Efficiency | None
         allreduce_bandwidth_frac=e.allreduce_bandwidth_frac or 0.0,
         prefill_sync_frac=e.prefill_sync_frac or 0.0,
         request_fixed_s=e.request_fixed_s or 0.0,
+        gemm_half_dim=e.gemm_half_dim or 0.0,
+        gemm_dim_exp=e.gemm_dim_exp or 1.0,
+        overlap_q=e.overlap_q,
+        allreduce_curve=tuple(
+            (tp, tuple((float(b), float(t)) for b, t in points)) for tp, points in sorted((e.allreduce_curve or {}).items())
+        ),
         fitted_on=e.fitted_on or "",
         fp8=fp8,
     )

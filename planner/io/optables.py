@@ -310,7 +310,10 @@ OVERLAY_HEADER = """\
 # end-to-end measurements of the engine; merge them in before this file is a loadable catalog entry.
 """
 
-KERNEL_FACTORS = ("compute_frac", "attention_compute_frac", "memory_frac", "allreduce_latency_s", "allreduce_bandwidth_frac")
+KERNEL_FACTORS = (
+    "compute_frac", "attention_compute_frac", "memory_frac", "allreduce_latency_s", "allreduce_bandwidth_frac",
+    "gemm_half_dim", "gemm_dim_exp", "overlap_q",
+)  # fmt: skip
 _PLACEHOLDERS = {"prefill_fixed_s": 0.0, "decode_fixed_s": 0.0, "decode_per_seq_s": 0.0}
 
 

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -221,6 +221,22 @@ class EfficiencyEntry(Strict):
     """Latency before the first token outside the GPU (API server, tokenization); added to TTFT."""
     prefill_sync_frac: Annotated[float, Field(ge=0, le=1)] | None = None
     """Fixed-concurrency benchmarks: share of the other clients' prompts a prompt waits behind."""
+    gemm_half_dim: NonNegative | None = None
+    """GEMM shape: ``min(n, k)`` at which a GEMM reaches half of ``compute_frac`` (0 or absent: every shape reaches it)."""
+    gemm_dim_exp: Positive | None = None
+    overlap_q: Annotated[float, Field(ge=1, le=64)] | None = None
+    """Compute and memory time of a kernel combine as ``(c^q + m^q)^(1/q)``; absent: ``max``."""
+    allreduce_curve: dict[Annotated[int, Field(ge=2)], list[tuple[Positive, Positive]]] | None = None
+    """Measured all-reduce latency: TP degree -> [[message bytes, seconds], ...], sizes increasing."""
+
+    @field_validator("allreduce_curve")
+    @classmethod
+    def _curve_sorted(cls, v: dict[int, list[tuple[float, float]]] | None) -> dict[int, list[tuple[float, float]]] | None:
+        for tp, points in (v or {}).items():
+            sizes = [b for b, _ in points]
+            if len(points) < 2 or sizes != sorted(set(sizes)):
+                raise ValueError(f"allreduce_curve[{tp}]: at least two points with message sizes strictly increasing")
+        return v
     fitted_on: str | None = None
     source: SourceId | None = None
     as_of: AsOf | None = None

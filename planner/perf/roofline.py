@@ -3,7 +3,12 @@
 A step that processes ``T`` new tokens (prefill prompts and/or one token for each of ``b`` decode
 sequences) on ``t`` GPUs takes (DESIGN.md §3)::
 
-    time = max(F / (t·η_c·P), bytes / (t·η_m·BW)) + T_comm + T_fixed
+    time = overlap(F / (t·η_c·P), bytes / (t·η_m·BW)) + T_comm + T_fixed
+
+``overlap`` is the roofline's ``max`` or, where the engine's GEMM tables were fitted, the ``q``-norm
+``(c^q + m^q)^(1/q)`` they show (fp8 kernels overlap their compute and memory time poorly: q ≈ 1.1–1.7);
+``η_c`` is the FLOP-weighted share a model's GEMMs reach at their per-GPU shapes
+(:func:`gemm_compute_frac`).
 
 * ``F = 2·N_active·T + 2·n_L·d_q·ΣL_i² + 4·n_L·d_q·Σc_j`` (prefill prompts ``L_i``, decode contexts ``c_j``);
   ``d_q = n_heads·head_dim`` is the query width, which the QKᵀ and PV products scale with. It equals the
@@ -24,6 +29,7 @@ The efficiencies come from :class:`planner.domain.Efficiency`, fitted by :mod:`p
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -65,12 +71,84 @@ def expert_weight_bytes_touched(model: ModelSpec, precision: Precision, tokens: 
     return (shared + per_expert * touched) * s_w
 
 
+def overlap_s(compute_s: float, memory_s: float, q: float | None) -> float:
+    """Time of work that needs ``compute_s`` of compute and ``memory_s`` of memory traffic: ``max``
+    (perfect overlap) when ``q`` is None, else ``(c^q + m^q)^(1/q)``."""
+    if q is None:
+        return max(compute_s, memory_s)
+    big = max(compute_s, memory_s)
+    if big <= 0.0:
+        return 0.0
+    return float(big * ((compute_s / big) ** q + (memory_s / big) ** q) ** (1.0 / q))
+
+
+GEMM_SHAPE_MIN_DIM = 1024
+"""The smallest weight dimension the GEMM shape term is fitted on (``planner.opfit``): narrower GEMMs
+(an 8B model's output projection at TP 8 is 512 wide) get this width's share, not an extrapolation."""
+
+
+def gemm_dim_share(min_dim: float, half_dim: float, dim_exp: float) -> float:
+    """Share of ``compute_frac`` a GEMM whose smaller weight dimension is ``min_dim`` reaches."""
+    if half_dim <= 0.0:
+        return 1.0
+    return 1.0 / (1.0 + float((half_dim / max(min_dim, GEMM_SHAPE_MIN_DIM)) ** dim_exp))
+
+
+def gemm_shapes(model: ModelSpec, tp: int) -> list[tuple[float, float]]:
+    """The weight GEMMs of one token on one of ``tp`` GPUs, as (weights, smaller dimension): the fused
+    QKV projection, the output projection, the fused gate/up and the down projection of each layer
+    (for MoE, of each routed expert) and the LM head."""
+    d, hd = model.hidden_size, model.head_dim
+    q_width = model.num_attention_heads * hd
+    qkv = (model.num_attention_heads + 2 * model.num_kv_heads) * hd
+    inter = model.intermediate_size
+    experts = model.experts_per_token if model.is_moe and model.experts_per_token else 1
+    per_layer = [
+        (d * qkv, min(d, qkv / tp)),
+        (q_width * d, min(q_width / tp, d)),
+        (2.0 * d * inter * experts, min(d, 2.0 * inter / tp)),
+        (inter * d * experts, min(inter / tp, d)),
+    ]
+    shapes = [(w * model.num_layers, s) for w, s in per_layer]
+    shapes.append((d * model.vocab_size, min(d, model.vocab_size / tp)))
+    return shapes
+
+
+def gemm_compute_frac(model: ModelSpec, tp: int, eff: Efficiency) -> float:
+    """The share of peak a step's GEMMs reach together: ``compute_frac`` scaled by the FLOP-weighted
+    harmonic mean of each GEMM's :func:`gemm_dim_share` (their times add)."""
+    if eff.gemm_half_dim <= 0.0:
+        return eff.compute_frac
+    shapes = gemm_shapes(model, tp)
+    total = sum(w for w, _ in shapes)
+    slow = sum(w / gemm_dim_share(s, eff.gemm_half_dim, eff.gemm_dim_exp) for w, s in shapes)
+    return eff.compute_frac * total / slow
+
+
+def curve_latency_s(points: tuple[tuple[float, float], ...], size_bytes: float) -> float:
+    """Latency at ``size_bytes`` on a measured (bytes, seconds) curve: log-log interpolation inside it,
+    the smallest message's latency below it, the last segment's bandwidth continued above it."""
+    b0, t0 = points[0]
+    if size_bytes <= b0:
+        return t0
+    for (b1, t1), (b2, t2) in itertools.pairwise(points):
+        if size_bytes <= b2:
+            w = math.log(size_bytes / b1) / math.log(b2 / b1)
+            return math.exp((1.0 - w) * math.log(t1) + w * math.log(t2))
+    (b1, t1), (b2, t2) = points[-2], points[-1]
+    return t2 + (size_bytes - b2) * (t2 - t1) / (b2 - b1)
+
+
 def allreduce_s(size_bytes: float, tp: int, hw: Hardware, precision: Precision = "bf16") -> float:
-    """One ring all-reduce of ``size_bytes`` among ``tp`` GPUs (0 at tp=1), with the factors of
-    ``precision`` runs (the activations travel in bf16 either way)."""
+    """One all-reduce of ``size_bytes`` among ``tp`` GPUs (0 at tp=1), with the factors of ``precision``
+    runs (the activations travel in bf16 either way): the measured curve of this TP degree where the
+    engine profile has one, else the ring formula."""
     if tp <= 1:
         return 0.0
     eff = hw.efficiency.for_precision(precision)
+    for degree, points in eff.allreduce_curve:
+        if degree == tp:
+            return curve_latency_s(points, size_bytes)
     volume = 2.0 * (tp - 1) / tp * size_bytes
     return volume / (eff.allreduce_bandwidth_frac * hw.intra_node_bytes_per_s) + eff.allreduce_latency_s * math.log2(tp)
 
@@ -104,14 +182,14 @@ def step(
     flops = gemm_flops + attention_flops
     bytes_moved = expert_weight_bytes_touched(model, precision, tokens) + kv_tok * decode_context_tokens
 
-    compute_s = (gemm_flops / eff.compute_frac + attention_flops / eff.attention_compute_frac) / (tp * peak)
+    compute_s = (gemm_flops / gemm_compute_frac(model, tp, eff) + attention_flops / eff.attention_compute_frac) / (tp * peak)
     memory_s = bytes_moved / (tp * eff.memory_frac * gpu.hbm_bandwidth_bytes_per_s)
     comm_s = 2 * n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw, precision)
     if decode_batch > 0:
         overhead_s = eff.decode_fixed_s + eff.decode_per_seq_s * decode_batch
     else:
         overhead_s = eff.prefill_fixed_s
-    latency_s = max(compute_s, memory_s) + comm_s + overhead_s
+    latency_s = overlap_s(compute_s, memory_s, eff.overlap_q) + comm_s + overhead_s
 
     parts: dict[Bound, float] = {"compute": compute_s, "memory": memory_s, "overhead": comm_s + overhead_s}
     bound: Bound = max(parts, key=lambda name: parts[name])

@@ -12,8 +12,10 @@ Co-located replica (one engine serves both phases), as the engine profile schedu
   over the prompt's chunks, the causal attention of the whole prompt).
 * A decoding sequence shares each iteration with ``b = 1 + N_d·(c − 1)/c`` decodes, ``N_d = X·(O − 1)·TPOT``
   the mean decoding sequences (its own plus the others'; at one client, only its own).
-* The other clients' prompts arrive at ``X·(c − 1)/c`` and each takes ``k = ⌈I/q⌉`` iterations of a
-  chunk of ``q = min(I, B − N_d)`` tokens (B the engine's token budget; without chunked prefill ``q = I``).
+* The other clients' prompts arrive at ``X·(c − 1)/c`` and each takes ``k = ⌈I/q⌉`` iterations: ``⌊I/q⌋``
+  chunks of ``q = min(I, B − N_d)`` tokens and one of the remaining ``I mod q`` (B the engine's token
+  budget; without chunked prefill ``q = I``). An 8192-token prompt under an 8192-token budget with three
+  decodes running is one chunk of 8189 tokens and one of 3, not two full chunks.
 * ``decode_first`` engines (vLLM, TRT-LLM) run the chunk inside a decode iteration, which takes
   ``T_mix > T_dec``; the others (SGLang) run it as an iteration of its own, ``T_pre``, that the
   decodes wait for. Either way a share ``f`` of a sequence's tokens carry the extra ``Δ`` and
@@ -94,6 +96,18 @@ def running_limit(rep: Replica, isl: int, osl: int) -> int:
     return max(0, min(cap, int(rep.memory.max_kv_tokens // max(1.0, isl + osl / 2.0))))
 
 
+def chunk_sizes(prompt_tokens: int, chunk_tokens: int) -> list[tuple[int, int]]:
+    """The iterations a prompt is prefilled in, as (tokens, how many): ``⌊I/q⌋`` chunks of ``q`` tokens
+    and one of the remainder."""
+    full, rest = divmod(prompt_tokens, max(1, chunk_tokens))
+    return [(q, n) for q, n in ((chunk_tokens, full), (rest, 1)) if q > 0 and n > 0]
+
+
+def _prompt_s(rep: Replica, pieces: list[tuple[int, int]], isl: int, riders: int, ctx: float) -> float:
+    """Time of all of a prompt's chunk iterations, ``riders`` decodes of context ``ctx`` in each."""
+    return sum(n * rep.mixed_s(q, isl, riders, ctx) for q, n in pieces)
+
+
 def _bisect_rate(clients: float, cycle_s: Callable[[float], float], x_hi: float) -> float:
     """The ``X`` with ``X·cycle(X) = clients`` (``X·cycle`` grows with ``X``; ``cycle`` is inf past saturation)."""
     lo, hi = 0.0, x_hi
@@ -148,18 +162,19 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         n_dec = x * decode_tokens * tpot  # Little: mean decoding sequences
         batch = 1.0 + n_dec * others
         chunk = isl if not engine.chunked_prefill else max(1, min(isl, budget - math.ceil(n_dec)))
-        k = math.ceil(isl / chunk)
+        pieces = chunk_sizes(isl, chunk)
+        k = sum(n for _q, n in pieces)
         t_dec = rep.decode_s(batch, ctx)
         if engine.decode_first:
-            t_mix = rep.mixed_s(chunk, isl, math.ceil(batch), ctx)
-            delta = t_mix - t_dec
-            t_own = rep.mixed_s(chunk, isl, math.ceil(n_dec * others), ctx)  # the others' decodes ride along
+            t_mix = _prompt_s(rep, pieces, isl, math.ceil(batch), ctx)  # all of one prompt's chunks
+            delta = t_mix / k - t_dec
+            service = _prompt_s(rep, pieces, isl, math.ceil(n_dec * others), ctx)  # the others' decodes ride along
         else:
-            t_mix = rep.mixed_s(chunk, isl, 0, ctx)
-            delta = t_mix
-            t_own = t_mix
+            t_mix = _prompt_s(rep, pieces, isl, 0, ctx)
+            delta = t_mix / k
+            service = t_mix
         rate_chunks = x * others * k  # chunk iterations per second a decoding sequence sees
-        busy = rate_chunks * t_mix
+        busy = x * others * t_mix
         if busy >= 1.0:
             return None
         if engine.decode_first:
@@ -169,7 +184,6 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         f = min(1.0, rate_chunks * new_tpot)
         # Prompts ahead: m prompts share one budget; the others' prompts arrive at x·others.
         servers = max(1, (budget - math.ceil(n_dec)) // isl) if engine.chunked_prefill or isl <= budget else 1
-        service = k * t_own
         if x * others * service >= servers:
             return None
         burst = sync * (clients - 1.0) / 2.0 * service  # in step with the others: half their prompt tokens ahead
@@ -256,7 +270,7 @@ def serve_disaggregated(
         raise ValueError("no sequence of this length fits the decode worker's KV cache")
     budget = prefill.engine.limits(prefill.hw.gpu.id).max_num_batched_tokens
     chunk = min(isl, budget) if prefill.engine.chunked_prefill else isl
-    service = math.ceil(isl / chunk) * prefill.mixed_s(chunk, isl, 0, 0.0)
+    service = _prompt_s(prefill, chunk_sizes(isl, chunk), isl, 0, 0.0)
     kv = 0.0 if link is None else kv_transfer_s(
         prefill.model, link, prefill.engine, precision=prefill.precision, prompt_tokens=isl, tp=prefill.tp, prefill_s=service
     )
