@@ -1,6 +1,7 @@
 """Measure model-shaped decoder stacks on the local NVIDIA GPU for `planner calibrate fit`.
 
     python bench/calibrate_gpu.py --gpu h100-sxm -o measurements.csv [--quick] [--tp 1 2 4] [--precision bf16 fp8]
+    python bench/calibrate_gpu.py --gpu h200-sxm -o power.csv --power --precision bf16 fp8   # + board power (NVML)
 
 Needs only PyTorch, NumPy-free and planner's own stdlib modules, so it runs on a bare GPU machine
 with the repository checked out (the full CLI, `planner calibrate run`, does the same where
@@ -17,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from planner import microbench  # noqa: E402
+from planner import microbench, powersample  # noqa: E402
 from planner.domain import ModelSpec  # noqa: E402
 
 GRID = microbench.DEFAULT_GRID
@@ -70,9 +71,23 @@ def main() -> None:
     parser.add_argument("--tp", type=int, nargs="+", default=[1], help="tensor-parallel degrees to time (one process per GPU)")
     parser.add_argument("--precision", nargs="+", default=["bf16"], choices=["bf16", "fp8"])
     parser.add_argument("--model", nargs="+", default=list(GRID), choices=list(GRID))
+    parser.add_argument("--power", action="store_true", help="sample board power (NVML) during each step, and idle")
+    parser.add_argument("--power-seconds", type=float, default=powersample.DEFAULT_SECONDS, help="sustained replay per step")
+    parser.add_argument("--power-hz", type=float, default=powersample.DEFAULT_HZ)
     args = parser.parse_args()
     info = microbench.device_info(args.device)
     rows, layers = [], {}
+    probe, power = None, None
+    if args.power:
+        nv = powersample.nvml_reader(0)
+        probe = microbench.power_probe(nv.read_w, hz=args.power_hz, seconds=args.power_seconds)
+        before = powersample.idle(powersample.PowerSampler(nv.read_w, hz=args.power_hz))
+        print(f"idle: {before.mean_w:.1f} W mean, {before.peak_w:.1f} W peak ({before.samples} samples)", flush=True)
+        power = {
+            "idle_w": before.mean_w, "idle_peak_w": before.peak_w, "nvml": nv.nvml_version, "nvml_driver": nv.driver,
+            "field": nv.field, "power_limit_w": nv.power_limit_w, "hz": args.power_hz, "sustain_s": args.power_seconds,
+            "settle_s": powersample.DEFAULT_SETTLE_S,
+        }  # fmt: skip
     for precision in args.precision:
         for tp in args.tp:
             for model_id in args.model:
@@ -92,20 +107,28 @@ def main() -> None:
                         tp=tp,
                         precision=precision,
                         progress=lambda s, m=model_id: print(f"{m}: {s}", flush=True),
+                        power=probe,
                     )
                 except Exception as exc:  # one configuration failing must not lose the others' rows
                     print(f"{model_id} TP {tp} {precision}: FAILED: {type(exc).__name__}: {exc}", flush=True)
                     continue
                 # write as it goes: a run cut short keeps what it measured
                 args.output.parent.mkdir(parents=True, exist_ok=True)
-                args.output.write_text(microbench.csv_text(rows, args.gpu, info, layers))
+                args.output.write_text(microbench.csv_text(rows, args.gpu, info, layers, power))
+    if args.power and power is not None:
+        import time
+
+        time.sleep(2.0)  # let the last step's clocks drop
+        after = powersample.idle(powersample.PowerSampler(nv.read_w, hz=args.power_hz))
+        print(f"idle after: {after.mean_w:.1f} W mean, {after.peak_w:.1f} W peak", flush=True)
+        power["idle_after_w"] = after.mean_w
     if args.components is not None:
         parts = microbench.components(args.device)
         args.components.parent.mkdir(parents=True, exist_ok=True)
         args.components.write_text(microbench.components_csv(parts, info))
         print(f"wrote {len(parts)} kernel timings to {args.components}")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(microbench.csv_text(rows, args.gpu, info, layers))
+    args.output.write_text(microbench.csv_text(rows, args.gpu, info, layers, power))
     print(f"wrote {len(rows)} rows to {args.output}")
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from planner import powersample
 from planner.domain import ModelSpec
 from planner.errors import InputError
 
@@ -82,6 +83,12 @@ class Row:
     latency_ms: float
     tp: int = 1
     precision: str = "bf16"
+    power_mean_w: float | None = None  # --power: board power while the step is replayed back to back
+    power_peak_w: float | None = None
+    power_samples: int = 0
+
+
+POWER_COLUMNS = ("power_mean_w", "power_peak_w", "power_samples")
 
 
 def _torch() -> Any:
@@ -264,7 +271,19 @@ class _Stack:
 def _time_ms(fn: Callable[[], Any], device: str, repeats: int, comm: _Comm | None = None) -> float:
     """Median of ``repeats`` timed calls after warm-up; under a CUDA graph on the GPU. With TP the
     ranks meet at a barrier before each timed call, and the slowest rank's median counts."""
+    return _time(fn, device, repeats, comm)[0]
+
+
+PowerProbe = Callable[[Callable[[], object], Callable[[], object], float], powersample.PowerReading]
+
+
+def _time(
+    fn: Callable[[], Any], device: str, repeats: int, comm: _Comm | None = None, power: PowerProbe | None = None
+) -> tuple[float, powersample.PowerReading | None]:
+    """:func:`_time_ms`, and with ``power`` (TP 1) the step then replayed back to back while the
+    board power is sampled: ``power(replay, sync, step_s)``."""
     torch = _torch()
+    reading = None
     dist = comm.dist if comm is not None else None
 
     def sync() -> None:
@@ -285,6 +304,8 @@ def _time_ms(fn: Callable[[], Any], device: str, repeats: int, comm: _Comm | Non
             start = time.perf_counter()
             fn()
             times.append((time.perf_counter() - start) * 1e3)
+        if power is not None:
+            reading = power(fn, sync, statistics.median(times) / 1e3)
     else:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
@@ -306,13 +327,15 @@ def _time_ms(fn: Callable[[], Any], device: str, repeats: int, comm: _Comm | Non
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end))
+        if power is not None:
+            reading = power(graph.replay, sync, statistics.median(times) / 1e3)
         del graph
     ms = statistics.median(times)
     if dist is None:
-        return ms
+        return ms, reading
     slowest = torch.tensor([ms], dtype=torch.float64, device=device)
     dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
-    return float(slowest.item())
+    return float(slowest.item()), reading
 
 
 def measure(
@@ -326,17 +349,21 @@ def measure(
     tp: int = 1,
     precision: str = "bf16",
     progress: Callable[[str], None] | None = None,
+    power: PowerProbe | None = None,
 ) -> list[Row]:
     """Time prefills of (batch, prompt tokens) and decode steps of (batch, context tokens), each
     scaled from ``layers`` layers to the model's depth. ``tp`` > 1 starts one process per GPU (NCCL;
-    gloo on the cpu device) that each time their shard, collectives included."""
+    gloo on the cpu device) that each time their shard, collectives included. ``power`` (TP 1
+    only; see :func:`power_probe`) also samples board power during each step, replayed back to back."""
     if layers < 1 or layers > model.num_layers:
         raise InputError(f"--layers {layers}: between 1 and {model.num_layers} for {model.id}")
     check_setup(device, tp, precision)
     check_split(model, tp)  # here: a rank's error would surface as a spawn failure
+    if power is not None and tp > 1:
+        raise InputError("--power: measured at TP 1 only (one GPU's board power per step)")
     job = _Job(model, layers, tuple(prefill), tuple(decode), device, repeats, tp, precision)
     if tp == 1:
-        return _run_rank(job, 0, progress)
+        return _run_rank(job, 0, progress, power)
     with socket.socket() as sock:  # a free port for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -391,7 +418,9 @@ def _rank_main(rank: int, job: _Job, port: int, result: str, verbose: bool) -> N
         torch.distributed.destroy_process_group()
 
 
-def _run_rank(job: _Job, rank: int, progress: Callable[[str], None] | None) -> list[Row]:
+def _run_rank(
+    job: _Job, rank: int, progress: Callable[[str], None] | None, power: PowerProbe | None = None
+) -> list[Row]:
     torch = _torch()
     model, device = job.model, job.device
     device_str = f"cuda:{rank}" if device == "cuda" else "cpu"
@@ -405,17 +434,22 @@ def _run_rank(job: _Job, rank: int, progress: Callable[[str], None] | None) -> l
     def time_ms(fn: Callable[[], Any]) -> float:
         return _time_ms(fn, device, job.repeats, stack.comm)
 
+    def timed(fn: Callable[[], Any]) -> tuple[float, powersample.PowerReading | None]:
+        return _time(fn, device, job.repeats, stack.comm, power)
+
     def head_time(batch: int) -> float:
         if batch not in head_ms:
             x = torch.randn(batch, model.hidden_size, device=device_str, dtype=dtype)
             head_ms[batch] = time_ms(functools.partial(stack.logits, x))
         return head_ms[batch]
 
-    def row(phase: str, batch: int, tokens: int, context: int, total: float) -> Row:
+    def row(phase: str, batch: int, tokens: int, context: int, measured: tuple[float, powersample.PowerReading | None]) -> Row:
+        total, reading = measured
         ms = (total - head_time(batch)) * scale + head_time(batch)
         if progress:
             what = f"{tokens} tokens" if phase == "prefill" else f"at {context} tokens"
-            progress(f"{where} {phase} batch {batch} {what}: {ms:.2f} ms")
+            watts = f", {reading.mean_w:.0f} W mean, {reading.peak_w:.0f} W peak" if reading else ""
+            progress(f"{where} {phase} batch {batch} {what}: {ms:.2f} ms{watts}")
         return Row(
             phase=phase,
             model=model.id,
@@ -425,25 +459,53 @@ def _run_rank(job: _Job, rank: int, progress: Callable[[str], None] | None) -> l
             latency_ms=ms,
             tp=job.tp,
             precision=job.precision,
+            power_mean_w=reading.mean_w if reading else None,
+            power_peak_w=reading.peak_w if reading else None,
+            power_samples=reading.samples if reading else 0,
         )
 
     with torch.inference_mode():
         for batch, tokens in job.prefill:
             x = torch.randn(batch, tokens, model.hidden_size, device=device_str, dtype=dtype)
-            rows.append(row("prefill", batch, tokens, 0, time_ms(functools.partial(stack.forward, x, None))))
+            rows.append(row("prefill", batch, tokens, 0, timed(functools.partial(stack.forward, x, None))))
             del x
         for batch, context in job.decode:
             caches = stack.caches(batch, context)
             x = torch.randn(batch, 1, model.hidden_size, device=device_str, dtype=dtype)
-            rows.append(row("decode", batch, 0, context, time_ms(functools.partial(stack.forward, x, caches))))
+            rows.append(row("decode", batch, 0, context, timed(functools.partial(stack.forward, x, caches))))
             del caches, x
             if device == "cuda":
                 torch.cuda.empty_cache()
     return rows
 
 
-def csv_text(rows: Sequence[Row], gpu: str, info: dict[str, str], layers: dict[str, int]) -> str:
-    """The planner measurement CSV, with provenance in ``#`` header lines."""
+def power_probe(
+    read_w: Callable[[], float],
+    *,
+    hz: float = powersample.DEFAULT_HZ,
+    seconds: float = powersample.DEFAULT_SECONDS,
+    settle_s: float = powersample.DEFAULT_SETTLE_S,
+) -> PowerProbe:
+    """What :func:`measure` calls per step with ``power``: replay it for ``seconds`` (after
+    ``settle_s``) while a sampler polls ``read_w`` at ``hz``."""
+
+    def probe(replay: Callable[[], object], sync: Callable[[], object], step_s: float) -> powersample.PowerReading:
+        sampler = powersample.PowerSampler(read_w, hz=hz)
+        return powersample.sustain(replay, sync, step_s, sampler, seconds=seconds, settle_s=settle_s)
+
+    return probe
+
+
+def power_header(fields: dict[str, str | float]) -> str:
+    """The ``# power:`` provenance line: ``key=value`` pairs (idle watts, NVML version, sampling)."""
+    return "# power: " + " ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+
+
+def csv_text(
+    rows: Sequence[Row], gpu: str, info: dict[str, str], layers: dict[str, int], power: dict[str, str | float] | None = None
+) -> str:
+    """The planner measurement CSV, with provenance in ``#`` header lines; with ``power`` (the
+    ``# power:`` line's fields) or rows that carry power, the power columns too."""
     today = _dt.date.today().isoformat()
     lines = [
         f"# measured by planner calibrate run on {today}: {info['gpu_name']}, driver {info['driver']}, "
@@ -452,12 +514,23 @@ def csv_text(rows: Sequence[Row], gpu: str, info: dict[str, str], layers: dict[s
         f"(layers timed: {', '.join(f'{m} {n}' for m, n in sorted(layers.items()))}); engine {ENGINE}",
         "# tp > 1: one process per GPU (Megatron split, NCCL all-reduces inside the graph); fp8: e4m3 projection "
         "weights through the fp8 GEMM, bf16 attention over a KV cache of the fp8 cache's bytes",
-        "phase,model,gpu,tp,batch,tokens,context_tokens,precision,latency_ms,engine",
     ]
+    with_power = power is not None or any(r.power_mean_w is not None for r in rows)
+    if power is not None:
+        lines.append(power_header(power))
+    columns = "phase,model,gpu,tp,batch,tokens,context_tokens,precision,latency_ms,engine"
+    lines.append(columns + ("," + ",".join(POWER_COLUMNS) if with_power else ""))
     for r in rows:
-        lines.append(
-            f"{r.phase},{r.model},{gpu},{r.tp},{r.batch},{r.tokens},{r.context_tokens:g},{r.precision},{r.latency_ms:.4f},{ENGINE}"
+        line = (
+            f"{r.phase},{r.model},{gpu},{r.tp},{r.batch},{r.tokens},{r.context_tokens:g},{r.precision},"
+            f"{r.latency_ms:.4f},{ENGINE}"
         )
+        if with_power:
+            if r.power_mean_w is None or r.power_peak_w is None:
+                line += ",,,0"
+            else:
+                line += f",{r.power_mean_w:.1f},{r.power_peak_w:.1f},{r.power_samples}"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 

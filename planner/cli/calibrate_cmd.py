@@ -270,16 +270,31 @@ def run(
     precision: Annotated[
         list[str] | None, typer.Option("--precision", help="bf16 and/or fp8 projection weights (repeatable; default bf16).")
     ] = None,
+    power: Annotated[
+        bool,
+        typer.Option(
+            "--power",
+            help="Also sample board power (NVML, needs nvidia-ml-py) while each step is replayed back to back, and idle; "
+            "TP 1 only. Adds power_mean_w, power_peak_w, power_samples columns.",
+        ),
+    ] = False,
+    power_seconds: Annotated[
+        float, typer.Option("--power-seconds", help="--power: seconds of back-to-back replay per step (after 0.5 s settling).")
+    ] = 2.0,
     catalog_dir: CatalogDirOpt = None,
 ) -> None:
     """Time model-shaped decoder stacks on the local NVIDIA GPU (random weights, CUDA graphs) and
     write the measurement CSV that `planner calibrate fit` takes. Needs `pip install 'planner[gpu]'`."""
-    from planner import api, microbench
+    from planner import api, microbench, powersample
     from planner.errors import InputError
     from planner.io.output import write_text_atomic
 
     if device not in ("cuda", "cpu"):
         raise InputError(f"--device {device}: use cuda or cpu")
+    if power and (device != "cuda" or any(t != 1 for t in tp or [1])):
+        raise InputError("--power: board power is read on a CUDA GPU at TP 1 only (--device cuda, --tp 1)")
+    if not power_seconds > 0:
+        raise InputError(f"--power-seconds {power_seconds}: must be positive")
     catalog = api.load_catalog(catalog_dir or ())
     gpu_id = api.resolve_gpu(catalog, gpu).id
     tps, precisions = sorted(set(tp or [1])), sorted(set(precision or ["bf16"]))
@@ -290,6 +305,19 @@ def run(
             microbench.check_setup(device, t, p)
     rows: list[microbench.Row] = []
     timed: dict[str, int] = {}
+    probe: microbench.PowerProbe | None = None
+    header: dict[str, str | float] | None = None
+    nv = None
+    if power:
+        nv = powersample.nvml_reader(0)
+        probe = microbench.power_probe(nv.read_w, seconds=power_seconds)
+        idle = powersample.idle(powersample.PowerSampler(nv.read_w))
+        sys.stderr.write(f"idle: {idle.mean_w:.1f} W mean, {idle.peak_w:.1f} W peak\n")
+        header = {
+            "idle_w": idle.mean_w, "idle_peak_w": idle.peak_w, "nvml": nv.nvml_version, "nvml_driver": nv.driver,
+            "field": nv.field, "power_limit_w": nv.power_limit_w, "hz": powersample.DEFAULT_HZ, "sustain_s": power_seconds,
+            "settle_s": powersample.DEFAULT_SETTLE_S,
+        }  # fmt: skip
     for p in precisions:
         for t in tps:
             for spec in specs:
@@ -312,8 +340,12 @@ def run(
                     tp=t,
                     precision=p,
                     progress=functools.partial(_progress, spec.id),
+                    power=probe,
                 )
-    write_text_atomic(output, microbench.csv_text(rows, gpu_id, info, timed))
+    if nv is not None and header is not None:
+        after = powersample.idle(powersample.PowerSampler(nv.read_w))
+        header["idle_after_w"] = after.mean_w
+    write_text_atomic(output, microbench.csv_text(rows, gpu_id, info, timed, header))
     sys.stderr.write(f"wrote {len(rows)} measurements to {output}\n")
 
 
