@@ -91,7 +91,7 @@ def shipped_kernels(engine: str) -> dict[str, Any]:
     for gpu, entry in doc.items():
         if "transferred_from" in entry:
             continue
-        sets = [entry] + ([entry["fp8"]] if "fp8" in entry else [])
+        sets = [entry] + [entry[b] for b in ("fp8", "fp4") if b in entry]
         for e in sets:
             for key in SERVE_PARAMS:
                 e.pop(key, None)
@@ -113,8 +113,9 @@ def build(engine: str, tables: Path | None, dry_run: bool) -> None:
             kernels = yaml.safe_load(kernels_path.read_text())["efficiency"]
         for entry in kernels.values():  # the yaml reader reads as_of 2026-09 as text; keep it so
             entry["as_of"] = str(entry["as_of"])
-            if "fp8" in entry:
-                entry["fp8"]["as_of"] = str(entry["fp8"]["as_of"])
+            for block in ("fp8", "fp4"):
+                if block in entry:
+                    entry[block]["as_of"] = str(entry[block]["as_of"])
         start = dict(zip(SERVE_PARAMS, _X0, strict=True))  # starting point only: every overhead is fitted below
 
         def with_overheads(entry: dict[str, Any], overheads: dict[str, float], extra: str = "") -> dict[str, Any]:
@@ -122,9 +123,10 @@ def build(engine: str, tables: Path | None, dry_run: bool) -> None:
             if extra:
                 out["fitted_on"] = f"kernels: {entry['fitted_on']}; overheads: {extra}"
                 out["note"] = f"{entry.get('note', '')}{OVERHEADS_NOTE}".strip()
-            if "fp8" in entry:
-                out["fp8"] = with_overheads(entry["fp8"], overheads, extra)
-                out["fp8"].pop("note", None)
+            for block in ("fp8", "fp4"):
+                if block in entry:
+                    out[block] = with_overheads(entry[block], overheads, extra)
+                    out[block].pop("note", None)
             return out
 
         def document(overheads: dict[str, float], extra: str) -> dict[str, Any]:

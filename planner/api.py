@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from planner.domain import (
+    PRECISIONS,
     Catalog,
     Deployment,
     Efficiency,
@@ -294,13 +295,13 @@ def serving_cases(
             reason = f"model {r.raw_model} is not in the catalog"
         elif r.gpu is None or r.gpu not in cat.gpus:
             reason = f"system {r.raw_gpu} is not in the catalog"
-        elif r.precision not in ("bf16", "fp8"):
+        elif r.precision not in PRECISIONS:
             reason = f"precision {r.precision} is not modelled"
         elif r.pp > 1 or r.attention_dp > 1 or r.moe_ep > 1:
             reason = "pipeline, attention-data or expert parallelism is not modelled"
         if reason is None:
             assert r.model is not None and r.gpu is not None
-            precision: Precision = "fp8" if r.precision == "fp8" else "bf16"
+            precision = next(p for p in PRECISIONS if p == r.precision)
             try:
                 rep = serve_replica(cat, cat.models[r.model], cat.gpus[r.gpu], r.tp, precision)
             except InputError as exc:
@@ -877,7 +878,7 @@ def fit_op_tables(
             skipped[system] = f"no {engine} {', '.join(missing)} table"
             continue
         links = {tp: intra_node_bandwidth_bytes_per_s(spec, cat, tp) for tp in (2, 4, 8) if tp <= spec.gpus_per_node}
-        precisions: list[Precision] = ["bf16", "fp8"] if spec.fp8_flop_per_s is not None else ["bf16"]
+        precisions = [p for p in PRECISIONS if spec.peak_flop_per_s(p) is not None]
         for prec in precisions:
             try:
                 fit = fit_engine(
@@ -893,9 +894,9 @@ def fit_op_tables(
             except InputError as exc:
                 skipped[f"{gpu_id}/{prec}"] = exc.message
                 continue
-            fits[gpu_id if prec == "bf16" else f"{gpu_id}/fp8"] = fit
-    for key in [k for k in fits if k.endswith("/fp8") and k[: -len("/fp8")] not in fits]:
-        skipped[key] = "no bf16 fit to nest this fp8 set under"
+            fits[gpu_id if prec == "bf16" else f"{gpu_id}/{prec}"] = fit
+    for key in [k for k in fits if "/" in k and k.split("/")[0] not in fits]:
+        skipped[key] = f"no bf16 fit to nest this {key.split('/')[1]} set under"
         del fits[key]
     if not fits:
         why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no system directories"

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-Precision = Literal["bf16", "fp8"]
+Precision = Literal["bf16", "fp8", "fp4"]
+PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "fp4")
 Role = Literal["prefill", "decode", "colocated"]
 Bound = Literal["compute", "memory", "overhead"]
 
@@ -46,8 +47,11 @@ class GpuSpec:
     gpus_per_node: int
     nvlink_domain_gpus: int
     sources: Mapping[str, str] = field(default_factory=dict)
+    fp4_flop_per_s: float | None = None  # dense FP4 tensor-core peak (Blackwell), None without FP4 units
 
     def peak_flop_per_s(self, precision: Precision) -> float | None:
+        if precision == "fp4":
+            return self.fp4_flop_per_s
         return self.fp8_flop_per_s if precision == "fp8" else self.bf16_flop_per_s
 
 
@@ -93,11 +97,23 @@ class Efficiency:
     NCCL and the engines' own all-reduces change algorithm with the message size, which no
     latency-plus-bandwidth line follows from one decode token to a long prefill chunk."""
     fp8: Efficiency | None = None  # factors fitted on fp8 runs of this GPU, where measured
+    fp4: Efficiency | None = None  # factors fitted on fp4 (NVFP4) kernels of this GPU, where measured
 
     def for_precision(self, precision: Precision) -> Efficiency:
-        """The factors for a step at ``precision``: the fp8 set where fp8 runs were measured (fp8
-        GEMMs reach a different fraction of their doubled peak than bf16 ones), else these."""
+        """The factors for a step at ``precision``: the set fitted at that precision where one was
+        measured (fp8 and fp4 GEMMs reach other fractions of their higher peaks than bf16 ones); an
+        fp4 step without an fp4 set takes the fp8 set (the nearer kernels), else these."""
+        if precision == "fp4":
+            return self.fp4 or self.fp8 or self
         return self.fp8 if precision == "fp8" and self.fp8 is not None else self
+
+    def precision_set(self, precision: Precision) -> Precision:
+        """Which fitted set :meth:`for_precision` hands a step at ``precision``."""
+        if precision == "fp4" and self.fp4 is not None:
+            return "fp4"
+        if precision in ("fp8", "fp4") and self.fp8 is not None:
+            return "fp8"
+        return "bf16"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

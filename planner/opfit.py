@@ -50,12 +50,13 @@ from scipy.optimize import least_squares, lsq_linear
 
 from planner.errors import InputError
 from planner.perf.roofline import GEMM_SHAPE_MIN_DIM
+from planner.units import KV_BYTES, PRECISION_BYTES
 
 if TYPE_CHECKING:
     from planner.io.optables import AllReduceTable, AttentionTable, EngineTables, GemmTable
 
 Array = npt.NDArray[np.float64]
-Precision = Literal["bf16", "fp8"]
+Precision = Literal["bf16", "fp8", "fp4"]
 
 MIN_IDEAL_S = 10e-6
 """GEMM and attention rows whose roofline time at 100 % of peak is below this are not fitted."""
@@ -348,15 +349,15 @@ def allreduce_curve(num_gpus: Array, size_bytes: Array, latency_s: Array) -> dic
 
 # --------------------------------------------------------------------------- one engine on one GPU
 
-GEMM_DTYPES: dict[str, str] = {"bf16": "bfloat16", "fp8": "fp8"}
+GEMM_DTYPES: dict[str, str] = {"bf16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
 """gemm_dtype of the GEMM rows each precision is fitted on. ``fp8`` is per-tensor scaled fp8, what
 vLLM (CutlassFP8ScaledMM), SGLang (sgl_kernel fp8_scaled_mm) and TRT-LLM (QuantAlgo.FP8) run for
 an fp8 checkpoint of the ModelOpt / llm-compressor kind or ``--quantization fp8``; ``fp8_block``
-(128×128 block scales, DeepSeek-V3 and Qwen3-FP8 checkpoints) can be chosen instead."""
+(128×128 block scales, DeepSeek-V3 and Qwen3-FP8 checkpoints) can be chosen instead. ``fp4`` is
+NVFP4 (weights and activations in 4 bits with an FP8 scale per 16, Blackwell's FP4 tensor cores)."""
 FP8_GEMM_CHOICES = ("fp8", "fp8_block")
-KV_DTYPES: dict[str, str] = {"bf16": "bfloat16", "fp8": "fp8"}
-"""kv_cache_dtype of the attention rows: the core's fp8 runs keep an fp8 KV cache."""
-PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0}
+KV_DTYPES: dict[str, str] = {"bf16": "bfloat16", "fp8": "fp8", "fp4": "fp8"}
+"""kv_cache_dtype of the attention rows: the core's fp8 and fp4 runs keep an fp8 KV cache."""
 ALLREDUCE_ELEMENT_BYTES: dict[str, float] = {"bfloat16": 2.0, "half": 2.0, "float16": 2.0, "fp16": 2.0}
 
 
@@ -419,12 +420,12 @@ def fit_engine(
         raise InputError(f"{tables.system}: no {engine} {' or '.join(missing)} table")
     if fp8_gemm not in FP8_GEMM_CHOICES:
         raise InputError(f"--fp8-gemm {fp8_gemm}: use {' or '.join(FP8_GEMM_CHOICES)}")
-    s_w = PRECISION_BYTES[precision]
+    s_w, s_kv = PRECISION_BYTES[precision], KV_BYTES[precision]
     ops: dict[str, TableUse] = {}
-    ops["gemm"] = _gemm_use(tables.gemm, GEMM_DTYPES[precision] if precision == "bf16" else fp8_gemm,
+    ops["gemm"] = _gemm_use(tables.gemm, fp8_gemm if precision == "fp8" else GEMM_DTYPES[precision],
                             peak_flop_per_s, hbm_bytes_per_s, s_w)  # fmt: skip
     ops["context_attention"] = _context_use(tables.context, KV_DTYPES[precision], peak_flop_per_s, min_ideal_s)
-    ops["generation_attention"] = _generation_use(tables.generation, KV_DTYPES[precision], s_w, hbm_bytes_per_s, min_ideal_s)
+    ops["generation_attention"] = _generation_use(tables.generation, KV_DTYPES[precision], s_kv, hbm_bytes_per_s, min_ideal_s)
     ops["allreduce"] = _allreduce_use(tables.allreduce, tables.nccl, link_bytes_per_s, tables.system, engine)
     g, a, ar = ops["gemm"].fit.factors, ops["context_attention"].fit.factors, ops["allreduce"].fit.factors
     return KernelFit(
@@ -549,11 +550,11 @@ class OpTablesResult:
                 note=(
                     f"Kernel factors only (no per-step overheads). Decode attention reads its KV cache at "
                     f"{f.kv_read_frac:.3f} of HBM bandwidth ({f.ops['generation_attention'].table}); memory_frac "
-                    f"is the weight-read share. The all-reduce is bf16 in both precisions."
+                    f"is the weight-read share. The all-reduce is bf16 in every precision."
                 ),
             )
-            if f.precision == "fp8":
-                entries.setdefault(f.gpu, {})["fp8"] = entry
+            if f.precision != "bf16":
+                entries.setdefault(f.gpu, {})[f.precision] = entry
             else:
                 entries[f.gpu] = {**entry, **entries.get(f.gpu, {})}
         return entries

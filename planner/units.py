@@ -20,7 +20,12 @@ HOURS_PER_MONTH = 730.0  # 8,760 h / 12 months: the convention cloud price lists
 W_PER_KW = 1e3
 TOKENS_PER_MTOK = 1e6
 
-PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+PRECISION_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5625}
+"""Bytes per weight. fp4 is NVFP4: a 4-bit value per weight plus one FP8 (E4M3) scale per block of 16,
+4.5 bits (NVIDIA, "Introducing NVFP4 for efficient and accurate low-precision inference", 2025)."""
+KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 1.0}
+"""Bytes per KV-cache element. FP4 deployments keep an FP8 KV cache (the NVFP4 serving points of
+aiconfigurator-core 0.12.0 and its op tables: kv_cache_dtype fp8)."""
 
 
 def gib_to_bytes(gib: float) -> float:

@@ -187,3 +187,41 @@ def test_silicon_reader_names_the_line(tmp_path: Path, catalog: Catalog) -> None
     rows = read_silicon(SILICON, catalog.models)
     assert len(rows) == 1049
     assert {r.model for r in rows} >= {"llama-3.1-8b", "llama-3.1-70b", "qwen3-32b"}
+
+
+# --------------------------------------------------------------------------- fp4 (NVFP4)
+
+
+def test_fp4_is_a_precision_of_blackwell_only(catalog: Catalog, run_cli: Run) -> None:
+    """fp4 steps run at the B200's FP4 peak with 4.5-bit weights and an fp8 KV cache; a GPU without
+    FP4 tensor cores is one clear error."""
+    b200 = catalog.gpus["b200"]
+    assert b200.peak_flop_per_s("fp4") == pytest.approx(2 * b200.peak_flop_per_s("fp8"))  # type: ignore[operator]
+    assert catalog.gpus["h100-sxm"].peak_flop_per_s("fp4") is None
+    m = catalog.models["llama-3.1-70b"]
+    fp8 = api.estimate("prefill", model=m.id, gpu="b200", tp=4, tokens=8192, precision="fp8", catalog=catalog)
+    fp4 = api.estimate("prefill", model=m.id, gpu="b200", tp=4, tokens=8192, precision="fp4", catalog=catalog)
+    assert fp4.step.latency_s < fp8.step.latency_s
+    assert fp4.memory.kv_bytes_per_token == fp8.memory.kv_bytes_per_token  # fp8 KV cache either way
+    assert fp4.memory.weight_bytes == pytest.approx(fp8.memory.weight_bytes * 0.5625)
+    assert catalog.efficiency["b200"].fp4 is not None  # fitted on the engine's nvfp4 GEMM tables
+    result = run_cli("estimate", "prefill", "-m", m.id, "-g", "h100-sxm", "--tp", "4", "--tokens", "1024", "--precision", "fp4")
+    assert_input_error(result, "h100-sxm has no fp4 tensor cores")
+
+
+def test_fp4_factor_set_falls_back_to_fp8(catalog: Catalog) -> None:
+    eff = catalog.efficiency["b200"]
+    assert eff.for_precision("fp4") is eff.fp4 and eff.precision_set("fp4") == "fp4"
+    no_fp4 = replace(eff, fp4=None)
+    assert no_fp4.for_precision("fp4") is eff.fp8 and no_fp4.precision_set("fp4") == "fp8"
+    bare = replace(eff, fp4=None, fp8=None)
+    assert bare.for_precision("fp4") is bare and bare.precision_set("fp4") == "bf16"
+
+
+def test_silicon_nvfp4_rows_are_fp4(catalog: Catalog) -> None:
+    rows = read_silicon(SILICON, catalog.models)
+    fp4 = [r for r in rows if r.precision == "fp4"]
+    assert fp4 and {r.gpu for r in fp4} == {"b200"}
+    cases, skipped = api.serving_cases([r for r in fp4 if r.mode == "agg" and r.engine == "vllm"], catalog)
+    assert sum(len(g) for g in cases.values()) > 0
+    assert not [why for _r, why in skipped if "precision" in why]

@@ -193,7 +193,7 @@ def test_histogram_needs_weight(catalog: Catalog) -> None:
         ("headroom_frac: 0.2", "headroom_frac: 1.0", 18, "constraints.headroom_frac"),
         ("redundancy: 1 ", "redundancy: -1 ", 19, "constraints.redundancy"),
         ("  power_cap_kw: 120", "  power_cap_kw: 120\n  power_cap: 3", 17, "constraints.power_cap"),
-        ("precision: bf16 ", "precision: fp4 ", 2, "precision"),
+        ("precision: bf16 ", "precision: fp6 ", 2, "precision"),
         ("objective: cost ", "objective: latency ", 21, "objective"),
         ("{mode: on-demand}", "{mode: reserved}", 20, "pricing"),
     ],

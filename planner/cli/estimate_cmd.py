@@ -25,12 +25,16 @@ app = typer.Typer(help="Latency, throughput, bound, MFU/MBU and memory fit of on
 class PrecisionOpt(StrEnum):
     bf16 = "bf16"
     fp8 = "fp8"
+    fp4 = "fp4"
 
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model id (e.g. llama-3.1-70b).")]
 GpuOpt = Annotated[str, typer.Option("--gpu", "-g", help="GPU id (e.g. h100-sxm).")]
 TpOpt = Annotated[int, typer.Option("--tp", help="Tensor-parallel degree (1, 2, 4, 8).")]
-PrecOpt = Annotated[PrecisionOpt, typer.Option("--precision", help="Weight/KV precision.", case_sensitive=False)]
+PrecOpt = Annotated[
+    PrecisionOpt,
+    typer.Option("--precision", help="Weight precision (fp4: NVFP4 weights, fp8 KV cache; Blackwell).", case_sensitive=False),
+]
 
 
 def _run(

@@ -241,6 +241,7 @@ _DOMAIN_NAMES = {
     "bf16_dense_tflop_per_s": "bf16_flop_per_s",
     "fp16_dense_tflop_per_s": "fp16_flop_per_s",
     "fp8_dense_tflop_per_s": "fp8_flop_per_s",
+    "fp4_dense_tflop_per_s": "fp4_flop_per_s",
     "hbm_capacity_gib": "hbm_capacity_bytes",
     "hbm_bandwidth_gbyte_per_s": "hbm_bandwidth_bytes_per_s",
     "nvlink_gbyte_per_s": "nvlink_bytes_per_s",
@@ -288,6 +289,7 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
             bf16_flop_per_s=tflop_per_s_to_flop_per_s(g.bf16_dense_tflop_per_s),
             fp16_flop_per_s=tflop_per_s_to_flop_per_s(g.fp16_dense_tflop_per_s),
             fp8_flop_per_s=None if g.fp8_dense_tflop_per_s is None else tflop_per_s_to_flop_per_s(g.fp8_dense_tflop_per_s),
+            fp4_flop_per_s=None if g.fp4_dense_tflop_per_s is None else tflop_per_s_to_flop_per_s(g.fp4_dense_tflop_per_s),
             hbm_capacity_bytes=gib_to_bytes(g.hbm_capacity_gib),
             hbm_bandwidth_bytes_per_s=gbyte_per_s_to_bytes_per_s(g.hbm_bandwidth_gbyte_per_s),
             tdp_w=g.tdp_w,
@@ -500,20 +502,29 @@ def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdI
         if e.transferred_from is not None:
             transferred[gpu] = (gpu_index.resolve(e.transferred_from, where), where)
             continue
-        if e.fp8 is not None:
-            _check_source(raw, e.fp8.source, f"{where}: fp8")
-        fitted[gpu] = _factors(gpu, e, fp8=None if e.fp8 is None else _factors(gpu, e.fp8, fp8=None))
+        for name, block in (("fp8", e.fp8), ("fp4", e.fp4)):
+            if block is not None:
+                _check_source(raw, block.source, f"{where}: {name}")
+        fitted[gpu] = _factors(
+            gpu,
+            e,
+            fp8=None if e.fp8 is None else _factors(gpu, e.fp8),
+            fp4=None if e.fp4 is None else _factors(gpu, e.fp4),
+        )
     out = dict(fitted)
     for gpu, (donor, where) in sorted(transferred.items()):
         if donor not in fitted:
             raise CatalogError(f"{where}: transferred_from {donor!r}, which has no fitted entry")
         lent = fitted[donor]
         fp8 = None if lent.fp8 is None else replace(lent.fp8, gpu=gpu, transferred_from=donor)
-        out[gpu] = replace(lent, gpu=gpu, transferred_from=donor, fp8=fp8)
+        fp4 = None if lent.fp4 is None else replace(lent.fp4, gpu=gpu, transferred_from=donor)
+        out[gpu] = replace(lent, gpu=gpu, transferred_from=donor, fp8=fp8, fp4=fp4)
     return dict(sorted(out.items()))
 
 
-def _factors(gpu: str, e: schemas.EfficiencyEntry, fp8: domain.Efficiency | None) -> domain.Efficiency:
+def _factors(
+    gpu: str, e: schemas.EfficiencyEntry, fp8: domain.Efficiency | None = None, fp4: domain.Efficiency | None = None
+) -> domain.Efficiency:
     return domain.Efficiency(
         gpu=gpu,
         compute_frac=e.compute_frac or 0.0,
@@ -534,6 +545,7 @@ def _factors(gpu: str, e: schemas.EfficiencyEntry, fp8: domain.Efficiency | None
         ),
         fitted_on=e.fitted_on or "",
         fp8=fp8,
+        fp4=fp4,
     )
 
 

@@ -86,14 +86,19 @@ def write_engine_overheads(
 
         def one(e: Any) -> dict[str, Any]:
             out: dict[str, Any] = {name: float(f"{getattr(e, name):.6g}") for name in _FACTORS}
+            if e.overlap_q is not None:
+                out["overlap_q"] = float(f"{e.overlap_q:.6g}")
+            if e.allreduce_curve:
+                out["allreduce_curve"] = {tp: [[b, t] for b, t in points] for tp, points in e.allreduce_curve}
             out.update({k: float(f"{v:.6g}") for k, v in overheads.items()})
             kernels = e.fitted_on.split("; overheads:")[0]
             out.update(fitted_on=f"{kernels}; overheads: {fitted_on}", source=source, as_of=as_of)
             return out
 
         entry = one(eff)
-        if eff.fp8 is not None:
-            entry["fp8"] = one(eff.fp8)
+        for name, block in (("fp8", eff.fp8), ("fp4", eff.fp4)):
+            if block is not None:
+                entry[name] = one(block)
         entries[gpu] = entry
     doc = {"schema_version": 1, "engine": engine, "efficiency": entries}
     validate_efficiency_doc(doc)

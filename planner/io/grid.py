@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from planner.domain import PRECISIONS
 from planner.errors import InputError
 from planner.io.yamlio import read_text
 
@@ -57,8 +58,8 @@ def read_grid(path: Path, defaults: Mapping[str, Any]) -> list[tuple[str, dict[s
                     raise InputError(f"{where}: column 'mode': {value!r} is not aggregated or disaggregated")
                 point[column] = MODES[value.lower()]
             elif column == "precision":
-                if value.lower() not in ("bf16", "fp8"):
-                    raise InputError(f"{where}: column 'precision': {value!r} is not bf16 or fp8")
+                if value.lower() not in PRECISIONS:
+                    raise InputError(f"{where}: column 'precision': {value!r} is not {', '.join(PRECISIONS)}")
                 point[column] = value.lower()
             else:
                 point[column] = value

@@ -326,8 +326,9 @@ def write_kernel_overlay(
     filled in for the check only; they are not written."""
     for gpu, entry in entries.items():
         full = {**entry, **_PLACEHOLDERS}
-        if "fp8" in entry:
-            full["fp8"] = {**entry["fp8"], **_PLACEHOLDERS}
+        for block in ("fp8", "fp4"):
+            if block in entry:
+                full[block] = {**entry[block], **_PLACEHOLDERS}
         try:
             EfficiencyEntry.model_validate(full)
         except ValueError as exc:

@@ -76,6 +76,8 @@ class GpuEntry(Sourced):
     bf16_dense_tflop_per_s: Positive
     fp16_dense_tflop_per_s: Positive
     fp8_dense_tflop_per_s: Positive | None
+    fp4_dense_tflop_per_s: Positive | None = None
+    """Dense FP4 tensor-core peak (Blackwell and later); absent where the GPU has no FP4 units."""
     hbm_capacity_gib: Positive
     hbm_bandwidth_gbyte_per_s: Positive
     tdp_w: Positive
@@ -245,13 +247,15 @@ class EfficiencyEntry(Strict):
     transferred_from: str | None = None
     note: str | None = None
     fp8: EfficiencyEntry | None = None  # a second set, fitted on fp8 runs; fp8 steps use it
+    fp4: EfficiencyEntry | None = None  # a third, fitted on fp4 (NVFP4) kernels; fp4 steps use it
 
     @model_validator(mode="after")
     def _fitted_or_transferred(self) -> EfficiencyEntry:
-        if self.fp8 is not None and (self.fp8.fp8 is not None or self.fp8.transferred_from is not None):
-            raise ValueError("the fp8 block is one fitted set: no fp8 or transferred_from inside it")
-        if self.fp8 is not None and self.transferred_from is not None:
-            raise ValueError("a transferred entry carries no factors of its own (also no fp8 block)")
+        for name, block in (("fp8", self.fp8), ("fp4", self.fp4)):
+            if block is not None and (block.fp8 is not None or block.fp4 is not None or block.transferred_from is not None):
+                raise ValueError(f"the {name} block is one fitted set: no fp8, fp4 or transferred_from inside it")
+            if block is not None and self.transferred_from is not None:
+                raise ValueError(f"a transferred entry carries no factors of its own (also no {name} block)")
         factors = [
             self.compute_frac,
             self.attention_compute_frac,

@@ -38,7 +38,10 @@ SYSTEMS = {
     "h200_sxm": "h200-sxm",
     "l40s": "l40s",
 }
-_PRECISIONS = {"": "bf16", "bf16": "bf16", "fp16": "bf16", "float16": "bf16", "fp8": "fp8", "fp8_block": "fp8"}
+_PRECISIONS = {
+    "": "bf16", "bf16": "bf16", "fp16": "bf16", "float16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4",
+    "fp4": "fp4",
+}  # fmt: skip
 _CONCURRENCY = re.compile(r"silicon_concurrency=(\d+)")
 
 

@@ -162,8 +162,8 @@ class WorkloadSpec(Strict):
 
     model: str
     """Model id from the catalog (e.g. llama-3.1-70b)."""
-    precision: Literal["bf16", "fp8"] = "bf16"
-    """Weights and KV-cache precision."""
+    precision: Literal["bf16", "fp8", "fp4"] = "bf16"
+    """Weights and KV-cache precision (fp4: NVFP4 weights with an fp8 KV cache, Blackwell GPUs)."""
     classes: Annotated[list[ClassSpec], Field(min_length=1, max_length=200)]
     """Request classes, each with its rate, lengths and SLOs."""
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)

@@ -389,6 +389,8 @@ def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float
         eff = catalog.efficiency[gpu]
         if eff.transferred_from:
             out.append(f"{gpu}: efficiency factors transferred from {eff.transferred_from} (no measurement of this GPU)")
+        if workload.precision == "fp4" and eff.precision_set("fp4") != "fp4":
+            out.append(f"{gpu}: no fp4 kernels measured; the {eff.precision_set('fp4')} factors are used for fp4")
         if workload.precision == "fp8" and eff.fp8 is None:
             out.append(f"{gpu}: no fp8 steps measured; the bf16-fitted factors are used for fp8 (optimistic on the H100)")
     if savings is not None and savings < 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from planner.domain import EngineSpec, GpuSpec, MemoryFit, ModelSpec, Precision
 from planner.errors import DoesNotFitError, InputError
-from planner.units import GIB, PRECISION_BYTES
+from planner.units import GIB, KV_BYTES, PRECISION_BYTES
 
 TP_DEGREES = (1, 2, 4, 8)
 
@@ -19,7 +19,7 @@ def kv_bytes_per_token(model: ModelSpec, precision: Precision) -> float:
 
     The KV cache is stored at the serving precision (fp8 runs use an fp8 KV cache).
     """
-    return 2.0 * model.num_layers * model.num_kv_heads * model.head_dim * PRECISION_BYTES[precision]
+    return 2.0 * model.num_layers * model.num_kv_heads * model.head_dim * KV_BYTES[precision]
 
 
 def weight_bytes(model: ModelSpec, precision: Precision) -> float:

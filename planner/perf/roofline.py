@@ -36,7 +36,7 @@ from typing import Literal
 
 from planner.domain import Bound, Efficiency, GpuSpec, ModelSpec, Precision, StepEstimate
 from planner.errors import UnsupportedPrecisionError
-from planner.units import PRECISION_BYTES
+from planner.units import KV_BYTES, PRECISION_BYTES
 
 ACTIVATION_BYTES = 2.0  # activations travel in bf16 in the all-reduces, also in fp8 runs
 
@@ -171,7 +171,7 @@ def step(
     use this one formula."""
     gpu, eff = hw.gpu, hw.efficiency.for_precision(precision)
     peak = peak_flop_per_s(gpu, precision)
-    s_kv = PRECISION_BYTES[precision]
+    s_kv = KV_BYTES[precision]
     d, n_layers = model.hidden_size, model.num_layers
     kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv
     tokens = prefill_tokens + decode_batch

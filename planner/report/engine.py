@@ -186,10 +186,12 @@ def engine_show_data(catalog: Catalog, engine_id: str) -> dict[str, Any]:
         sources[f] = e.sources.get(f, e.source)
     factors = {}
     for gpu, eff in sorted(catalog.engine_efficiency.get(engine_id, {}).items()):
-        fp8 = eff.fp8
         factors[gpu] = {
             "bf16": _factor_set(eff, eff.transferred_from),
-            "fp8": _factor_set(fp8, fp8.transferred_from if fp8 is not None else None),
+            **{
+                name: _factor_set(block, block.transferred_from if block is not None else None)
+                for name, block in (("fp8", eff.fp8), ("fp4", eff.fp4))
+            },
         }
     return {
         "kind": "engines",
@@ -206,10 +208,10 @@ def _source(catalog: Catalog, source_id: str) -> dict[str, Any]:
     return {"id": source_id} if s is None else {"id": s.id, "title": s.title, "url": s.url, "as_of": s.as_of}
 
 
-def _set_text(s: dict[str, Any] | None, width: int = 160) -> str:
+def _set_text(s: dict[str, Any] | None, width: int = 160, fallback: str = "the bf16 set") -> str:
     """A factor set in a table cell (``fitted_on`` cut at ``width`` characters; the JSON has it whole)."""
     if s is None:
-        return "none (the bf16 set is used)"
+        return f"none ({fallback} is used)"
     if s["status"] == "transferred":
         return f"transferred from {s['transferred_from']}"
     on = s["fitted_on"]
@@ -237,10 +239,15 @@ def engine_show_table(data: dict[str, Any]) -> Group:
         s = data["sources"].get(f)
         t.add_row(f, escape(shown), "" if s is None else escape(s["id"] + (f" ({s['as_of']})" if s.get("as_of") else "")))
     g = Table(title="efficiency factors per GPU")
-    for col in ("GPU", "bf16", "fp8"):
+    for col in ("GPU", "bf16", "fp8", "fp4"):
         g.add_column(col, overflow="fold")
     for gpu, sets in data["efficiency"].items():
-        g.add_row(gpu, escape(_set_text(sets["bf16"])), escape(_set_text(sets["fp8"])))
+        g.add_row(
+            gpu,
+            escape(_set_text(sets["bf16"])),
+            escape(_set_text(sets["fp8"])),
+            escape(_set_text(sets["fp4"], fallback="the fp8 set" if sets["fp8"] else "the bf16 set")),
+        )
     parts: list[Any] = [t]
     if e.get("note"):
         parts.append(Text(f"note: {e['note']}"))

@@ -64,7 +64,7 @@ def estimate_data(r: EstimateResult) -> dict[str, Any]:
             "allreduce_bandwidth_frac": eff.allreduce_bandwidth_frac,
             "fitted_on": eff.fitted_on,
             "transferred_from": eff.transferred_from,
-            "precision_set": "fp8" if r.efficiency.fp8 is not None and r.precision == "fp8" else "bf16",
+            "precision_set": r.efficiency.precision_set(r.precision),
         },
     }
 
@@ -77,11 +77,14 @@ def estimate_warnings(r: EstimateResult) -> list[str]:
             f"{r.memory.kv_bytes_per_token * r.context_tokens * r.step.batch / GIB:.1f} GiB; "
             f"{max(r.memory.kv_capacity_bytes, 0) / GIB:.1f} GiB is free (largest batch: {r.max_batch})"
         )
-    if r.precision == "fp8" and r.efficiency.fp8 is None:
+    used = r.efficiency.precision_set(r.precision)
+    if r.precision == "fp8" and used != "fp8":
         out.append(
             f"no fp8 steps of {r.gpu.id} were measured: the factors fitted on bf16 runs are used (on the H100 "
             "they predicted fp8 steps 18 % too fast; fit fp8 measurements with planner calibrate)"
         )
+    elif used != r.precision:
+        out.append(f"no {r.precision} factor set for {r.gpu.id}: the {used} set is used")
     if r.efficiency.transferred_from:
         out.append(
             f"{r.gpu.id} has no {r.engine.id} measurements of its own; its efficiency factors are those of "

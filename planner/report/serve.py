@@ -64,7 +64,7 @@ def serve_data(r: ServeResult) -> dict[str, Any]:
                 "role": role,
                 "gpu": gpu.id,
                 "tp": tp,
-                "precision_set": "fp8" if r.request.precision == "fp8" and eff.fp8 is not None else "bf16",
+                "precision_set": eff.precision_set(r.request.precision),
                 "fitted_on": eff.for_precision(r.request.precision).fitted_on,
                 "transferred_from": eff.transferred_from,
             }
@@ -81,8 +81,12 @@ def serve_warnings(r: ServeResult) -> list[str]:
                 f"{role}: {gpu.id} has no {r.engine.id} measurements of its own; its factors are those of "
                 f"{eff.transferred_from} ({eff.for_precision(r.request.precision).fitted_on})"
             )
-        if r.request.precision == "fp8" and eff.fp8 is None:
-            out.append(f"{role}: no fp8 factor set for {gpu.id} under {r.engine.id}: the bf16 factors are used")
+        used = eff.precision_set(r.request.precision)
+        if used != r.request.precision:
+            out.append(
+                f"{role}: no {r.request.precision} factor set for {gpu.id} under {r.engine.id}: "
+                f"the {used} factors are used"
+            )
     if r.point.admission_wait_s > 0:
         out.append(
             f"only {r.point.running_limit} sequences fit one replica (scheduler cap or KV cache): the other clients wait "
