@@ -55,6 +55,22 @@ class GpuSpec:
         return self.fp8_flop_per_s if precision == "fp8" else self.bf16_flop_per_s
 
 
+@dataclass(frozen=True, slots=True)
+class PowerFactors:
+    """A GPU's measured step-power model (``planner.powerfit``, ``catalogs/power.yaml``): the board
+    power of a GPU kept busy by back-to-back steps that reach ``mfu`` of the precision's peak FLOP/s
+    and ``mbu`` of the HBM bandwidth is ``min(cap_w, idle_w + active_w + flop_w·mfu + hbm_w·mbu)``."""
+
+    gpu: str
+    idle_w: float  # nothing running
+    active_w: float  # clocks up, a step in flight that achieves nothing
+    flop_w: float  # W at 100 % of peak FLOP/s
+    hbm_w: float  # W at 100 % of HBM bandwidth
+    cap_w: float  # sustained draw at the power limit (the board throttles clocks above it)
+    source: str = ""
+    as_of: str = ""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Efficiency:
     """Fitted factors that turn datasheet peaks into achieved step times (never 1.0).
@@ -254,6 +270,7 @@ class Catalog:
     engines: Mapping[str, EngineSpec] = field(default_factory=dict)  # every engine of the catalogs
     engine_efficiency: Mapping[str, Mapping[str, Efficiency]] = field(default_factory=dict)  # engine -> gpu -> factors
     default_engine: str = "vllm"
+    power: Mapping[str, PowerFactors] = field(default_factory=dict)  # gpu -> measured step-power model
 
     def default_price(self, gpu: str) -> GpuPrice | None:
         for price in self.prices:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import assert_input_error, cli
 
 from planner import api, microbench, powersample
-from planner.errors import InputError
+from planner.domain import Catalog, Workload
+from planner.errors import CatalogError, InputError, UnknownIdError
+from planner.io.catalog import load_catalog
 from planner.io.measurements import read_measurements
 from planner.io.power import read_power_factors, read_power_header, read_power_rows
-from planner.perf.power import PowerFactors, replica_power_w, step_power_w
+from planner.io.workload import parse_workload, to_domain
+from planner.optimize.candidates import enumerate_candidates
+from planner.perf.evaluate import busy_steps, make_replica
+from planner.perf.power import PowerFactors, busy_steps_power_w, estimate_power_w, gpu_power_w, replica_power_w, step_power_w
+from planner.perf.serving import mean_context_tokens
 from planner.powerfit import PowerPoint, errors, fit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -228,3 +237,144 @@ def test_shipped_factors_are_rederived_and_hold_out() -> None:
     train = fit([p for p in pts if p.model == "llama-3.1-8b"], gpu=gpu, idle_w=idle, power_limit_w=limit)
     held = abs(errors(train.factors, [p for p in pts if p.model != "llama-3.1-8b"]))
     assert float(sorted(held)[len(held) // 2]) < 0.02 and float(held.max()) < 0.10
+
+
+# --------------------------------------------------------------------------- wired into the core
+
+H200_CHAT = {
+    "model": "llama-3.1-70b",
+    "classes": [
+        {
+            "name": "chat",
+            "rate_rps": 4.0,
+            "input_tokens": {"mean": 2000, "p50": 1500, "p90": 4000, "p99": 7000},
+            "output_tokens": {"mean": 300, "p50": 250, "p90": 600, "p99": 1000},
+            "slo": {"ttft_p99_ms": 1000, "tpot_p99_ms": 60},
+        }
+    ],
+    "hardware": {"prefill_gpus": ["h200-sxm"], "decode_gpus": ["h200-sxm"], "links": ["ib-ndr-400"]},
+}
+
+
+def _workload(catalog: Catalog, gpu: str = "h200-sxm") -> Workload:
+    doc = copy.deepcopy(H200_CHAT)
+    doc["hardware"] = {"prefill_gpus": [gpu], "decode_gpus": [gpu], "links": ["ib-ndr-400"]}
+    return to_domain(parse_workload(doc, "test"), catalog)
+
+
+def test_catalog_carries_the_measured_factors(catalog: Catalog) -> None:
+    f = catalog.power["h200-sxm"]
+    assert f.idle_w == 79.0 and f.cap_w == pytest.approx(691.8)
+    assert f.source in catalog.sources
+    assert catalog.gpus["h200-sxm"].idle_w is None  # one source of the number: power.yaml
+    assert "h100-sxm" not in catalog.power  # not measured: the datasheet model
+
+
+def test_h200_plan_power_comes_from_its_steps(catalog: Catalog) -> None:
+    workload = _workload(catalog)
+    result = api.size(workload, catalog)
+    ev = result.plan.evaluation
+    f = catalog.power["h200-sxm"]
+    (cls,) = workload.classes
+    roles = set()
+    busy: dict[str, float] = {}
+    for pr in ev.pools:
+        p = pr.pool
+        assert p.gpu == "h200-sxm"
+        roles.add(p.role)
+        rep = make_replica(catalog, workload, p.gpu, p.tp)
+        assert rep is not None
+        if p.role == "prefill":
+            steps = [rep.prefill_step(L) for L in cls.input_tokens.grid]
+            busy_w = sum(estimate_power_w(f, s) * s.latency_s for s in steps) / sum(s.latency_s for s in steps)
+        else:
+            busy_w = estimate_power_w(f, rep.decode_step(p.max_batch, mean_context_tokens(cls)))
+        assert f.idle_w < busy_w <= f.cap_w
+        busy[p.role] = busy_w
+        expected = p.num_gpus * (f.idle_w + (busy_w - f.idle_w) * pr.utilization_frac)
+        assert pr.power_w == pytest.approx(expected, rel=1e-9)
+        assert pr.power_w < p.num_gpus * catalog.gpus["h200-sxm"].tdp_w
+    assert roles == {"prefill", "decode"}
+    assert ev.power_w == pytest.approx(sum(pr.power_w for pr in ev.pools), rel=1e-12)
+    assert busy["prefill"] == pytest.approx(f.cap_w, rel=0.02)  # 2K-token prompts of a 70B run at the power limit
+
+
+def test_h200_candidates_carry_the_measured_coefficients(catalog: Catalog) -> None:
+    workload = _workload(catalog)
+    f = catalog.power["h200-sxm"]
+    cands = enumerate_candidates(catalog, workload, ("prefill", "decode"), {"prefill": ("h200-sxm",), "decode": ("h200-sxm",)})
+    assert cands
+    for c in cands:
+        rep = make_replica(catalog, workload, c.pool.gpu, c.pool.tp)
+        assert rep is not None
+        assert c.idle_w_per_replica == c.pool.tp * f.idle_w
+        for name in c.busy_s:
+            cls = next(k for k in workload.classes if k.name == name)
+            busy_w = busy_steps_power_w(f, busy_steps(rep, c.pool, cls))
+            assert c.dynamic_w(name) == pytest.approx(c.pool.tp * (busy_w - f.idle_w), rel=1e-12)
+
+
+def test_gpus_without_factors_keep_the_datasheet_model(catalog: Catalog) -> None:
+    workload = _workload(catalog, "h100-sxm")
+    ev = api.size(workload, catalog).plan.evaluation
+    for pr in ev.pools:
+        gpu = catalog.gpus[pr.pool.gpu]
+        assert pr.power_w == pr.pool.num_gpus * gpu_power_w(gpu, pr.pool.role, pr.utilization_frac)
+    # and H200 without its factors falls back to the same formula (TDP idle: idle_w is null)
+    bare = replace(catalog, power={})
+    workload = _workload(bare)
+    ev = api.size(workload, bare).plan.evaluation
+    for pr in ev.pools:
+        gpu = bare.gpus[pr.pool.gpu]
+        assert pr.power_w == pr.pool.num_gpus * gpu_power_w(gpu, pr.pool.role, pr.utilization_frac)
+        assert pr.power_w == pr.pool.num_gpus * gpu.tdp_w
+
+
+POWER_OVERLAY = """\
+schema_version: 1
+gpus:
+  h100-sxm:
+    idle_w: 70.0
+    active_w: 90.0
+    flop_w: 1100.0
+    hbm_w: 400.0
+    cap_w: {cap}
+    source: {source}
+    as_of: "2026-12-02"
+    measured_on: somewhere.csv
+"""
+
+
+def _text(cap: str, source: str) -> str:
+    return POWER_OVERLAY.format(cap=cap, source=source)
+
+
+def _overlay(tmp_path: Path, cap: str = "690.0", source: str = "planner-h200-power-2026-12") -> Path:
+    d = tmp_path / "cat"
+    d.mkdir(parents=True)
+    (d / "power.yaml").write_text(_text(cap, source))
+    return d
+
+
+def test_power_overlay_adds_a_gpu(tmp_path: Path) -> None:
+    cat = load_catalog([_overlay(tmp_path)])
+    assert cat.power["h100-sxm"].idle_w == 70.0 and "h200-sxm" in cat.power
+    assert cat.origin["power:h100-sxm"] == str(tmp_path / "cat" / "power.yaml")
+
+
+def test_malformed_power_overlay_is_one_error(tmp_path: Path) -> None:
+    d = _overlay(tmp_path, cap="lots")
+    path = d / "power.yaml"
+    line = POWER_OVERLAY.splitlines().index("    cap_w: {cap}") + 1
+    assert_input_error(cli("catalog", "validate", "--catalog-dir", str(d)), f"{path}:{line}:", "gpus.h100-sxm.cap_w")
+
+
+def test_power_overlay_names_known_gpus_and_sources(tmp_path: Path) -> None:
+    d = _overlay(tmp_path / "a", source="no-such-source")
+    with pytest.raises(CatalogError, match="no-such-source"):
+        load_catalog([d])
+    d = tmp_path / "b"
+    d.mkdir()
+    (d / "power.yaml").write_text(_text("690.0", "planner-h200-power-2026-12").replace("h100-sxm", "h900"))
+    with pytest.raises(UnknownIdError, match=r"power\.yaml: gpus\.h900: unknown GPU id"):
+        load_catalog([d])

@@ -31,6 +31,7 @@ FILES: dict[str, type[BaseModel]] = {
     "prices": schemas.PricesFile,
     "efficiency": schemas.EfficiencyFile,
     "engines": schemas.EnginesFile,
+    "power": schemas.PowerFile,  # optional: measured step-power factors per GPU
 }
 EFFICIENCY_DIR = "efficiency"  # efficiency/<engine>.yaml: one engine's factors per file
 ENV_VAR = "PLANNER_CATALOG_DIR"
@@ -101,6 +102,7 @@ class _Raw:
     efficiency: list[tuple[Path, schemas.EfficiencyFile]] = field(default_factory=list)  # in load order
     engines: dict[str, schemas.EngineEntry] = field(default_factory=dict)
     engines_file: schemas.EnginesFile | None = None
+    power: dict[str, schemas.PowerEntry] = field(default_factory=dict)
     origin: dict[str, Path] = field(default_factory=dict)  # "kind:id" -> file
 
 
@@ -143,6 +145,8 @@ def _load_raw(dirs: Sequence[Path]) -> _Raw:
                 raw.origin["engines:"] = path
             elif kind == "prices":
                 _merge_prices(raw, doc, path)
+            elif kind == "power":
+                _merge_ids(raw.power, doc.gpus, "power", path, raw)
     return raw
 
 
@@ -386,6 +390,13 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         if extra is not None:
             _check_source(raw, extra.source, "prices.yaml")
 
+    power: dict[str, domain.PowerFactors] = {}
+    for key, pe in raw.power.items():
+        where = f"{raw.origin[f'power:{domain.canonical_id(key)}']}: gpus.{key}"
+        gpu = gpu_index.resolve(key, where)
+        _check_source(raw, pe.source, where)
+        power[gpu] = power_factors(gpu, pe)
+
     engines = _engines(raw, gpu_index)
     engine_index = IdIndex("engine", engines)
     default_engine = engine_index.resolve(raw.engines_file.default, f"{raw.origin['engines:']}: default")
@@ -418,6 +429,21 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         engines=engines,
         engine_efficiency=engine_efficiency,
         default_engine=default_engine,
+        power=dict(sorted(power.items())),
+    )
+
+
+def power_factors(gpu: str, e: schemas.PowerEntry) -> domain.PowerFactors:
+    """A ``power.yaml`` entry as the domain's step-power model."""
+    return domain.PowerFactors(
+        gpu=gpu,
+        idle_w=e.idle_w,
+        active_w=e.active_w,
+        flop_w=e.flop_w,
+        hbm_w=e.hbm_w,
+        cap_w=e.cap_w,
+        source=e.source,
+        as_of=str(e.as_of),
     )
 
 

@@ -6,16 +6,15 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
+from planner.domain import PowerFactors
 from planner.errors import InputError
-from planner.io.catalog import format_validation_error
+from planner.io.catalog import format_validation_error, power_factors
 from planner.io.measurements import _number, read_measurements
-from planner.io.schemas import NonNegative, Positive, Strict
+from planner.io.schemas import PowerFile
 from planner.io.yamlio import loads, read_text
-from planner.perf.power import PowerFactors
 from planner.powerfit import PowerRow
 
 POWER_COLUMNS = ("power_mean_w", "power_peak_w", "power_samples")
@@ -59,24 +58,6 @@ def read_power_rows(path: Path) -> list[PowerRow]:
     return out
 
 
-class PowerEntry(Strict):
-    idle_w: Positive
-    active_w: float
-    flop_w: float
-    hbm_w: float
-    cap_w: Positive
-    source: str
-    as_of: str
-    measured_on: str
-    note: str = ""
-
-
-class PowerFile(Strict):
-    schema_version: Literal[1]
-    gpus: dict[str, PowerEntry]
-    fit_error: dict[str, dict[str, NonNegative]] = Field(default_factory=dict)
-
-
 def read_power_factors(path: Path) -> dict[str, PowerFactors]:
     """``catalogs/power.yaml``: the fitted step-power factors per GPU id."""
     text = read_text(path)
@@ -84,16 +65,4 @@ def read_power_factors(path: Path) -> dict[str, PowerFactors]:
         doc = PowerFile.model_validate(loads(text, str(path)))
     except ValidationError as exc:
         raise InputError(format_validation_error(path, text, exc)) from None
-    return {
-        gpu: PowerFactors(
-            gpu=gpu,
-            idle_w=e.idle_w,
-            active_w=e.active_w,
-            flop_w=e.flop_w,
-            hbm_w=e.hbm_w,
-            cap_w=e.cap_w,
-            source=e.source,
-            as_of=e.as_of,
-        )
-        for gpu, e in doc.gpus.items()
-    }
+    return {gpu: power_factors(gpu, e) for gpu, e in doc.gpus.items()}

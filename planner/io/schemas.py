@@ -331,3 +331,29 @@ class EnginesFile(Strict):
         if self.default not in self.engines:
             raise ValueError(f"default engine {self.default!r} is not in engines")
         return self
+
+
+class PowerEntry(Strict):
+    """One GPU's measured step-power factors (``power.yaml``; ``planner.powerfit`` fits them)."""
+
+    idle_w: Positive
+    active_w: Annotated[float, AfterValidator(_finite)]
+    flop_w: Annotated[float, AfterValidator(_finite)]
+    hbm_w: Annotated[float, AfterValidator(_finite)]
+    cap_w: Positive
+    source: SourceId
+    as_of: AsOf
+    measured_on: str
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _cap_above_idle(self) -> PowerEntry:
+        if self.cap_w <= self.idle_w:
+            raise ValueError("cap_w must be above idle_w")
+        return self
+
+
+class PowerFile(Strict):
+    schema_version: Literal[1]
+    gpus: dict[str, PowerEntry]
+    fit_error: dict[str, dict[str, NonNegative]] = Field(default_factory=dict)

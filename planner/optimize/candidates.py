@@ -6,7 +6,8 @@ For each class it carries the largest per-replica arrival rate that still meets 
 prefill, the KV bytes one request sends. It also carries its per-replica cost and power
 coefficients, computed by ``perf.cost`` and ``perf.power`` (the same formulas the reports price a
 plan with): the fixed USD per replica-hour, and the idle and dynamic watts (power = idle + dynamic
-× busy fraction). All non-linear physics and pricing stays here; the MIP is linear over these numbers.
+× busy fraction; per class where the GPU has measured power factors, since the busy power then
+depends on the steps the class runs). All non-linear physics and pricing stays here; the MIP is linear over these numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Pool, Workload
 from planner.perf import cost, power
-from planner.perf.evaluate import busy_s_per_request, make_replica, max_rate, rate_bound
+from planner.perf.evaluate import busy_power_w, busy_s_per_request, make_replica, max_rate, rate_bound
 from planner.perf.memory import TP_DEGREES, kv_bytes_per_token
 from planner.perf.serving import Replica
 
@@ -35,6 +36,14 @@ class Candidate:
     servers: int = 1  # pool size the rates assume (replicas sharing one prompt queue)
     variant: str = ""  # the one class a pooled variant serves ("" for the lone-replica candidate)
     bound_rps: dict[str, float] = field(default_factory=dict)  # class -> per-replica rate no pool size exceeds
+    dynamic_w_by_class: dict[str, float] = field(default_factory=dict)
+    """class -> tp × (busy − idle) power of the steps the class runs here, for a GPU with measured
+    power factors (perf.evaluate.busy_power_w); empty for the datasheet model, where
+    ``dynamic_w_per_replica`` holds for every class."""
+
+    def dynamic_w(self, class_name: str) -> float:
+        """tp × (busy − idle) watts while the replica serves ``class_name``."""
+        return self.dynamic_w_by_class.get(class_name, self.dynamic_w_per_replica)
 
     @property
     def key(self) -> str:
@@ -64,16 +73,27 @@ def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, serve
     kv = {c.name: c.input_tokens.mean * kv_tok for c in workload.classes} if pool.role == "prefill" else {}
     bound = {c.name: keep * rate_bound(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
     gpu = catalog.gpus[pool.gpu]
+    factors = catalog.power.get(pool.gpu)
+    dynamic = pool.tp * power.dynamic_power_w(gpu, pool.role)
+    by_class: dict[str, float] = {}
+    if factors is not None:
+        by_class = {
+            c.name: pool.tp * power.measured_dynamic_w(factors, busy_power_w(factors, rep, pool, c))
+            for c in workload.classes
+            if rates[c.name] > 0
+        }
+        dynamic = max(by_class.values())  # an upper bound for a reader of the one figure
     return Candidate(
         pool=pool,
         max_rate_rps=rates,
         busy_s=busy,
         kv_bytes=kv,
         usd_per_replica_hour=pool.tp * cost.gpu_fixed_usd_per_hour(catalog, pool.gpu, workload.pricing),
-        idle_w_per_replica=pool.tp * power.idle_power_w(gpu),
-        dynamic_w_per_replica=pool.tp * power.dynamic_power_w(gpu, pool.role),
+        idle_w_per_replica=pool.tp * power.idle_power_w(gpu, factors),
+        dynamic_w_per_replica=dynamic,
         servers=servers,
         bound_rps=bound,
+        dynamic_w_by_class=by_class,
     )
 
 

@@ -110,7 +110,7 @@ def build_model(
         power_terms.append(c.idle_w_per_replica * n[c.key])
         for k in classes:
             if (k.name, c.key) in x:
-                power_terms.append(c.dynamic_w_per_replica * k.rate_rps * c.busy_s[k.name] * x[(k.name, c.key)])
+                power_terms.append(c.dynamic_w(k.name) * k.rate_rps * c.busy_s[k.name] * x[(k.name, c.key)])
     power_expr = pulp.lpSum(power_terms)
 
     cost_terms = [c.usd_per_replica_hour * n[c.key] for c in candidates]

@@ -16,17 +16,18 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from planner.domain import Catalog, Deployment, LinkSpec, Pool, RequestClass, Workload
+from planner.domain import Catalog, Deployment, LinkSpec, Pool, PowerFactors, RequestClass, StepEstimate, Workload
 from planner.errors import InputError
 from planner.perf.cost import gpu_usd_per_hour, port_usd_per_hour
 from planner.perf.memory import check_tp, kv_bytes_per_token, memory_fit
-from planner.perf.power import gpu_power_w
+from planner.perf.power import busy_steps_power_w, gpu_power_w, measured_gpu_power_w
 from planner.perf.roofline import Hardware
 from planner.perf.serving import (
     Latency,
     Replica,
     colocated_max_rate,
     colocated_metrics,
+    colocated_mixed_step,
     colocated_rate_bound,
     colocated_steps,
     decode_max_rate,
@@ -90,6 +91,28 @@ def busy_s_per_request(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSp
     """Replica-seconds one request keeps a replica of this pool busy (utilization = rate × this);
     for a co-located replica the sum of both phases, an upper bound (they overlap in iterations)."""
     return sum(busy_parts_s(rep, pool, cls, link))
+
+
+def busy_steps(rep: Replica, pool: Pool, cls: RequestClass) -> list[tuple[StepEstimate, float]]:
+    """The steps a replica of this pool is busy with serving ``cls``, each with its share of the busy
+    time: the prefill of every prompt length of the class's grid (weighted by its latency, as in
+    :func:`busy_parts_s`), the decode step at the pool's batch and the class's mean context, or the
+    co-located iteration (a full chunk and ``max_batch`` decodes). Empty when the pool cannot run it."""
+    if pool.role == "prefill":
+        return [(est, est.latency_s) for est in (rep.prefill_step(L) for L in cls.input_tokens.grid)]
+    if pool.role == "decode":
+        return [(rep.decode_step(pool.max_batch, mean_context_tokens(cls)), 1.0)]
+    mixed = colocated_mixed_step(rep, cls, pool.max_batch, pool.token_budget or 0)
+    return [] if mixed is None else [(mixed, 1.0)]
+
+
+def busy_power_w(factors: PowerFactors, rep: Replica, pool: Pool, cls: RequestClass) -> float:
+    """Board power of one GPU of the replica while it is busy with ``cls`` in this pool, from the
+    measured step-power model (``perf.power.busy_steps_power_w`` of :func:`busy_steps`)."""
+    key = ("busy_power_w", factors, pool.role, pool.max_batch, pool.token_budget, cls.input_tokens, cls.output_tokens.mean)
+    if key not in rep.memo:
+        rep.memo[key] = busy_steps_power_w(factors, busy_steps(rep, pool, cls))
+    return rep.memo[key]  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -295,7 +318,22 @@ def evaluate(deployment: Deployment, workload: Workload, catalog: Catalog, redun
         util = min(1.0, busy / p.replicas) if p.replicas > 0 else 0.0
         saturated = p.replicas == 0 or busy >= p.replicas
         gpu = catalog.gpus[p.gpu]
-        per_gpu_w = gpu_power_w(gpu, p.role, util)
+        factors = catalog.power.get(p.gpu)
+        if factors is None:
+            per_gpu_w = gpu_power_w(gpu, p.role, util)
+        else:
+            # Measured: busy power of the steps each class keeps the replica busy with, weighted by busy time.
+            shares = [
+                (c.rate_rps * routing[c.name].get(p.key, 0.0) * busy_s_per_request(rep, p, c, links[p.key]), c)
+                for c in workload.classes
+                if routing[c.name].get(p.key, 0.0) > 0
+            ]
+            total = sum(w for w, _ in shares)
+            if math.isfinite(total) and total > 0:
+                busy_w = sum(w * busy_power_w(factors, rep, p, c) for w, c in shares if w > 0) / total
+            else:
+                busy_w = factors.cap_w  # unservable or unused: the upper bound (the draw matters only if busy)
+            per_gpu_w = measured_gpu_power_w(factors, busy_w, util)
         power = per_gpu_w * p.num_gpus
         gpu_hour = gpu_usd_per_hour(catalog, p.gpu, workload.pricing, per_gpu_w)
         usd = gpu_hour * p.num_gpus

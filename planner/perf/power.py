@@ -6,16 +6,19 @@ no decode figure exists (an upper bound, flagged). An unknown idle power is take
 same reason. The two terms, :func:`idle_power_w` and :func:`dynamic_power_w`, are also the
 optimizer's per-replica power coefficients (power = idle + dynamic × busy fraction).
 
-Measured alternative (issue 19): :class:`PowerFactors` and :func:`step_power_w`, fitted by
-``planner.powerfit`` on ``calibrate run --power`` steps: power grows with the step's achieved
-FLOP/s and HBM bytes/s above the idle draw, up to the board's power cap.
+Measured (issue 19): where the catalog has :class:`PowerFactors` for a GPU (``power.yaml``, fitted
+by ``planner.powerfit`` on ``calibrate run --power`` steps), ``P_idle`` is the measured idle draw
+and ``P_busy`` the board power of the steps the replica runs (:func:`busy_steps_power_w`): power
+grows with the step's achieved FLOP/s and HBM bytes/s above the idle draw, up to the power cap.
+GPUs without factors keep the datasheet formula above.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 from planner.domain import GpuSpec, StepEstimate
+from planner.domain import PowerFactors as PowerFactors  # re-exported: the step-power model lives with its formulas
 
 PhaseName = str  # "prefill" | "decode" | "colocated"
 
@@ -26,8 +29,11 @@ def busy_power_w(gpu: GpuSpec, phase: PhaseName) -> float:
     return gpu.tdp_w
 
 
-def idle_power_w(gpu: GpuSpec) -> float:
-    """Board power of an idle GPU (the TDP where no idle figure exists)."""
+def idle_power_w(gpu: GpuSpec, factors: PowerFactors | None = None) -> float:
+    """Board power of an idle GPU: the measured idle draw where the GPU has step-power factors,
+    else the catalog's idle figure, else the TDP."""
+    if factors is not None:
+        return factors.idle_w
     return gpu.idle_w if gpu.idle_w is not None else gpu.tdp_w
 
 
@@ -46,22 +52,6 @@ def power_figures_known(gpu: GpuSpec, phase: PhaseName) -> bool:
     return gpu.idle_w is not None and (phase != "decode" or gpu.decode_busy_w is not None)
 
 
-@dataclass(frozen=True, slots=True)
-class PowerFactors:
-    """A GPU's measured step-power model (``planner.powerfit``): the board power of a GPU kept busy
-    by back-to-back steps that reach ``mfu`` of the precision's peak FLOP/s and ``mbu`` of the HBM
-    bandwidth is ``min(cap_w, idle_w + active_w + flop_w·mfu + hbm_w·mbu)``."""
-
-    gpu: str
-    idle_w: float  # nothing running
-    active_w: float  # clocks up, a step in flight that achieves nothing
-    flop_w: float  # W at 100 % of peak FLOP/s
-    hbm_w: float  # W at 100 % of HBM bandwidth
-    cap_w: float  # sustained draw at the power limit (the board throttles clocks above it)
-    source: str = ""
-    as_of: str = ""
-
-
 def step_power_w(f: PowerFactors, mfu_frac: float, mbu_frac: float) -> float:
     """Board power of one GPU busy with steps achieving ``mfu_frac`` / ``mbu_frac``."""
     mfu, mbu = max(mfu_frac, 0.0), max(mbu_frac, 0.0)
@@ -78,3 +68,25 @@ def replica_power_w(f: PowerFactors, est: StepEstimate, busy_frac: float) -> flo
     and idles the rest (the measured form of :func:`gpu_power_w`)."""
     u = min(max(busy_frac, 0.0), 1.0)
     return f.idle_w + (estimate_power_w(f, est) - f.idle_w) * u
+
+
+def busy_steps_power_w(f: PowerFactors, steps: Iterable[tuple[StepEstimate, float]]) -> float:
+    """Board power of one GPU busy with ``steps`` (each with its share of the busy time, e.g. its
+    latency): the busy-time-weighted mean of :func:`estimate_power_w`; the cap when there are none."""
+    pairs = [(estimate_power_w(f, est), w) for est, w in steps if w > 0]
+    total = sum(w for _, w in pairs)
+    if not pairs or not total > 0:
+        return f.cap_w
+    return sum(p * w for p, w in pairs) / total
+
+
+def measured_dynamic_w(f: PowerFactors, busy_w: float) -> float:
+    """``P_busy − P_idle`` (never negative) of a GPU with measured factors busy at ``busy_w``."""
+    return max(busy_w - f.idle_w, 0.0)
+
+
+def measured_gpu_power_w(f: PowerFactors, busy_w: float, utilization_frac: float) -> float:
+    """Average board power of one GPU busy at ``busy_w`` a fraction ``utilization_frac`` of the time
+    and idle the rest (:func:`gpu_power_w` with the measured model)."""
+    u = min(max(utilization_frac, 0.0), 1.0)
+    return f.idle_w + measured_dynamic_w(f, busy_w) * u

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass
+from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass, StepEstimate
 from planner.perf.distributions import second_moment_ratio
 from planner.perf.queueing import (
     decreasing_root,
@@ -58,7 +58,7 @@ class Replica:
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
     """Results of the pure functions below for this replica, keyed by their other arguments."""
 
-    def prefill_s(self, tokens: float) -> float:
+    def prefill_step(self, tokens: float) -> StepEstimate:
         return step(
             self.model,
             self.hw,
@@ -67,15 +67,15 @@ class Replica:
             prefill_tokens=tokens,
             prefill_sq_tokens=tokens * tokens,
             num_prompts=1,
-        ).latency_s
+        )
 
-    def decode_s(self, batch: float, context_tokens: float) -> float:
+    def decode_step(self, batch: float, context_tokens: float) -> StepEstimate:
         b = max(1, math.ceil(batch))
         return step(
             self.model, self.hw, tp=self.tp, precision=self.precision, decode_batch=b, decode_context_tokens=b * context_tokens
-        ).latency_s
+        )
 
-    def mixed_s(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> float:
+    def mixed_step(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> StepEstimate:
         return step(
             self.model,
             self.hw,
@@ -85,7 +85,16 @@ class Replica:
             prefill_sq_tokens=chunk_tokens * attended_tokens,
             decode_batch=batch,
             decode_context_tokens=batch * context_tokens,
-        ).latency_s
+        )
+
+    def prefill_s(self, tokens: float) -> float:
+        return self.prefill_step(tokens).latency_s
+
+    def decode_s(self, batch: float, context_tokens: float) -> float:
+        return self.decode_step(batch, context_tokens).latency_s
+
+    def mixed_s(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> float:
+        return self.mixed_step(chunk_tokens, attended_tokens, batch, context_tokens).latency_s
 
 
 def request_fixed_s(rep: Replica) -> float:
@@ -250,6 +259,15 @@ def _colocated_steps(rep: Replica, cls: RequestClass, max_batch: int, chunk: int
     return Colocated(
         t_mix_s=rep.mixed_s(chunk, attended, max_batch, ctx), t_decode_s=rep.decode_s(max_batch, ctx), chunk_tokens=chunk
     )
+
+
+def colocated_mixed_step(rep: Replica, cls: RequestClass, max_batch: int, token_budget: int) -> StepEstimate | None:
+    """The iteration a co-located replica is busy with: a full prefill chunk and ``max_batch`` decodes
+    (the step whose latency is ``Colocated.t_mix_s``)."""
+    chunk = token_budget - max_batch
+    if chunk <= 0:
+        return None
+    return rep.mixed_step(chunk, second_moment_ratio(cls.input_tokens), max_batch, mean_context_tokens(cls))
 
 
 def _colocated_service(co: Colocated, cls: RequestClass) -> tuple[float, float, np.ndarray]:
