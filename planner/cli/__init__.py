@@ -20,6 +20,7 @@ from planner.cli import (
     trace_cmd,
 )
 from planner.errors import ExitCode, PlannerError
+from planner.io.output import recording_inputs
 
 app = typer.Typer(
     name="planner",
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
     try:
-        result = app(args=args, prog_name="planner", standalone_mode=False)
+        with recording_inputs():  # no output of the command may replace a file it read
+            result = app(args=args, prog_name="planner", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
         if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
             _err("error: interrupted")

@@ -58,7 +58,7 @@ def check(
     """Check a proposal against its SLOs, memory, links, budget, power, redundancy and the optimal plan."""
     from planner import api
     from planner.errors import ExitCode, InputError
-    from planner.io.output import emit, write_text_atomic
+    from planner.io.output import check_output, emit, write_text_atomic
     from planner.report.check import check_data, check_github, check_junit, check_markdown, check_table, csv_rows
     from planner.report.engine import engine_doc, engine_line, transfer_warnings, with_engine_column
     from planner.report.envelope import envelope
@@ -79,6 +79,8 @@ def check(
     data = check_data(result)
     line = engine_line(catalog.engine)
     markdown = check_markdown(result, name, line)
+    if junit is not None:  # refused before anything is printed or written
+        check_output(junit, inputs=(proposal_file,))
     if fmt is CheckFormat.github:
         emit(check_github(result), output, inputs=(proposal_file,))
     else:

@@ -33,7 +33,7 @@ def sweep(
     """Re-solve across a range of arrival rate, SLO target, prompt length or GPU price: cost, GPUs,
     configuration and savings against co-located at each point."""
     from planner import api
-    from planner.io.output import write_text_atomic
+    from planner.io.output import check_output, write_text_atomic
     from planner.report.engine import engine_doc, engine_line, with_engine_column
     from planner.report.envelope import envelope, to_json
     from planner.report.sweep import csv_rows, sweep_markdown, sweep_table
@@ -55,6 +55,8 @@ def sweep(
         "engine": engine_doc(catalog.engine),
     }
     result = envelope("sweep", "ok", inputs, data)
+    if html_file is not None:  # refused before anything is printed or written
+        check_output(html_file, inputs=(workload_file,))
     line = engine_line(catalog.engine)
     output_document(
         result,

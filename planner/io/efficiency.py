@@ -48,7 +48,7 @@ def write_efficiency(
         merged[gpu] = new
     doc = {"schema_version": 1, "efficiency": dict(sorted(merged.items()))}
     EfficiencyFile.model_validate(doc)
-    write_text_atomic(path, HEADER + dumps(doc), inputs=inputs)
+    write_text_atomic(path, HEADER + dumps(doc), inputs=inputs, replaces=merge_into)  # --merge-into X --write X updates X
 
 
 def validate_efficiency_doc(doc: Mapping[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -12,19 +13,75 @@ from typing import BinaryIO
 
 from planner.errors import InputError
 
+# Every file read while a command runs (resolved), so that no output of the command replaces one:
+# the main input, and also a proposal's workload, a calibration overlay, a --catalog-dir file, a
+# trace. None outside :func:`recording_inputs` (library use records nothing).
+_inputs_read: set[Path] | None = None
+
 
 @contextlib.contextmanager
-def atomic_binary(path: Path, *, inputs: Iterable[Path] = ()) -> Iterator[BinaryIO]:
-    """A binary file at ``path`` that readers see whole or not at all (temporary file, then rename),
-    as readable as any file the umask allows. Refuses to overwrite any of ``inputs``; creates
-    missing parent directories; removes the temporary file on any error or interrupt."""
+def recording_inputs() -> Iterator[None]:
+    """Record the files read inside the block (:func:`note_input`); outputs written inside it refuse them."""
+    global _inputs_read
+    outer = _inputs_read
+    _inputs_read = set()
+    try:
+        yield
+    finally:
+        _inputs_read = outer
+
+
+def note_input(path: Path) -> None:
+    """Record that ``path`` was read as an input of the running command."""
+    if _inputs_read is None:
+        return
+    with contextlib.suppress(OSError, ValueError, RuntimeError):
+        _inputs_read.add(Path(path).resolve())
+
+
+def inputs_read() -> frozenset[Path]:
+    """The files :func:`note_input` recorded in the current :func:`recording_inputs` block."""
+    return frozenset(_inputs_read or ())
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and a.resolve() == b
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def check_output(path: Path, *, inputs: Iterable[Path] = (), replaces: Path | None = None) -> Path:
+    """Refuse ``path`` as an output (one :class:`InputError`) unless writing it is safe: it is none of
+    ``inputs`` nor any file the running command read (:func:`note_input`), except ``replaces`` (an
+    input this write is meant to update, e.g. ``--merge-into`` the ``--write`` file), and it is
+    absent or a regular file (a device node, FIFO or socket would be replaced by a file). Returns
+    the resolved target. Commands with several outputs call it for each before writing the first."""
+    try:
+        st = os.stat(path)  # follows symlinks: what the write would land on
+    except FileNotFoundError:
+        st = None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot write: {getattr(exc, 'strerror', None) or exc}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{path}: is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path}: not a regular file (a device, FIFO or socket): refusing to replace it")
     target = path.resolve()
-    for source in inputs:
-        try:
-            if source.exists() and source.resolve() == target:
-                raise InputError(f"{path}: refusing to overwrite an input file")
-        except OSError:
-            continue
+    spared = replaces.resolve() if replaces is not None else None
+    for source in (*inputs, *inputs_read()):
+        if _same_file(source, target) and target != spared:
+            raise InputError(f"{path}: refusing to overwrite an input file")
+    return target
+
+
+@contextlib.contextmanager
+def atomic_binary(path: Path, *, inputs: Iterable[Path] = (), replaces: Path | None = None) -> Iterator[BinaryIO]:
+    """A binary file at ``path`` that readers see whole or not at all (temporary file, then rename),
+    as readable as any file the umask allows. Refuses what :func:`check_output` refuses (any input of
+    the command, anything that is not a regular file); creates missing parent directories; removes
+    the temporary file on any error or interrupt."""
+    target = check_output(path, inputs=inputs, replaces=replaces)
     if target.is_dir():
         raise InputError(f"{path}: is a directory")
     try:
@@ -43,9 +100,9 @@ def atomic_binary(path: Path, *, inputs: Iterable[Path] = ()) -> Iterator[Binary
         raise
 
 
-def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = ()) -> None:
+def write_text_atomic(path: Path, text: str, *, inputs: Iterable[Path] = (), replaces: Path | None = None) -> None:
     """Write UTF-8 ``text`` (``\\n`` line endings) to ``path`` atomically (see :func:`atomic_binary`)."""
-    with atomic_binary(path, inputs=inputs) as fh:
+    with atomic_binary(path, inputs=inputs, replaces=replaces) as fh:
         fh.write(text.encode("utf-8"))
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from planner.errors import InputError
-from planner.io.output import atomic_binary
+from planner.io.output import atomic_binary, note_input
 from planner.profile import Trace
 
 Container = Literal["csv", "jsonl", "parquet"]
@@ -159,6 +159,7 @@ def _open_text(path: Path, compressed: bool) -> IO[str]:
 
 def _sniff(path: Path) -> tuple[Container, bool, list[str], Any]:
     """Container, gzip flag, column names and the first data record (None if there is none)."""
+    note_input(path)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)

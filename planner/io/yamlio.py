@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from planner.errors import InputError
+from planner.io.output import note_input
 
 MAX_DOCUMENT_BYTES = 16 * 2**20  # no planner document comes near this; larger is a mistake
 MAX_ALIASES = 100
@@ -43,9 +44,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 MAX_EXPANDED_NODES = 1_000_000
 
 
+class _RecursiveAlias(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
 def _expanded_nodes(root: yaml.Node) -> int:
-    """Nodes the document has once every alias is expanded (anchors shared, so memoized by id)."""
+    """Nodes the document has once every alias is expanded (anchors shared, so memoized by id).
+
+    Raises :class:`_RecursiveAlias` for an alias inside its own anchor (``a: &a [*a]``): such a
+    document has no finite expansion, and walking it would never end."""
     memo: dict[int, int] = {}
+    open_ids: set[int] = set()  # nodes entered but not finished: the ancestors of the node popped
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
@@ -56,6 +67,12 @@ def _expanded_nodes(root: yaml.Node) -> int:
             children = [n for pair in node.value for n in pair]
         elif isinstance(node, yaml.SequenceNode):
             children = list(node.value)
+        if done:
+            open_ids.discard(id(node))
+        elif children:
+            if id(node) in open_ids:
+                raise _RecursiveAlias(node)
+            open_ids.add(id(node))
         if done or not children:
             memo[id(node)] = 1 + sum(memo.get(id(c), 1) for c in children)
             if memo[id(node)] > MAX_EXPANDED_NODES:
@@ -76,7 +93,12 @@ def loads(text: str, origin: str) -> Any:
             root = loader.get_single_node()  # type: ignore[no-untyped-call]
             if root is None:
                 return None
-            if _expanded_nodes(root) > MAX_EXPANDED_NODES:
+            try:
+                expanded = _expanded_nodes(root)
+            except _RecursiveAlias as exc:
+                line = exc.node.start_mark.line + 1
+                raise InputError(f"{origin}:{line}: recursive alias (an anchor used inside itself)") from None
+            if expanded > MAX_EXPANDED_NODES:
                 raise InputError(f"{origin}: aliases expand to more than {MAX_EXPANDED_NODES:,} nodes (alias bomb?)")
             return loader.construct_document(root)  # type: ignore[no-untyped-call]
         finally:
@@ -97,6 +119,7 @@ def loads(text: str, origin: str) -> Any:
 
 def read_text(path: Path) -> str:
     """Read a UTF-8 text file with one clear error for missing, unreadable or binary files."""
+    note_input(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

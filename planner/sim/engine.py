@@ -472,7 +472,14 @@ class _Sim:
         jobs = self.ps_jobs[p][r]
         if jobs:
             m = min(jobs.values())
-            t = self.now + max(m, 0.0) * len(jobs) / self.pools[p].link_bytes_per_s
+            bw = self.pools[p].link_bytes_per_s
+            t = self.now + max(m, 0.0) * len(jobs) / bw
+            if t <= self.now and m > _kv_done_tol(bw):
+                # The remainder needs a step below the clock's float spacing (from about 16,384 s of
+                # simulated time on): take the next representable instant, at which the shared link has
+                # moved at least one spacing's worth of bytes, so the job completes there. Scheduling at
+                # ``now`` again would find it unchanged and loop forever.
+                t = math.nextafter(self.now, math.inf)
             self.push(t, _KV, p, r * 1_000_003 + self.ps_ver[p][r] % 1_000_003)
 
     def kv_event(self, p: int, code: int) -> None:
@@ -482,7 +489,7 @@ class _Sim:
         cfg = self.pools[p]
         self.ps_advance(p, r)
         jobs = self.ps_jobs[p][r]
-        tol = cfg.link_bytes_per_s * 1e-12 + 1e-6
+        tol = _kv_done_tol(cfg.link_bytes_per_s)
         done = [k for k, v in jobs.items() if v <= tol]
         for k in done:
             del jobs[k]
@@ -680,6 +687,12 @@ class _Sim:
         nxt = 0
         stop: _Stop | None = None
         pop = heapq.heappop
+        # Progress guard: every event either moves the clock or retires work, so the number of events
+        # at one instant is bounded by the work in flight. A loop that keeps rescheduling at the same
+        # instant is a bug: raise it as one (exit 70) instead of spinning forever.
+        same_limit = 64 * (n + sum(p.replicas for p in self.pools)) + 100_000
+        same = 0
+        last_t = -math.inf
         try:
             while nxt < n or heap:
                 if nxt < n and (not heap or arr[nxt] <= heap[0][0]):
@@ -697,6 +710,13 @@ class _Sim:
                 t, _, kind, a, b = pop(heap)
                 if t > self.time_cap:
                     raise _Stop(f"time_cap: simulated time passed {self.time_cap:.6g} s", None)
+                if t > last_t:
+                    last_t = t
+                    same = 0
+                else:
+                    same += 1
+                    if same > same_limit:
+                        raise RuntimeError(f"simulator made no progress: {same} events at simulated time {t!r} s (kind {kind})")
                 self.now = t
                 self.events += 1
                 if kind == _DECODE_DONE:
@@ -733,6 +753,11 @@ class _Sim:
             stop_reason=None if stop is None else stop.reason,
             saturated_pools=diverging,
         )
+
+
+def _kv_done_tol(link_bytes_per_s: float) -> float:
+    """Bytes below which a KV transfer counts as complete."""
+    return link_bytes_per_s * 1e-12 + 1e-6
 
 
 def _pick(cum: list[tuple[float, int]], u: float) -> int:
