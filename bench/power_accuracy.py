@@ -203,6 +203,19 @@ def splitwise(catalog: Catalog, f: PowerFactors) -> dict[str, dict[str, float]]:
     return out
 
 
+TRANSFERRED = """\
+  h100-sxm:
+    transferred_from: h200-sxm
+    note: >-
+      Not measured: the H200's factors, transferred (an assumption). Same GH100 compute (Hopper SMs, the same dense
+      FLOP/s) and the same 700 W board power limit, so cap_w, idle and the watts per unit MFU are taken as equal.
+      The H100's lower HBM bandwidth (3.35 vs 4.8 TB/s, HBM3 vs HBM3e) changes the MBU a step reaches, not (it is
+      assumed) the watts per unit MBU; HBM3 may draw a different power per byte. Replaces the splitwise-sim
+      constants of gpus.yaml (idle 75 W, decode 380 W, prefill at TDP) for the H100 SXM.
+"""
+"""GPUs that get the H200's factors, transferred (an assumption each note states)."""
+
+
 def power_yaml(full: PowerFit, held_out: dict[str, float], in_sample: dict[str, float]) -> str:
     f = full.factors
     ho = f"{{median_abs_error_pct: {held_out['median_abs_error_pct']}, worst_abs_error_pct: {held_out['worst_abs_error_pct']}}}"
@@ -212,6 +225,7 @@ def power_yaml(full: PowerFit, held_out: dict[str, float], in_sample: dict[str, 
     return f"""# Measured step-power factors per GPU (issue 19): P = min(cap_w, idle_w + active_w + flop_w*mfu + hbm_w*mbu)
 # for a GPU kept busy by back-to-back steps reaching mfu of the precision's peak FLOP/s and mbu of HBM bandwidth.
 # Written by: python bench/power_accuracy.py --write catalogs/power.yaml (tests/test_power.py re-derives it).
+# An entry with transferred_from borrows another GPU's fitted factors, and its note says why; reports flag it.
 schema_version: 1
 gpus:
   {f.gpu}:
@@ -227,7 +241,7 @@ gpus:
       One H200 (700 W limit), TP 1, Llama-3.1-8B and a 70B-shaped 8-layer stack, bf16 and fp8, {full.points} steps of
       which {full.capped} ran into the power limit (cap_w is their median draw; the fit treats them as censored).
       idle_w is a cold idle GPU with a CUDA context; right after the run the same GPU idled at 125 W.
-fit_error:
+{TRANSFERRED}fit_error:
   held_out_70b_from_8b: {ho}
   in_sample_all: {ins}
 """

@@ -69,6 +69,7 @@ class PowerFactors:
     cap_w: float  # sustained draw at the power limit (the board throttles clocks above it)
     source: str = ""
     as_of: str = ""
+    transferred_from: str | None = None  # set when not measured on this GPU: the factors of this other GPU
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

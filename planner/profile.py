@@ -269,8 +269,10 @@ def phase_share(
 ) -> PhaseShare:
     """Token, FLOP and GPU-time shares of prefill vs decode for serving the whole trace.
 
-    FLOPs (DESIGN.md §3): prefill ``2·N_a·L + 2·n_L·d·L²``; decode of O tokens after a prompt of L
-    ``2·N_a·O + 4·n_L·d·(O·L + O(O−1)/2)``. GPU time comes from the performance core's step model:
+    FLOPs (the core's, :mod:`planner.perf.roofline`): prefill ``2·N_a·L + 2·n_L·d_q·L²``; decode of O
+    tokens after a prompt of L ``2·N_a·O + 4·n_L·d_q·(O·L + O(O−1)/2)``, ``d_q = heads·head_dim`` the
+    query width attention scales with (the hidden size for Llama, wider for Qwen3-32B). GPU time comes
+    from the performance core's step model:
     prompts batched up to an 8,192-token budget (one prompt per step if longer), decode steps at
     the memory-cap batch for the trace's mean context (at most 128 sequences), split per token.
     Classification by the prefill share of GPU time: >= 0.6 prefill-dominant, <= 0.4
@@ -278,7 +280,7 @@ def phase_share(
     """
     inp = trace.input_tokens.astype(np.float64)
     out = trace.output_tokens.astype(np.float64)
-    n_a, n_l, d = float(model.num_active_params), float(model.num_layers), float(model.hidden_size)
+    n_a, n_l, d = float(model.num_active_params), float(model.num_layers), float(model.query_width)
     sum_in, sum_out = float(inp.sum()), float(out.sum())
     prefill_flops = 2 * n_a * sum_in + 2 * n_l * d * float(np.dot(inp, inp))
     decode_flops = 2 * n_a * sum_out + 4 * n_l * d * float(np.dot(out, inp) + (out * (out - 1)).sum() / 2)

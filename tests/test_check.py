@@ -183,7 +183,7 @@ def test_bud001_pwr001_units(json_runs: dict[str, tuple[int, dict[str, Any], str
     assert (bud["unit"], bud["limit"]) == ("USD/month", pytest.approx(400000))
     assert "usd_per_month 431342.40 > limit 400000.00" in bud["message"]
     (pwr,) = [f for f in json_runs["fail_pwr001_power"][1]["data"]["findings"] if f["code"] == "PWR001"]
-    assert (pwr["unit"], pwr["limit"]) == ("kW", pytest.approx(25))
+    assert (pwr["unit"], pwr["limit"]) == ("kW", pytest.approx(20))
 
 
 # ----------------------------------------------------------------------------- rules, directly
@@ -358,7 +358,7 @@ def test_github_annotations_point_at_the_offending_keys(run_cli: Run) -> None:
     ("name", "code", "needle"),
     [
         ("fail_bud001_budget", "BUD001", "budget_usd_per_month: 400000"),
-        ("fail_pwr001_power", "PWR001", "power_cap_kw: 25"),
+        ("fail_pwr001_power", "PWR001", "power_cap_kw: 20"),
         ("fail_net001_link", "NET001", "- {link: ethernet-25, ports: 4}"),
         ("fail_mem001_weights", "MEM001", "tp: 1,"),
         ("fail_cap002_headroom", "CAP002", "replicas: 6"),

@@ -59,6 +59,14 @@ KV_HEAVY = {
 }
 
 
+@pytest.fixture(scope="module")
+def catalog(catalog: Catalog) -> Catalog:
+    """The datasheet power model on every GPU: these tests check the MIP's coefficients against
+    perf.cost / perf.power's formulas; the measured-power path (catalogs/power.yaml) is tested in
+    tests/test_power.py."""
+    return replace(catalog, power={})
+
+
 def make_workload(catalog: Catalog, doc: dict[str, Any], **constraints: Any) -> Workload:
     d = copy.deepcopy(doc)
     d["constraints"] = constraints

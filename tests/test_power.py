@@ -267,7 +267,37 @@ def test_catalog_carries_the_measured_factors(catalog: Catalog) -> None:
     assert f.idle_w == 79.0 and f.cap_w == pytest.approx(691.8)
     assert f.source in catalog.sources
     assert catalog.gpus["h200-sxm"].idle_w is None  # one source of the number: power.yaml
-    assert "h100-sxm" not in catalog.power  # not measured: the datasheet model
+    assert f.transferred_from is None
+    assert "a100-sxm-80gb" not in catalog.power  # not measured: the datasheet model
+
+
+def test_h100_power_factors_are_the_h200s_transferred(catalog: Catalog) -> None:
+    h100, h200 = catalog.power["h100-sxm"], catalog.power["h200-sxm"]
+    assert h100.transferred_from == "h200-sxm" and h100.gpu == "h100-sxm"
+    assert replace(h100, gpu="h200-sxm", transferred_from=None) == h200
+    assert read_power_factors(ROOT / "catalogs" / "power.yaml")["h100-sxm"] == h100
+
+
+def test_transferred_power_factors_are_flagged(catalog: Catalog) -> None:
+    result = api.size(_workload(catalog, "h100-sxm"), catalog)
+    assert any("h100-sxm: power factors transferred from h200-sxm" in w for w in result.warnings)
+    from planner.report.engine import transfer_warnings
+
+    lines = transfer_warnings(catalog, ["h100-sxm", "h200-sxm"], "bf16")
+    assert any("h100-sxm has no power measurements of its own" in w and "h200-sxm" in w for w in lines)
+    assert not any(w.startswith("h200-sxm") for w in lines)
+    measured = api.size(_workload(catalog), catalog)
+    assert not any("power factors transferred" in w for w in measured.warnings)
+
+
+def test_the_power_writer_keeps_the_transferred_entries() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("power_accuracy", ROOT / "bench" / "power_accuracy.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.TRANSFERRED in (ROOT / "catalogs" / "power.yaml").read_text(encoding="utf-8")
 
 
 def test_h200_plan_power_comes_from_its_steps(catalog: Catalog) -> None:
@@ -315,7 +345,7 @@ def test_h200_candidates_carry_the_measured_coefficients(catalog: Catalog) -> No
 
 
 def test_gpus_without_factors_keep_the_datasheet_model(catalog: Catalog) -> None:
-    workload = _workload(catalog, "h100-sxm")
+    workload = _workload(catalog, "b200")
     ev = api.size(workload, catalog).plan.evaluation
     for pr in ev.pools:
         gpu = catalog.gpus[pr.pool.gpu]
@@ -378,3 +408,39 @@ def test_power_overlay_names_known_gpus_and_sources(tmp_path: Path) -> None:
     (d / "power.yaml").write_text(_text("690.0", "planner-h200-power-2026-12").replace("h100-sxm", "h900"))
     with pytest.raises(UnknownIdError, match=r"power\.yaml: gpus\.h900: unknown GPU id"):
         load_catalog([d])
+
+
+TRANSFER_OVERLAY = """\
+schema_version: 1
+gpus:
+  {gpu}:
+    transferred_from: {donor}
+{rest}"""
+
+
+@pytest.mark.parametrize(
+    ("rest", "message"),
+    [
+        ("", "needs a note"),
+        ("    note: because\n    idle_w: 70.0\n", "no factors of its own"),
+        ("    note: because\n    measured_on: x.csv\n", "no factors of its own"),
+    ],
+)
+def test_a_transferred_power_entry_is_a_note_and_nothing_else(tmp_path: Path, rest: str, message: str) -> None:
+    d = tmp_path / "cat"
+    d.mkdir()
+    (d / "power.yaml").write_text(TRANSFER_OVERLAY.format(gpu="a100-sxm-80gb", donor="h200-sxm", rest=rest))
+    with pytest.raises(InputError, match=message):
+        load_catalog([d])
+
+
+def test_a_transferred_power_entry_needs_a_fitted_donor(tmp_path: Path) -> None:
+    d = tmp_path / "cat"
+    d.mkdir()
+    (d / "power.yaml").write_text(TRANSFER_OVERLAY.format(gpu="a100-sxm-80gb", donor="h100-sxm", rest="    note: x\n"))
+    with pytest.raises(CatalogError, match="no fitted power entry"):
+        load_catalog([d])
+    (d / "power.yaml").write_text(TRANSFER_OVERLAY.format(gpu="a100-sxm-80gb", donor="h200-sxm", rest="    note: x\n"))
+    cat = load_catalog([d])
+    assert cat.power["a100-sxm-80gb"].transferred_from == "h200-sxm"
+    assert cat.power["a100-sxm-80gb"].cap_w == cat.power["h200-sxm"].cap_w

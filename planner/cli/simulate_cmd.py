@@ -102,7 +102,7 @@ def simulate(
         inputs["trace_format"] = trace_format
     data = simulate_data(sim)
     pools = proposal.deployment.pools
-    warnings = [*sim.warnings, *transfer_warnings(catalog, (p.gpu for p in pools), proposal.workload.precision)]
+    warnings = [*sim.warnings, *transfer_warnings(catalog, (p.gpu for p in pools), proposal.workload.precision, power=False)]
     doc = envelope("simulate", "ok", inputs, data, warnings)
     for w in warnings:
         err_console().print(f"warning: {w}", markup=False)

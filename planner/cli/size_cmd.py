@@ -150,7 +150,9 @@ def size(
     inputs["engine"] = engine_doc(catalog.engine)
     data = size_data(result, catalog)
     warnings = list(result.warnings)
-    warnings += transfer_warnings(catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision)
+    warnings += transfer_warnings(
+        catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision, power=False
+    )  # sizing's own warnings name a transferred power set
     table: Any = size_table(result, catalog)
     if comparison is not None:
         data["engines"] = engines_data(comparison)
@@ -166,6 +168,10 @@ def size(
         data["verification"] = verification_data(sim)
         warnings += [f"verify: {w}" for w in sim.warnings]
     doc = envelope("size", "ok", inputs, data, warnings)
+    if html_file is not None:  # refused before anything is printed or written
+        from planner.io.output import check_output
+
+        check_output(html_file, inputs=(workload_file,) if workload_file else ())
     if fmt is Format.table:
         for w in warnings:
             err_console().print(f"warning: {w}", markup=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -390,12 +390,12 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         if extra is not None:
             _check_source(raw, extra.source, "prices.yaml")
 
-    power: dict[str, domain.PowerFactors] = {}
+    entries: dict[str, tuple[str, schemas.PowerEntry]] = {}
     for key, pe in raw.power.items():
         where = f"{raw.origin[f'power:{domain.canonical_id(key)}']}: gpus.{key}"
-        gpu = gpu_index.resolve(key, where)
         _check_source(raw, pe.source, where)
-        power[gpu] = power_factors(gpu, pe)
+        entries[gpu_index.resolve(key, where)] = (where, pe)
+    power = power_table(entries, gpu_index.resolve)
 
     engines = _engines(raw, gpu_index)
     engine_index = IdIndex("engine", engines)
@@ -434,7 +434,10 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
 
 
 def power_factors(gpu: str, e: schemas.PowerEntry) -> domain.PowerFactors:
-    """A ``power.yaml`` entry as the domain's step-power model."""
+    """A fitted ``power.yaml`` entry as the domain's step-power model (a transferred one has no
+    factors of its own: :func:`power_table` lends it its donor's)."""
+    if e.idle_w is None or e.active_w is None or e.flop_w is None or e.hbm_w is None or e.cap_w is None:
+        raise CatalogError(f"gpus.{gpu}: a transferred power entry has no factors of its own")
     return domain.PowerFactors(
         gpu=gpu,
         idle_w=e.idle_w,
@@ -442,9 +445,30 @@ def power_factors(gpu: str, e: schemas.PowerEntry) -> domain.PowerFactors:
         flop_w=e.flop_w,
         hbm_w=e.hbm_w,
         cap_w=e.cap_w,
-        source=e.source,
+        source=e.source or "",
         as_of=str(e.as_of),
     )
+
+
+def power_table(
+    entries: Mapping[str, tuple[str, schemas.PowerEntry]], resolve: Callable[[str, str], str] = lambda k, _: k
+) -> dict[str, domain.PowerFactors]:
+    """``power.yaml`` entries (GPU id -> (where, entry)) as step-power models per GPU, sorted by id:
+    a ``transferred_from`` entry gets its donor's fitted factors, marked with the donor's id
+    (``PowerFactors.transferred_from``); a donor without fitted factors is an error."""
+    fitted: dict[str, domain.PowerFactors] = {}
+    transferred: dict[str, tuple[str, str]] = {}
+    for gpu, (where, e) in entries.items():
+        if e.transferred_from is not None:
+            transferred[gpu] = (resolve(e.transferred_from, where), where)
+        else:
+            fitted[gpu] = power_factors(gpu, e)
+    out = dict(fitted)
+    for gpu, (donor, where) in sorted(transferred.items()):
+        if donor not in fitted:
+            raise CatalogError(f"{where}: transferred_from {donor!r}, which has no fitted power entry")
+        out[gpu] = replace(fitted[donor], gpu=gpu, transferred_from=donor)
+    return dict(sorted(out.items()))
 
 
 def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:

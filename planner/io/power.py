@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from planner.domain import PowerFactors
 from planner.errors import InputError
-from planner.io.catalog import format_validation_error, power_factors
+from planner.io.catalog import format_validation_error, power_table
 from planner.io.measurements import _number, read_measurements
 from planner.io.schemas import PowerFile
 from planner.io.yamlio import loads, read_text
@@ -59,10 +59,11 @@ def read_power_rows(path: Path) -> list[PowerRow]:
 
 
 def read_power_factors(path: Path) -> dict[str, PowerFactors]:
-    """``catalogs/power.yaml``: the fitted step-power factors per GPU id."""
+    """``catalogs/power.yaml``: the step-power factors per GPU id as written (fitted, or lent by the
+    GPU named in ``transferred_from``)."""
     text = read_text(path)
     try:
         doc = PowerFile.model_validate(loads(text, str(path)))
     except ValidationError as exc:
         raise InputError(format_validation_error(path, text, exc)) from None
-    return {gpu: power_factors(gpu, e) for gpu, e in doc.gpus.items()}
+    return power_table({gpu: (f"{path}: gpus.{gpu}", e) for gpu, e in doc.gpus.items()})

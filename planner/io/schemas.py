@@ -334,21 +334,32 @@ class EnginesFile(Strict):
 
 
 class PowerEntry(Strict):
-    """One GPU's measured step-power factors (``power.yaml``; ``planner.powerfit`` fits them)."""
+    """One GPU's measured step-power factors (``power.yaml``; ``planner.powerfit`` fits them), or
+    ``transferred_from`` another GPU's when this one was not measured (with a ``note`` saying why)."""
 
-    idle_w: Positive
-    active_w: Annotated[float, AfterValidator(_finite)]
-    flop_w: Annotated[float, AfterValidator(_finite)]
-    hbm_w: Annotated[float, AfterValidator(_finite)]
-    cap_w: Positive
-    source: SourceId
-    as_of: AsOf
-    measured_on: str
+    idle_w: Positive | None = None
+    active_w: Annotated[float, AfterValidator(_finite)] | None = None
+    flop_w: Annotated[float, AfterValidator(_finite)] | None = None
+    hbm_w: Annotated[float, AfterValidator(_finite)] | None = None
+    cap_w: Positive | None = None
+    source: SourceId | None = None
+    as_of: AsOf | None = None
+    measured_on: str | None = None
+    transferred_from: str | None = None
     note: str = ""
 
     @model_validator(mode="after")
-    def _cap_above_idle(self) -> PowerEntry:
-        if self.cap_w <= self.idle_w:
+    def _fitted_or_transferred(self) -> PowerEntry:
+        factors = (self.idle_w, self.active_w, self.flop_w, self.hbm_w, self.cap_w)
+        if self.transferred_from is not None:
+            if any(f is not None for f in factors) or self.measured_on is not None:
+                raise ValueError("a transferred entry carries no factors of its own (no idle_w ... cap_w, no measured_on)")
+            if not self.note.strip():
+                raise ValueError("a transferred entry needs a note saying why")
+            return self
+        if any(f is None for f in factors) or not self.source or self.as_of is None or not self.measured_on:
+            raise ValueError("a fitted entry needs idle_w, active_w, flop_w, hbm_w, cap_w, source, as_of and measured_on")
+        if self.cap_w is not None and self.idle_w is not None and self.cap_w <= self.idle_w:
             raise ValueError("cap_w must be above idle_w")
         return self
 

@@ -389,6 +389,12 @@ def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float
         eff = catalog.efficiency[gpu]
         if eff.transferred_from:
             out.append(f"{gpu}: efficiency factors transferred from {eff.transferred_from} (no measurement of this GPU)")
+        pf = catalog.power.get(gpu)
+        if pf is not None and pf.transferred_from:
+            out.append(
+                f"{gpu}: power factors transferred from {pf.transferred_from} (no power measurement of this GPU; "
+                "power_kw and energy rest on that assumption)"
+            )
         if workload.precision == "fp4" and eff.precision_set("fp4") != "fp4":
             out.append(f"{gpu}: no fp4 kernels measured; the {eff.precision_set('fp4')} factors are used for fp4")
         if workload.precision == "fp8" and eff.fp8 is None:

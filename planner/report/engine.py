@@ -51,18 +51,24 @@ def label_of(doc: Any) -> str | None:
     return None
 
 
-def transfer_warnings(catalog: Catalog, gpus: Iterable[str], precision: Precision) -> list[str]:
+def transfer_warnings(catalog: Catalog, gpus: Iterable[str], precision: Precision, *, power: bool = True) -> list[str]:
     """One warning per GPU (of a plan, a proposal, an estimate) whose factors under the selected
-    engine were measured on another GPU (``Efficiency.transferred_from``)."""
+    engine were measured on another GPU (``Efficiency.transferred_from``), and, with ``power``, one
+    per GPU whose step-power factors were (``PowerFactors.transferred_from``, ``power.yaml``)."""
     out = []
     for gpu in sorted(set(gpus)):
         eff = catalog.efficiency.get(gpu)
-        if eff is None or not eff.transferred_from:
-            continue
-        out.append(
-            f"{gpu} has no {catalog.engine.id} measurements of its own; its efficiency factors are those of "
-            f"{eff.transferred_from} ({eff.for_precision(precision).fitted_on})"
-        )
+        if eff is not None and eff.transferred_from:
+            out.append(
+                f"{gpu} has no {catalog.engine.id} measurements of its own; its efficiency factors are those of "
+                f"{eff.transferred_from} ({eff.for_precision(precision).fitted_on})"
+            )
+        pf = catalog.power.get(gpu) if power else None
+        if pf is not None and pf.transferred_from:
+            out.append(
+                f"{gpu} has no power measurements of its own; its step-power factors are those of "
+                f"{pf.transferred_from} ({pf.source}, power.yaml)"
+            )
     return out
 
 
