@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
@@ -301,7 +301,7 @@ def serving_cases(
             reason = "pipeline, attention-data or expert parallelism is not modelled"
         if reason is None:
             assert r.model is not None and r.gpu is not None
-            precision = next(p for p in PRECISIONS if p == r.precision)
+            precision = cast(Precision, r.precision)  # one of PRECISIONS, checked above
             try:
                 rep = serve_replica(cat, cat.models[r.model], cat.gpus[r.gpu], r.tp, precision)
             except InputError as exc:

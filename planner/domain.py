@@ -120,9 +120,8 @@ class Efficiency:
         """The factors for a step at ``precision``: the set fitted at that precision where one was
         measured (fp8 and fp4 GEMMs reach other fractions of their higher peaks than bf16 ones); an
         fp4 step without an fp4 set takes the fp8 set (the nearer kernels), else these."""
-        if precision == "fp4":
-            return self.fp4 or self.fp8 or self
-        return self.fp8 if precision == "fp8" and self.fp8 is not None else self
+        used = self.precision_set(precision)
+        return (self.fp4 if used == "fp4" else self.fp8 if used == "fp8" else None) or self
 
     def precision_set(self, precision: Precision) -> Precision:
         """Which fitted set :meth:`for_precision` hands a step at ``precision``."""

@@ -225,6 +225,25 @@ def fit_gemm(
     )
 
 
+def _one_factor_fit(name: str, ideal: Array, latency_s: Array, candidates: npt.NDArray[np.bool_]) -> OpFit:
+    """``name`` = the share of its ideal time (at 100 %) a kernel reaches, ``t = ideal / frac``, over the
+    ``candidates`` rows that are not faster than ideal (those are excluded and counted)."""
+    impossible = latency_s < ideal
+    used = candidates & ~impossible
+    (frac,) = _robust_log_fit(lambda x: ideal[used] / x[0], np.array([np.median(ideal[used] / latency_s[used])]),
+                              latency_s[used], upper=np.ones(1))  # fmt: skip
+    med, worst = _errors(ideal[used] / frac, latency_s[used])
+    return OpFit(
+        factors={name: float(frac)},
+        rows=int(used.sum()),
+        excluded=int((candidates & impossible).sum()),
+        candidates=int(candidates.sum()),
+        median_abs_error_frac=med,
+        worst_abs_error_frac=worst,
+        detail={"impossible_any_shape": float(impossible.sum())},
+    )
+
+
 def context_attention_flops(batch: Array, isl: Array, heads: Array, head_dim: Array) -> Array:
     """Flops of one causal context-attention kernel (one layer): ``2·batch·heads·head_dim·isl²``,
     i.e. QKᵀ and PV (``2·2·…·isl²``) halved by the causal mask."""
@@ -239,22 +258,9 @@ def fit_context_attention(
     batch, isl, heads, head_dim, latency_s = (np.asarray(a, dtype=np.float64) for a in (batch, isl, heads, head_dim, latency_s))
     ideal = context_attention_flops(batch, isl, heads, head_dim) / peak_flop_per_s
     candidates = (isl >= min_isl) & (ideal >= min_ideal_s)
-    impossible = latency_s < ideal
-    used = candidates & ~impossible
-    if not used.any():
+    if not (candidates & (latency_s >= ideal)).any():
         raise ValueError(f"context attention: no row with prompts of {min_isl} tokens or more")
-    (frac,) = _robust_log_fit(lambda x: ideal[used] / x[0], np.array([np.median(ideal[used] / latency_s[used])]),
-                              latency_s[used], upper=np.ones(1))  # fmt: skip
-    med, worst = _errors(ideal[used] / frac, latency_s[used])
-    return OpFit(
-        factors={"attention_compute_frac": float(frac)},
-        rows=int(used.sum()),
-        excluded=int((candidates & impossible).sum()),
-        candidates=int(candidates.sum()),
-        median_abs_error_frac=med,
-        worst_abs_error_frac=worst,
-        detail={"impossible_any_shape": float(impossible.sum())},
-    )
+    return _one_factor_fit("attention_compute_frac", ideal, latency_s, candidates)
 
 
 def kv_read_bytes(batch: Array, context: Array, kv_heads: Array, head_dim: Array, kv_bytes: float) -> Array:
@@ -272,22 +278,9 @@ def fit_kv_read(
     )
     ideal = kv_read_bytes(batch, context, kv_heads, head_dim, kv_bytes) / hbm_bytes_per_s
     candidates = ideal >= min_ideal_s
-    impossible = latency_s < ideal
-    used = candidates & ~impossible
-    if not used.any():
+    if not (candidates & (latency_s >= ideal)).any():
         raise ValueError("generation attention: no row that reads enough KV cache to be bandwidth-bound")
-    (frac,) = _robust_log_fit(lambda x: ideal[used] / x[0], np.array([np.median(ideal[used] / latency_s[used])]),
-                              latency_s[used], upper=np.ones(1))  # fmt: skip
-    med, worst = _errors(ideal[used] / frac, latency_s[used])
-    return OpFit(
-        factors={"kv_read_frac": float(frac)},
-        rows=int(used.sum()),
-        excluded=int((candidates & impossible).sum()),
-        candidates=int(candidates.sum()),
-        median_abs_error_frac=med,
-        worst_abs_error_frac=worst,
-        detail={"impossible_any_shape": float(impossible.sum())},
-    )
+    return _one_factor_fit("kv_read_frac", ideal, latency_s, candidates)
 
 
 def allreduce_model_s(

@@ -331,3 +331,18 @@ def test_fp8_block_choice() -> None:
     assert "h100-sxm/fp8" in result.skipped  # the excerpt holds no fp8_block rows
     assert "fp8_block" in result.skipped["h100-sxm/fp8"]
     assert math.isfinite(result.fits["h100-sxm"].factors["compute_frac"])
+
+
+def test_gemm_model_is_the_cores_formula() -> None:
+    """opfit's vectorized GEMM time is the core's overlap_s / gemm_dim_share on every shape the fit
+    uses (n, k >= 1024), so the fitted factors mean in the core what they meant in the fit."""
+    from planner.perf.roofline import gemm_dim_share, overlap_s
+
+    f = {"compute_frac": 0.7, "memory_frac": 0.8, "half_dim": 1400.0, "dim_exp": 1.3, "overlap_q": 1.6}
+    peak, bw = 1.979e15, 4.8e12
+    for m, n, k in itertools.product([1, 64, 4096], [1024, 7168], [1024, 8192]):
+        got = opfit.gemm_model_s(np.array([m]), np.array([n]), np.array([k]), **f, peak_flop_per_s=peak,
+                                 hbm_bytes_per_s=bw, weight_bytes=1.0, act_bytes=1.0)[0]  # fmt: skip
+        c = 2.0 * m * n * k / (f["compute_frac"] * gemm_dim_share(min(n, k), f["half_dim"], f["dim_exp"]) * peak)
+        mem = float(opfit.gemm_bytes(np.array([m]), np.array([n]), np.array([k]), 1.0, 1.0)[0]) / (f["memory_frac"] * bw)
+        assert got == pytest.approx(overlap_s(c, mem, f["overlap_q"]), rel=1e-12)
