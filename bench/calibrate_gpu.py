@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from planner import microbench, powersample  # noqa: E402
+from planner.calibrate import microbench, powersample  # noqa: E402
 from planner.domain import ModelSpec  # noqa: E402
 
 GRID = microbench.DEFAULT_GRID

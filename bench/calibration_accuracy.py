@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from planner import api
-from planner.calibrate import predict_s
+from planner.calibrate.stepfit import predict_s
 from planner.domain import Catalog, Efficiency, Measurement
 from planner.io.measurements import read_measurements
 from planner.perf.roofline import Hardware

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from planner import api
-from planner.engine_fit import predict
+from planner.calibrate.engine_fit import predict
 from planner.io.catalog import load_catalog, select_engine
 from planner.io.silicon import read_silicon
 
@@ -85,9 +85,7 @@ def main() -> int:
     print(head)
     print("-" * len(head))
     for (split, gpu, engine, model), es in sorted(groups.items(), key=lambda kv: (kv[0][0] != "train", kv[0][1:])):
-        print(
-            f"{split:9s} {gpu:9s} {engine:7s} {model:14s} {len(es):4d} | {fmt([e[0] for e in es])} | {fmt([e[1] for e in es])}"
-        )
+        print(f"{split:9s} {gpu:9s} {engine:7s} {model:14s} {len(es):4d} | {fmt([e[0] for e in es])} | {fmt([e[1] for e in es])}")
     print()
     print("summary (median |error|):")
     lines = []

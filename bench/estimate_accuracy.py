@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from planner import api
-from planner.calibrate import compute_floor_s, predict_s
+from planner.calibrate.stepfit import compute_floor_s, predict_s
 from planner.domain import Measurement
 from planner.io.measurements import read_splitwise
 

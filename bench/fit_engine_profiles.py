@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from planner import api
-from planner.engine_fit import _X0, SERVE_PARAMS
+from planner.calibrate.engine_fit import _X0, SERVE_PARAMS
 from planner.io.efficiency import validate_efficiency_doc
 from planner.io.optables import write_kernel_overlay
 
@@ -165,9 +165,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--tables", type=Path, help="aiconfigurator_core/systems/data of aiconfigurator-core 0.12.0")
-    src.add_argument(
-        "--overheads-only", action="store_true", help="keep the committed kernel factors, refit only the overheads"
-    )
+    src.add_argument("--overheads-only", action="store_true", help="keep the committed kernel factors, refit only the overheads")
     ap.add_argument("--engine", action="append", choices=("vllm", "sglang", "trtllm"))
     ap.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     args = ap.parse_args()

@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from planner import api  # noqa: E402
+from planner.calibrate.powerfit import PowerFit, PowerPoint, PowerRow, achieved, errors, fit  # noqa: E402
 from planner.domain import Catalog, Measurement  # noqa: E402
 from planner.io.power import read_power_header, read_power_rows  # noqa: E402
 from planner.perf.power import PowerFactors, gpu_power_w, step_power_w  # noqa: E402
 from planner.perf.roofline import decode_step  # noqa: E402
-from planner.powerfit import PowerFit, PowerPoint, PowerRow, achieved, errors, fit  # noqa: E402
 
 H200_POWER = ROOT / "catalogs" / "measurements" / "h200-power" / "measurements.csv"
 SPLITWISE = ROOT / "catalogs" / "measurements" / "splitwise" / "perf_model.csv"

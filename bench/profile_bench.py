@@ -28,7 +28,7 @@ GENERATE = """
 import json, sys
 from pathlib import Path
 from planner.io.traces import write_trace
-from planner.synth import SynthSpec, synthesize
+from planner.sim.synth import SynthSpec, synthesize
 spec = SynthSpec(requests=int(sys.argv[2]), rate_rps=2000.0, cv2=2.0, isl_mean=2048, osl_mean=256, seed=0)
 write_trace(Path(sys.argv[1]), synthesize(spec), "azure")
 print(json.dumps({}))
@@ -49,7 +49,7 @@ import json, resource, sys, time
 from pathlib import Path
 t0 = time.perf_counter()
 from planner.io.traces import read_trace
-from planner.profile import profile
+from planner.profile.analysis import profile
 from planner.report.envelope import envelope, to_json
 from planner.report.profile import profile_data
 tf = read_trace(Path(sys.argv[1]))

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 Precision = Literal["bf16", "fp8", "fp4"]
 PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "fp4")
 Role = Literal["prefill", "decode", "colocated"]
@@ -57,7 +60,7 @@ class GpuSpec:
 
 @dataclass(frozen=True, slots=True)
 class PowerFactors:
-    """A GPU's measured step-power model (``planner.powerfit``, ``catalogs/power.yaml``): the board
+    """A GPU's measured step-power model (``planner.calibrate.powerfit``, ``catalogs/power.yaml``): the board
     power of a GPU kept busy by back-to-back steps that reach ``mfu`` of the precision's peak FLOP/s
     and ``mbu`` of the HBM bandwidth is ``min(cap_w, idle_w + active_w + flop_w·mfu + hbm_w·mbu)``."""
 
@@ -497,3 +500,52 @@ class Deployment:
     pools: tuple[Pool, ...]
     links: tuple[LinkUse, ...] = ()
     routing: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trace:
+    """Requests of a trace as parallel arrays (arrival order need not be sorted)."""
+
+    arrival_s: npt.NDArray[np.float64]
+    input_tokens: npt.NDArray[np.int64]
+    output_tokens: npt.NDArray[np.int64]
+    hash_values: npt.NDArray[np.int64] | None = None  # prefix block hash ids of all requests, concatenated
+    hash_offsets: npt.NDArray[np.int64] | None = None  # request i owns hash_values[hash_offsets[i]:hash_offsets[i+1]]
+    failed: int = 0  # rows left out as failed requests (BurstGPT: 0 response tokens)
+    start: str | None = None  # wall-clock time of the first request, when the trace has one
+
+    def __len__(self) -> int:
+        return int(self.arrival_s.size)
+
+    def sorted(self) -> Trace:
+        """The same requests in arrival order (stable; returns ``self`` when already sorted)."""
+        t = self.arrival_s
+        if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):
+            return self
+        order = np.argsort(t, kind="stable")
+        values, offsets = self.hash_values, self.hash_offsets
+        if values is not None and offsets is not None:
+            counts = np.diff(offsets)[order]
+            new_offsets = np.zeros(order.size + 1, dtype=np.int64)
+            np.cumsum(counts, out=new_offsets[1:])
+            gather = np.repeat(offsets[:-1][order] - new_offsets[:-1], counts) + np.arange(new_offsets[-1])
+            values, offsets = values[gather], new_offsets
+        return Trace(
+            arrival_s=t[order],
+            input_tokens=self.input_tokens[order],
+            output_tokens=self.output_tokens[order],
+            hash_values=values,
+            hash_offsets=offsets,
+            failed=self.failed,
+            start=self.start,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PowerRow:
+    """One measured step with its board power (the power columns of the measurement CSV)."""
+
+    step: Measurement
+    mean_w: float
+    peak_w: float
+    samples: int

@@ -30,11 +30,7 @@ CASES.update(
         "estimate_prefill": ["estimate", "prefill", "-m", "llama-3.1-70b", "-g", "h100-sxm", "--tp", "4", "--tokens", "2048", "-f", "json"],
         "estimate_decode": ["estimate", "decode", "-m", "llama-3.1-8b", "-g", "a100-sxm-80gb", "--tp", "1", "--batch", "32", "--context", "3000", "-f", "json"],
         "estimate_serve": ["estimate", "serve", "-m", "llama-3.1-8b", "-g", "h200-sxm", "--isl", "4000", "--osl", "500", "--concurrency", "16", "-f", "json"],
-        "estimate_serve_disagg": [
-            "estimate", "serve", "-m", "qwen3-32b", "--isl", "8000", "--osl", "1000", "--concurrency", "32",
-            "--mode", "disaggregated", "--prefill-gpu", "h200-sxm", "--prefill-tp", "2", "--prefill-workers", "1",
-            "--decode-gpu", "h200-sxm", "--decode-tp", "2", "--decode-workers", "1", "--engine", "sglang", "-f", "json",
-        ],
+        "estimate_serve_disagg": ["estimate", "serve", "-m", "qwen3-32b", "--isl", "8000", "--osl", "1000", "--concurrency", "32", "--mode", "disaggregated", "--prefill-gpu", "h200-sxm", "--prefill-tp", "2", "--prefill-workers", "1", "--decode-gpu", "h200-sxm", "--decode-tp", "2", "--decode-workers", "1", "--engine", "sglang", "-f", "json"],
         "simulate_chatbot_plan": ["simulate", "examples/proposals/chatbot_plan.yaml", "-n", "2000", "-f", "json"],
         "sweep_chatbot_rate": ["sweep", "examples/workloads/chatbot.yaml", "--vary", "rate_rps=2,8", "-f", "json"],
         "catalog_list_gpus": ["catalog", "list", "gpus", "-f", "json"],

@@ -13,7 +13,7 @@ import yaml
 from conftest import Run, assert_input_error
 
 from planner import api
-from planner.calibrate import PARAMS, predict_s
+from planner.calibrate.stepfit import PARAMS, predict_s
 from planner.domain import Catalog, Measurement
 from planner.io.measurements import read_measurements
 from planner.perf.roofline import Hardware

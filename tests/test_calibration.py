@@ -11,7 +11,7 @@ import pytest
 from known_factors import TRUE
 
 from planner import api
-from planner.calibrate import PARAMS, compute_floor_s, fit, fit_gpu, predict_s
+from planner.calibrate.stepfit import PARAMS, compute_floor_s, fit, fit_gpu, predict_s
 from planner.domain import Catalog, Measurement
 from planner.errors import InputError
 from planner.io.measurements import MEASUREMENT_COLUMNS, read_measurements, read_splitwise

@@ -15,7 +15,7 @@ from conftest import Run, assert_input_error
 from known_factors import TRUE
 
 from planner import api
-from planner.calibrate import compute_floor_s, decode_runs, fit_gpu, predict_s
+from planner.calibrate.stepfit import compute_floor_s, decode_runs, fit_gpu, predict_s
 from planner.domain import Catalog, Efficiency, Measurement
 from planner.errors import InputError
 from planner.io.engine_bench import read_sglang_one_batch, read_vllm_latency

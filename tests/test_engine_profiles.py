@@ -13,8 +13,8 @@ import yaml
 from conftest import Run, assert_input_error
 
 from planner import api
+from planner.calibrate.engine_fit import SERVE_PARAMS, ServeCase, fit_serving, predict, set_overheads
 from planner.domain import Catalog, ServingMeasurement
-from planner.engine_fit import SERVE_PARAMS, ServeCase, fit_serving, predict, set_overheads
 from planner.errors import InputError
 from planner.io.catalog import select_engine
 from planner.io.silicon import read_silicon

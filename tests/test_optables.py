@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from planner import api, opfit
+from planner import api
+from planner.calibrate import opfit
 from planner.domain import Catalog, Efficiency
 from planner.errors import InputError
 from planner.io import optables

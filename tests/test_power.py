@@ -12,7 +12,9 @@ from types import SimpleNamespace
 import pytest
 from conftest import assert_input_error, cli
 
-from planner import api, microbench, powersample
+from planner import api
+from planner.calibrate import microbench, powersample
+from planner.calibrate.powerfit import PowerPoint, errors, fit
 from planner.domain import Catalog, Workload
 from planner.errors import CatalogError, InputError, UnknownIdError
 from planner.io.catalog import load_catalog
@@ -23,7 +25,6 @@ from planner.optimize.candidates import enumerate_candidates
 from planner.perf.evaluate import busy_steps, make_replica
 from planner.perf.power import PowerFactors, busy_steps_power_w, estimate_power_w, gpu_power_w, replica_power_w, step_power_w
 from planner.perf.serving import mean_context_tokens
-from planner.powerfit import PowerPoint, errors, fit
 
 ROOT = Path(__file__).resolve().parent.parent
 H200_POWER = ROOT / "catalogs" / "measurements" / "h200-power" / "measurements.csv"
@@ -206,7 +207,7 @@ def test_fit_recovers_known_factors_with_censored_rows() -> None:
 
 
 def _h200_points() -> tuple[list[PowerPoint], dict[str, str]]:
-    from planner.powerfit import achieved
+    from planner.calibrate.powerfit import achieved
 
     catalog = api.load_catalog(())
     gpu = catalog.gpus["h200-sxm"]

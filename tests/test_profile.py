@@ -13,8 +13,8 @@ from conftest import Run, assert_input_error
 from planner import api
 from planner.domain import Catalog
 from planner.errors import InputError
-from planner.profile import Trace, arrivals, choose_classes, histogram, phase_share_for, prefix_reuse, profile
-from planner.synth import SynthSpec, synthesize
+from planner.profile.analysis import Trace, arrivals, choose_classes, histogram, phase_share_for, prefix_reuse, profile
+from planner.sim.synth import SynthSpec, synthesize
 
 # Five requests at 0, 1, 3, 6, 10 s. Gaps 1, 2, 3, 4: mean 2.5, population variance 1.25, cv² = 0.2.
 # Mean rate 5 / 10 s = 0.5. Closed 5 s windows: [0,5] and [1,6] hold 3 requests, so the peak is 0.6.

@@ -11,10 +11,10 @@ import yaml
 from conftest import Run, assert_input_error
 
 from planner import api
+from planner.api.sweep import apply_catalog, parse_vary, sweep
 from planner.domain import Catalog
 from planner.errors import InputError
 from planner.report.sweep import sparkline
-from planner.sweep import apply_catalog, parse_vary, sweep
 
 # These tests check the core's mechanics on figures worked out under the 2023 Splitwise engine
 # profile; they pin it (the default engine's figures are in test_engine_profiles.py and the README).

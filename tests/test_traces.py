@@ -11,8 +11,8 @@ from conftest import Run, assert_input_error
 
 from planner.errors import InputError
 from planner.io.traces import WRITE_FORMATS, format_timestamps, read_trace, write_trace
-from planner.profile import Trace
-from planner.synth import SynthSpec, synthesize
+from planner.profile.analysis import Trace
+from planner.sim.synth import SynthSpec, synthesize
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "traces"
 READ_AS = {"azure": "azure", "azure-2024": "azure", "burstgpt": "burstgpt", "mooncake": "mooncake", "vidur": "vidur"}

@@ -285,7 +285,8 @@ def run(
 ) -> None:
     """Time model-shaped decoder stacks on the local NVIDIA GPU (random weights, CUDA graphs) and
     write the measurement CSV that `planner calibrate fit` takes. Needs `pip install 'planner[gpu]'`."""
-    from planner import api, microbench, powersample
+    from planner import api
+    from planner.calibrate import microbench, powersample
     from planner.errors import InputError
     from planner.io.output import write_text_atomic
 

@@ -45,8 +45,8 @@ def profile(
     from planner.io.traces import read_trace
     from planner.io.workload import parse_workload
     from planner.io.yamlio import dumps
-    from planner.profile import phase_share_for
-    from planner.profile import profile as make_profile
+    from planner.profile.analysis import phase_share_for
+    from planner.profile.analysis import profile as make_profile
     from planner.report.envelope import envelope
     from planner.report.profile import profile_data, profile_table, workload_document
 

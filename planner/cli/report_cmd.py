@@ -69,8 +69,8 @@ def _render(doc: dict[str, Any], result_file: Path, catalog_dir: list[Path] | No
                 hint="re-run planner sweep --engine to sweep under another engine",
             )
         return sweep_html(doc)
+    from planner.api.sweep import report_sweeps
     from planner.io.workload import parse_workload
-    from planner.sweep import report_sweeps
 
     workload = doc["inputs"]["workload"]
     spec = parse_workload(workload, "inputs.workload")

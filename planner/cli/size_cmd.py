@@ -194,10 +194,10 @@ def _write_html(
 ) -> None:
     import json
 
+    from planner.api.sweep import report_sweeps
     from planner.io.output import write_text_atomic
     from planner.report.envelope import to_json
     from planner.report.html import size_html
-    from planner.sweep import report_sweeps
 
     sweeps = report_sweeps(doc["inputs"]["workload"], catalog, solver=solver, time_limit_s=time_limit_s)
     page = size_html(json.loads(to_json(doc)), sweeps)

@@ -33,12 +33,12 @@ def sweep(
     """Re-solve across a range of arrival rate, SLO target, prompt length or GPU price: cost, GPUs,
     configuration and savings against co-located at each point."""
     from planner import api
+    from planner.api.sweep import parse_vary
+    from planner.api.sweep import sweep as run_sweep
     from planner.io.output import check_output, write_text_atomic
     from planner.report.engine import engine_doc, engine_line, with_engine_column
     from planner.report.envelope import envelope, to_json
     from planner.report.sweep import csv_rows, sweep_markdown, sweep_table
-    from planner.sweep import parse_vary
-    from planner.sweep import sweep as run_sweep
 
     spec = api.load_workload_spec(workload_file)
     catalog = api.workload_catalog(spec, workload_file, catalog_dir or (), engine)

@@ -39,7 +39,7 @@ def synth(
     """Write a synthetic trace: Poisson or Gamma arrivals, lognormal lengths, optional daily cycle."""
     from planner.errors import InputError
     from planner.io.traces import WRITE_FORMATS, write_trace
-    from planner.synth import SynthSpec, synthesize
+    from planner.sim.synth import SynthSpec, synthesize
 
     if format_out not in WRITE_FORMATS:
         raise InputError(f"--format-out {format_out}: use one of {', '.join(WRITE_FORMATS)}")

@@ -138,9 +138,16 @@ def _load_raw(dirs: Sequence[Path]) -> _Raw:
                 _merge_ids(getattr(raw, kind), getattr(doc, kind), kind, path, raw)
             elif kind == "engines":
                 _merge_ids(raw.engines, doc.engines, "engines", path, raw)
-                raw.engines_file = doc if raw.engines_file is None else raw.engines_file.model_copy(
-                    update={"default": doc.default, "net_efficiency_frac": doc.net_efficiency_frac,
-                            "net_efficiency_source": doc.net_efficiency_source}
+                raw.engines_file = (
+                    doc
+                    if raw.engines_file is None
+                    else raw.engines_file.model_copy(
+                        update={
+                            "default": doc.default,
+                            "net_efficiency_frac": doc.net_efficiency_frac,
+                            "net_efficiency_source": doc.net_efficiency_source,
+                        }
+                    )
                 )
                 raw.origin["engines:"] = path
             elif kind == "prices":

@@ -3,7 +3,7 @@
 aiconfigurator-core (NVIDIA, Apache-2.0; not a dependency of planner) ships kernel latencies
 measured inside each serving engine as ``<system>/<op>/<engine>/<version>/<table>.parquet`` under
 its ``systems/data`` directory. This module reads the four tables the performance core's kernel
-factors are fitted on (:mod:`planner.opfit`) into numpy arrays, latencies in seconds:
+factors are fitted on (:mod:`planner.calibrate.opfit`) into numpy arrays, latencies in seconds:
 
 * ``gemm/<engine>/<v>/gemm_perf.parquet``: ``gemm_dtype``, ``kernel_source``, ``m``, ``n``, ``k``
 * ``attention/<engine>/<v>/context_attention_perf.parquet`` and

@@ -9,13 +9,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from planner.domain import PowerFactors
+from planner.domain import PowerFactors, PowerRow
 from planner.errors import InputError
 from planner.io.catalog import format_validation_error, power_table
 from planner.io.measurements import _number, read_measurements
 from planner.io.schemas import PowerFile
 from planner.io.yamlio import loads, read_text
-from planner.powerfit import PowerRow
 
 POWER_COLUMNS = ("power_mean_w", "power_peak_w", "power_samples")
 

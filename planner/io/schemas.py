@@ -239,6 +239,7 @@ class EfficiencyEntry(Strict):
             if len(points) < 2 or sizes != sorted(set(sizes)):
                 raise ValueError(f"allreduce_curve[{tp}]: at least two points with message sizes strictly increasing")
         return v
+
     fitted_on: str | None = None
     source: SourceId | None = None
     as_of: AsOf | None = None
@@ -334,7 +335,7 @@ class EnginesFile(Strict):
 
 
 class PowerEntry(Strict):
-    """One GPU's measured step-power factors (``power.yaml``; ``planner.powerfit`` fits them), or
+    """One GPU's measured step-power factors (``power.yaml``; ``planner.calibrate.powerfit`` fits them), or
     ``transferred_from`` another GPU's when this one was not measured (with a ``note`` saying why)."""
 
     idle_w: Positive | None = None

@@ -35,9 +35,9 @@ from typing import IO, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from planner.domain import Trace
 from planner.errors import InputError
 from planner.io.output import atomic_binary, note_input
-from planner.profile import Trace
 
 Container = Literal["csv", "jsonl", "parquet"]
 Progress = Callable[[int, int], None]  # (bytes read, total bytes)

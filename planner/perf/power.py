@@ -7,7 +7,7 @@ same reason. The two terms, :func:`idle_power_w` and :func:`dynamic_power_w`, ar
 optimizer's per-replica power coefficients (power = idle + dynamic × busy fraction).
 
 Measured (issue 19): where the catalog has :class:`PowerFactors` for a GPU (``power.yaml``, fitted
-by ``planner.powerfit`` on ``calibrate run --power`` steps), ``P_idle`` is the measured idle draw
+by ``planner.calibrate.powerfit`` on ``calibrate run --power`` steps), ``P_idle`` is the measured idle draw
 and ``P_busy`` the board power of the steps the replica runs (:func:`busy_steps_power_w`): power
 grows with the step's achieved FLOP/s and HBM bytes/s above the idle draw, up to the power cap.
 GPUs without factors keep the datasheet formula above.

@@ -83,7 +83,7 @@ def overlap_s(compute_s: float, memory_s: float, q: float | None) -> float:
 
 
 GEMM_SHAPE_MIN_DIM = 1024
-"""The smallest weight dimension the GEMM shape term is fitted on (``planner.opfit``): narrower GEMMs
+"""The smallest weight dimension the GEMM shape term is fitted on (``planner.calibrate.opfit``): narrower GEMMs
 (an 8B model's output projection at TP 8 is 512 wide) get this width's share, not an extrapolation."""
 
 

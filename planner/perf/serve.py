@@ -271,8 +271,12 @@ def serve_disaggregated(
     budget = prefill.engine.limits(prefill.hw.gpu.id).max_num_batched_tokens
     chunk = min(isl, budget) if prefill.engine.chunked_prefill else isl
     service = _prompt_s(prefill, chunk_sizes(isl, chunk), isl, 0, 0.0)
-    kv = 0.0 if link is None else kv_transfer_s(
-        prefill.model, link, prefill.engine, precision=prefill.precision, prompt_tokens=isl, tp=prefill.tp, prefill_s=service
+    kv = (
+        0.0
+        if link is None
+        else kv_transfer_s(
+            prefill.model, link, prefill.engine, precision=prefill.precision, prompt_tokens=isl, tp=prefill.tp, prefill_s=service
+        )
     )
     ctx = isl + osl / 2.0
     decode_tokens = max(osl - 1, 0)

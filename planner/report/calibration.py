@@ -9,7 +9,7 @@ import numpy as np
 from rich.console import Group
 from rich.table import Table
 
-from planner.calibrate import PARAMS, GpuFit
+from planner.calibrate.stepfit import PARAMS, GpuFit
 from planner.units import s_to_ms
 
 

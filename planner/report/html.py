@@ -387,7 +387,7 @@ def _engine(doc: dict[str, Any]) -> str:
 
 def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine: str | None = None) -> str:
     """The report of a ``planner size`` result (its JSON envelope) and, when given, the capacity
-    curve and target grid of :func:`planner.sweep.report_sweeps` (re-sized under ``sweeps_engine``,
+    curve and target grid of :func:`planner.api.sweep.report_sweeps` (re-sized under ``sweeps_engine``,
     ``ID@VERSION``, where that is not the result's engine)."""
     data = doc["data"]
     wl = doc["inputs"].get("workload", {})

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from planner.profile import Histogram, PhaseShare, Profile, RequestClass, TokenSummary
+from planner.profile.analysis import Histogram, PhaseShare, Profile, ProfiledClass, TokenSummary
 
 BAR_WIDTH = 40
 SPARK = "▁▂▃▄▅▆▇█"
@@ -32,7 +32,7 @@ def _hist(h: Histogram) -> dict[str, Any]:
     return {"edges": list(h.edges), "counts": list(h.counts)}
 
 
-def _class(c: RequestClass) -> dict[str, Any]:
+def _class(c: ProfiledClass) -> dict[str, Any]:
     return {
         "name": c.name,
         "num_requests": c.num_requests,

@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from planner.api import ServeResult, ServingCalibration
-from planner.engine_fit import ServeError
+from planner.calibrate.engine_fit import ServeError
 from planner.report.engine import engine_doc
 from planner.units import s_to_ms
 
@@ -84,8 +84,7 @@ def serve_warnings(r: ServeResult) -> list[str]:
         used = eff.precision_set(r.request.precision)
         if used != r.request.precision:
             out.append(
-                f"{role}: no {r.request.precision} factor set for {gpu.id} under {r.engine.id}: "
-                f"the {used} factors are used"
+                f"{role}: no {r.request.precision} factor set for {gpu.id} under {r.engine.id}: the {used} factors are used"
             )
     if r.point.admission_wait_s > 0:
         out.append(

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from planner import powersample
+from planner.calibrate import powersample
 from planner.domain import ModelSpec
 from planner.errors import InputError
 
@@ -418,9 +418,7 @@ def _rank_main(rank: int, job: _Job, port: int, result: str, verbose: bool) -> N
         torch.distributed.destroy_process_group()
 
 
-def _run_rank(
-    job: _Job, rank: int, progress: Callable[[str], None] | None, power: PowerProbe | None = None
-) -> list[Row]:
+def _run_rank(job: _Job, rank: int, progress: Callable[[str], None] | None, power: PowerProbe | None = None) -> list[Row]:
     torch = _torch()
     model, device = job.model, job.device
     device_str = f"cuda:{rank}" if device == "cuda" else "cpu"

@@ -30,9 +30,9 @@ from planner.perf.roofline import Hardware, decode_step, peak_flop_per_s, prefil
 from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
 
 if TYPE_CHECKING:
-    from planner.calibrate import GpuFit
+    from planner.calibrate.engine_fit import ServeCase, ServeError
+    from planner.calibrate.stepfit import GpuFit
     from planner.check.runner import CheckResult
-    from planner.engine_fit import ServeCase, ServeError
     from planner.io.proposal import ProposalSpec
     from planner.io.workload import WorkloadSpec
     from planner.optimize.sizing import SizeResult
@@ -281,7 +281,7 @@ def serving_cases(
 ) -> tuple[dict[tuple[str, Precision], list[ServeCase]], list[tuple[ServingMeasurement, str]]]:
     """The rows of ``cat``'s selected engine that the co-located serving model represents, by
     (GPU, precision), each with the replica built from the catalog's factors; and the others, with why."""
-    from planner.engine_fit import ServeCase
+    from planner.calibrate.engine_fit import ServeCase
 
     cases: dict[tuple[str, Precision], list[ServeCase]] = {}
     skipped: list[tuple[ServingMeasurement, str]] = []
@@ -335,7 +335,7 @@ def calibrate_serving(
 ) -> ServingCalibration:
     """Fit ``engine``'s overheads (one set over every GPU and precision) on the rows of ``fit_models``
     (the training split), each row keeping its GPU's kernel factors, and report the other models' rows apart."""
-    from planner.engine_fit import errors, fit_serving, set_overheads
+    from planner.calibrate.engine_fit import errors, fit_serving, set_overheads
     from planner.io.catalog import select_engine
     from planner.io.silicon import read_silicon
 
@@ -358,9 +358,7 @@ def calibrate_serving(
         f"({', '.join(f'{g} {p}' for g, p in by_set)}; TP {'/'.join(str(t) for t in sorted({c.measurement.tp for c in train}))})"
     )
     held_errors = tuple(
-        e
-        for c in held
-        for e in errors([c], set_overheads(c.replica.hw.efficiency.for_precision(c.replica.precision), overheads))
+        e for c in held for e in errors([c], set_overheads(c.replica.hw.efficiency.for_precision(c.replica.precision), overheads))
     )
     return ServingCalibration(
         engine=cat.engine,
@@ -399,13 +397,13 @@ def calibrate(
     folds: int = 5,
     engine: str | None = None,
 ) -> CalibrationResult:
-    """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate`). SGLang and vLLM
+    """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate.stepfit`). SGLang and vLLM
     benchmark files (:mod:`planner.io.engine_bench`) do not record the model, GPU and precision of
     the run (SGLang's not the TP degree either): ``model``, ``gpu``, ``tp`` and ``precision`` give
     them, and ``batch_size``/``input_len``/``output_len`` the shape of a plain vLLM file's batch.
     ``engine`` fits only the rows of that engine (the CSV's ``engine`` column; ``sglang``, ``vllm``
     and ``splitwise`` for those files): one factor set per engine, written to one overlay each."""
-    from planner.calibrate import fit, held_out_errors
+    from planner.calibrate.stepfit import fit, held_out_errors
     from planner.io.engine_bench import read_sglang_one_batch, read_vllm_latency
     from planner.io.measurements import read_measurements, read_splitwise
 
@@ -480,7 +478,7 @@ def calibrate(
 def write_efficiency_overlay(
     path: Path, result: CalibrationResult, *, merge_into: Path | None = None, inputs: Sequence[Path] = ()
 ) -> None:
-    from planner.calibrate import PARAMS
+    from planner.calibrate.stepfit import PARAMS
     from planner.io.efficiency import write_efficiency
 
     if result.as_of == "unknown":
@@ -833,7 +831,7 @@ def simulate(workload: Workload, deployment: Deployment, catalog: Catalog, optio
 # --------------------------------------------------------------------------- kernel factors from op tables
 
 if TYPE_CHECKING:
-    from planner.opfit import OpTablesResult
+    from planner.calibrate.opfit import OpTablesResult
 
 
 def fit_op_tables(
@@ -848,11 +846,11 @@ def fit_op_tables(
 ) -> OpTablesResult:
     """Fit the kernel factors (compute, attention, memory, all-reduce) of ``engine`` (vllm, sglang
     or trtllm) on every catalog GPU that aiconfigurator-core's per-op latency tables under
-    ``tables_dir`` cover (:mod:`planner.io.optables`, :mod:`planner.opfit`); ``gpu`` fits only that
+    ``tables_dir`` cover (:mod:`planner.io.optables`, :mod:`planner.calibrate.opfit`); ``gpu`` fits only that
     catalog GPU. bf16 and, on GPUs with fp8 tensor cores, fp8 (``fp8_gemm``: ``fp8`` per-tensor or
     ``fp8_block`` GEMMs) sets. The per-step overheads are not in the tables and are not fitted."""
+    from planner.calibrate.opfit import FP8_GEMM_CHOICES, KernelFit, OpTablesResult, fit_engine
     from planner.io import optables
-    from planner.opfit import FP8_GEMM_CHOICES, KernelFit, OpTablesResult, fit_engine
 
     if engine not in ("vllm", "sglang", "trtllm"):
         raise InputError(f"--engine {engine}: the op tables are of vllm, sglang or trtllm", hint="--op-tables needs --engine")

@@ -21,21 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.domain import GpuSpec, Measurement, ModelSpec
+from planner.domain import GpuSpec, ModelSpec, PowerRow
 from planner.perf.power import PowerFactors, step_power_w
 from planner.perf.roofline import Hardware, step
 
 CAPPED_FRAC = 0.97  # a step whose mean power is within 3 % of the power limit ran into it
-
-
-@dataclass(frozen=True, slots=True)
-class PowerRow:
-    """One measured step with its board power (the power columns of the measurement CSV)."""
-
-    step: Measurement
-    mean_w: float
-    peak_w: float
-    samples: int
 
 
 @dataclass(frozen=True, slots=True)

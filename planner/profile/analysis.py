@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from planner.domain import EngineSpec, GpuSpec, ModelSpec, Precision
+from planner.domain import EngineSpec, GpuSpec, ModelSpec, Precision, Trace
 from planner.errors import InputError
 from planner.perf.memory import TP_DEGREES, check_tp, memory_fit, require_fit
 from planner.perf.roofline import Hardware, step
@@ -51,45 +51,6 @@ PREFILL_TOKEN_BUDGET = 8192  # prompts are batched up to this many tokens per pr
 DECODE_BATCH_CAP = 128  # decode batch: the memory cap at the mean context, at most this
 PREFILL_DOMINANT = 0.6  # prefill share of GPU time at or above: prefill-dominant
 DECODE_DOMINANT = 0.4  # at or below: decode-dominant; between: balanced
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Trace:
-    """Requests of a trace as parallel arrays (arrival order need not be sorted)."""
-
-    arrival_s: F64
-    input_tokens: I64
-    output_tokens: I64
-    hash_values: I64 | None = None  # prefix block hash ids of all requests, concatenated
-    hash_offsets: I64 | None = None  # request i owns hash_values[hash_offsets[i]:hash_offsets[i+1]]
-    failed: int = 0  # rows left out as failed requests (BurstGPT: 0 response tokens)
-    start: str | None = None  # wall-clock time of the first request, when the trace has one
-
-    def __len__(self) -> int:
-        return int(self.arrival_s.size)
-
-    def sorted(self) -> Trace:
-        """The same requests in arrival order (stable; returns ``self`` when already sorted)."""
-        t = self.arrival_s
-        if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):
-            return self
-        order = np.argsort(t, kind="stable")
-        values, offsets = self.hash_values, self.hash_offsets
-        if values is not None and offsets is not None:
-            counts = np.diff(offsets)[order]
-            new_offsets = np.zeros(order.size + 1, dtype=np.int64)
-            np.cumsum(counts, out=new_offsets[1:])
-            gather = np.repeat(offsets[:-1][order] - new_offsets[:-1], counts) + np.arange(new_offsets[-1])
-            values, offsets = values[gather], new_offsets
-        return Trace(
-            arrival_s=t[order],
-            input_tokens=self.input_tokens[order],
-            output_tokens=self.output_tokens[order],
-            hash_values=values,
-            hash_offsets=offsets,
-            failed=self.failed,
-            start=self.start,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +105,10 @@ class PhaseShare:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RequestClass:
+class ProfiledClass:
+    """A class of similar requests found in a trace (k-means on log token counts); not the workload's
+    :class:`planner.domain.ProfiledClass`, which ``workload_document`` writes from it."""
+
     name: str
     num_requests: int
     share_frac: float
@@ -168,7 +132,7 @@ class Profile:
     failed_requests: int
     start: str | None
     prefix_reuse: PrefixReuse | None
-    classes: tuple[RequestClass, ...] = ()
+    classes: tuple[ProfiledClass, ...] = ()
     class_rule: str | None = None
     silhouette: dict[int, float] = field(default_factory=dict)
     out_of_order_requests: int = 0  # rows that arrived earlier than the row before them (sorted before profiling)
@@ -459,10 +423,10 @@ def choose_classes(trace: Trace, classes: int | Literal["auto"], seed: int = 0) 
     return labels, centers, rule, scores
 
 
-def request_classes(trace: Trace, labels: I64, centers: F64, window_s: float, origin: str) -> tuple[RequestClass, ...]:
+def request_classes(trace: Trace, labels: I64, centers: F64, window_s: float, origin: str) -> tuple[ProfiledClass, ...]:
     """Per-class statistics; classes with fewer than 2 requests are dropped (their requests still count
     in the totals)."""
-    out: list[RequestClass] = []
+    out: list[ProfiledClass] = []
     n = len(trace)
     k = centers.shape[0]
     for j in range(k):
@@ -475,7 +439,7 @@ def request_classes(trace: Trace, labels: I64, centers: F64, window_s: float, or
             continue
         name = "default" if k == 1 else f"c{len(out) + 1}"
         out.append(
-            RequestClass(
+            ProfiledClass(
                 name=name,
                 num_requests=m,
                 share_frac=m / n,
@@ -508,7 +472,7 @@ def profile(
     tr = trace.sorted()
     arr = arrivals(tr.arrival_s, window_s, origin)
     duration = arr.duration_s
-    rc: tuple[RequestClass, ...] = ()
+    rc: tuple[ProfiledClass, ...] = ()
     rule = None
     scores: dict[int, float] = {}
     if classes is not None:

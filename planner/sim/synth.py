@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from planner.domain import Trace
 from planner.errors import InputError
-from planner.profile import Trace
 
 DAY_S = 86_400.0
 DIURNAL_AMPLITUDE = 0.5
