@@ -1,0 +1,346 @@
+"""``planner calibrate fit``: the fits of :mod:`planner.calibrate` over measurement files, op tables and served benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import numpy as np
+
+from planner.api.inputs import resolve_model
+from planner.api.serve import serve_replica
+from planner.domain import (
+    PRECISIONS,
+    Catalog,
+    EngineSpec,
+    Precision,
+    ServingMeasurement,
+)
+from planner.errors import InputError
+from planner.io.catalog import IdIndex, load_catalog, select_engine
+from planner.perf.roofline import peak_flop_per_s
+from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
+
+if TYPE_CHECKING:
+    from planner.calibrate.engine_fit import ServeCase, ServeError
+    from planner.calibrate.stepfit import GpuFit
+
+
+TRAINING_MODELS = ("llama-3.1-8b", "qwen3-32b")
+"""The models whose serving measurements the engine overheads are fitted on (the training split);
+every other model's rows are held out."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServingCalibration:
+    """An engine's overheads fitted on the training split of its serving measurements."""
+
+    engine: EngineSpec
+    overheads: dict[str, float]  # SERVE_PARAMS -> value, one set for the engine
+    fitted_on: str
+    train: tuple[ServeError, ...]
+    held_out: tuple[ServeError, ...]
+    skipped: tuple[tuple[ServingMeasurement, str], ...]  # rows the serving model cannot represent, and why
+
+
+def serving_cases(
+    rows: Sequence[ServingMeasurement], cat: Catalog
+) -> tuple[dict[tuple[str, Precision], list[ServeCase]], list[tuple[ServingMeasurement, str]]]:
+    """The rows of ``cat``'s selected engine that the co-located serving model represents, by
+    (GPU, precision), each with the replica built from the catalog's factors; and the others, with why."""
+    from planner.calibrate.engine_fit import ServeCase
+
+    cases: dict[tuple[str, Precision], list[ServeCase]] = {}
+    skipped: list[tuple[ServingMeasurement, str]] = []
+    for r in rows:
+        if r.engine != cat.engine.id:
+            continue
+        reason = None
+        if r.mode != "agg":
+            reason = "disaggregated row (the fit uses aggregated rows)"
+        elif r.model is None:
+            reason = f"model {r.raw_model} is not in the catalog"
+        elif r.gpu is None or r.gpu not in cat.gpus:
+            reason = f"system {r.raw_gpu} is not in the catalog"
+        elif r.precision not in PRECISIONS:
+            reason = f"precision {r.precision} is not modelled"
+        elif r.pp > 1 or r.attention_dp > 1 or r.moe_ep > 1:
+            reason = "pipeline, attention-data or expert parallelism is not modelled"
+        if reason is None:
+            assert r.model is not None and r.gpu is not None
+            precision = cast(Precision, r.precision)  # one of PRECISIONS, checked above
+            try:
+                rep = serve_replica(cat, cat.models[r.model], cat.gpus[r.gpu], r.tp, precision)
+            except InputError as exc:
+                reason = exc.message
+            else:
+                if r.isl + r.osl > rep.memory.max_kv_tokens:
+                    reason = "one request does not fit the KV cache"
+                else:
+                    cases.setdefault((r.gpu, precision), []).append(ServeCase(measurement=r, replica=rep))
+                    continue
+        skipped.append((r, reason))
+    return cases, skipped
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory where it lies below it (no machine's root in a catalog)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return p.name
+
+
+def calibrate_serving(
+    silicon_files: Sequence[Path],
+    *,
+    engine: str,
+    catalog: Catalog | None = None,
+    catalog_dirs: Sequence[Path] = (),
+    fit_models: Sequence[str] = TRAINING_MODELS,
+) -> ServingCalibration:
+    """Fit ``engine``'s overheads (one set over every GPU and precision) on the rows of ``fit_models``
+    (the training split), each row keeping its GPU's kernel factors, and report the other models' rows apart."""
+    from planner.calibrate.engine_fit import errors, fit_serving, set_overheads
+    from planner.io.silicon import read_silicon
+
+    cat = select_engine(catalog if catalog is not None else load_catalog(catalog_dirs), engine)
+    train_ids = {resolve_model(cat, m, "--fit-models").id for m in fit_models}
+    rows = [r for path in silicon_files for r in read_silicon(path, cat.models)]
+    if not any(r.engine == cat.engine.id for r in rows):
+        raise InputError(f"{', '.join(map(str, silicon_files))}: no rows of engine {cat.engine.id}")
+    cases, skipped = serving_cases(rows, cat)
+    flat = [c for group in cases.values() for c in group]
+    train = [c for c in flat if c.measurement.model in train_ids]
+    held = [c for c in flat if c.measurement.model not in train_ids]
+    if not train:
+        raise InputError(f"no {cat.engine.id} rows of {', '.join(sorted(train_ids))} that the serving model represents")
+    overheads, train_errors = fit_serving(train)
+    files = sorted({_shown_path(c.measurement.origin.rsplit(":", 1)[0]) for c in train})
+    by_set = sorted({(c.measurement.gpu or "", c.replica.precision) for c in train})
+    fitted_on = (
+        f"{', '.join(files)}: {len(train)} {cat.engine.id} rows of {', '.join(sorted({c.measurement.raw_model for c in train}))} "
+        f"({', '.join(f'{g} {p}' for g, p in by_set)}; TP {'/'.join(str(t) for t in sorted({c.measurement.tp for c in train}))})"
+    )
+    held_errors = tuple(
+        e for c in held for e in errors([c], set_overheads(c.replica.hw.efficiency.for_precision(c.replica.precision), overheads))
+    )
+    return ServingCalibration(
+        engine=cat.engine,
+        overheads=overheads,
+        fitted_on=fitted_on,
+        train=train_errors,
+        held_out=held_errors,
+        skipped=tuple(skipped),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationResult:
+    fits: dict[str, GpuFit]
+    source: str
+    as_of: str
+    held_out: dict[str, np.ndarray] = field(default_factory=dict)  # gpu -> k-fold |relative errors|
+
+
+def calibrate(
+    measurement_files: Sequence[Path],
+    splitwise_files: Sequence[Path],
+    *,
+    sglang_files: Sequence[Path] = (),
+    vllm_files: Sequence[Path] = (),
+    model: str | None = None,
+    gpu: str | None = None,
+    tp: int | None = None,
+    precision: str | None = None,
+    batch_size: int | None = None,
+    input_len: int | None = None,
+    output_len: int | None = None,
+    source: str = "user-measurements",
+    as_of: str | None = None,
+    catalog_dirs: Sequence[Path] = (),
+    folds: int = 5,
+    engine: str | None = None,
+) -> CalibrationResult:
+    """Fit each measured GPU's efficiency factors (see :mod:`planner.calibrate.stepfit`). SGLang and vLLM
+    benchmark files (:mod:`planner.io.engine_bench`) do not record the model, GPU and precision of
+    the run (SGLang's not the TP degree either): ``model``, ``gpu``, ``tp`` and ``precision`` give
+    them, and ``batch_size``/``input_len``/``output_len`` the shape of a plain vLLM file's batch.
+    ``engine`` fits only the rows of that engine (the CSV's ``engine`` column; ``sglang``, ``vllm``
+    and ``splitwise`` for those files): one factor set per engine, written to one overlay each."""
+    from planner.calibrate.stepfit import fit, held_out_errors
+    from planner.io.engine_bench import read_sglang_one_batch, read_vllm_latency
+    from planner.io.measurements import read_measurements, read_splitwise
+
+    cat = load_catalog(catalog_dirs, require_efficiency=False)
+    engine_flags = {"--model": model, "--gpu": gpu, "--tp": tp, "--precision": precision}
+    shape_flags = {"--batch-size": batch_size, "--input-len": input_len, "--output-len": output_len}
+    if not sglang_files and not vllm_files:
+        given = [flag for flag, value in {**engine_flags, **shape_flags}.items() if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)}: these describe --sglang/--vllm benchmark files; none was given")
+    else:
+        needed = ["--model", "--gpu", "--precision"] + (["--tp"] if sglang_files else [])
+        missing = [flag for flag in needed if engine_flags[flag] is None]
+        if missing:
+            raise InputError(
+                f"--sglang/--vllm: the benchmark files do not record the run's {', '.join(f[2:] for f in missing)}: "
+                f"give {', '.join(missing)}"
+            )
+    if sglang_files and any(v is not None for v in shape_flags.values()):
+        raise InputError("--batch-size/--input-len/--output-len describe --vllm files; SGLang lines record their own shape")
+    for flag, value in {"--tp": tp, **shape_flags}.items():
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be 1 or more, got {value}")
+    if precision is not None and precision not in ("bf16", "fp8"):
+        raise InputError(f"--precision {precision}: use bf16 or fp8")
+    rows = []
+    for path in splitwise_files:
+        rows += read_splitwise(path)[0]
+    for path in measurement_files:
+        rows += read_measurements(path)
+    if sglang_files or vllm_files:
+        assert model is not None and gpu is not None and precision is not None  # checked above
+        model_id = IdIndex.models(cat.models).resolve(model, "--model")
+        gpu_id = IdIndex("GPU", cat.gpus).resolve(gpu, "--gpu")
+        prec: Precision = "fp8" if precision == "fp8" else "bf16"
+        for path in sglang_files:
+            assert tp is not None  # checked above
+            rows += read_sglang_one_batch(path, model=model_id, gpu=gpu_id, tp=tp, precision=prec)
+        for path in vllm_files:
+            rows += read_vllm_latency(
+                path,
+                model=model_id,
+                gpu=gpu_id,
+                precision=prec,
+                tp=tp,
+                batch_size=batch_size,
+                input_len=input_len,
+                output_len=output_len,
+            )
+    resolved = [
+        replace(
+            m,
+            gpu=IdIndex("GPU", cat.gpus).resolve(m.gpu, m.origin),
+            model=IdIndex.models(cat.models).resolve(m.model, m.origin),
+        )
+        for m in rows
+    ]
+    if engine is not None:
+        present = sorted({m.engine or "(none)" for m in resolved})
+        resolved = [m for m in resolved if m.engine == engine]
+        if not resolved:
+            raise InputError(f"--engine {engine}: no measurement of that engine; the files have {', '.join(present)}")
+    names = ", ".join(p.name for p in (*splitwise_files, *measurement_files, *sglang_files, *vllm_files))
+    if engine is not None:
+        names += f" (engine {engine})"
+    fits = fit(resolved, cat, names)
+    date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
+    held_out = {key: held_out_errors(f, cat, folds) for key, f in fits.items()} if folds > 1 else {}
+    return CalibrationResult(fits=fits, source=source, as_of=date, held_out=held_out)
+
+
+def write_efficiency_overlay(
+    path: Path, result: CalibrationResult, *, merge_into: Path | None = None, inputs: Sequence[Path] = ()
+) -> None:
+    from planner.calibrate.stepfit import PARAMS
+    from planner.io.efficiency import write_efficiency
+
+    if result.as_of == "unknown":
+        raise InputError(
+            f"--write: source {result.source!r} is in no sources.yaml, so the factors have no date: give --as-of YYYY-MM-DD"
+        )
+    entries: dict[str, dict[str, object]] = {}
+    for f in result.fits.values():  # in key order: a GPU's bf16 set before its fp8 set
+        errs = f.abs_errors()
+        entry: dict[str, object] = {p: float(f"{getattr(f.efficiency, p):.6g}") for p in PARAMS}
+        entry.update(
+            fitted_on=f"{f.efficiency.fitted_on} ({len(errs)} points used, {sum(1 for p in f.points if p.excluded)} excluded)",
+            source=result.source,
+            as_of=result.as_of,
+            median_abs_error_frac=round(float(np.median(errs)), 4),
+            worst_abs_error_frac=round(float(errs.max()), 4),
+        )
+        if f.precision == "fp8":  # the GPU's entry nests its fp8 set
+            entries.setdefault(f.gpu, {})["fp8"] = entry
+        else:
+            entries[f.gpu] = entry
+    write_efficiency(path, entries, merge_into=merge_into, inputs=inputs)
+
+
+# --------------------------------------------------------------------------- kernel factors from op tables
+
+if TYPE_CHECKING:
+    from planner.calibrate.opfit import OpTablesResult
+
+
+def fit_op_tables(
+    tables_dir: Path,
+    engine: str,
+    *,
+    catalog_dirs: Sequence[Path] = (),
+    gpu: str | None = None,
+    fp8_gemm: str = "fp8",
+    source: str = "aiconfigurator-core-0-12-0",
+    as_of: str | None = None,
+) -> OpTablesResult:
+    """Fit the kernel factors (compute, attention, memory, all-reduce) of ``engine`` (vllm, sglang
+    or trtllm) on every catalog GPU that aiconfigurator-core's per-op latency tables under
+    ``tables_dir`` cover (:mod:`planner.io.optables`, :mod:`planner.calibrate.opfit`); ``gpu`` fits only that
+    catalog GPU. bf16 and, on GPUs with fp8 tensor cores, fp8 (``fp8_gemm``: ``fp8`` per-tensor or
+    ``fp8_block`` GEMMs) sets. The per-step overheads are not in the tables and are not fitted."""
+    from planner.calibrate.opfit import FP8_GEMM_CHOICES, KernelFit, OpTablesResult, fit_engine
+    from planner.io import optables
+
+    if engine not in ("vllm", "sglang", "trtllm"):
+        raise InputError(f"--engine {engine}: the op tables are of vllm, sglang or trtllm", hint="--op-tables needs --engine")
+    if fp8_gemm not in FP8_GEMM_CHOICES:
+        raise InputError(f"--fp8-gemm {fp8_gemm}: use {' or '.join(FP8_GEMM_CHOICES)}")
+    cat = load_catalog(catalog_dirs, require_efficiency=False)
+    only = IdIndex("GPU", cat.gpus).resolve(gpu, "--gpu") if gpu is not None else None
+    data_dir = optables.find_data_dir(tables_dir)
+    fits: dict[str, KernelFit] = {}
+    skipped: dict[str, str] = {}
+    for system in optables.systems(data_dir):
+        gpu_id = optables.SYSTEM_GPU.get(system)
+        if gpu_id is None or gpu_id not in cat.gpus:
+            skipped[system] = "not a catalog GPU"
+            continue
+        if only is not None and gpu_id != only:
+            continue
+        spec = cat.gpus[gpu_id]
+        tables = optables.engine_tables(data_dir, system, engine)
+        missing = [n for n, t in (("gemm", tables.gemm), ("context attention", tables.context),
+                                  ("generation attention", tables.generation)) if t is None]  # fmt: skip
+        if missing:
+            skipped[system] = f"no {engine} {', '.join(missing)} table"
+            continue
+        links = {tp: intra_node_bandwidth_bytes_per_s(spec, cat, tp) for tp in (2, 4, 8) if tp <= spec.gpus_per_node}
+        precisions = [p for p in PRECISIONS if spec.peak_flop_per_s(p) is not None]
+        for prec in precisions:
+            try:
+                fit = fit_engine(
+                    tables,
+                    gpu=gpu_id,
+                    engine=engine,
+                    precision=prec,
+                    peak_flop_per_s=peak_flop_per_s(spec, prec),
+                    hbm_bytes_per_s=spec.hbm_bandwidth_bytes_per_s,
+                    link_bytes_per_s=links,
+                    fp8_gemm=fp8_gemm,
+                )
+            except InputError as exc:
+                skipped[f"{gpu_id}/{prec}"] = exc.message
+                continue
+            fits[gpu_id if prec == "bf16" else f"{gpu_id}/{prec}"] = fit
+    for key in [k for k in fits if "/" in k and k.split("/")[0] not in fits]:
+        skipped[key] = f"no bf16 fit to nest this {key.split('/')[1]} set under"
+        del fits[key]
+    if not fits:
+        why = "; ".join(f"{k}: {v}" for k, v in skipped.items()) or "no system directories"
+        raise InputError(f"--op-tables {tables_dir}: nothing to fit for engine {engine} ({why})")
+    date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
+    return OpTablesResult(engine=engine, data_dir=str(data_dir), fits=fits, skipped=skipped, source=source, as_of=date)

@@ -1,0 +1,130 @@
+"""``planner check``: a proposal or plan against its SLOs, memory, links, budget, power, redundancy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from planner.domain import (
+    Catalog,
+    Deployment,
+    Workload,
+)
+from planner.errors import InputError
+from planner.perf.memory import check_tp
+
+if TYPE_CHECKING:
+    from planner.check.runner import CheckResult
+    from planner.io.proposal import ProposalSpec
+    from planner.io.workload import WorkloadSpec
+    from planner.perf.evaluate import Evaluation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proposal:
+    """A proposal or plan read from a file: its documents and the resolved workload and deployment."""
+
+    spec: ProposalSpec
+    workload_spec: WorkloadSpec
+    workload: Workload
+    deployment: Deployment
+
+
+def load_proposal(path: Path, catalog: Catalog) -> Proposal:
+    """Read a proposal (or a ``planner size`` plan) and resolve it against the catalog."""
+    from planner.io.proposal import read_proposal, to_domain
+
+    spec, workload_spec = read_proposal(path)
+    workload, deployment = to_domain(spec, workload_spec, catalog, str(path))
+    return Proposal(spec=spec, workload_spec=workload_spec, workload=workload, deployment=deployment)
+
+
+def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redundancy: int | None = None) -> Evaluation:
+    """Predicted percentiles, utilization, power and cost of a deployment (see :mod:`planner.perf.evaluate`)."""
+    from planner.perf.evaluate import evaluate as _evaluate
+
+    return _evaluate(deployment, workload, catalog, redundancy)
+
+
+def check(
+    path: Path, catalog: Catalog, *, fail_on: Literal["error", "warning"] = "error", skip: Sequence[str] = ()
+) -> CheckResult:
+    """Apply every ``planner check`` rule to a proposal (or a ``planner size`` plan); each finding
+    carries the file and line of the offending YAML key (see :mod:`planner.check`). Thresholds come
+    from the proposal's ``policy``, else from the workload's ``constraints``."""
+    import os
+
+    from planner.check.rules import DEFAULT_MAX_COST_ABOVE_OPTIMAL_FRAC, Finding, Limit, Policy, YamlPath
+    from planner.check.runner import locate, run
+    from planner.io.yamlio import find_line, loads, read_text
+    from planner.units import HOURS_PER_MONTH, W_PER_KW
+
+    proposal = load_proposal(path, catalog)
+    spec, wl, dep = proposal.spec, proposal.workload, proposal.deployment
+    for i, p in enumerate(dep.pools):
+        try:
+            check_tp(catalog.models[wl.model], catalog.gpus[p.gpu], p.tp)
+        except InputError as exc:
+            raise InputError(f"{path}: pools[{i}].tp: {exc.message}", hint=exc.hint) from None
+
+    pol, c = spec.policy, proposal.workload_spec.constraints
+
+    def limit(key: str, value: float | None, fallback_key: str, fallback: float | None, scale: float = 1.0) -> Limit | None:
+        if value is not None:
+            return Limit(value=value * scale, path=("policy", key))
+        return None if fallback is None else Limit(value=fallback * scale, path=("workload", "constraints", fallback_key))
+
+    redundancy = limit("redundancy", pol.redundancy, "redundancy", c.redundancy)
+    assert redundancy is not None
+    policy = Policy(
+        budget_usd_per_hour=limit(
+            "budget_usd_per_month", pol.budget_usd_per_month, "budget_usd_per_month", c.budget_usd_per_month, 1 / HOURS_PER_MONTH
+        ),
+        power_cap_w=limit("power_cap_kw", pol.power_cap_kw, "power_cap_kw", c.power_cap_kw, W_PER_KW),
+        min_headroom_frac=limit("min_headroom_frac", pol.min_headroom_frac, "headroom_frac", c.headroom_frac or None),
+        max_cost_above_optimal_frac=limit("max_cost_above_optimal_frac", pol.max_cost_above_optimal_frac, "", None)
+        or Limit(value=DEFAULT_MAX_COST_ABOVE_OPTIMAL_FRAC, path=("policy",)),
+        redundancy=redundancy,
+    )
+    pool_paths: dict[str, YamlPath] = {p.key: ("pools", i) for i, p in enumerate(dep.pools)}
+    class_paths: dict[str, YamlPath] = {k.name: ("workload", "classes", i) for i, k in enumerate(proposal.workload_spec.classes)}
+    link_paths: dict[str, YamlPath] = {}
+    if spec.links is not None:
+        link_paths = {use.link: ("links", j) for j, use in enumerate(dep.links)}
+    for i, p in enumerate(dep.pools):
+        if p.link is not None:
+            link_paths.setdefault(p.link, ("pools", i, "link"))
+    result = run(
+        wl,
+        dep,
+        catalog,
+        policy,
+        pool_paths=pool_paths,
+        class_paths=class_paths,
+        link_paths=link_paths,
+        fail_on=fail_on,
+        skip=skip,
+    )
+
+    # Where each finding is written: in the proposal, in a plan's layout, or in the workload file it names.
+    text = read_text(path)
+    doc = loads(text, str(path))
+    is_plan = isinstance(doc, dict) and doc.get("command") == "size" and "schema_version" in doc
+    workload_file = None
+    if isinstance(spec.workload, str):
+        named = Path(spec.workload)
+        workload_file = Path(os.path.normpath(named if named.is_absolute() else path.parent / named))
+    texts: dict[Path, str] = {path: text}
+    where: dict[Finding, tuple[str, int | None]] = {}
+    for f in result.findings:
+        file, dotted = path, f.path
+        if is_plan and dotted:
+            dotted = {"pools": ("data",), "links": ("data",), "workload": ("inputs",)}.get(str(dotted[0]), ()) + dotted
+        elif workload_file is not None and dotted[:1] == ("workload",) and len(dotted) > 1:
+            file, dotted = workload_file, dotted[1:]
+            if file not in texts:
+                texts[file] = read_text(file)
+        where[f] = (str(file), find_line(texts[file], dotted) if dotted else None)
+    return locate(result, where)
