@@ -549,3 +549,13 @@ class PowerRow:
     mean_w: float
     peak_w: float
     samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class InputSource:
+    """One input file as it was read: its path as given, its text and the SHA-256 of its bytes. A command reads
+    each file once (:func:`planner.io.sources.read_source`) and carries the ``InputSource`` to whatever needs it."""
+
+    path: str
+    text: str
+    sha256: str

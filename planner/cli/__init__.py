@@ -21,6 +21,7 @@ from planner.cli import (
 )
 from planner.errors import ExitCode, PlannerError
 from planner.io.output import recording_inputs
+from planner.io.sources import reading_once
 
 app = typer.Typer(
     name="planner",
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
     try:
-        with recording_inputs():  # no output of the command may replace a file it read
+        # no output of the command may replace a file it read; each file is read from disk once
+        with recording_inputs(), reading_once():
             result = app(args=args, prog_name="planner", standalone_mode=False)
         code = int(result) if isinstance(result, int) else 0
         if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)

@@ -8,9 +8,8 @@ from typing import Any
 import yaml
 
 from planner.errors import InputError
-from planner.io.output import note_input
+from planner.io.sources import MAX_DOCUMENT_BYTES, read_source
 
-MAX_DOCUMENT_BYTES = 16 * 2**20  # no planner document comes near this; larger is a mistake
 MAX_ALIASES = 100
 
 
@@ -118,24 +117,8 @@ def loads(text: str, origin: str) -> Any:
 
 
 def read_text(path: Path) -> str:
-    """Read a UTF-8 text file with one clear error for missing, unreadable or binary files."""
-    note_input(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise InputError(f"{path}: file larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")
-    if b"\x00" in data:
-        raise InputError(f"{path}: binary file, expected YAML text")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    """Read a UTF-8 text file (once per run: :func:`planner.io.sources.read_source`)."""
+    return read_source(path).text
 
 
 def load_file(path: Path) -> Any:
