@@ -17,7 +17,12 @@ import numpy.typing as npt
 Precision = Literal["bf16", "fp8", "fp4"]
 PRECISIONS: tuple[Precision, ...] = ("bf16", "fp8", "fp4")
 Role = Literal["prefill", "decode", "colocated"]
+Phase = Literal["prefill", "decode"]
 Bound = Literal["compute", "memory", "overhead"]
+SolverName = Literal["highs", "cbc"]
+Routing = Literal["jsq", "rr", "central"]  # the simulator's prefill routing
+Severity = Literal["error", "warning", "info"]  # of a planner check finding
+ServeMode = Literal["aggregated", "disaggregated"]
 
 _ID_SEPARATORS = re.compile(r"[-_.\s]+")
 

@@ -42,12 +42,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import least_squares, lsq_linear
 
+from planner.domain import Precision
 from planner.errors import InputError
 from planner.perf.roofline import GEMM_SHAPE_MIN_DIM
 from planner.units import KV_BYTES, PRECISION_BYTES
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
     from planner.io.optables import AllReduceTable, AttentionTable, EngineTables, GemmTable
 
 Array = npt.NDArray[np.float64]
-Precision = Literal["bf16", "fp8", "fp4"]
 
 MIN_IDEAL_S = 10e-6
 """GEMM and attention rows whose roofline time at 100 % of peak is below this are not fitted."""

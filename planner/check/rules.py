@@ -18,13 +18,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from planner.domain import Catalog, Deployment, Pool, RequestClass, Workload
+from planner.domain import Catalog, Deployment, Pool, RequestClass, Severity, Workload
 from planner.perf.evaluate import Evaluation, busy_parts_s, busy_s_per_request, make_replica, max_rate
 from planner.perf.memory import kv_bytes_per_token, memory_fit
 from planner.perf.serving import mean_context_tokens
 from planner.units import GB, GIB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
-Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: Mapping[str, int] = {"error": 2, "warning": 1, "info": 0}
 YamlPath = tuple[str | int, ...]
 """Keys and list indices of a node of the proposal document (``("pools", 1, "replicas")``); a path

@@ -15,11 +15,10 @@ from planner.check.rules import (
     Optimal,
     Outcome,
     Policy,
-    Severity,
     YamlPath,
     unfit_pools,
 )
-from planner.domain import Catalog, Deployment, Workload
+from planner.domain import Catalog, Deployment, Severity, Workload
 from planner.errors import InputError, PlannerError
 from planner.perf.evaluate import Evaluation, evaluate
 

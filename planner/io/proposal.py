@@ -22,11 +22,12 @@ Either form may name an ``engine:`` (``NAME`` or ``NAME@VERSION``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
 
 from planner import domain
+from planner.domain import Role
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, format_validation_error
 from planner.io.schemas import NonNegative, Positive, Strict
@@ -36,7 +37,7 @@ from planner.io.yamlio import loads, read_text
 
 
 class PoolSpec(Strict):
-    role: Literal["prefill", "decode", "colocated"]
+    role: Role
     gpu: str
     tp: Annotated[int, Field(ge=1, le=72)]
     replicas: Annotated[int, Field(ge=0, le=100_000)]

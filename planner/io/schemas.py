@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from planner.domain import LinkKind, LinkScope
+
 _DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
 
@@ -146,8 +148,8 @@ class ModelsFile(Strict):
 
 class LinkEntry(Sourced):
     name: str
-    kind: Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]
-    scope: Literal["intra_node", "inter_node"]
+    kind: LinkKind
+    scope: LinkScope
     bandwidth_gbit_per_s: Positive | None = None
     bandwidth_gbyte_per_s: Positive | None = None
     latency_us: NonNegative | None = None
@@ -285,9 +287,6 @@ class EfficiencyFile(Strict):
     efficiency: dict[str, EfficiencyEntry]
 
 
-NetKind = Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]
-
-
 class EngineLimits(Strict):
     """Scheduler limits that an engine sets differently on some GPUs."""
 
@@ -319,7 +318,7 @@ class EnginesFile(Strict):
     schema_version: Literal[1]
     default: str
     """The engine used when none is named (``--engine``, ``engine:``)."""
-    net_efficiency_frac: dict[NetKind, Fraction]
+    net_efficiency_frac: dict[LinkKind, Fraction]
     """Achieved share of line rate of a KV transfer per link kind, shared by every engine."""
     net_efficiency_source: SourceId
     engines: dict[str, EngineEntry]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
 
 from planner import domain
+from planner.domain import Objective, Precision, PricingMode
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, format_validation_error
 from planner.io.schemas import NonNegative, Positive, Strict
@@ -137,7 +138,7 @@ class ConstraintsSpec(Strict):
 
 
 class PricingSpec(Strict):
-    mode: Literal["on-demand", "reserved", "capex"] = "on-demand"
+    mode: PricingMode = "on-demand"
     """on-demand list prices, reserved (a discount on them) or capex (amortized servers plus power)."""
     discount_frac: Annotated[float, Field(ge=0, lt=1)] | None = None
     """Reserved only: discount on the on-demand price."""
@@ -162,14 +163,14 @@ class WorkloadSpec(Strict):
 
     model: str
     """Model id from the catalog (e.g. llama-3.1-70b)."""
-    precision: Literal["bf16", "fp8", "fp4"] = "bf16"
+    precision: Precision = "bf16"
     """Weights and KV-cache precision (fp4: NVFP4 weights with an fp8 KV cache, Blackwell GPUs)."""
     classes: Annotated[list[ClassSpec], Field(min_length=1, max_length=200)]
     """Request classes, each with its rate, lengths and SLOs."""
     hardware: HardwareSpec = Field(default_factory=HardwareSpec)
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     pricing: PricingSpec = Field(default_factory=PricingSpec)
-    objective: Literal["cost", "gpus", "power"] = "cost"
+    objective: Objective = "cost"
     """What the plan minimizes: USD per hour, GPU count or average power."""
     engine: EngineRef | None = None
     """Serving engine profile the workload is planned for: ``NAME`` or ``NAME@VERSION`` (vllm, sglang,

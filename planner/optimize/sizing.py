@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from planner.domain import Catalog, Deployment, LinkUse, Pool, Workload
+from planner.domain import Catalog, Deployment, LinkUse, Pool, SolverName, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.optimize.candidates import Candidate, enumerate_candidates, pooled_variants
 from planner.optimize.model import BuiltModel, build_model
@@ -14,7 +14,6 @@ from planner.optimize.solve import (
     BASELINE_REL_GAP,
     MAX_NODES,
     MIP_REL_GAP,
-    SolverName,
     binding,
     solve,
     values,

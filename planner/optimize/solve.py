@@ -13,10 +13,10 @@ from typing import Literal
 
 import pulp
 
+from planner.domain import SolverName
 from planner.errors import SolverError
 from planner.optimize.model import BuiltModel
 
-SolverName = Literal["highs", "cbc"]
 Status = Literal["optimal", "feasible", "infeasible"]
 MIP_REL_GAP = 1e-4  # the plan: within 0.01 % of the optimum, far inside the model's own error
 BASELINE_REL_GAP = 5e-3  # baselines: packing many co-located pools is slow to prove to 0.01 %

@@ -32,9 +32,8 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Literal
 
-from planner.domain import Bound, Efficiency, GpuSpec, ModelSpec, Precision, StepEstimate
+from planner.domain import Bound, Efficiency, GpuSpec, ModelSpec, Phase, Precision, StepEstimate
 from planner.errors import UnsupportedPrecisionError
 from planner.units import KV_BYTES, PRECISION_BYTES
 
@@ -193,7 +192,7 @@ def step(
 
     parts: dict[Bound, float] = {"compute": compute_s, "memory": memory_s, "overhead": comm_s + overhead_s}
     bound: Bound = max(parts, key=lambda name: parts[name])
-    phase: Literal["prefill", "decode"] = "decode" if decode_batch > 0 else "prefill"
+    phase: Phase = "decode" if decode_batch > 0 else "prefill"
     return StepEstimate(
         phase=phase,
         latency_s=latency_s,

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.domain import Catalog, Deployment, Pool, Workload
+from planner.domain import Catalog, Deployment, Pool, Routing, Workload
 from planner.errors import InputError
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
 from planner.perf.memory import kv_bytes_per_token
 from planner.perf.transfer import link_effective_bytes_per_s
 from planner.sim.arrivals import Requests, from_trace, generate
-from planner.sim.engine import ROUTINGS, CoreSteps, Options, PoolConfig, Routing, SimResult, run
+from planner.sim.engine import ROUTINGS, CoreSteps, Options, PoolConfig, SimResult, run
 
 __all__ = ["ClassMetrics", "Dist", "SimOptions", "Simulation", "quantile", "simulate", "simulate_requests"]
 

@@ -43,16 +43,15 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from planner.domain import StepEstimate
+from planner.domain import Role, Routing, StepEstimate
 from planner.perf.roofline import step
 from planner.perf.serving import Replica
 from planner.sim.arrivals import Requests
 
-Routing = Literal["jsq", "rr", "central"]
 ROUTINGS: tuple[str, ...] = ("jsq", "rr", "central")
 
 _ARRIVE, _PREFILL_DONE, _KV, _KV_ARRIVE, _DECODE_DONE, _COLOC_DONE = range(6)
@@ -152,7 +151,7 @@ class CoreSteps:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolConfig:
     key: str
-    role: Literal["prefill", "decode", "colocated"]
+    role: Role
     replicas: int
     steps: Steps
     max_batch: int = 1
