@@ -36,19 +36,43 @@ from planner.api.inputs import (
 from planner.api.serve import ServeRequest, ServeResult, estimate_serve, serve_replica
 from planner.api.simulate import simulate
 from planner.api.size import REFERENCE_ENGINES, EngineComparison, EngineSizing, engine_list, several_engines, size, size_engines
+from planner.domain import (  # the closed vocabularies, for callers (the CLI among them)
+    PRECISIONS,
+    LinkKind,
+    Objective,
+    Phase,
+    Precision,
+    PricingMode,
+    Role,
+    Routing,
+    ServeMode,
+    Severity,
+    SolverName,
+)
 from planner.io.catalog import load_catalog
 
 __all__ = [
+    "PRECISIONS",
     "REFERENCE_ENGINES",
     "TRAINING_MODELS",
     "CalibrationResult",
     "EngineComparison",
     "EngineSizing",
     "EstimateResult",
+    "LinkKind",
+    "Objective",
+    "Phase",
+    "Precision",
+    "PricingMode",
     "Proposal",
+    "Role",
+    "Routing",
+    "ServeMode",
     "ServeRequest",
     "ServeResult",
     "ServingCalibration",
+    "Severity",
+    "SolverName",
     "calibrate",
     "calibrate_serving",
     "check",
