@@ -59,10 +59,10 @@ class FixedSteps:
     def prefill_s(self, tokens: int, sq_tokens: float, prompts: int) -> float:
         return tokens * 1e-6
 
-    def decode_s(self, batch: int, context_sum: float) -> float:
+    def decode_batch_s(self, batch: int, total_context_tokens: float) -> float:
         return 0.010
 
-    def mixed_s(self, chunk_tokens: int, sq_tokens: float, batch: int, context_sum: float) -> float:
+    def mixed_batch_s(self, chunk_tokens: int, sq_tokens: float, batch: int, total_context_tokens: float) -> float:
         return 0.020
 
 
@@ -83,7 +83,7 @@ def test_decode_table_matches_the_performance_core(catalog: Catalog) -> None:
     steps = CoreSteps(rep, 64)
     for b in (1, 7, 32, 64):
         for ctx in (100.0, 2150.0, 9000.0):
-            assert steps.decode_s(b, b * ctx) == pytest.approx(rep.decode_s(b, ctx), rel=1e-9)
+            assert steps.decode_batch_s(b, b * ctx) == pytest.approx(rep.decode_s(b, ctx), rel=1e-9)
     assert steps.prefill_s(1500, 1500.0**2, 1) == pytest.approx(rep.prefill_s(1500), rel=1e-12)
 
 

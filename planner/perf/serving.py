@@ -91,6 +91,8 @@ class Replica:
         return self.prefill_step(tokens).latency_s
 
     def decode_s(self, batch: float, context_tokens: float) -> float:
+        """One decode step of ``batch`` sequences of ``context_tokens`` each (per sequence, not the batch's sum:
+        the simulator's ``Steps.decode_batch_s`` takes the sum)."""
         return self.decode_step(batch, context_tokens).latency_s
 
     def mixed_s(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> float:

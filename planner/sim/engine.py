@@ -21,8 +21,8 @@ Model (each point says how it matches the analytic core in :mod:`planner.perf.se
 * Decode replicas: continuous batching, one event per engine iteration. At each iteration start,
   waiting requests are admitted FIFO while the batch is below ``max_batch`` and the KV cache has
   room for the request's full length (prompt + output, reserved at admission, no preemption; a
-  request longer than the whole cache is admitted alone). Step time ``decode_s(b, Σcontext)`` of
-  the performance core. A request's first token is the end of its first decode iteration
+  request longer than the whole cache is admitted alone). Step time ``decode_batch_s(b, Σcontext)`` of
+  the performance core (the whole batch's context; the core's ``Replica.decode_s`` takes it per sequence). A request's first token is the end of its first decode iteration
   (TTFT = arrival → prefill → exposed KV → first step, as the analytic model); TPOT is
   ``(done − first token)/(output − 1)``. KV arrivals join the decode replica with the fewest
   sequences (running + waiting).
@@ -65,9 +65,9 @@ class Steps(Protocol):
 
     def prefill_s(self, tokens: int, sq_tokens: float, prompts: int) -> float: ...
 
-    def decode_s(self, batch: int, context_sum: float) -> float: ...
+    def decode_batch_s(self, batch: int, total_context_tokens: float) -> float: ...
 
-    def mixed_s(self, chunk_tokens: int, sq_tokens: float, batch: int, context_sum: float) -> float: ...
+    def mixed_batch_s(self, chunk_tokens: int, sq_tokens: float, batch: int, total_context_tokens: float) -> float: ...
 
 
 class CoreSteps:
@@ -125,16 +125,16 @@ class CoreSteps:
             self._prefill[key] = t
         return t
 
-    def decode_s(self, batch: int, context_sum: float) -> float:
+    def decode_batch_s(self, batch: int, total_context_tokens: float) -> float:
         if batch >= len(self._table):
             r = self.rep
             return step(
-                r.model, r.hw, tp=r.tp, precision=r.precision, decode_batch=batch, decode_context_tokens=context_sum
+                r.model, r.hw, tp=r.tp, precision=r.precision, decode_batch=batch, decode_context_tokens=total_context_tokens
             ).latency_s
         c0, c1, m0, m1, rest = self._table[batch]
-        return max(c0 + c1 * context_sum, m0 + m1 * context_sum) + rest
+        return max(c0 + c1 * total_context_tokens, m0 + m1 * total_context_tokens) + rest
 
-    def mixed_s(self, chunk_tokens: int, sq_tokens: float, batch: int, context_sum: float) -> float:
+    def mixed_batch_s(self, chunk_tokens: int, sq_tokens: float, batch: int, total_context_tokens: float) -> float:
         r = self.rep
         return step(
             r.model,
@@ -144,7 +144,7 @@ class CoreSteps:
             prefill_tokens=chunk_tokens,
             prefill_sq_tokens=sq_tokens,
             decode_batch=batch,
-            decode_context_tokens=context_sum,
+            decode_context_tokens=total_context_tokens,
         ).latency_s
 
 
@@ -562,7 +562,7 @@ class _Sim:
         if running == 0:
             return
         self.iter_start[p][r] = self.now
-        self._start_iteration(p, r, cfg.steps.decode_s(running, self.ctx[p][r]), running, _DECODE_DONE)
+        self._start_iteration(p, r, cfg.steps.decode_batch_s(running, self.ctx[p][r]), running, _DECODE_DONE)
 
     def _start_iteration(self, p: int, r: int, dt: float, running: int, done: int) -> None:
         """A decode or co-located iteration of ``running`` sequences lasting ``dt``: the replica is
@@ -648,7 +648,7 @@ class _Sim:
         if running == 0 and tokens == 0:
             return
         ctx = self.ctx[p][r]
-        dt = cfg.steps.mixed_s(tokens, sq, running, ctx) if tokens else cfg.steps.decode_s(running, ctx)
+        dt = cfg.steps.mixed_batch_s(tokens, sq, running, ctx) if tokens else cfg.steps.decode_batch_s(running, ctx)
         self._start_iteration(p, r, dt, running, _COLOC_DONE)
 
     def coloc_done(self, p: int, r: int) -> None:
