@@ -26,10 +26,10 @@ class LinearSteps:
     def prefill_s(self, tokens: int, sq_tokens: float, prompts: int) -> float:
         return tokens / TOKENS_PER_S
 
-    def decode_s(self, batch: int, context_sum: float) -> float:
+    def decode_batch_s(self, batch: int, total_context_tokens: float) -> float:
         return 1e-9
 
-    def mixed_s(self, chunk_tokens: int, sq_tokens: float, batch: int, context_sum: float) -> float:
+    def mixed_batch_s(self, chunk_tokens: int, sq_tokens: float, batch: int, total_context_tokens: float) -> float:
         return chunk_tokens / TOKENS_PER_S
 
 

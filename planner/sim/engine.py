@@ -22,10 +22,10 @@ Model (each point says how it matches the analytic core in :mod:`planner.perf.se
   waiting requests are admitted FIFO while the batch is below ``max_batch`` and the KV cache has
   room for the request's full length (prompt + output, reserved at admission, no preemption; a
   request longer than the whole cache is admitted alone). Step time ``decode_batch_s(b, Σcontext)`` of
-  the performance core (the whole batch's context; the core's ``Replica.decode_s`` takes it per sequence). A request's first token is the end of its first decode iteration
-  (TTFT = arrival → prefill → exposed KV → first step, as the analytic model); TPOT is
-  ``(done − first token)/(output − 1)``. KV arrivals join the decode replica with the fewest
-  sequences (running + waiting).
+  the performance core (the whole batch's context; the core's ``Replica.decode_s`` takes it per sequence).
+  A request's first token is the end of its first decode iteration (TTFT = arrival → prefill →
+  exposed KV → first step, as the analytic model); TPOT is ``(done − first token)/(output − 1)``.
+  KV arrivals join the decode replica with the fewest sequences (running + waiting).
 * Co-located replicas: each iteration decodes the running batch ``b`` and prefills up to
   ``token_budget − b`` prompt tokens (chunked prefill, FIFO prompts, several per iteration if
   they fit); a prompt takes a batch slot and its KV reservation when its prefill starts, and its
