@@ -79,3 +79,38 @@ def test_import_scanner_sees_lazy_imports(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("def f():\n    import yaml.constructor\n    from rich.table import Table\n    from . import sibling\n")
     assert _imports(src) == {"yaml", "rich"}
+
+
+# What the command line may import from planner (issue 16): the library's door, the renderers, errors and the
+# output/input helpers of a run. Everything else (io readers, perf, optimize, sim, profile, calibrate, domain) it
+# reaches through planner.api.
+CLI_MAY_IMPORT = ("planner.api", "planner.report", "planner.errors", "planner.io.output", "planner.io.sources", "planner.cli")
+
+
+def _planner_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "planner"}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "planner":
+            if node.module == "planner":
+                found |= {f"planner.{a.name}" for a in node.names}
+            else:
+                found.add(node.module)
+    return found
+
+
+def test_cli_imports_only_the_api_the_renderers_and_output_helpers() -> None:
+    offenders = {}
+    for path in sorted((PLANNER / "cli").glob("*.py")):
+        bad = sorted(m for m in _planner_imports(path) if not any(m == a or m.startswith(a + ".") for a in CLI_MAY_IMPORT))
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}, f"planner/cli imports past the library's door: {offenders}"
+
+
+def test_cli_import_check_can_fail(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("from planner.io.workload import parse_workload\nfrom planner import api, domain\n")
+    assert _planner_imports(src) == {"planner.io.workload", "planner.api", "planner.domain"}

@@ -12,8 +12,7 @@ import typer
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
 
-from planner.io.output import emit
-from planner.io.yamlio import dumps
+from planner.io.output import emit, yaml_text
 from planner.report.envelope import to_json
 
 
@@ -109,7 +108,7 @@ def output_document(
     if fmt is Format.json:
         text = to_json(doc)
     elif fmt is Format.yaml:
-        text = dumps(doc)
+        text = yaml_text(doc)
     elif fmt is Format.csv:
         text = to_csv(csv_rows if csv_rows is not None else [flat_rows(doc["data"])])
     elif fmt is Format.markdown:

@@ -119,3 +119,10 @@ def emit(text: str, output: Path | None, *, inputs: Iterable[Path] = ()) -> None
         sys.stdout.flush()
     else:
         write_text_atomic(output, text, inputs=inputs)
+
+
+def yaml_text(doc: object) -> str:
+    """A result document as YAML (``--format yaml``), dumped the one way every planner YAML is."""
+    from planner.io.yamlio import dumps  # lazily: yamlio reads through planner.io.sources, which imports this module
+
+    return dumps(doc)
