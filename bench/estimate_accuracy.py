@@ -1,4 +1,4 @@
-"""Accuracy of `planner estimate` against the Splitwise measurements (DESIGN.md §5).
+"""Accuracy of `planner estimate` against the Splitwise measurements (docs/design.md §5).
 
 Loads the Splitwise Llama-2-70B table and the shipped catalogs, predicts every measured prefill and
 decode step with the shipped efficiency factors, and prints the relative error per GPU x TP x phase,

@@ -1,4 +1,4 @@
-"""Profiler speed and memory on a multi-million-row Azure-format trace (DESIGN.md §5).
+"""Profiler speed and memory on a multi-million-row Azure-format trace (docs/design.md §5).
 
 Generates an N-row Azure 2023 CSV (default 10 million rows) in a temporary directory with the synth
 generator, then measures, each in a fresh subprocess so peak memory is its own:

@@ -1,5 +1,5 @@
 """Every bundled workload in examples/workloads/ sizes through the CLI and meets its SLOs
-(DESIGN.md §5: "every example in examples/ runs in the tests"); each plan is re-verified."""
+(docs/design.md §5: "every example in examples/ runs in the tests"); each plan is re-verified."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Layering (DESIGN.md §1): which package may import what."""
+"""Layering (docs/design.md §1): which package may import what."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sizing MIP against brute force on small instances (DESIGN.md §4, §5 "known optimum").
+"""The sizing MIP against brute force on small instances (docs/design.md §4, §5 "known optimum").
 
 Instances: one class, one or two GPU types, one KV link, the candidates that
 ``enumerate_candidates`` scores. The brute force enumerates integer replica counts per candidate

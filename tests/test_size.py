@@ -1,4 +1,4 @@
-"""``planner size``: the CLI contract (DESIGN.md §2), every constraint family of the MIP made binding
+"""``planner size``: the CLI contract (docs/design.md §2), every constraint family of the MIP made binding
 through :func:`planner.api.size` (§4), every returned plan re-verified (§5), infeasibility
 diagnosis and determinism. Solves are shared through module-scoped fixtures."""
 
@@ -599,7 +599,7 @@ def test_budget(free: SizeResult, catalog: Catalog) -> None:
 
 
 def test_budget_example_from_design_is_infeasible_by_the_right_amount(catalog: Catalog, chatbot_doc: dict[str, Any]) -> None:
-    """DESIGN.md's document at 400,000 $/month: the chatbot example's plan costs more than that."""
+    """docs/design.md's document at 400,000 $/month: the chatbot example's plan costs more than that."""
     needed = chatbot_doc["data"]["cost"]["usd_per_month"]
     assert 400_000 < needed <= 500_000
     spec = api.load_workload_spec(CHATBOT)

@@ -1,4 +1,4 @@
-"""The workload document (DESIGN.md §2): the design's example loads exactly as written, SLO keys at
+"""The workload document (docs/design.md §2): the design's example loads exactly as written, SLO keys at
 any supported percentile, histograms, and errors that name the field path and line."""
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ def catalog(splitwise_catalog: Catalog) -> Catalog:
 
 REPO = Path(__file__).resolve().parent.parent
 CHATBOT = REPO / "examples" / "workloads" / "chatbot.yaml"
-DESIGN_MD = Path("/work/shared/DESIGN.md")
+DESIGN_MD = Path("/work/shared/docs/design.md")
 
-# Copied verbatim from DESIGN.md §2 ("This example must load exactly as written").
+# Copied verbatim from docs/design.md §2 ("This example must load exactly as written").
 DESIGN_WORKLOAD = """\
 model: llama-3.1-70b
 precision: bf16              # bf16 | fp8
@@ -62,7 +62,7 @@ def load(text: str, catalog: Catalog, origin: str = "test.yaml"):  # type: ignor
 
 def test_design_block_is_still_the_one_in_design_md() -> None:
     if not DESIGN_MD.is_file():
-        pytest.skip("DESIGN.md is not at /work/shared")
+        pytest.skip("docs/design.md is not at /work/shared")
     assert DESIGN_WORKLOAD in DESIGN_MD.read_text()
 
 

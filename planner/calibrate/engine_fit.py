@@ -2,7 +2,7 @@
 step, on end-to-end serving measurements at fixed concurrency (:mod:`planner.perf.serve`).
 
 Five parameters per engine, one set over every GPU and precision measured (they are the engine's
-costs, not a GPU's: DESIGN.md §3), each GPU and precision keeping its own op-table kernel factors:
+costs, not a GPU's: docs/design.md §3), each GPU and precision keeping its own op-table kernel factors:
 ``prefill_fixed_s`` (per prefill iteration), ``decode_fixed_s`` and ``decode_per_seq_s`` (per decode
 iteration and per running sequence: scheduling, sampling, detokenization) and ``prefill_sync_frac``
 (the share of the other clients' prompts a prompt waits behind) and ``request_fixed_s`` (latency

@@ -35,7 +35,7 @@ PARAMS = (
     "allreduce_bandwidth_frac",
 )
 _X0 = (0.6, 0.4, 0.7, 5e-3, 5e-3, 2e-4, 1e-5, 0.3)
-# Fractions of peak stay below 0.9 (a plain PyTorch H100 run reaches 70-86 %, DESIGN.md §3).
+# Fractions of peak stay below 0.9 (a plain PyTorch H100 run reaches 70-86 %, docs/design.md §3).
 _LOWER = (0.05, 0.02, 0.05, 1e-6, 1e-6, 1e-8, 1e-8, 0.01)
 _UPPER = (0.9, 0.9, 0.9, 1.0, 1.0, 1e-2, 1e-2, 0.9)
 

@@ -1,6 +1,6 @@
 """The workload document (what ``planner size`` reads, ``planner profile -o`` writes).
 
-Field names carry their units; the DESIGN.md example loads exactly as written.
+Field names carry their units; the docs/design.md example loads exactly as written.
 """
 
 from __future__ import annotations

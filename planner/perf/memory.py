@@ -1,6 +1,6 @@
 """Memory fit of a model on a replica of ``tp`` GPUs.
 
-``t·HBM·usable_frac ≥ N·s_w + reserve + kv_tok·Σcontext`` (DESIGN.md §3). ``usable_frac`` is the
+``t·HBM·usable_frac ≥ N·s_w + reserve + kv_tok·Σcontext`` (docs/design.md §3). ``usable_frac`` is the
 engine's share of HBM (vLLM's ``gpu_memory_utilization``, default 0.9); the KV cache gets what is
 left after the weights and the reserve.
 """

@@ -1,4 +1,4 @@
-"""Power of a GPU by phase: ``P_idle + (P_busy − P_idle)·u`` (DESIGN.md §3).
+"""Power of a GPU by phase: ``P_idle + (P_busy − P_idle)·u`` (docs/design.md §3).
 
 Prefill runs near TDP; decode, memory-bound, well below it. ``P_busy`` is the TDP for prefill and
 the GPU's measured decode power (splitwise-sim's constant power model) for decode, or the TDP where

@@ -1,7 +1,7 @@
 """Step times of one replica: a roofline with fitted efficiencies, TP communication and overhead.
 
 A step that processes ``T`` new tokens (prefill prompts and/or one token for each of ``b`` decode
-sequences) on ``t`` GPUs takes (DESIGN.md §3)::
+sequences) on ``t`` GPUs takes (docs/design.md §3)::
 
     time = overlap(F / (t·η_c·P), bytes / (t·η_m·BW)) + T_comm + T_fixed
 

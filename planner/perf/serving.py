@@ -1,4 +1,4 @@
-"""Pool-level serving metrics of one replica type for one request class (DESIGN.md §3).
+"""Pool-level serving metrics of one replica type for one request class (docs/design.md §3).
 
 Every function here is used twice: by the optimizer, to precompute the largest per-replica load
 that still meets a class's SLO (so the MIP stays linear), and by the evaluation of a plan, which
@@ -208,7 +208,7 @@ def decode_max_rate(rep: Replica, cls: RequestClass, max_batch: int) -> float:
 
 def decode_occupancy(rep: Replica, cls: RequestClass, rate_per_replica: float, max_batch: int) -> float:
     """Mean sequences in the replica: the Little's-law fixed point ``n̄ = λ·E[OSL]·T_step(n̄)``
-    (DESIGN.md §3), found by iterating up from one sequence; it never exceeds the bound at the cap's
+    (docs/design.md §3), found by iterating up from one sequence; it never exceeds the bound at the cap's
     step time, ``λ·E[OSL]·T_step(max_batch)``, which sizes the capacity."""
     ctx = mean_context_tokens(cls)
     load = rate_per_replica * cls.output_tokens.mean

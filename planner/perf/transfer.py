@@ -1,6 +1,6 @@
 """KV-cache transfer from a prefill replica to a decode replica, and the TP link of a GPU.
 
-Transfer of a prompt of ``L`` tokens: ``L·kv_tok / (t·η_net·B_link) + α`` (DESIGN.md §3): the KV
+Transfer of a prompt of ``L`` tokens: ``L·kv_tok / (t·η_net·B_link) + α`` (docs/design.md §3): the KV
 cache is sharded over the ``t`` GPUs of the prefill replica and each sends its shard over its own
 NIC. Sent layer by layer while prefill runs (Splitwise), so only what outlasts the prefill, and at
 least one layer's share, is exposed to TTFT.

@@ -46,7 +46,7 @@ def _class(c: ProfiledClass) -> dict[str, Any]:
 
 
 def profile_data(p: Profile, phase: PhaseShare | None = None) -> dict[str, Any]:
-    """The ``data`` of the JSON envelope (DESIGN.md §2 keys, plus the rest of the profile)."""
+    """The ``data`` of the JSON envelope (docs/design.md §2 keys, plus the rest of the profile)."""
     a = p.arrivals
     reuse = p.prefix_reuse
     return {
