@@ -158,6 +158,21 @@ class ModelSpec:
     max_context_tokens: int
     num_experts: int | None = None
     experts_per_token: int | None = None
+    # Mixture-of-experts detail (DeepSeek, Qwen3-MoE, gpt-oss): the routed experts' FFN width when it is not
+    # intermediate_size, always-on shared experts, and the leading layers that keep a dense FFN.
+    moe_intermediate_size: int | None = None
+    num_shared_experts: int = 0
+    num_dense_layers: int = 0
+    # Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2): the KV cache holds kv_lora_rank + qk_rope_head_dim
+    # values per token and layer, shared by all heads; queries and keys are qk_nope_head_dim + qk_rope_head_dim wide.
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+    qk_nope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    q_lora_rank: int | None = None
+    # Sliding-window attention (gpt-oss: every other layer attends over the last 128 tokens)
+    sliding_window_tokens: int | None = None
+    num_sliding_layers: int = 0
     hf_id: str | None = None  # Hugging Face repository of the checkpoint the figures come from
     hf_aliases: tuple[str, ...] = ()  # other repositories with the same architecture
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -167,10 +182,28 @@ class ModelSpec:
         return self.num_experts is not None and self.num_experts > 1
 
     @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank is not None
+
+    @property
     def query_width(self) -> int:
         """``num_attention_heads·head_dim``: the width of q and of the attention output, which is
-        not ``hidden_size`` when the config sets a wider ``head_dim`` (Qwen3-32B: 64·128 = 8192 vs 5120)."""
+        not ``hidden_size`` when the config sets a wider ``head_dim`` (Qwen3-32B: 64·128 = 8192 vs 5120).
+        Under MLA the mean of the query/key width (nope + rope) and the value width."""
+        if self.is_mla and self.qk_nope_head_dim is not None and self.qk_rope_head_dim is not None:
+            qk = self.qk_nope_head_dim + self.qk_rope_head_dim
+            v = self.v_head_dim if self.v_head_dim is not None else self.qk_nope_head_dim
+            return self.num_attention_heads * (qk + v) // 2
         return self.num_attention_heads * self.head_dim
+
+    @property
+    def num_full_attention_layers(self) -> int:
+        """Layers that attend over the whole context (the others over a sliding window)."""
+        return self.num_layers - self.num_sliding_layers
+
+    @property
+    def expert_intermediate_size(self) -> int:
+        return self.moe_intermediate_size if self.moe_intermediate_size is not None else self.intermediate_size
 
 
 LinkKind = Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]

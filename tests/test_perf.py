@@ -95,21 +95,22 @@ def test_hand_computed_decode_step() -> None:
     assert s.flops == pytest.approx(2e11 + 4e8, rel=1e-12)
     # compute: (2e11/0.5 + 4e8/0.25) / (4 * 1e15) = 4.016e11 / 4e15
     assert s.compute_s == pytest.approx(1.004e-4, rel=1e-12)
-    # bytes: weights 1e10*2 + KV 8000 B/token * 10 * 1000 tokens = 2.008e10; / (4 * 0.8 * 1e12)
-    assert s.bytes_moved == pytest.approx(2.008e10, rel=1e-12)
-    assert s.memory_s == pytest.approx(6.275e-3, rel=1e-12)
+    # bytes: weights 1e10*2 + KV 8000 B/token * 10 * 1000 tokens, read twice: 2 KV heads on 4 GPUs put each head
+    # on two of them (kv_replication) = 2.016e10; / (4 * 0.8 * 1e12)
+    assert s.bytes_moved == pytest.approx(2.016e10, rel=1e-12)
+    assert s.memory_s == pytest.approx(6.3e-3, rel=1e-12)
     # one all-reduce of 10 tokens * 1000 * 2 B = 2e4 B: 2*3/4*2e4/(0.5*1e11) + 1e-5*log2(4) = 6e-7 + 2e-5
     assert allreduce_s(2e4, 4, TOY_HW) == pytest.approx(2.06e-5, rel=1e-12)
     # two per layer, 10 layers
     assert s.comm_s == pytest.approx(4.12e-4, rel=1e-12)
     # overhead: 2 ms fixed + 0.1 ms * 10 sequences
     assert s.overhead_s == pytest.approx(3e-3, rel=1e-12)
-    # latency: max(compute, memory) + comm + overhead = 6.275 + 0.412 + 3 ms
-    assert s.latency_s == pytest.approx(9.687e-3, rel=1e-12)
-    assert s.bound == "memory"  # 6.275 ms memory vs 3.412 ms overhead+comm vs 0.1 ms compute
-    assert s.throughput_tokens_per_s == pytest.approx(10 / 9.687e-3, rel=1e-12)
-    assert s.mfu_frac == pytest.approx(2.004e11 / (9.687e-3 * 4e15), rel=1e-12)
-    assert s.mbu_frac == pytest.approx(2.008e10 / (9.687e-3 * 4e12), rel=1e-12)
+    # latency: max(compute, memory) + comm + overhead = 6.3 + 0.412 + 3 ms
+    assert s.latency_s == pytest.approx(9.712e-3, rel=1e-12)
+    assert s.bound == "memory"  # 6.3 ms memory vs 3.412 ms overhead+comm vs 0.1 ms compute
+    assert s.throughput_tokens_per_s == pytest.approx(10 / 9.712e-3, rel=1e-12)
+    assert s.mfu_frac == pytest.approx(2.004e11 / (9.712e-3 * 4e15), rel=1e-12)
+    assert s.mbu_frac == pytest.approx(2.016e10 / (9.712e-3 * 4e12), rel=1e-12)
     assert s.batch == 10
     assert s.tokens == 10
     assert s.phase == "decode"

@@ -264,6 +264,14 @@ _DOMAIN_NAMES = {
 _NOT_FIGURES = {"source", "field_sources", "note", "name"}
 
 
+_NOT_MODEL_FIGURES = ("hf_aliases", "hf_id")
+
+
+def _set(entry: schemas.Sourced, name: str) -> bool:
+    """A figure the entry gives (the architecture fields a model family lacks stay out of its sources)."""
+    return name in entry.model_fields_set or name in ("num_experts", "experts_per_token")
+
+
 def _sources_of(entry: schemas.Sourced, figures: Iterable[str]) -> dict[str, str]:
     """Source id of every figure, keyed by the domain field name."""
     out: dict[str, str] = {}
@@ -330,10 +338,20 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
             max_context_tokens=m.max_context_tokens,
             num_experts=m.num_experts,
             experts_per_token=m.experts_per_token,
+            moe_intermediate_size=m.moe_intermediate_size,
+            num_shared_experts=m.num_shared_experts,
+            num_dense_layers=m.num_dense_layers,
+            kv_lora_rank=m.kv_lora_rank,
+            qk_rope_head_dim=m.qk_rope_head_dim,
+            qk_nope_head_dim=m.qk_nope_head_dim,
+            v_head_dim=m.v_head_dim,
+            q_lora_rank=m.q_lora_rank,
+            sliding_window_tokens=m.sliding_window_tokens,
+            num_sliding_layers=m.num_sliding_layers,
             hf_id=m.hf_id,
             hf_aliases=tuple(m.hf_aliases),
             # hf_id comes with the config.json page that `source` names; the aliases are not figures
-            sources=_sources_of(m, [f for f in schemas.ModelEntry.model_fields if f not in ("hf_aliases", "hf_id")])
+            sources=_sources_of(m, [f for f in schemas.ModelEntry.model_fields if f not in _NOT_MODEL_FIGURES and _set(m, f)])
             | ({"hf_id": m.source_of("hf_id")} if m.hf_id else {}),
         )
         for key, m in sorted(raw.models.items())

@@ -111,6 +111,19 @@ class ModelEntry(Sourced):
     max_context_tokens: Annotated[int, Field(ge=1)]
     num_experts: Annotated[int, Field(ge=2)] | None = None
     experts_per_token: Annotated[int, Field(ge=1)] | None = None
+    moe_intermediate_size: Annotated[int, Field(ge=1)] | None = None
+    """FFN width of one routed expert where it is not ``intermediate_size`` (DeepSeek-V3: 2048 vs 18432)."""
+    num_shared_experts: Annotated[int, Field(ge=0)] = 0
+    num_dense_layers: Annotated[int, Field(ge=0)] = 0
+    """Leading layers with a dense FFN of ``intermediate_size`` (DeepSeek's ``first_k_dense_replace``)."""
+    kv_lora_rank: Annotated[int, Field(ge=1)] | None = None
+    """Multi-head latent attention: the compressed KV width (with ``qk_rope_head_dim``: the KV cache per layer)."""
+    qk_rope_head_dim: Annotated[int, Field(ge=1)] | None = None
+    qk_nope_head_dim: Annotated[int, Field(ge=1)] | None = None
+    v_head_dim: Annotated[int, Field(ge=1)] | None = None
+    q_lora_rank: Annotated[int, Field(ge=1)] | None = None
+    sliding_window_tokens: Annotated[int, Field(ge=1)] | None = None
+    num_sliding_layers: Annotated[int, Field(ge=0)] = 0
     hf_id: HfId | None = None
     """Hugging Face repository of the checkpoint whose config.json the figures come from (required
     for the built-in models); ``--model`` and a workload's ``model:`` accept it in place of the id."""
@@ -138,6 +151,17 @@ class ModelEntry(Sourced):
             raise ValueError("a dense model has num_active_params == num_params")
         if self.num_attention_heads % self.num_kv_heads:
             raise ValueError("num_attention_heads must be a multiple of num_kv_heads")
+        mla = (self.kv_lora_rank, self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim)
+        if any(v is not None for v in mla) and any(v is None for v in mla):
+            raise ValueError("multi-head latent attention needs kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim and v_head_dim")
+        if (self.sliding_window_tokens is None) != (self.num_sliding_layers == 0):
+            raise ValueError("sliding_window_tokens and num_sliding_layers go together")
+        if self.num_sliding_layers >= self.num_layers:
+            raise ValueError("num_sliding_layers must be below num_layers (some layer attends over the whole context)")
+        if self.num_experts is None and (self.moe_intermediate_size or self.num_shared_experts or self.num_dense_layers):
+            raise ValueError("moe_intermediate_size, num_shared_experts and num_dense_layers are for MoE models (num_experts)")
+        if self.num_dense_layers >= self.num_layers:
+            raise ValueError("num_dense_layers must be below num_layers")
         return self
 
 

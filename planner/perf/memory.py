@@ -15,11 +15,26 @@ TP_DEGREES = (1, 2, 4, 8)
 
 
 def kv_bytes_per_token(model: ModelSpec, precision: Precision) -> float:
-    """``2·n_L·n_kv·d_h·s_kv``: keys and values of every layer (Llama-3.1-70B bf16: 327,680 B).
+    """``2·n_L·n_kv·d_h·s_kv``: keys and values of every layer (Llama-3.1-70B bf16: 327,680 B); under
+    multi-head latent attention ``n_L·(r_kv + d_rope)·s_kv``, one compressed vector shared by all heads
+    (DeepSeek-V3 fp8: 61·(512 + 64) = 35,136 B). What one request's KV cache holds, and what a KV transfer carries.
 
-    The KV cache is stored at the serving precision (fp8 runs use an fp8 KV cache).
+    The KV cache is stored at the serving precision (fp8 runs use an fp8 KV cache). Sliding-window layers are
+    counted like full ones (an upper bound: engines with a hybrid allocator keep only the window of those layers).
     """
+    if model.is_mla and model.kv_lora_rank is not None and model.qk_rope_head_dim is not None:
+        return float(model.num_layers * (model.kv_lora_rank + model.qk_rope_head_dim)) * KV_BYTES[precision]
     return 2.0 * model.num_layers * model.num_kv_heads * model.head_dim * KV_BYTES[precision]
+
+
+def kv_replication(model: ModelSpec, tp: int) -> int:
+    """How many of a replica's ``tp`` GPUs hold a copy of each token's KV: 1 while the KV heads split over the
+    GPUs; ``tp / n_kv`` when there are fewer KV heads than GPUs (each head is replicated); ``tp`` under MLA,
+    whose single latent vector every tensor-parallel rank keeps whole (why engines serve DeepSeek with
+    data-parallel attention)."""
+    if model.is_mla:
+        return tp
+    return max(1, tp // model.num_kv_heads)
 
 
 def weight_bytes(model: ModelSpec, precision: Precision) -> float:
@@ -48,7 +63,7 @@ def memory_fit(model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, prec
         weight_bytes=weights,
         reserve_bytes=reserve,
         kv_capacity_bytes=usable - weights - reserve,
-        kv_bytes_per_token=kv_bytes_per_token(model, precision),
+        kv_bytes_per_token=kv_bytes_per_token(model, precision) * kv_replication(model, tp),
     )
 
 

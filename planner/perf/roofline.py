@@ -98,19 +98,48 @@ def gemm_shapes(model: ModelSpec, tp: int) -> list[tuple[float, float]]:
     QKV projection, the output projection, the fused gate/up and the down projection of each layer
     (for MoE, of each routed expert) and the LM head."""
     d, hd = model.hidden_size, model.head_dim
-    q_width = model.num_attention_heads * hd
-    qkv = (model.num_attention_heads + 2 * model.num_kv_heads) * hd
+    if model.is_mla:
+        shapes = [(w * model.num_layers, s) for w, s in _mla_projections(model, tp)]
+    else:
+        q_width = model.num_attention_heads * hd
+        qkv = (model.num_attention_heads + 2 * model.num_kv_heads) * hd
+        shapes = [(w * model.num_layers, s) for w, s in ((d * qkv, min(d, qkv / tp)), (q_width * d, min(q_width / tp, d)))]
     inter = model.intermediate_size
-    experts = model.experts_per_token if model.is_moe and model.experts_per_token else 1
-    per_layer = [
-        (d * qkv, min(d, qkv / tp)),
-        (q_width * d, min(q_width / tp, d)),
-        (2.0 * d * inter * experts, min(d, 2.0 * inter / tp)),
-        (inter * d * experts, min(inter / tp, d)),
-    ]
-    shapes = [(w * model.num_layers, s) for w, s in per_layer]
+    if model.is_moe and model.experts_per_token:
+        n_moe = model.num_layers - model.num_dense_layers
+        inter_e = model.expert_intermediate_size
+        experts = model.experts_per_token + model.num_shared_experts
+        shapes += [
+            (2.0 * d * inter_e * experts * n_moe, min(d, 2.0 * inter_e / tp)),
+            (inter_e * d * experts * n_moe, min(inter_e / tp, d)),
+        ]
+        if model.num_dense_layers:
+            n_dense = model.num_dense_layers
+            shapes += [(2.0 * d * inter * n_dense, min(d, 2.0 * inter / tp)), (inter * d * n_dense, min(inter / tp, d))]
+    else:
+        shapes += [
+            (2.0 * d * inter * model.num_layers, min(d, 2.0 * inter / tp)),
+            (inter * d * model.num_layers, min(inter / tp, d)),
+        ]
     shapes.append((d * model.vocab_size, min(d, model.vocab_size / tp)))
     return shapes
+
+
+def _mla_projections(model: ModelSpec, tp: int) -> list[tuple[float, float]]:
+    """One layer's MLA projections as (weights, smaller dimension): the query and KV down-projections (whole on
+    every rank), their up-projections and the output projection (split over the heads)."""
+    d, heads = model.hidden_size, model.num_attention_heads
+    r, rope = model.kv_lora_rank or 0, model.qk_rope_head_dim or 0
+    nope, v = model.qk_nope_head_dim or 0, model.v_head_dim or 0
+    q_rank = model.q_lora_rank
+    out: list[tuple[float, float]] = []
+    if q_rank:
+        out += [(d * q_rank, min(d, q_rank)), (q_rank * heads * (nope + rope), min(q_rank, heads * (nope + rope) / tp))]
+    else:
+        out.append((d * heads * (nope + rope), min(d, heads * (nope + rope) / tp)))
+    out += [(d * (r + rope), min(d, r + rope)), (r * heads * (nope + v), min(r, heads * (nope + v) / tp))]
+    out.append((heads * v * d, min(heads * v / tp, d)))
+    return out
 
 
 def gemm_compute_frac(model: ModelSpec, tp: int, eff: Efficiency) -> float:
@@ -152,6 +181,41 @@ def allreduce_s(size_bytes: float, tp: int, hw: Hardware, precision: Precision =
     return volume / (eff.allreduce_bandwidth_frac * hw.intra_node_bytes_per_s) + eff.allreduce_latency_s * math.log2(tp)
 
 
+def _attention_mla_or_windowed(
+    model: ModelSpec,
+    tp: int,
+    s_kv: float,
+    prefill_tokens: float,
+    prefill_sq_tokens: float,
+    decode_batch: int,
+    decode_context_tokens: float,
+) -> tuple[float, float]:
+    """Attention FLOPs and KV bytes read of a step for MLA and sliding-window models.
+
+    MLA (DeepSeek-V3, Kimi-K2): prefill runs as multi-head attention over decompressed keys (QKᵀ at
+    ``d_nope + d_rope``, PV at ``d_v`` per head: ``d_q`` = their mean times the heads); decode runs absorbed
+    (FlashMLA, as vLLM, SGLang and TRT-LLM do): each context token costs ``2·n_h·(r_kv + d_rope)`` for QKᵀ and
+    ``2·n_h·r_kv`` for PV per layer and is read once per tensor-parallel rank, since every rank keeps the latent
+    cache whole (:func:`planner.perf.memory.kv_replication`).
+    Sliding window ``w`` (gpt-oss): a windowed layer attends over at most ``w`` tokens, so its decode context is
+    ``min(Σc, b·w)`` and its causal prefill work ``min(ΣL², 2·w·T)`` (the bound of ``Σ_i min(i, w)`` over prompts).
+    """
+    n_full, n_slide = model.num_full_attention_layers, model.num_sliding_layers
+    w = float(model.sliding_window_tokens or 0)
+    sq_slide = min(prefill_sq_tokens, 2.0 * w * prefill_tokens)
+    ctx_slide = min(decode_context_tokens, decode_batch * w)
+    prefill_sq = n_full * prefill_sq_tokens + n_slide * sq_slide  # Σ over layers of ΣL²
+    decode_ctx = n_full * decode_context_tokens + n_slide * ctx_slide  # Σ over layers of Σc
+    if model.is_mla and model.kv_lora_rank is not None and model.qk_rope_head_dim is not None:
+        r, rope, heads = model.kv_lora_rank, model.qk_rope_head_dim, model.num_attention_heads
+        flops = 2.0 * model.query_width * prefill_sq + 2.0 * heads * (2 * r + rope) * decode_ctx
+        kv_layer_token = (r + rope) * s_kv * tp
+    else:
+        flops = 2.0 * model.query_width * prefill_sq + 4.0 * model.query_width * decode_ctx
+        kv_layer_token = 2.0 * model.num_kv_heads * model.head_dim * s_kv * max(1, tp // model.num_kv_heads)
+    return flops, kv_layer_token * decode_ctx
+
+
 def step(
     model: ModelSpec,
     hw: Hardware,
@@ -172,14 +236,20 @@ def step(
     peak = peak_flop_per_s(gpu, precision)
     s_kv = KV_BYTES[precision]
     d, n_layers = model.hidden_size, model.num_layers
-    kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv
     tokens = prefill_tokens + decode_batch
 
     gemm_flops = 2.0 * model.num_active_params * tokens
     d_q = model.query_width  # num_attention_heads·head_dim: QKᵀ and PV scale with it, not with d
-    attention_flops = 2.0 * n_layers * d_q * prefill_sq_tokens + 4.0 * n_layers * d_q * decode_context_tokens
+    if model.is_mla or model.num_sliding_layers:
+        attention_flops, kv_bytes = _attention_mla_or_windowed(
+            model, tp, s_kv, prefill_tokens, prefill_sq_tokens, decode_batch, decode_context_tokens
+        )
+    else:
+        kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv * max(1, tp // model.num_kv_heads)
+        attention_flops = 2.0 * n_layers * d_q * prefill_sq_tokens + 4.0 * n_layers * d_q * decode_context_tokens
+        kv_bytes = kv_tok * decode_context_tokens
     flops = gemm_flops + attention_flops
-    bytes_moved = expert_weight_bytes_touched(model, precision, tokens) + kv_tok * decode_context_tokens
+    bytes_moved = expert_weight_bytes_touched(model, precision, tokens) + kv_bytes
 
     compute_s = (gemm_flops / gemm_compute_frac(model, tp, eff) + attention_flops / eff.attention_compute_frac) / (tp * peak)
     memory_s = bytes_moved / (tp * eff.memory_frac * gpu.hbm_bandwidth_bytes_per_s)
