@@ -1,0 +1,147 @@
+"""Models of today (issue 13): MLA, MoE detail, sliding windows, KV replication and the config.json importer,
+with hand-worked counts on small configurations."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_perf import TOY_HW, TOY_MODEL
+
+from planner.domain import ModelSpec
+from planner.errors import InputError
+from planner.io.catalog import load_catalog
+from planner.io.hf_config import import_model, parse_config
+from planner.perf.memory import kv_bytes_per_token, kv_replication, memory_fit
+from planner.perf.roofline import decode_step, prefill_step, step
+
+CONFIGS = Path(__file__).parent / "data" / "hf_configs"
+
+# A toy MLA model: 10 layers, 10 heads, latent rank 50 + rope 10, nope 40, value 40 per head.
+TOY_MLA = replace(
+    TOY_MODEL,
+    id="toy-mla",
+    num_kv_heads=10,
+    head_dim=50,
+    kv_lora_rank=50,
+    qk_rope_head_dim=10,
+    qk_nope_head_dim=40,
+    v_head_dim=40,
+    q_lora_rank=None,
+)
+TOY_SWA = replace(TOY_MODEL, id="toy-swa", sliding_window_tokens=100, num_sliding_layers=4)
+
+
+def test_mla_kv_bytes_per_token_hand_worked() -> None:
+    # 10 layers x (50 + 10) latent values x 2 bytes: no K/V pair, no per-head copies
+    assert kv_bytes_per_token(TOY_MLA, "bf16") == 1200
+    # GQA toy: 2 x 10 layers x 2 KV heads x 100 x 2 bytes
+    assert kv_bytes_per_token(TOY_MODEL, "bf16") == 8000
+    catalog = load_catalog(())
+    ds = catalog.models["deepseek-v3"]
+    assert kv_bytes_per_token(ds, "fp8") == 61 * (512 + 64)  # 35,136 B, vs Llama-3.1-70B's 327,680 in bf16
+    assert kv_bytes_per_token(catalog.models["llama-3.1-70b"], "bf16") == 327_680
+
+
+def test_kv_replication() -> None:
+    catalog = load_catalog(())
+    assert kv_replication(TOY_MLA, 8) == 8  # every rank keeps the latent whole
+    assert kv_replication(TOY_MODEL, 1) == 1 and kv_replication(TOY_MODEL, 2) == 1
+    assert kv_replication(TOY_MODEL, 4) == 2  # 2 KV heads over 4 GPUs
+    assert kv_replication(catalog.models["qwen3-235b-a22b"], 8) == 2  # 4 KV heads
+    assert kv_replication(catalog.models["llama-3.1-70b"], 8) == 1
+    fit = memory_fit(catalog.models["deepseek-v3"], catalog.gpus["h200-sxm"], catalog.engine, 8, "fp8")
+    assert fit.kv_bytes_per_token == 8 * 35_136
+
+
+def test_mla_decode_flops_and_bytes_hand_worked() -> None:
+    s = decode_step(TOY_MLA, TOY_HW, tp=2, precision="bf16", batch=4, context_tokens=1000)
+    # attention, absorbed: 2 x 10 heads x (2 x 50 + 10) = 2,200 FLOPs per layer and context token,
+    # x 10 layers x 4,000 context tokens = 8.8e7; GEMMs 2 x 1e10 x 4 tokens = 8e10
+    assert s.flops == pytest.approx(8e10 + 8.8e7, rel=1e-12)
+    # bytes: weights 2e10 + latent 60 values x 2 B x 10 layers x 4,000 tokens, read by both ranks (x 2)
+    assert s.bytes_moved == pytest.approx(2e10 + 60 * 2 * 10 * 4000 * 2, rel=1e-12)
+
+
+def test_mla_prefill_attention_at_the_mean_query_value_width() -> None:
+    s = prefill_step(TOY_MLA, TOY_HW, tp=1, precision="bf16", prompt_tokens=100, batch=1)
+    # QK^T at nope + rope = 50 and PV at 40 per head: query_width = 10 x (50 + 40) / 2 = 450;
+    # causal attention 2 x 10 layers x 450 x 100^2 = 9e7
+    assert TOY_MLA.query_width == 450
+    assert s.flops == pytest.approx(2e10 * 100 + 9e7, rel=1e-12)
+
+
+def test_sliding_window_layers_attend_over_the_window() -> None:
+    full = decode_step(TOY_MODEL, TOY_HW, tp=1, precision="bf16", batch=2, context_tokens=1000)
+    swa = decode_step(TOY_SWA, TOY_HW, tp=1, precision="bf16", batch=2, context_tokens=1000)
+    # 6 full layers over 2,000 context tokens, 4 windowed over min(2,000, 2 x 100) = 200; query width 1000
+    attention = 4.0 * 1000 * (6 * 2000 + 4 * 200)
+    assert swa.flops == pytest.approx(2e10 * 2 + attention, rel=1e-12)
+    kv_layer = 2 * 2 * 100 * 2  # K and V, 2 KV heads, head_dim 100, bf16
+    assert swa.bytes_moved == pytest.approx(2e10 + kv_layer * (6 * 2000 + 4 * 200), rel=1e-12)
+    assert swa.latency_s < full.latency_s
+    # below the window nothing changes
+    short_full = step(TOY_MODEL, TOY_HW, tp=1, precision="bf16", decode_batch=2, decode_context_tokens=100.0)
+    short_swa = step(TOY_SWA, TOY_HW, tp=1, precision="bf16", decode_batch=2, decode_context_tokens=100.0)
+    assert short_swa.flops == pytest.approx(short_full.flops, rel=1e-12)
+
+
+def test_moe_touches_only_routed_experts() -> None:
+    catalog = load_catalog(())
+    ds = catalog.models["deepseek-v3"]
+    one = step(ds, TOY_HW, tp=8, precision="fp8", decode_batch=1, decode_context_tokens=1.0)
+    many = step(ds, TOY_HW, tp=8, precision="fp8", decode_batch=256, decode_context_tokens=256.0)
+    # one token reads its 8 experts (and the shared part): about the active parameters
+    assert one.bytes_moved == pytest.approx(ds.num_active_params, rel=0.01)
+    # 256 tokens under uniform routing touch 256 x (1 - (1 - 8/256)^256) = 255.9 of 256 experts: about all
+    assert many.bytes_moved == pytest.approx(ds.num_params, rel=0.01)
+
+
+# ------------------------------------------------------------------------------- config.json importer
+
+SUPPORTED = {
+    "deepseek-ai--DeepSeek-V3_config.json": "deepseek-v3",
+    "deepseek-ai--DeepSeek-R1_config.json": "deepseek-v3",
+    "moonshotai--Kimi-K2-Instruct_config.json": "kimi-k2",
+    "Qwen--Qwen3-235B-A22B_config.json": "qwen3-235b-a22b",
+    "Qwen--Qwen3-30B-A3B_config.json": "qwen3-30b-a3b",
+    "openai--gpt-oss-120b_config.json": "gpt-oss-120b",
+    "meta-llama--Meta-Llama-3.1-70B_config.json": "llama-3.1-70b",
+    "mistralai--Mixtral-8x7B-v0.1_config.json": "mixtral-8x7b",
+    "Qwen--Qwen3-32B_config.json": "qwen3-32b",
+}
+FIELDS = [f for f in ModelSpec.__dataclass_fields__ if f not in ("id", "name", "hf_id", "hf_aliases", "sources")]
+
+
+@pytest.mark.parametrize("config", sorted(SUPPORTED))
+def test_import_reproduces_the_catalog_entry(config: str) -> None:
+    path = CONFIGS / config
+    imported = import_model(parse_config(path.read_text(encoding="utf-8"), str(path)), config)
+    entry = load_catalog(()).models[SUPPORTED[config]]
+    got = {f: imported.entry.get(f, ModelSpec.__dataclass_fields__[f].default) for f in FIELDS}
+    want = {f: getattr(entry, f) for f in FIELDS}
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ("nvidia--Nemotron-H-56B-Base-8K_config.json", "hybrid_override_pattern"),
+        ("Qwen--Qwen3-VL-8B-Instruct_config.json", "vision_config"),
+        ("MiniMaxAI--MiniMax-M2.5_config.json", "architectures"),
+    ],
+)
+def test_import_refuses_what_the_core_cannot_represent(config: str, field: str) -> None:
+    path = CONFIGS / config
+    with pytest.raises(InputError) as err:
+        import_model(parse_config(path.read_text(encoding="utf-8"), config), config)
+    assert err.value.message.startswith(f"{config}: {field}:")
+
+
+def test_import_names_a_missing_field() -> None:
+    doc = json.loads((CONFIGS / "Qwen--Qwen3-32B_config.json").read_text(encoding="utf-8"))
+    del doc["num_hidden_layers"]
+    with pytest.raises(InputError, match=r"^c.json: num_hidden_layers: missing"):
+        import_model(doc, "c.json")
