@@ -64,7 +64,7 @@ def import_model(doc: dict[str, Any], origin: str, model_id: str | None = None, 
     """The catalog entry of the decoder ``doc`` describes (``origin`` names the file in errors)."""
     archs = doc.get("architectures")
     if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
-        raise InputError(f"{origin}: architectures: missing (a list such as [\"LlamaForCausalLM\"])")
+        raise InputError(f'{origin}: architectures: missing (a list such as ["LlamaForCausalLM"])')
     arch = archs[0]
     for key, what in UNSUPPORTED_FIELDS.items():
         if key in doc:
@@ -87,7 +87,7 @@ def import_model(doc: dict[str, Any], origin: str, model_id: str | None = None, 
     inter = _int(doc, "intermediate_size", origin)
     ctx = _int(doc, "max_position_embeddings", origin)
     if min(d, n_layers, heads, kv_heads, vocab, inter, ctx) < 1:
-        raise InputError(f"{origin}: hidden_size, num_hidden_layers, heads, vocab_size, intermediate_size and context must be >= 1")
+        raise InputError(f"{origin}: hidden_size, num_hidden_layers, heads, vocab, intermediate_size and context must be >= 1")
     head_dim = doc.get("head_dim") or d // heads
     if not isinstance(head_dim, int) or isinstance(head_dim, bool) or head_dim < 1:
         raise InputError(f"{origin}: head_dim: {head_dim!r} is not a whole number >= 1")
@@ -96,7 +96,7 @@ def import_model(doc: dict[str, Any], origin: str, model_id: str | None = None, 
     entry: dict[str, Any] = {}
     embed = vocab * d * (1 if tied else 2)
     norms = 2 * d  # input and post-attention RMSNorm
-    routed = shared_e = dense_layers = 0
+    shared_e = dense_layers = 0
     moe_inter: int | None = None
     n_experts: int | None = None
     k: int | None = None
@@ -146,17 +146,18 @@ def import_model(doc: dict[str, Any], origin: str, model_id: str | None = None, 
             router = d * n_experts + (n_experts if arch == "GptOssForCausalLM" else 0)
             if arch == "Qwen3MoeForCausalLM":
                 if doc.get("mlp_only_layers"):
-                    raise InputError(f"{origin}: mlp_only_layers: dense layers among MoE ones are not something the core represents")
+                    raise InputError(f"{origin}: mlp_only_layers: dense layers among MoE ones are not represented")
                 if _int(doc, "decoder_sparse_step", origin, 1) != 1:
-                    raise InputError(f"{origin}: decoder_sparse_step: MoE on every n-th layer is not something the core represents")
+                    raise InputError(f"{origin}: decoder_sparse_step: MoE on every n-th layer is not represented")
         else:
             router = 0
     ffn_dense = 3 * d * inter
     if n_experts is not None and k is not None and moe_inter is not None:
         expert = 3 * d * moe_inter + (2 * moe_inter + d if arch == "GptOssForCausalLM" else 0)  # gpt-oss: biased experts
         n_moe = n_layers - dense_layers
-        total = embed + d + n_layers * (attn + norms) + dense_layers * ffn_dense + n_moe * (router + (n_experts + shared_e) * expert)
-        active = embed + d + n_layers * (attn + norms) + dense_layers * ffn_dense + n_moe * (router + (k + shared_e) * expert)
+        common = embed + d + n_layers * (attn + norms) + dense_layers * ffn_dense + n_moe * router
+        total = common + n_moe * (n_experts + shared_e) * expert
+        active = common + n_moe * (k + shared_e) * expert
         entry.update(num_experts=n_experts, experts_per_token=k)
         if moe_inter != inter:
             entry["moe_intermediate_size"] = moe_inter
