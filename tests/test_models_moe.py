@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import assert_input_error, cli
 from test_perf import TOY_HW, TOY_MODEL
 
 from planner.domain import ModelSpec
@@ -145,3 +146,30 @@ def test_import_names_a_missing_field() -> None:
     del doc["num_hidden_layers"]
     with pytest.raises(InputError, match=r"^c.json: num_hidden_layers: missing"):
         import_model(doc, "c.json")
+
+
+def test_import_model_cli_writes_an_overlay_the_planner_uses(tmp_path: Path) -> None:
+    out = tmp_path / "overlay"
+    config = str(CONFIGS / "openai--gpt-oss-120b_config.json")
+    code, stdout, err = cli(
+        "catalog", "import-model", config, "--id", "my-oss", "-o", str(out), "--as-of", "2026-12-02", "-f", "json"
+    )
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["data"]["model"]["num_params"] == 116_829_156_672
+    assert doc["data"]["model"]["num_sliding_layers"] == 18
+    catalog = load_catalog([out])
+    assert catalog.models["my-oss"].num_params == catalog.models["gpt-oss-120b"].num_params
+    # a second import merges into the same overlay
+    code, _, err = cli("catalog", "import-model", str(CONFIGS / "Qwen--Qwen3-32B_config.json"), "--id", "q32", "-o", str(out))
+    assert code == 0, err
+    assert {"my-oss", "q32"} <= set(load_catalog([out]).models)
+    code, stdout, err = cli("estimate", "decode", "-m", "q32", "-g", "h100-sxm", "--tp", "1", "--batch", "4", "--context", "100",
+                            "--catalog-dir", str(out), "-f", "json")  # fmt: skip
+    assert code == 0, err
+
+
+def test_import_model_cli_refuses_an_architecture_it_cannot_represent(tmp_path: Path) -> None:
+    config = str(CONFIGS / "nvidia--Nemotron-H-56B-Base-8K_config.json")
+    assert_input_error(cli("catalog", "import-model", config, "-o", str(tmp_path / "o")), "hybrid_override_pattern")
+    assert not (tmp_path / "o").exists()

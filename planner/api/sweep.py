@@ -28,13 +28,39 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from planner.domain import Catalog, GpuPrice, Workload
+from planner.domain import Catalog, GpuPrice, InputSource, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.io.catalog import IdIndex
 from planner.optimize.sizing import SizeResult
 from planner.units import HOURS_PER_MONTH
+
+if TYPE_CHECKING:
+    from planner.io.workload import WorkloadSpec
+
+__all__ = [
+    "MAX_POINTS",
+    "UNITS",
+    "VARIABLES",
+    "SweepOptions",
+    "SweepRun",
+    "Task",
+    "Vary",
+    "apply_catalog",
+    "apply_doc",
+    "configuration",
+    "crossings",
+    "make_tasks",
+    "pareto_front",
+    "parse_vary",
+    "point_data",
+    "report_sweeps",
+    "run_points",
+    "run_sweep",
+    "sweep",
+]
 
 MAX_POINTS = 500
 VARIABLES = ("rate_rps", "ttft_p99_ms", "tpot_p99_ms", "isl", "price:GPU")
@@ -326,6 +352,77 @@ def sweep(
         "configuration_changes": [p["value"] for p in points if p["configuration_changed"]],
         "disaggregation_crossings": crossings(points),
     }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepOptions:
+    """Everything ``planner sweep`` takes, but how the result is shown."""
+
+    workload_file: Path  # the workload document
+    vary: str  # NAME=START:STOP:STEPS or NAME=v1,v2,... (see the module docstring)
+    solver: str = "highs"  # highs or cbc
+    time_limit_s: float | None = None  # solver time limit per solve
+    jobs: int | None = None  # worker processes (None: one per local core)
+    engine: str | None = None  # NAME or NAME@VERSION (None: the workload's engine, else the default)
+    catalog_dirs: Sequence[Path] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepRun:
+    """What :func:`run_sweep` found: ``inputs`` and ``data`` are the JSON envelope's objects."""
+
+    options: SweepOptions
+    source: InputSource  # the workload file as read (its text and SHA-256)
+    spec: WorkloadSpec
+    catalog: Catalog  # the catalog the points were sized with (engine selected)
+    vary: Vary
+    workload: dict[str, Any]  # the workload document every point changes
+    inputs: dict[str, Any]
+    data: dict[str, Any]  # :func:`sweep`'s result
+    files_read: tuple[Path, ...]  # the files the options name (no output may replace them)
+
+
+def run_sweep(options: SweepOptions) -> SweepRun:
+    """``planner sweep``: read the workload (once), select its catalog and engine, check that the unchanged
+    document resolves, parse ``vary`` and size every point (:func:`sweep`)."""
+    from planner.io.sources import reading_once
+
+    with reading_once():
+        return _run_sweep(options)
+
+
+def _run_sweep(options: SweepOptions) -> SweepRun:
+    from planner.api.inputs import load_workload_spec, resolve_workload, workload_catalog
+    from planner.io.sources import read_source
+    from planner.report.engine import engine_doc
+
+    path = options.workload_file
+    spec = load_workload_spec(path)
+    source = read_source(path)  # the bytes just parsed (inside reading_once, not read again)
+    catalog = workload_catalog(spec, path, options.catalog_dirs, options.engine)
+    resolve_workload(spec, catalog, str(path))  # the unchanged document must resolve
+    v = parse_vary(options.vary, catalog)
+    doc = spec.model_dump(mode="json", exclude_none=True)
+    data = sweep(doc, catalog, v, solver=options.solver, time_limit_s=options.time_limit_s, jobs=options.jobs, origin=str(path))
+    inputs: dict[str, Any] = {
+        "workload_file": str(path),
+        "workload_sha256": source.sha256,
+        "workload": doc,
+        "vary": {"variable": v.name, "values": list(v.values), "unit": v.unit},
+        "solver": options.solver,
+        "engine": engine_doc(catalog.engine),
+    }
+    return SweepRun(
+        options=options,
+        source=source,
+        spec=spec,
+        catalog=catalog,
+        vary=v,
+        workload=doc,
+        inputs=inputs,
+        data=data,
+        files_read=(path,),
+    )
 
 
 def crossings(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

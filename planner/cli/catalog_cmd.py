@@ -1,26 +1,19 @@
-"""``planner catalog list|show|validate``."""
+"""``planner catalog list|show|validate|import-model``."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, output_document
 
+if TYPE_CHECKING:
+    from planner.api.catalog import CatalogListRun, CatalogShowRun, CatalogValidateRun
+
 app = typer.Typer(help="Browse and validate the GPU, model, link and price catalogs.", no_args_is_help=True)
-
-KINDS = ("gpus", "models", "links")
-LIST_KINDS = (*KINDS, "engines")  # engines: planner.report.engine lays them out
-
-
-def _load(catalog_dir: list[Path] | None) -> Any:
-    from planner.io.catalog import load_catalog
-
-    return load_catalog(catalog_dir or ())
 
 
 @app.command("list")
@@ -31,35 +24,33 @@ def list_(
     output: OutputOpt = None,
 ) -> None:
     """List catalog entries."""
-    from planner.errors import InputError
-    from planner.report.engine import engine_list_rows, engine_list_table
+    from planner.api.catalog import CatalogListOptions, run_catalog_list
     from planner.report.envelope import envelope
 
-    cat = _load(catalog_dir)
-    kinds = LIST_KINDS if kind is None else (kind,)
-    if kind is not None and kind not in LIST_KINDS:
-        raise InputError(f"catalog list {kind}: unknown kind; use one of {', '.join(LIST_KINDS)}")
-    data: dict[str, Any] = {}
+    run = run_catalog_list(CatalogListOptions(kind=kind, catalog_dirs=tuple(catalog_dir or ())))
+    doc = envelope("catalog list", "ok", run.inputs, run.data)
+    rows = [{"kind": k, **row} for k in run.kinds for row in run.data[k]]
+    output_document(doc, fmt, output, table=_list_tables(run), csv_rows=rows)
+
+
+def _list_tables(run: CatalogListRun) -> Any:
+    from rich.console import Group
+
+    from planner.report.engine import engine_list_table
+
     tables: list[Any] = []
-    for k in kinds:
+    for k in run.kinds:
         if k == "engines":
-            data[k] = engine_list_rows(cat)
-            tables.append(engine_list_table(data[k]))
+            tables.append(engine_list_table(run.data[k]))
             continue
-        entries = getattr(cat, k)
-        data[k] = [{"id": e.id, "name": e.name, **({"hf_id": e.hf_id} if k == "models" else {})} for e in entries.values()]
         t = Table(title=k)
         t.add_column("id")
         t.add_column("name")
         t.add_column("summary")
-        for e in entries.values():
-            t.add_row(e.id, e.name, _summary(k, e, cat))
+        for e in getattr(run.catalog, k).values():
+            t.add_row(e.id, e.name, _summary(k, e, run.catalog))
         tables.append(t)
-    from rich.console import Group
-
-    doc = envelope("catalog list", "ok", {"kind": kind}, data)
-    rows = [{"kind": k, **row} for k in kinds for row in data[k]]
-    output_document(doc, fmt, output, table=Group(*tables), csv_rows=rows)
+    return Group(*tables)
 
 
 def _summary(kind: str, e: Any, cat: Any) -> str:
@@ -84,42 +75,23 @@ def show(
     output: OutputOpt = None,
 ) -> None:
     """Every figure of one entry with its source."""
-    from planner.domain import canonical_id
-    from planner.io.catalog import IdIndex
+    from planner.api.catalog import CatalogShowOptions, run_catalog_show
+    from planner.report.engine import engine_show_table
     from planner.report.envelope import envelope
 
-    cat = _load(catalog_dir)
-    engines = {canonical_id(i): i for i in cat.engines}
-    if canonical_id(entry_id) in engines and not any(canonical_id(entry_id) in map(canonical_id, getattr(cat, k)) for k in KINDS):
-        _show_engine(cat, engines[canonical_id(entry_id)], entry_id, fmt, output)
-        return
-    for k in KINDS:
-        entries = getattr(cat, k)
-        canon = {canonical_id(i): i for i in entries}
-        if canonical_id(entry_id) in canon:
-            e = entries[canon[canonical_id(entry_id)]]
-            break
-    else:
-        # not an id: a model's Hugging Face id or alias, or an unknown id (close matches in the error)
-        hf_ids = dict(IdIndex.models(cat.models).alias_canon.values())
-        all_ids = [i for k in KINDS for i in getattr(cat, k)] + list(cat.engines)
-        k, e = "models", cat.models[IdIndex("catalog", all_ids, hf_ids).resolve(entry_id, "catalog show")]
-    fields = {k: v for k, v in asdict(e).items() if k != "sources"}
-    srcs = dict(e.sources)
-    data: dict[str, Any] = {
-        "kind": k,
-        "entry": fields,
-        "sources": {f: _src(cat, s) for f, s in sorted(srcs.items()) if f in fields},
-    }
-    if k == "gpus":
-        eff = cat.efficiency[e.id]
-        data["efficiency"] = asdict(eff)
-        data["prices"] = [asdict(p) for p in cat.prices if p.gpu == e.id]
-    t = Table(title=f"{k[:-1]} {e.id}")
+    run = run_catalog_show(CatalogShowOptions(entry_id=entry_id, catalog_dirs=tuple(catalog_dir or ())))
+    doc = envelope("catalog show", "ok", run.inputs, run.data)
+    table = engine_show_table(run.data) if run.kind == "engines" else _show_table(run)
+    output_document(doc, fmt, output, table=table)
+
+
+def _show_table(run: CatalogShowRun) -> Table:
+    data, k = run.data, run.kind
+    t = Table(title=f"{k[:-1]} {run.entry_id}")
     t.add_column("figure")
     t.add_column("value", justify="right")
     t.add_column("source")
-    for f, v in fields.items():
+    for f, v in data["entry"].items():
         s = data["sources"].get(f)
         shown = ", ".join(v) if isinstance(v, tuple) else str(v)  # a model's hf_aliases
         t.add_row(f, shown, "" if s is None else f"{s['title']} ({s['as_of']})")
@@ -131,17 +103,7 @@ def show(
             str(p["usd_per_gpu_hour"]),
             f"{p['provider']} {p['region']} {p['as_of']}{' (default)' if p['default'] else ''}",
         )
-    doc = envelope("catalog show", "ok", {"id": entry_id}, data)
-    output_document(doc, fmt, output, table=t)
-
-
-def _show_engine(cat: Any, engine_id: str, raw: str, fmt: Format, output: Path | None) -> None:
-    """``catalog show ENGINE``: its fields with their sources, the note, and each GPU's factor sets."""
-    from planner.report.engine import engine_show_data, engine_show_table
-    from planner.report.envelope import envelope
-
-    data = engine_show_data(cat, engine_id)
-    output_document(envelope("catalog show", "ok", {"id": raw}, data), fmt, output, table=engine_show_table(data))
+    return t
 
 
 def _flat(d: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
@@ -155,29 +117,66 @@ def _flat(d: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
     return rows
 
 
-def _src(cat: Any, source_id: str) -> dict[str, Any]:
-    s = cat.sources[source_id]
-    return {"id": s.id, "title": s.title, "url": s.url, "as_of": s.as_of}
-
-
 @app.command()
 def validate(catalog_dir: CatalogDirOpt = None, fmt: FormatOpt = Format.table, output: OutputOpt = None) -> None:
     """Load and check every catalog file; exit 2 with the first problem."""
+    from planner.api.catalog import CatalogValidateOptions, run_catalog_validate
     from planner.report.envelope import envelope
 
-    cat = _load(catalog_dir)
-    counts = {k: len(getattr(cat, k)) for k in (*KINDS, "engines", "efficiency", "sources")}
-    counts["prices"] = len(cat.prices)
-    files = sorted(set(cat.origin.values()))
-    doc = envelope(
-        "catalog validate",
-        "ok",
-        {"catalog_dirs": [str(p) for p in (catalog_dir or [])]},
-        {"valid": True, "counts": counts, "files": files},
-    )
+    run = run_catalog_validate(CatalogValidateOptions(catalog_dirs=tuple(catalog_dir or ())))
+    doc = envelope("catalog validate", "ok", run.inputs, run.data)
+    output_document(doc, fmt, output, table=_validate_table(run))
+
+
+def _validate_table(run: CatalogValidateRun) -> Table:
     t = Table(title="catalog valid")
     t.add_column("kind")
     t.add_column("entries", justify="right")
-    for k, n in counts.items():
+    for k, n in run.counts.items():
         t.add_row(k, str(n))
-    output_document(doc, fmt, output, table=t)
+    return t
+
+
+@app.command("import-model")
+def import_model(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG.json", help="A Hugging Face config.json.", dir_okay=False)],
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Catalog overlay directory: models.yaml and sources.yaml are written or merged.",
+            file_okay=False,
+        ),
+    ],
+    model_id: Annotated[str | None, typer.Option("--id", help="Catalog id of the model (default: from the config).")] = None,
+    hf_id: Annotated[str | None, typer.Option("--hf-id", help="The Hugging Face repository the config is from.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date the config was read, YYYY-MM-DD (default: today).")] = None,
+    catalog_dir: CatalogDirOpt = None,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Write a model entry for a dense, MoE or MLA decoder from its config.json (use it with --catalog-dir DIR)."""
+    from planner.api.catalog import ImportModelOptions, run_import_model
+    from planner.io.output import write_text_atomic
+    from planner.report.envelope import envelope
+
+    run = run_import_model(
+        ImportModelOptions(
+            config=config,
+            output_dir=output_dir,
+            model_id=model_id,
+            hf_id=hf_id,
+            as_of=as_of,
+            catalog_dirs=tuple(catalog_dir or ()),
+        )
+    )
+    for name, text in (("sources.yaml", run.sources_text), ("models.yaml", run.models_text)):  # merged: they may be inputs
+        write_text_atomic(output_dir / name, text, inputs=(config,), replaces=output_dir / name)
+    doc = envelope("catalog import-model", "ok", run.inputs, run.data)
+    t = Table(title=f"{run.model_id} -> {output_dir}/models.yaml")
+    t.add_column("field")
+    t.add_column("value", justify="right")
+    for k, v in run.entry.items():
+        if k not in ("note", "source"):
+            t.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
+    output_document(doc, fmt, None, table=t)

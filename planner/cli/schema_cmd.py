@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Annotated
 
@@ -11,7 +10,7 @@ import typer
 from planner.cli._common import OutputOpt
 
 
-class Document(StrEnum):
+class Document(StrEnum):  # planner.api.schema.SCHEMA_DOCUMENTS, as typer's choices
     workload = "workload"
     proposal = "proposal"
     gpus = "gpus"
@@ -26,14 +25,7 @@ def schema(
     output: OutputOpt = None,
 ) -> None:
     """Print the JSON Schema of a document (editors use it for completion and validation)."""
-    from planner.io.catalog import FILES
+    from planner.api.schema import SchemaOptions, run_schema
     from planner.io.output import emit
-    from planner.io.proposal import ProposalSpec
-    from planner.io.workload import WorkloadSpec
 
-    if document is Document.proposal:
-        schema_doc = ProposalSpec.model_json_schema()
-    else:
-        schema_doc = (WorkloadSpec if document is Document.workload else FILES[document.value]).model_json_schema()
-    text = json.dumps(schema_doc, indent=2, sort_keys=True) + "\n"
-    emit(text, output)
+    emit(run_schema(SchemaOptions(document=document.value)).text, output)

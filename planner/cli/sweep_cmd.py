@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -32,46 +32,38 @@ def sweep(
 ) -> None:
     """Re-solve across a range of arrival rate, SLO target, prompt length or GPU price: cost, GPUs,
     configuration and savings against co-located at each point."""
-    from planner import api
-    from planner.api.sweep import parse_vary
-    from planner.api.sweep import sweep as run_sweep
+    from planner.api.sweep import SweepOptions, run_sweep
     from planner.io.output import check_output, write_text_atomic
-    from planner.report.engine import engine_doc, engine_line, with_engine_column
+    from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope, to_json
     from planner.report.sweep import csv_rows, sweep_markdown, sweep_table
 
-    spec = api.load_workload_spec(workload_file)
-    catalog = api.workload_catalog(spec, workload_file, catalog_dir or (), engine)
-    api.resolve_workload(spec, catalog, str(workload_file))  # the unchanged document must resolve
-    v = parse_vary(vary, catalog)
-    doc = spec.model_dump(mode="json", exclude_none=True)
-    data = run_sweep(doc, catalog, v, solver=solver, time_limit_s=time_limit_s, jobs=jobs, origin=str(workload_file))
-    inputs: dict[str, Any] = {
-        "workload_file": str(workload_file),
-        "workload_sha256": hashlib.sha256(workload_file.read_bytes()).hexdigest(),
-        "workload": doc,
-        "vary": {"variable": v.name, "values": list(v.values), "unit": v.unit},
-        "solver": solver,
-        "engine": engine_doc(catalog.engine),
-    }
-    result = envelope("sweep", "ok", inputs, data)
+    run = run_sweep(
+        SweepOptions(
+            workload_file=workload_file,
+            vary=vary,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            jobs=jobs,
+            engine=engine,
+            catalog_dirs=tuple(catalog_dir or ()),
+        )
+    )
+    result = envelope("sweep", "ok", run.inputs, run.data)
     if html_file is not None:  # refused before anything is printed or written
-        check_output(html_file, inputs=(workload_file,))
-    line = engine_line(catalog.engine)
+        check_output(html_file, inputs=run.files_read)
+    line = engine_line(run.catalog.engine)
     output_document(
         result,
         fmt,
         output,
-        table=with_line(sweep_table(data), line),
-        markdown=sweep_markdown(data, line),
-        csv_rows=with_engine_column(csv_rows(data), catalog.engine),
-        inputs=(workload_file,),
+        table=with_line(sweep_table(run.data), line),
+        markdown=sweep_markdown(run.data, line),
+        csv_rows=with_engine_column(csv_rows(run.data), run.catalog.engine),
+        inputs=run.files_read,
     )
     if html_file is not None:
-        import json
-
         from planner.report.html import sweep_html
 
         # Round-trip through the JSON text so the page embeds exactly what --format json prints.
-
-        write_text_atomic(html_file, sweep_html(json.loads(to_json(result))), inputs=(workload_file,))
+        write_text_atomic(html_file, sweep_html(json.loads(to_json(result))), inputs=run.files_read)

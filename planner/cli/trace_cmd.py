@@ -37,25 +37,24 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Random seed (same seed, same file).")] = 0,
 ) -> None:
     """Write a synthetic trace: Poisson or Gamma arrivals, lognormal lengths, optional daily cycle."""
-    from planner.errors import InputError
-    from planner.io.traces import WRITE_FORMATS, write_trace
-    from planner.sim.synth import SynthSpec, synthesize
+    from planner.api.trace import TraceSynthOptions, run_trace_synth
 
-    if format_out not in WRITE_FORMATS:
-        raise InputError(f"--format-out {format_out}: use one of {', '.join(WRITE_FORMATS)}")
-    spec = SynthSpec(
-        requests=requests,
-        rate_rps=rate_rps,
-        cv2=cv2,
-        isl_mean=isl_mean,
-        isl_sigma=isl_sigma,
-        isl_max=isl_max,
-        osl_mean=osl_mean,
-        osl_sigma=osl_sigma,
-        osl_max=osl_max,
-        diurnal=diurnal,
-        prefix_share=prefix_share,
-        fail_frac=fail_frac,
-        seed=seed,
+    run_trace_synth(
+        TraceSynthOptions(
+            path=output,
+            file_format=format_out,
+            requests=requests,
+            rate_rps=rate_rps,
+            cv2=cv2,
+            isl_mean=isl_mean,
+            isl_sigma=isl_sigma,
+            isl_max=isl_max,
+            osl_mean=osl_mean,
+            osl_sigma=osl_sigma,
+            osl_max=osl_max,
+            diurnal=diurnal,
+            prefix_share=prefix_share,
+            fail_frac=fail_frac,
+            seed=seed,
+        )
     )
-    write_trace(output, synthesize(spec), format_out)
