@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -56,28 +55,25 @@ def check(
     output: OutputOpt = None,
 ) -> int:
     """Check a proposal against its SLOs, memory, links, budget, power, redundancy and the optimal plan."""
-    from planner import api
+    from planner.api.check import CheckOptions, run_check
     from planner.errors import ExitCode, InputError
     from planner.io.output import check_output, emit, write_text_atomic
     from planner.report.check import check_data, check_github, check_junit, check_markdown, check_table, csv_rows
-    from planner.report.engine import engine_doc, engine_line, transfer_warnings, with_engine_column
+    from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope
 
-    catalog = api.proposal_catalog(proposal_file, catalog_dir or (), engine)
-    codes = [c.strip() for item in skip or () for c in item.split(",") if c.strip()]
-    result = api.check(proposal_file, catalog, fail_on=fail_on.value, skip=codes)
-    name = str(proposal_file)
-    inputs = {
-        "proposal_file": name,
-        "proposal_sha256": hashlib.sha256(proposal_file.read_bytes()).hexdigest(),
-        "fail_on": fail_on.value,
-        "skip": sorted({c.upper() for c in codes}),
-        "engine": engine_doc(catalog.engine),
-    }
-    warnings = transfer_warnings(catalog, (p.gpu for p in result.deployment.pools), result.workload.precision)
-    status = "ok" if result.verdict == "pass" else "check_failed"
-    data = check_data(result)
-    line = engine_line(catalog.engine)
+    run = run_check(
+        CheckOptions(
+            proposal_file=proposal_file,
+            fail_on="warning" if fail_on is FailOn.warning else "error",
+            skip=tuple(skip or ()),
+            no_fail=no_fail,
+            engine=engine,
+            catalog_dirs=tuple(catalog_dir or ()),
+        )
+    )
+    result, name, engine_spec = run.result, run.name, run.catalog.engine
+    line = engine_line(engine_spec)
     markdown = check_markdown(result, name, line)
     if junit is not None:  # refused before anything is printed or written
         check_output(junit, inputs=(proposal_file,))
@@ -85,19 +81,19 @@ def check(
         emit(check_github(result), output, inputs=(proposal_file,))
     else:
         if fmt is CheckFormat.table:
-            for w in warnings:
+            for w in run.warnings:
                 err_console().print(f"warning: {w}", markup=False)
         output_document(
-            envelope("check", status, inputs, data, warnings),
+            envelope("check", run.status, run.inputs, check_data(result), run.warnings),
             Format(fmt.value),
             output,
             table=check_table(result, name, line),
             markdown=markdown,
-            csv_rows=with_engine_column(csv_rows(result), catalog.engine),
+            csv_rows=with_engine_column(csv_rows(result), engine_spec),
             inputs=(proposal_file,),
         )
     if junit is not None:
-        write_text_atomic(junit, check_junit(result, name, catalog.engine.label), inputs=(proposal_file,))
+        write_text_atomic(junit, check_junit(result, name, engine_spec.label), inputs=(proposal_file,))
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if summary and fmt in (CheckFormat.markdown, CheckFormat.github):
         try:
@@ -105,6 +101,6 @@ def check(
                 fh.write(markdown + "\n")
         except OSError as exc:
             raise InputError(f"${STEP_SUMMARY_ENV} {summary}: cannot append: {exc.strerror}") from None
-    if result.verdict == "fail" and not no_fail:
+    if run.failed:
         return int(ExitCode.CHECK_FAILED)
     return int(ExitCode.OK)

@@ -3,9 +3,8 @@ analytic prediction."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -56,61 +55,40 @@ def simulate(
     output: OutputOpt = None,
 ) -> None:
     """Simulate a plan request by request and compare with the analytic model."""
-    from planner import api
-    from planner.report.engine import engine_doc, engine_line, transfer_warnings, with_engine_column
+    from planner.api.simulate import SimOptions, SimulateOptions, run_simulate
+    from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope
     from planner.report.simulate import simulate_data, simulate_table
-    from planner.sim import SimOptions
 
-    catalog = api.proposal_catalog(proposal_file, catalog_dir or (), engine)
-    proposal = api.load_proposal(proposal_file, catalog)
-    sim = api.simulate(
-        proposal.workload,
-        proposal.deployment,
-        catalog,
-        SimOptions(
-            requests=requests,
-            seed=seed,
-            routing=routing,
-            prefill_token_budget=prefill_token_budget,
-            warmup_frac=warmup_frac,
-            out_of_service=out_of_service,
-            length_jitter=length_jitter,
-            trace=trace,
-            trace_format=trace_format,
-            time_cap_s=time_cap_s,
-            queue_cap=queue_cap,
-        ),
+    run = run_simulate(
+        SimulateOptions(
+            proposal_file=proposal_file,
+            engine=engine,
+            catalog_dirs=tuple(catalog_dir or ()),
+            sim=SimOptions(
+                requests=requests,
+                seed=seed,
+                routing=routing,
+                prefill_token_budget=prefill_token_budget,
+                warmup_frac=warmup_frac,
+                out_of_service=out_of_service,
+                length_jitter=length_jitter,
+                trace=trace,
+                trace_format=trace_format,
+                time_cap_s=time_cap_s,
+                queue_cap=queue_cap,
+            ),
+        )
     )
-    inputs: dict[str, Any] = {
-        "proposal_file": str(proposal_file),
-        "proposal_sha256": hashlib.sha256(proposal_file.read_bytes()).hexdigest(),
-        "requests": requests,
-        "seed": seed,
-        "routing": routing,
-        "prefill_token_budget": prefill_token_budget,
-        "warmup_frac": warmup_frac,
-        "out_of_service": sim.options.out_of_service,
-        "length_jitter": length_jitter,
-        "time_cap_s": time_cap_s,
-        "queue_cap": queue_cap,
-        "engine": engine_doc(catalog.engine),
-    }
-    if trace is not None:
-        inputs["trace_file"] = str(trace)
-        inputs["trace_sha256"] = hashlib.sha256(trace.read_bytes()).hexdigest()
-        inputs["trace_format"] = trace_format
-    data = simulate_data(sim)
-    pools = proposal.deployment.pools
-    warnings = [*sim.warnings, *transfer_warnings(catalog, (p.gpu for p in pools), proposal.workload.precision, power=False)]
-    doc = envelope("simulate", "ok", inputs, data, warnings)
-    for w in warnings:
+    data = simulate_data(run.simulation)
+    doc = envelope("simulate", run.status, run.inputs, data, run.warnings)
+    for w in run.warnings:
         err_console().print(f"warning: {w}", markup=False)
     output_document(
         doc,
         fmt,
         output,
-        table=with_line(simulate_table(data), engine_line(catalog.engine)),
-        csv_rows=with_engine_column([flat_rows(doc["data"])], catalog.engine),
+        table=with_line(simulate_table(data), engine_line(run.catalog.engine)),
+        csv_rows=with_engine_column([flat_rows(doc["data"])], run.catalog.engine),
         inputs=(proposal_file, *((trace,) if trace else ())),
     )

@@ -30,6 +30,7 @@ from planner import domain
 from planner.domain import Role
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, format_validation_error
+from planner.io.envelope import envelope_command
 from planner.io.schemas import NonNegative, Positive, Strict
 from planner.io.workload import EngineRef, WorkloadSpec, read_workload_spec
 from planner.io.workload import to_domain as workload_to_domain
@@ -120,7 +121,7 @@ def _from_plan(data: dict[str, Any]) -> dict[str, Any]:
 def parse_proposal(data: Any, origin: str, text: str = "") -> ProposalSpec:
     if not isinstance(data, dict):
         raise InputError(f"{origin}: a proposal is a YAML mapping with workload and pools")
-    if data.get("command") == "size" and "schema_version" in data:
+    if envelope_command(data) == "size":  # a plan planner size wrote (YAML or JSON)
         try:
             data = _from_plan(data)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

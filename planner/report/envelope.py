@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from planner import __version__
+from planner.io.envelope import SCHEMA_VERSION  # the one definition: the reader checks it
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "clean", "envelope", "to_json"]
 
 
 def clean(value: Any) -> Any:

@@ -1,6 +1,9 @@
 """Discrete-event simulation of a plan (``planner simulate``): requests generated from the workload
-or read from a trace, replayed on the deployment's pools with step times from the performance
-core, and summarized beside the analytic prediction for the same plan (see :mod:`.engine`)."""
+or taken from a trace's arrays, replayed on the deployment's pools with step times from the performance
+core, and summarized beside the analytic prediction for the same plan (see :mod:`.engine`).
+
+The simulator reads no files: a trace comes in as a :class:`planner.domain.Trace` (``planner.api.simulate``
+reads the file that ``SimOptions.trace`` names and passes its arrays)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from planner.domain import Catalog, Deployment, Pool, Routing, Workload
+from planner.domain import Catalog, Deployment, Pool, Routing, Trace, Workload
 from planner.errors import InputError
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
 from planner.perf.memory import kv_bytes_per_token
@@ -18,7 +21,16 @@ from planner.perf.transfer import link_effective_bytes_per_s
 from planner.sim.arrivals import Requests, from_trace, generate
 from planner.sim.engine import ROUTINGS, CoreSteps, Options, PoolConfig, SimResult, run
 
-__all__ = ["ClassMetrics", "Dist", "SimOptions", "Simulation", "quantile", "simulate", "simulate_requests"]
+__all__ = [
+    "ClassMetrics",
+    "Dist",
+    "SimOptions",
+    "Simulation",
+    "quantile",
+    "resolve_options",
+    "simulate",
+    "simulate_requests",
+]
 
 DEFAULT_REQUESTS = 20_000
 
@@ -33,7 +45,8 @@ class SimOptions:
     out_of_service: int | None = None  # replicas of every pool out of service (None: the workload's
     # redundancy, what the plan promises to survive); the analytic side takes the same number out
     length_jitter: bool = False
-    trace: Path | None = None
+    trace: Path | None = None  # the trace replayed: read by planner.api.simulate, which passes its arrays to
+    # simulate(trace=...); it labels the run (Simulation.source)
     trace_format: str = "auto"
     time_cap_s: float | None = None
     queue_cap: int = 100_000
@@ -220,21 +233,40 @@ def _check(options: SimOptions) -> None:
         raise InputError("--queue-cap must be positive")
 
 
-def simulate(workload: Workload, deployment: Deployment, catalog: Catalog, options: SimOptions | None = None) -> Simulation:
-    """Simulate ``deployment`` under ``workload`` and evaluate it analytically beside."""
+def resolve_options(
+    workload: Workload, deployment: Deployment, catalog: Catalog, options: SimOptions | None = None
+) -> SimOptions:
+    """``options`` with ``out_of_service`` defaulted to the workload's redundancy, checked, and the pools
+    checked against them: the clear errors :func:`simulate` raises first (a caller reading a trace asks
+    before reading it)."""
     opt = options or SimOptions()
     if opt.out_of_service is None:
         opt = replace(opt, out_of_service=workload.constraints.redundancy)
     _check(opt)
-    _pool_configs(workload, deployment, catalog, opt.out_of_service or 0)  # clear errors before the analytic side
-    analytic = evaluate(deployment, workload, catalog, opt.out_of_service)
-    if opt.trace is not None:
-        from planner.io.traces import read_trace
+    _pool_configs(workload, deployment, catalog, opt.out_of_service or 0)
+    return opt
 
-        tf = read_trace(opt.trace, opt.trace_format)
-        t = tf.trace
-        requests = from_trace(t.arrival_s, t.input_tokens, t.output_tokens, workload, opt.seed, opt.requests, str(opt.trace))
-        source = str(opt.trace)
+
+def simulate(
+    workload: Workload,
+    deployment: Deployment,
+    catalog: Catalog,
+    options: SimOptions | None = None,
+    *,
+    trace: Trace | None = None,
+) -> Simulation:
+    """Simulate ``deployment`` under ``workload`` and evaluate it analytically beside: the requests of
+    ``trace`` (labelled with ``options.trace``, the file it was read from), else generated ones."""
+    opt = resolve_options(workload, deployment, catalog, options)  # clear errors before the analytic side
+    if opt.trace is not None and trace is None:
+        raise ValueError(
+            "planner.sim.simulate reads no files: pass the trace's arrays (trace=planner.io.traces.read_trace(path).trace), "
+            "or call planner.api.simulate, which reads SimOptions.trace"
+        )
+    analytic = evaluate(deployment, workload, catalog, opt.out_of_service)
+    if trace is not None:
+        source = str(opt.trace) if opt.trace is not None else "trace"
+        requests = from_trace(trace.arrival_s, trace.input_tokens, trace.output_tokens, workload, opt.seed, opt.requests, source)
     else:
         requests = generate(workload, opt.requests or DEFAULT_REQUESTS, opt.seed, jitter=opt.length_jitter)
         source = "generated"

@@ -7,9 +7,9 @@ covers the same time window. Lengths are drawn uniformly from each class's 64-po
 (the same grid the analytic model averages over); with ``jitter`` a draw is interpolated between
 neighbouring grid points (a continuous piecewise-linear quantile function) instead.
 
-Traces: any format :mod:`planner.io.traces` reads (the formats of ``planner profile``); each row is
-assigned a workload class at random in proportion to the classes' rates (seeded), for its SLOs
-and routing.
+Traces: the arrays of a :class:`planner.domain.Trace` (``planner.api.simulate`` reads the file, in any
+format of ``planner profile``; the simulator reads no files); each row is assigned a workload class at
+random in proportion to the classes' rates (seeded), for its SLOs and routing.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def from_trace(
     limit: int | None = None,
     origin: str = "trace",
 ) -> Requests:
-    """Requests of a trace (read by :mod:`planner.io.traces`): sorted by arrival, shifted to start
+    """Requests of a trace's arrays (a :class:`planner.domain.Trace`'s): sorted by arrival, shifted to start
     at 0, the first ``limit`` kept; each gets a class at random in proportion to the classes' rates
     (seeded), since trace rows carry none."""
     order = np.argsort(np.asarray(arrival_s, dtype=float), kind="stable")
