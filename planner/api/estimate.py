@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 from planner.api.inputs import check_context, hardware, resolve_gpu, resolve_model
 from planner.domain import (
@@ -13,18 +13,20 @@ from planner.domain import (
     Efficiency,
     EngineSpec,
     GpuSpec,
+    InputSource,
     MemoryFit,
     ModelSpec,
+    Phase,
     Precision,
     StepEstimate,
 )
 from planner.errors import InputError
 from planner.io.catalog import load_catalog, select_engine
+from planner.io.sources import reading_once
 from planner.perf.memory import check_tp, require_fit
 from planner.perf.roofline import decode_step, peak_flop_per_s, prefill_step
 
-if TYPE_CHECKING:
-    pass
+__all__ = ["EstimateOptions", "EstimateResult", "EstimateRun", "estimate", "run_estimate"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,4 +113,68 @@ def estimate(
         context_tokens=ctx,
         efficiency=hw.efficiency,
         engine=cat.engine,
+    )
+
+
+# ------------------------------------------------------------------------- the command's one door
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EstimateOptions:
+    """Everything ``planner estimate prefill|decode`` takes but the output format and destination."""
+
+    phase: Phase
+    model: str
+    gpu: str
+    tp: int
+    precision: Precision = "bf16"
+    tokens: int | None = None  # prefill: prompt length
+    batch: int = 1
+    context: int | None = None  # decode: context length of each sequence
+    engine: str | None = None  # NAME or NAME@VERSION; None: the catalog's selected engine
+    catalog_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EstimateRun:
+    """:func:`run_estimate`: the estimate and what its report needs (the envelope's ``inputs`` and warnings)."""
+
+    options: EstimateOptions
+    result: EstimateResult
+    inputs: dict[str, Any]
+    warnings: tuple[str, ...]
+    sources: tuple[InputSource, ...] = ()  # files read (an estimate reads none but the catalogs)
+
+    @property
+    def command(self) -> str:
+        """The envelope's ``command``: ``estimate prefill`` or ``estimate decode``."""
+        return f"estimate {self.options.phase}"
+
+
+def run_estimate(options: EstimateOptions, catalog: Catalog | None = None) -> EstimateRun:
+    """``planner estimate prefill|decode`` as a library call: :func:`estimate` of ``options`` (under
+    ``catalog`` when given, else the built-in catalogs and ``options.catalog_dirs``), with the
+    envelope's ``inputs`` and the warnings the command prints."""
+    from planner import api  # the package's names: what callers (and tests) may replace
+    from planner.report.estimate import estimate_inputs, estimate_warnings
+
+    with reading_once():
+        result = api.estimate(
+            options.phase,
+            model=options.model,
+            gpu=options.gpu,
+            tp=options.tp,
+            precision=options.precision,
+            tokens=options.tokens,
+            batch=options.batch,
+            context=options.context,
+            catalog=catalog,
+            catalog_dirs=options.catalog_dirs,
+            engine=options.engine,
+        )
+    return EstimateRun(
+        options=options,
+        result=result,
+        inputs=estimate_inputs(result),
+        warnings=tuple(estimate_warnings(result)),
     )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from planner.api.inputs import check_context, hardware, resolve_gpu, resolve_model
 from planner.domain import (
@@ -13,11 +13,14 @@ from planner.domain import (
     Efficiency,
     EngineSpec,
     GpuSpec,
+    InputSource,
     ModelSpec,
     Precision,
+    ServeMode,
 )
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog, select_engine
+from planner.io.sources import read_source, reading_once
 from planner.perf.memory import check_tp, require_fit
 from planner.perf.roofline import peak_flop_per_s
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from planner.perf.serve import ServePoint
     from planner.perf.serving import Replica
 
+__all__ = ["ServeOptions", "ServeRequest", "ServeResult", "ServeRun", "estimate_serve", "run_serve", "serve_replica"]
 
 # --------------------------------------------------------------------------------- estimate serve
 
@@ -133,3 +137,92 @@ def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_di
             ("decode", gd, req.decode_tp, dec_rep.hw.efficiency),
         )
     return ServeResult(request=req, model=m, engine=cat.engine, point=point, replicas=workers)
+
+
+# ------------------------------------------------------------------------- the command's one door
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeOptions:
+    """Everything ``planner estimate serve`` takes but the output format and destination: one point
+    (:class:`ServeRequest`'s fields), or a ``grid`` CSV of points whose blank cells take these fields."""
+
+    model: str
+    isl: int | None = None  # required without a grid
+    osl: int | None = None
+    concurrency: int | None = None
+    gpu: str | None = None  # aggregated mode
+    tp: int = 1
+    replicas: int = 1
+    engine: str | None = None
+    precision: Precision = "bf16"
+    mode: ServeMode = "aggregated"
+    prefill_gpu: str | None = None
+    prefill_tp: int = 1
+    prefill_workers: int = 1
+    decode_gpu: str | None = None
+    decode_tp: int = 1
+    decode_workers: int = 1
+    link: str | None = None
+    grid: Path | None = None  # CSV of points, columns named as these fields (planner.io.grid)
+    catalog_dirs: tuple[Path, ...] = ()
+
+    def point_fields(self) -> dict[str, Any]:
+        """The fields a :class:`ServeRequest` (and a grid row's blank cells) take from these options."""
+        fields = asdict(self)
+        del fields["grid"], fields["catalog_dirs"]
+        return fields
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeRun:
+    """:func:`run_serve`: every point's result (one without a grid) and what the report needs."""
+
+    options: ServeOptions
+    results: tuple[ServeResult, ...]
+    inputs: dict[str, Any]
+    warnings: tuple[str, ...]
+    sources: tuple[InputSource, ...] = ()  # the grid file, when one was read
+
+    @property
+    def result(self) -> ServeResult:
+        """The one point's result (a run without a grid)."""
+        if self.options.grid is not None:
+            raise ValueError("a grid run has one result per point: use .results")
+        return self.results[0]
+
+    @property
+    def input_paths(self) -> tuple[Path, ...]:
+        """The files read, which no output may replace."""
+        return tuple(Path(s.path) for s in self.sources)
+
+
+def run_serve(options: ServeOptions, catalog: Catalog | None = None) -> ServeRun:
+    """``planner estimate serve`` as a library call: :func:`estimate_serve` of the one point of
+    ``options``, or of every row of ``options.grid`` (under ``catalog`` when given, else the built-in
+    catalogs and ``options.catalog_dirs``), with the envelope's ``inputs`` and warnings."""
+    from planner import api  # the package's names: what callers (and tests) may replace
+    from planner.io.grid import read_grid
+    from planner.report.serve import serve_inputs, serve_warnings
+
+    with reading_once():
+        cat = catalog if catalog is not None else load_catalog(options.catalog_dirs)
+        fields = options.point_fields()
+        if options.grid is None:
+            for name in ("isl", "osl", "concurrency"):
+                if fields[name] is None:
+                    raise InputError(f"--{name} is required (or give a --grid file)")
+            result = api.estimate_serve(ServeRequest(**fields), cat)
+            return ServeRun(
+                options=options, results=(result,), inputs=serve_inputs(result), warnings=tuple(serve_warnings(result))
+            )
+        points = read_grid(options.grid, fields)
+        source = read_source(options.grid, "CSV")  # the read read_grid made
+        results = tuple(api.estimate_serve(ServeRequest(**point, where=where), cat) for where, point in points)
+    return ServeRun(
+        options=options,
+        results=results,
+        inputs={"grid": str(options.grid), "points": len(results)},
+        warnings=tuple(sorted({w for r in results for w in serve_warnings(r)})),
+        sources=(source,),
+    )

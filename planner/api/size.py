@@ -5,20 +5,48 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from planner.api.inputs import planning_catalog, resolve_workload
+from planner.api.inputs import (
+    engine_catalog,
+    load_workload_spec,
+    planning_catalog,
+    resolve_workload,
+    workload_catalog,
+    workload_spec_from_flags,
+)
 from planner.domain import (
     Catalog,
     EngineSpec,
+    InputSource,
+    Precision,
+    SolverName,
     Workload,
 )
 from planner.errors import InfeasibleError, InputError
 from planner.io.catalog import select_engine
+from planner.io.sources import read_source, reading_once
 
 if TYPE_CHECKING:
     from planner.io.workload import WorkloadSpec
     from planner.optimize.sizing import SizeResult
+    from planner.sim import Simulation
+
+__all__ = [
+    "REFERENCE_ENGINES",
+    "VERIFY_REQUESTS",
+    "EngineComparison",
+    "EngineSizing",
+    "SizeInfeasibleError",
+    "SizeOptions",
+    "SizeRun",
+    "engine_list",
+    "run_size",
+    "several_engines",
+    "size",
+    "size_engines",
+    "size_sweeps",
+]
 
 
 def size(workload: Workload, catalog: Catalog, *, solver: str = "highs", time_limit_s: float | None = None) -> SizeResult:
@@ -131,3 +159,191 @@ def size_engines(
         return (ev.usd_per_hour, ev.num_gpus)
 
     return EngineComparison(runs=tuple(runs), best=min(feasible, key=key))
+
+
+# ------------------------------------------------------------------------- the command's one door
+
+VERIFY_REQUESTS = 10_000
+"""Requests ``planner size --verify`` simulates the chosen plan with."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SizeOptions:
+    """Everything ``planner size`` takes but the output format and destination: a workload file, or
+    a one-class workload from the fields ``model`` to ``links`` (lengths fixed at ``isl`` / ``osl``)."""
+
+    workload_file: Path | None = None
+    model: str | None = None
+    rate_rps: float | None = None  # peak arrival rate, requests/s
+    isl: float | None = None  # input tokens per request
+    osl: float | None = None  # output tokens per request
+    ttft_p99_ms: float | None = None
+    tpot_p99_ms: float | None = None
+    interarrival_cv2: float = 1.0
+    precision: Precision = "bf16"
+    prefill_gpus: tuple[str, ...] | None = None  # allowed GPUs (None: every priced GPU)
+    decode_gpus: tuple[str, ...] | None = None
+    links: tuple[str, ...] | None = None
+    engine: str | None = None  # NAME[@VERSION], or auto or a comma list: size under each, keep the best
+    catalog_dirs: tuple[Path, ...] = ()
+    solver: SolverName = "highs"
+    time_limit_s: float | None = None  # per solve
+    verify: bool = False  # simulate the chosen plan (VERIFY_REQUESTS requests)
+    html_file: Path | None = None  # where the HTML report goes (written by the caller; see size_sweeps)
+
+
+_FLAG_FIELDS = (
+    ("--model", "model"),
+    ("--rate-rps", "rate_rps"),
+    ("--isl", "isl"),
+    ("--osl", "osl"),
+    ("--ttft-p99-ms", "ttft_p99_ms"),
+    ("--tpot-p99-ms", "tpot_p99_ms"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SizeRun:
+    """:func:`run_size`: the plan and what its report needs (the envelope's ``inputs``, warnings)."""
+
+    options: SizeOptions
+    spec: WorkloadSpec  # the workload document (from the file, or built from the fields)
+    workload: Workload  # resolved under ``catalog``
+    catalog: Catalog  # with the engine of the plan selected
+    result: SizeResult
+    comparison: EngineComparison | None  # several engines: each one's sizing
+    simulation: Simulation | None  # ``verify``: the plan simulated
+    inputs: dict[str, Any]
+    warnings: tuple[str, ...]
+    sources: tuple[InputSource, ...]  # the workload file, when one was read
+
+    @property
+    def input_paths(self) -> tuple[Path, ...]:
+        """The files read, which no output may replace."""
+        return tuple(Path(s.path) for s in self.sources)
+
+
+class SizeInfeasibleError(InfeasibleError):
+    """:func:`run_size` found no plan: the :class:`InfeasibleError` with the envelope's ``inputs`` as resolved."""
+
+    def __init__(self, exc: InfeasibleError, inputs: dict[str, Any]) -> None:
+        super().__init__(exc.message, hint=exc.hint, diagnosis=exc.diagnosis)
+        self.inputs = inputs
+
+
+def run_size(options: SizeOptions) -> SizeRun:
+    """``planner size`` as a library call: read the workload (file or fields), resolve its catalog
+    and engine(s), size it (under each engine for ``auto`` or a list, keeping the best), simulate the
+    plan with ``verify``. Raises :class:`SizeInfeasibleError` when there is no plan."""
+    with reading_once():
+        return _run_size(options)
+
+
+def _run_size(o: SizeOptions) -> SizeRun:
+    from planner import api  # the package's names: what callers (and tests) may replace
+    from planner.report.engine import engine_doc, transfer_warnings
+
+    inputs: dict[str, Any] = {}
+    several = several_engines(o.engine)
+    catalog: Catalog | None = None
+    sources: tuple[InputSource, ...] = ()
+    if o.workload_file is not None:
+        given = [flag for flag, name in _FLAG_FIELDS if getattr(o, name) is not None]
+        if given or any(v is not None for v in (o.prefill_gpus, o.decode_gpus, o.links)):
+            raise InputError(
+                f"give a workload file or flags, not both ({', '.join(given) or 'hardware flags'} with {o.workload_file})"
+            )
+        spec = load_workload_spec(o.workload_file)
+        if not several:
+            catalog = workload_catalog(spec, o.workload_file, o.catalog_dirs, o.engine)
+        source = read_source(o.workload_file)  # the read load_workload_spec made
+        sources = (source,)
+        inputs["workload_file"] = str(o.workload_file)
+        inputs["workload_sha256"] = source.sha256
+        origin = str(o.workload_file)
+    else:
+        missing = [flag for flag, name in _FLAG_FIELDS if getattr(o, name) is None]
+        if missing:
+            raise InputError(
+                f"size: give WORKLOAD.yaml, or all of --model --rate-rps --isl --osl --ttft-p99-ms --tpot-p99-ms "
+                f"(missing {', '.join(missing)})"
+            )
+        if not several:
+            catalog = engine_catalog(o.catalog_dirs, o.engine)
+        spec = workload_spec_from_flags(
+            model=o.model or "",
+            rate_rps=o.rate_rps or 0.0,
+            isl=o.isl or 0.0,
+            osl=o.osl or 0.0,
+            ttft_p99_ms=o.ttft_p99_ms or 0.0,
+            tpot_p99_ms=o.tpot_p99_ms or 0.0,
+            precision=o.precision,
+            prefill_gpus=o.prefill_gpus,
+            decode_gpus=o.decode_gpus,
+            links=o.links,
+            interarrival_cv2=o.interarrival_cv2,
+        )
+        origin = "flags"
+    inputs["workload"] = spec.model_dump(mode="json", exclude_none=True)
+    inputs["solver"] = o.solver
+    comparison = None
+    try:
+        if catalog is None:  # engine auto or a list: size under each, keep the best
+            comparison = api.size_engines(
+                spec,
+                o.engine or "",
+                written_in=o.workload_file,
+                catalog_dirs=o.catalog_dirs,
+                origin=origin,
+                solver=o.solver,
+                time_limit_s=o.time_limit_s,
+            )
+            catalog, workload, found = comparison.best.catalog, comparison.best.workload, comparison.best.result
+            assert found is not None
+            result = found
+            inputs["engines"] = [r.engine.label for r in comparison.runs]
+        else:
+            inputs["engine"] = engine_doc(catalog.engine)
+            workload = resolve_workload(spec, catalog, origin)
+            result = api.size(workload, catalog, solver=o.solver, time_limit_s=o.time_limit_s)
+    except InfeasibleError as exc:
+        tried = exc.diagnosis.get("engines") if several else None
+        if isinstance(tried, list):
+            inputs["engines"] = [e["engine"] for e in tried]
+        raise SizeInfeasibleError(exc, inputs) from exc
+    inputs["engine"] = engine_doc(catalog.engine)
+    warnings = list(result.warnings)
+    warnings += transfer_warnings(
+        catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision, power=False
+    )  # sizing's own warnings name a transferred power set
+    if comparison is not None:
+        warnings += [
+            f"engine {r.engine.label}: no plan ({r.infeasible.message})" for r in comparison.runs if r.infeasible is not None
+        ]
+    simulation = None
+    if o.verify:
+        from planner.sim import SimOptions
+
+        simulation = api.simulate(workload, result.plan.deployment, catalog, SimOptions(requests=VERIFY_REQUESTS))
+        warnings += [f"verify: {w}" for w in simulation.warnings]
+    return SizeRun(
+        options=o,
+        spec=spec,
+        workload=workload,
+        catalog=catalog,
+        result=result,
+        comparison=comparison,
+        simulation=simulation,
+        inputs=inputs,
+        warnings=tuple(warnings),
+        sources=sources,
+    )
+
+
+def size_sweeps(run: SizeRun, workload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sweeps the HTML report of a :func:`run_size` charts (:func:`planner.api.sweep.report_sweeps`
+    of its workload document, or of ``workload``, the document as the result's JSON holds it)."""
+    from planner.api.sweep import report_sweeps
+
+    doc = workload if workload is not None else run.inputs["workload"]
+    return report_sweeps(doc, run.catalog, solver=run.options.solver, time_limit_s=run.options.time_limit_s)

@@ -51,28 +51,28 @@ def _run(
     output: Path | None,
     engine: str | None = None,
 ) -> None:
-    from planner import api
+    from planner.api.estimate import EstimateOptions, run_estimate
     from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope
-    from planner.report.estimate import estimate_data, estimate_inputs, estimate_table, estimate_warnings
+    from planner.report.estimate import estimate_data, estimate_table
 
-    result = api.estimate(
-        phase,
+    options = EstimateOptions(
+        phase=phase,
         model=model,
         gpu=gpu,
         tp=tp,
         precision=precision.value,
-        tokens=tokens,  # type: ignore[arg-type]
+        tokens=tokens,
         batch=batch,
         context=context,
-        catalog_dirs=catalog_dir or (),
         engine=engine,
+        catalog_dirs=tuple(catalog_dir or ()),
     )
-    warnings = estimate_warnings(result)
-    data = estimate_data(result)
-    doc = envelope(f"estimate {phase}", "ok", estimate_inputs(result), data, warnings)
+    run = run_estimate(options)
+    result = run.result
+    doc = envelope(run.command, "ok", run.inputs, estimate_data(result), run.warnings)
     if fmt is Format.table:
-        for w in warnings:
+        for w in run.warnings:
             err_console().print(f"warning: {w}", markup=False)
     output_document(
         doc,
@@ -164,47 +164,44 @@ def serve(
     """What a fixed-concurrency benchmark measures: TTFT and TPOT (mean, p50, p99), requests/s and
     output tokens/s per GPU and per user, for CONCURRENCY clients in a closed loop (vLLM bench serve
     --max-concurrency, aiperf, InferenceMAX)."""
-    from planner import api
-    from planner.io.catalog import load_catalog
-    from planner.io.grid import read_grid
+    from planner.api.serve import ServeOptions, run_serve
     from planner.report.envelope import envelope
-    from planner.report.serve import grid_row, grid_table, serve_data, serve_inputs, serve_table, serve_warnings
+    from planner.report.serve import grid_row, grid_table, serve_data, serve_table
 
-    flags = {
-        "model": model,
-        "isl": isl,
-        "osl": osl,
-        "concurrency": concurrency,
-        "gpu": gpu,
-        "tp": tp,
-        "replicas": replicas,
-        "engine": engine,
-        "precision": precision.value,
-        "mode": mode.value,
-        "prefill_gpu": prefill_gpu,
-        "prefill_tp": prefill_tp,
-        "prefill_workers": prefill_workers,
-        "decode_gpu": decode_gpu,
-        "decode_tp": decode_tp,
-        "decode_workers": decode_workers,
-        "link": link,
-    }
-    catalog = load_catalog(catalog_dir or ())
     if grid is None:
-        for name in ("isl", "osl", "concurrency"):
-            if flags[name] is None:
+        for name, value in (("isl", isl), ("osl", osl), ("concurrency", concurrency)):
+            if value is None:
                 raise typer.BadParameter(f"--{name} is required (or give a --grid file)", param_hint=f"--{name}")
-        result = api.estimate_serve(api.ServeRequest(**flags), catalog)  # type: ignore[arg-type]
-        warnings = serve_warnings(result)
-        doc = envelope("estimate serve", "ok", serve_inputs(result), serve_data(result), warnings)
+    options = ServeOptions(
+        model=model,
+        isl=isl,
+        osl=osl,
+        concurrency=concurrency,
+        gpu=gpu,
+        tp=tp,
+        replicas=replicas,
+        engine=engine,
+        precision=precision.value,
+        mode=mode.value,
+        prefill_gpu=prefill_gpu,
+        prefill_tp=prefill_tp,
+        prefill_workers=prefill_workers,
+        decode_gpu=decode_gpu,
+        decode_tp=decode_tp,
+        decode_workers=decode_workers,
+        link=link,
+        grid=grid,
+        catalog_dirs=tuple(catalog_dir or ()),
+    )
+    run = run_serve(options)
+    if grid is None:
+        result = run.result
+        doc = envelope("estimate serve", "ok", run.inputs, serve_data(result), run.warnings)
         if fmt is Format.table:
-            for w in warnings:
+            for w in run.warnings:
                 err_console().print(f"warning: {w}")
         output_document(doc, fmt, output, table=serve_table(result))
         return
-    points = read_grid(grid, flags)
-    results = [api.estimate_serve(api.ServeRequest(**fields, where=where), catalog) for where, fields in points]
-    rows = [grid_row(r) for r in results]
-    warnings = sorted({w for r in results for w in serve_warnings(r)})
-    doc = envelope("estimate serve", "ok", {"grid": str(grid), "points": len(rows)}, {"points": rows}, warnings)
-    output_document(doc, fmt, output, table=grid_table(rows), csv_rows=rows, inputs=(grid,))
+    rows = [grid_row(r) for r in run.results]
+    doc = envelope("estimate serve", "ok", run.inputs, {"points": rows}, run.warnings)
+    output_document(doc, fmt, output, table=grid_table(rows), csv_rows=rows, inputs=run.input_paths)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Group
@@ -19,6 +18,9 @@ from planner.cli._common import (
     output_document,
     with_line,
 )
+
+if TYPE_CHECKING:
+    from planner.api.size import SizeRun
 
 
 def size(
@@ -55,125 +57,57 @@ def size(
     output: OutputOpt = None,
 ) -> None:
     """Size the prefill pool, decode pool and KV link for a workload at the lowest cost."""
-    from planner import api
-    from planner.errors import InfeasibleError, InputError
-    from planner.report.engine import (
-        engine_doc,
-        engine_line,
-        engines_data,
-        engines_table,
-        transfer_warnings,
-        with_engine_column,
-    )
+    from planner.api import Precision, SolverName
+    from planner.api.size import SizeInfeasibleError, SizeOptions, run_size
+    from planner.report.engine import engine_line, engines_data, engines_table, with_engine_column
     from planner.report.envelope import envelope
     from planner.report.size import size_data, size_markdown, size_table
 
-    flags = {
-        "--model": model,
-        "--rate-rps": rate_rps,
-        "--isl": isl,
-        "--osl": osl,
-        "--ttft-p99-ms": ttft_p99_ms,
-        "--tpot-p99-ms": tpot_p99_ms,
-    }
-    inputs: dict[str, Any] = {}
-    several = api.several_engines(engine)
-    catalog = None
-    written_in: Path | None = None
-    if workload_file is not None:
-        given = [k for k, v in flags.items() if v is not None]
-        if given or prefill_gpus or decode_gpus or links:
-            raise InputError(
-                f"give a workload file or flags, not both ({', '.join(given) or 'hardware flags'} with {workload_file})"
-            )
-        spec = api.load_workload_spec(workload_file)
-        written_in = workload_file
-        if not several:
-            catalog = api.workload_catalog(spec, workload_file, catalog_dir or (), engine)
-        inputs["workload_file"] = str(workload_file)
-        inputs["workload_sha256"] = hashlib.sha256(workload_file.read_bytes()).hexdigest()
-        origin = str(workload_file)
-    else:
-        missing = [k for k, v in flags.items() if v is None]
-        if missing:
-            raise InputError(
-                f"size: give WORKLOAD.yaml, or all of --model --rate-rps --isl --osl --ttft-p99-ms --tpot-p99-ms "
-                f"(missing {', '.join(missing)})"
-            )
-        if not several:
-            catalog = api.engine_catalog(catalog_dir or (), engine)
-        spec = api.workload_spec_from_flags(
-            model=model or "",
-            rate_rps=rate_rps or 0.0,
-            isl=isl or 0.0,
-            osl=osl or 0.0,
-            ttft_p99_ms=ttft_p99_ms or 0.0,
-            tpot_p99_ms=tpot_p99_ms or 0.0,
-            precision=precision,
-            prefill_gpus=_split(prefill_gpus),
-            decode_gpus=_split(decode_gpus),
-            links=_split(links),
-            interarrival_cv2=interarrival_cv2,
-        )
-        origin = "flags"
-    inputs["workload"] = spec.model_dump(mode="json", exclude_none=True)
-    inputs["solver"] = solver
-    comparison = None
+    options = SizeOptions(
+        workload_file=workload_file,
+        model=model,
+        rate_rps=rate_rps,
+        isl=isl,
+        osl=osl,
+        ttft_p99_ms=ttft_p99_ms,
+        tpot_p99_ms=tpot_p99_ms,
+        interarrival_cv2=interarrival_cv2,
+        precision=cast(Precision, precision),  # checked where the workload is read
+        prefill_gpus=_split(prefill_gpus),
+        decode_gpus=_split(decode_gpus),
+        links=_split(links),
+        engine=engine,
+        catalog_dirs=tuple(catalog_dir or ()),
+        solver=cast(SolverName, solver),  # checked by the library
+        time_limit_s=time_limit_s,
+        verify=verify,
+        html_file=html_file,
+    )
     try:
-        if catalog is None:  # --engine auto or a list: size under each, keep the best
-            comparison = api.size_engines(
-                spec,
-                engine or "",
-                written_in=written_in,
-                catalog_dirs=catalog_dir or (),
-                origin=origin,
-                solver=solver,
-                time_limit_s=time_limit_s,
-            )
-            catalog, workload, found = comparison.best.catalog, comparison.best.workload, comparison.best.result
-            assert found is not None
-            result = found
-            inputs["engines"] = [r.engine.label for r in comparison.runs]
-        else:
-            inputs["engine"] = engine_doc(catalog.engine)
-            workload = api.resolve_workload(spec, catalog, origin)
-            result = api.size(workload, catalog, solver=solver, time_limit_s=time_limit_s)
-    except InfeasibleError as exc:
-        tried = exc.diagnosis.get("engines") if several else None
-        if isinstance(tried, list):
-            inputs["engines"] = [e["engine"] for e in tried]
+        run = run_size(options)
+    except SizeInfeasibleError as exc:
         if fmt in (Format.json, Format.yaml):
             # Scripts get the diagnosis on stdout too; the error line still goes to stderr (exit 3).
             diag = {"message": exc.message, "hint": exc.hint, "diagnosis": exc.diagnosis}
-            output_document(envelope("size", "infeasible", inputs, diag), fmt, output)
+            output_document(envelope("size", "infeasible", exc.inputs, diag), fmt, output)
         raise
-    inputs["engine"] = engine_doc(catalog.engine)
-    data = size_data(result, catalog)
-    warnings = list(result.warnings)
-    warnings += transfer_warnings(
-        catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision, power=False
-    )  # sizing's own warnings name a transferred power set
-    table: Any = size_table(result, catalog)
-    if comparison is not None:
-        data["engines"] = engines_data(comparison)
-        warnings += [
-            f"engine {r.engine.label}: no plan ({r.infeasible.message})" for r in comparison.runs if r.infeasible is not None
-        ]
+    catalog = run.catalog
+    data = size_data(run.result, catalog)
+    table: Any = size_table(run.result, catalog)
+    if run.comparison is not None:
+        data["engines"] = engines_data(run.comparison)
         table = Group(table, engines_table(data["engines"]))
-    if verify:
+    if run.simulation is not None:
         from planner.report.simulate import verification_data
-        from planner.sim import SimOptions
 
-        sim = api.simulate(workload, result.plan.deployment, catalog, SimOptions(requests=10_000))
-        data["verification"] = verification_data(sim)
-        warnings += [f"verify: {w}" for w in sim.warnings]
-    doc = envelope("size", "ok", inputs, data, warnings)
+        data["verification"] = verification_data(run.simulation)
+    doc = envelope("size", "ok", run.inputs, data, run.warnings)
     if html_file is not None:  # refused before anything is printed or written
         from planner.io.output import check_output
 
-        check_output(html_file, inputs=(workload_file,) if workload_file else ())
+        check_output(html_file, inputs=run.input_paths)
     if fmt is Format.table:
-        for w in warnings:
+        for w in run.warnings:
             err_console().print(f"warning: {w}", markup=False)
     output_document(
         doc,
@@ -182,29 +116,26 @@ def size(
         table=with_line(table, engine_line(catalog.engine)),
         markdown=size_markdown(data, engine_line(catalog.engine)),
         csv_rows=with_engine_column(data["line_items"], catalog.engine),
-        inputs=(workload_file,) if workload_file else (),
+        inputs=run.input_paths,
     )
     if html_file is not None:
-        assert catalog is not None
-        _write_html(html_file, doc, catalog, solver, time_limit_s, workload_file)
+        _write_html(html_file, doc, run)
 
 
-def _write_html(
-    path: Path, doc: dict[str, Any], catalog: Any, solver: str, time_limit_s: float | None, workload_file: Path | None
-) -> None:
+def _write_html(path: Path, doc: dict[str, Any], run: SizeRun) -> None:
     import json
 
-    from planner.api.sweep import report_sweeps
+    from planner.api.size import size_sweeps
     from planner.io.output import write_text_atomic
     from planner.report.envelope import to_json
     from planner.report.html import size_html
 
-    sweeps = report_sweeps(doc["inputs"]["workload"], catalog, solver=solver, time_limit_s=time_limit_s)
+    sweeps = size_sweeps(run, doc["inputs"]["workload"])
     page = size_html(json.loads(to_json(doc)), sweeps)
-    write_text_atomic(path, page, inputs=(workload_file,) if workload_file else ())
+    write_text_atomic(path, page, inputs=run.input_paths)
 
 
-def _split(values: list[str] | None) -> list[str] | None:
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
     if not values:
         return None
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
