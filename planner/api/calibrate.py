@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
-from planner.api.inputs import resolve_model
+from planner.api.inputs import resolve_gpu, resolve_model
 from planner.api.serve import serve_replica
 from planner.domain import (
     PRECISIONS,
     Catalog,
     EngineSpec,
+    InputSource,
     Precision,
     ServingMeasurement,
 )
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog, select_engine
+from planner.io.sources import read_source, reading_once
 from planner.perf.roofline import peak_flop_per_s
 from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
 
 if TYPE_CHECKING:
     from planner.calibrate.engine_fit import ServeCase, ServeError
+    from planner.calibrate.microbench import Row
     from planner.calibrate.stepfit import GpuFit
+
+__all__ = [
+    "OP_TABLES_SOURCE",
+    "TRAINING_MODELS",
+    "CalibrateFitOptions",
+    "CalibrateFitRun",
+    "CalibrateRunOptions",
+    "CalibrateRunResult",
+    "CalibrationResult",
+    "FitMode",
+    "ServingCalibration",
+    "calibrate",
+    "calibrate_serving",
+    "fit_op_tables",
+    "run_fit",
+    "run_microbench",
+    "serving_cases",
+    "write_efficiency_overlay",
+]
 
 
 TRAINING_MODELS = ("llama-3.1-8b", "qwen3-32b")
@@ -344,3 +366,275 @@ def fit_op_tables(
         raise InputError(f"--op-tables {tables_dir}: nothing to fit for engine {engine} ({why})")
     date = as_of or (cat.sources[source].as_of if source in cat.sources else "unknown")
     return OpTablesResult(engine=engine, data_dir=str(data_dir), fits=fits, skipped=skipped, source=source, as_of=date)
+
+
+# --------------------------------------------------------------------------- the commands' doors: options in, result out
+
+OP_TABLES_SOURCE = "aiconfigurator-core-0-12-0"
+"""The source id recorded with kernel factors fitted on op tables when none other is given."""
+
+_DEFAULT_SOURCE = "user-measurements"
+
+FitMode = Literal["measurements", "op_tables", "serving"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrateFitOptions:
+    """Everything ``planner calibrate fit`` takes, in one of three modes chosen by what is given:
+    ``serving_files`` (the engine overheads, :func:`calibrate_serving`), ``op_tables`` (the kernel
+    factors, :func:`fit_op_tables`), else measurement files (:func:`calibrate`). Error messages name
+    the command's flags (``--write``, ``--engine``, ...)."""
+
+    measurement_files: tuple[Path, ...] = ()  # planner measurement CSVs (docs/calibration.md)
+    splitwise_files: tuple[Path, ...] = ()  # Splitwise perf_model.csv tables
+    sglang_files: tuple[Path, ...] = ()  # SGLang bench_one_batch JSONL (needs model, gpu, tp, precision)
+    vllm_files: tuple[Path, ...] = ()  # vLLM bench latency JSON (needs model, gpu, precision)
+    model: str | None = None  # of the SGLang/vLLM runs
+    gpu: str | None = None  # of the SGLang/vLLM runs; with op_tables: fit only this GPU
+    tp: int | None = None
+    precision: str | None = None  # bf16 or fp8
+    batch_size: int | None = None  # vLLM files that do not record their shape
+    input_len: int | None = None
+    output_len: int | None = None
+    engine: str | None = None  # fit only this engine's rows; the engine of op_tables / serving_files
+    folds: int = 5  # of the held-out (cross-validation) error; 0 skips it
+    op_tables: Path | None = None  # aiconfigurator-core's per-op latency tables
+    fp8_gemm: str = "fp8"  # op_tables: the fp8 GEMM rows, fp8 (per-tensor) or fp8_block
+    serving_files: tuple[Path, ...] = ()  # end-to-end serving measurements (silicon_sample.csv form)
+    fit_models: tuple[str, ...] = TRAINING_MODELS  # serving_files: the models of the training split
+    write: Path | None = None  # write the fitted factors as an efficiency.yaml overlay here
+    merge_into: Path | None = None  # keep this efficiency.yaml's entries that were not re-fitted
+    source: str = _DEFAULT_SOURCE  # recorded with the factors (op tables: OP_TABLES_SOURCE unless given)
+    as_of: str | None = None  # YYYY-MM-DD recorded with the factors (default: the source's date)
+    catalog_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrateFitRun:
+    """What ``planner calibrate fit`` found: the result of its mode (the other two are None), the
+    envelope's ``inputs`` and ``warnings``, the overlay written (``written``, with ``write``) and the
+    text inputs read (``sources``; op tables are Parquet and are not among them)."""
+
+    mode: FitMode
+    calibration: CalibrationResult | None = None  # mode "measurements"
+    op_tables: OpTablesResult | None = None  # mode "op_tables"
+    serving: ServingCalibration | None = None  # mode "serving"
+    inputs: dict[str, object]
+    warnings: tuple[str, ...] = ()
+    written: Path | None = None
+    sources: tuple[InputSource, ...] = ()
+
+
+def run_fit(options: CalibrateFitOptions) -> CalibrateFitRun:
+    """``planner calibrate fit``: check the options, choose the mode, fit, and with ``options.write``
+    write the overlay (:func:`write_efficiency_overlay`; op tables: the kernel factors only; serving:
+    the engine's factor sets with the fitted overheads). Each input file is read once."""
+    with reading_once():
+        if options.serving_files:
+            return _fit_serving(options)
+        if options.op_tables is not None:
+            return _fit_op_tables(options, options.op_tables)
+        return _fit_measurements(options)
+
+
+def _sources(paths: Sequence[Path]) -> tuple[InputSource, ...]:
+    """The text of files already read in this :func:`reading_once` block (no second read from disk)."""
+    return tuple(read_source(p) for p in dict.fromkeys(paths))
+
+
+def _fit_measurements(o: CalibrateFitOptions) -> CalibrateFitRun:
+    if o.folds == 1 or o.folds < 0:
+        raise InputError("--folds must be 0 (skip) or at least 2")
+    if not o.measurement_files and not o.splitwise_files and not o.sglang_files and not o.vllm_files:
+        raise InputError("calibrate fit: give a measurement CSV, --splitwise FILE, --sglang FILE or --vllm FILE")
+    result = calibrate(
+        list(o.measurement_files),
+        list(o.splitwise_files),
+        sglang_files=list(o.sglang_files),
+        vllm_files=list(o.vllm_files),
+        model=o.model,
+        gpu=o.gpu,
+        tp=o.tp,
+        precision=o.precision,
+        batch_size=o.batch_size,
+        input_len=o.input_len,
+        output_len=o.output_len,
+        source=o.source,
+        as_of=o.as_of,
+        catalog_dirs=o.catalog_dirs,
+        folds=o.folds,
+        engine=o.engine,
+    )
+    files = [*o.measurement_files, *o.splitwise_files, *o.sglang_files, *o.vllm_files]
+    read = list(files)
+    if o.write is not None:
+        write_efficiency_overlay(o.write, result, merge_into=o.merge_into, inputs=files)
+        if o.merge_into is not None and o.merge_into.exists():
+            read.append(o.merge_into)  # read before the write replaced it (when it is the --write file)
+    inputs: dict[str, object] = {
+        "measurements": [str(p) for p in o.measurement_files],
+        "splitwise": [str(p) for p in o.splitwise_files],
+    }
+    inputs |= {name: [str(p) for p in paths] for name, paths in (("sglang", o.sglang_files), ("vllm", o.vllm_files)) if paths}
+    if o.engine is not None:
+        inputs["engine"] = o.engine
+    return CalibrateFitRun(mode="measurements", calibration=result, inputs=inputs, written=o.write, sources=_sources(read))
+
+
+def _fit_op_tables(o: CalibrateFitOptions, tables: Path) -> CalibrateFitRun:
+    from planner.io.optables import write_kernel_overlay
+
+    others = {
+        "a measurement CSV": o.measurement_files, "--splitwise": o.splitwise_files, "--sglang": o.sglang_files,
+        "--vllm": o.vllm_files, "--model": o.model, "--tp": o.tp, "--precision": o.precision,
+        "--batch-size": o.batch_size, "--input-len": o.input_len, "--output-len": o.output_len,
+        "--merge-into": o.merge_into,
+    }  # fmt: skip
+    given = [name for name, value in others.items() if value]
+    if given:
+        raise InputError(f"--op-tables: fits the op tables alone; drop {', '.join(given)}")
+    if o.engine is None:
+        raise InputError("--op-tables needs --engine (vllm, sglang or trtllm): the tables hold one set per engine")
+    src = OP_TABLES_SOURCE if o.source == _DEFAULT_SOURCE else o.source
+    result = fit_op_tables(
+        tables, o.engine, catalog_dirs=o.catalog_dirs, gpu=o.gpu, fp8_gemm=o.fp8_gemm, source=src, as_of=o.as_of
+    )
+    if o.write is not None:
+        if result.as_of == "unknown":
+            raise InputError(
+                f"--write: source {src!r} is in no sources.yaml, so the factors have no date: give --as-of YYYY-MM-DD"
+            )
+        write_kernel_overlay(o.write, o.engine, result.overlay_entries())
+    inputs: dict[str, object] = {"op_tables": str(tables), "engine": o.engine, "fp8_gemm": o.fp8_gemm}
+    return CalibrateFitRun(mode="op_tables", op_tables=result, inputs=inputs, written=o.write)
+
+
+def _fit_serving(o: CalibrateFitOptions) -> CalibrateFitRun:
+    from planner.io.efficiency import write_engine_overheads
+
+    if o.engine is None:
+        raise InputError("--serving needs --engine (the engine whose overheads are fitted)")
+    if o.op_tables is not None or o.measurement_files or o.splitwise_files or o.sglang_files or o.vllm_files:
+        raise InputError("--serving: fits serving measurements alone; drop the other inputs")
+    files = list(o.serving_files)
+    models = list(o.fit_models)
+    cal = calibrate_serving(files, engine=o.engine, catalog_dirs=o.catalog_dirs, fit_models=models)
+    if o.write is not None:
+        cat = load_catalog(o.catalog_dirs)
+        if o.as_of is None:
+            raise InputError("--write with --serving: give --as-of YYYY-MM-DD (the date of the measurements)")
+        write_engine_overheads(
+            o.write, cal.engine.id, cat.engine_efficiency[cal.engine.id], cal.overheads, cal.fitted_on,
+            source=o.source, as_of=o.as_of, inputs=tuple(files),
+        )  # fmt: skip
+    inputs: dict[str, object] = {"serving": [str(f) for f in files], "engine": cal.engine.id, "fit_models": models}
+    return CalibrateFitRun(mode="serving", serving=cal, inputs=inputs, written=o.write, sources=_sources(files))
+
+
+# --------------------------------------------------------------------------- planner calibrate run
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrateRunOptions:
+    """Everything ``planner calibrate run`` takes (GPU microbenchmarks, :mod:`planner.calibrate.microbench`)."""
+
+    gpu: str  # catalog id of the local GPU, recorded in each row
+    models: tuple[str, ...] = ()  # models to time; () = the default grid's (llama-3.1-8b, llama-3.1-70b)
+    layers: int | None = None  # layers timed per model (default: the grid's; 2 with quick)
+    quick: bool = False  # two prefill and two decode points per model (a code-path check)
+    device: str = "cuda"  # cuda (a real calibration) or cpu (the code path only)
+    tp: tuple[int, ...] = (1,)  # tensor-parallel degrees, one process per GPU
+    precisions: tuple[str, ...] = ("bf16",)  # bf16 and/or fp8 projection weights
+    power: bool = False  # also sample board power (NVML) per step and idle; TP 1 on cuda only
+    power_seconds: float = 2.0  # power: seconds of back-to-back replay per step
+    catalog_dirs: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrateRunResult:
+    """The measured steps and the measurement CSV that ``planner calibrate fit`` takes (``csv_text``)."""
+
+    gpu: str  # catalog id recorded in each row
+    rows: tuple[Row, ...]
+    csv_text: str
+    device: dict[str, str]  # GPU name, driver, torch, CUDA, NCCL versions
+    layers: dict[str, int]  # model -> layers timed
+    power: dict[str, str | float] | None = None  # the ``# power:`` header (idle watts, NVML, sampling) with power
+    sources: tuple[InputSource, ...] = ()  # none: the run reads only catalogs
+
+
+def run_microbench(options: CalibrateRunOptions, progress: Callable[[str], None] | None = None) -> CalibrateRunResult:
+    """``planner calibrate run``: time model-shaped decoder stacks on the local GPU (random weights, CUDA
+    graphs) for every precision, TP degree and model. Refuses a machine without PyTorch or a CUDA GPU
+    (``device="cuda"``), and what this one cannot run, before anything is timed. ``progress`` gets one
+    line per step timed (``"<model>: ..."``) and, with ``power``, the idle readings."""
+    from planner.calibrate import microbench, powersample
+
+    o = options
+    if o.device not in ("cuda", "cpu"):
+        raise InputError(f"--device {o.device}: use cuda or cpu")
+    tps, precisions = sorted(set(o.tp or (1,))), sorted(set(o.precisions or ("bf16",)))
+    if o.power and (o.device != "cuda" or any(t != 1 for t in tps)):
+        raise InputError("--power: board power is read on a CUDA GPU at TP 1 only (--device cuda, --tp 1)")
+    if not o.power_seconds > 0:
+        raise InputError(f"--power-seconds {o.power_seconds}: must be positive")
+    with reading_once():
+        catalog = load_catalog(o.catalog_dirs)
+        gpu_id = resolve_gpu(catalog, o.gpu).id
+        specs = [resolve_model(catalog, raw) for raw in o.models or list(microbench.DEFAULT_GRID)]
+    info = microbench.device_info(o.device)  # refuses a machine without a CUDA GPU
+    for t in tps:  # and what this one cannot run, before anything is timed
+        for p in precisions:
+            microbench.check_setup(o.device, t, p)
+    rows: list[microbench.Row] = []
+    timed: dict[str, int] = {}
+    probe: microbench.PowerProbe | None = None
+    header: dict[str, str | float] | None = None
+    nv = None
+    if o.power:
+        nv = powersample.nvml_reader(0)
+        probe = microbench.power_probe(nv.read_w, seconds=o.power_seconds)
+        idle = powersample.idle(powersample.PowerSampler(nv.read_w))
+        if progress is not None:
+            progress(f"idle: {idle.mean_w:.1f} W mean, {idle.peak_w:.1f} W peak")
+        header = {
+            "idle_w": idle.mean_w, "idle_peak_w": idle.peak_w, "nvml": nv.nvml_version, "nvml_driver": nv.driver,
+            "field": nv.field, "power_limit_w": nv.power_limit_w, "hz": powersample.DEFAULT_HZ, "sustain_s": o.power_seconds,
+            "settle_s": powersample.DEFAULT_SETTLE_S,
+        }  # fmt: skip
+    for p in precisions:
+        for t in tps:
+            for spec in specs:
+                grid = microbench.DEFAULT_GRID.get(
+                    spec.id,
+                    {
+                        "layers": min(8, spec.num_layers),
+                        "prefill": [(1, 512), (1, 2048), (4, 512)],
+                        "decode": [(1, 1024), (16, 1024), (64, 1024)],
+                    },
+                )
+                n = o.layers or (min(grid["layers"], 2) if o.quick else grid["layers"])
+                timed[spec.id] = n
+                rows += microbench.measure(
+                    spec,
+                    layers=n,
+                    prefill=grid["prefill"][:2] if o.quick else grid["prefill"],
+                    decode=grid["decode"][:2] if o.quick else grid["decode"],
+                    device=o.device,
+                    tp=t,
+                    precision=p,
+                    progress=None if progress is None else _model_progress(progress, spec.id),
+                    power=probe,
+                )
+    if nv is not None and header is not None:
+        after = powersample.idle(powersample.PowerSampler(nv.read_w))
+        header["idle_after_w"] = after.mean_w
+    text = microbench.csv_text(rows, gpu_id, info, timed, header)
+    return CalibrateRunResult(gpu=gpu_id, rows=tuple(rows), csv_text=text, device=info, layers=timed, power=header)
+
+
+def _model_progress(progress: Callable[[str], None], model: str) -> Callable[[str], None]:
+    def line(text: str) -> None:
+        progress(f"{model}: {text}")
+
+    return line

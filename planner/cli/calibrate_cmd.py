@@ -1,15 +1,19 @@
-"""``planner calibrate fit``: fit efficiency factors to measurements, write a catalog overlay."""
+"""``planner calibrate fit`` and ``planner calibrate run``: flags to options, :mod:`planner.api.calibrate`, the renderers."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from planner.cli._common import CatalogDirOpt, Format, FormatOpt, OutputOpt, output_document
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from planner.api.calibrate import CalibrateFitRun
 
 app = typer.Typer(help="Fit the performance core to measurements of your engine and GPUs.", no_args_is_help=True)
 
@@ -107,42 +111,16 @@ def fit(
     """Least-squares fit of compute/memory efficiency, fixed costs and all-reduce factors per GPU
     and precision (fp8 runs get their own set). With --op-tables: the kernel factors only, from
     per-op latency tables."""
-    from planner import api
-    from planner.errors import InputError
+    from planner.api.calibrate import CalibrateFitOptions, run_fit
     from planner.report.calibration import fit_data, fit_table
     from planner.report.envelope import envelope
+    from planner.report.serve import serving_fit_data, serving_fit_table
 
-    if serving:
-        if engine is None:
-            raise InputError("--serving needs --engine (the engine whose overheads are fitted)")
-        if op_tables is not None or measurements or splitwise or sglang or vllm:
-            raise InputError("--serving: fits serving measurements alone; drop the other inputs")
-        _fit_serving(serving, engine, fit_models, write=write, source=source, as_of=as_of, catalog_dir=catalog_dir, fmt=fmt,
-                     output=output)  # fmt: skip
-        return
-    if op_tables is not None:
-        others = {
-            "a measurement CSV": measurements, "--splitwise": splitwise, "--sglang": sglang, "--vllm": vllm,
-            "--model": model, "--tp": tp, "--precision": precision, "--batch-size": batch_size,
-            "--input-len": input_len, "--output-len": output_len, "--merge-into": merge_into,
-        }  # fmt: skip
-        given = [name for name, value in others.items() if value]
-        if given:
-            raise InputError(f"--op-tables: fits the op tables alone; drop {', '.join(given)}")
-        if engine is None:
-            raise InputError("--op-tables needs --engine (vllm, sglang or trtllm): the tables hold one set per engine")
-        _fit_op_tables(op_tables, engine, gpu=gpu, fp8_gemm=fp8_gemm, write=write, source=source, as_of=as_of,
-                       catalog_dir=catalog_dir, fmt=fmt, output=output)  # fmt: skip
-        return
-    if folds == 1 or folds < 0:
-        raise InputError("--folds must be 0 (skip) or at least 2")
-    if not measurements and not splitwise and not sglang and not vllm:
-        raise InputError("calibrate fit: give a measurement CSV, --splitwise FILE, --sglang FILE or --vllm FILE")
-    result = api.calibrate(
-        list(measurements or ()),
-        list(splitwise or ()),
-        sglang_files=list(sglang or ()),
-        vllm_files=list(vllm or ()),
+    options = CalibrateFitOptions(
+        measurement_files=tuple(measurements or ()),
+        splitwise_files=tuple(splitwise or ()),
+        sglang_files=tuple(sglang or ()),
+        vllm_files=tuple(vllm or ()),
         model=model,
         gpu=gpu,
         tp=tp,
@@ -150,62 +128,52 @@ def fit(
         batch_size=batch_size,
         input_len=input_len,
         output_len=output_len,
+        engine=engine,
+        folds=folds,
+        op_tables=op_tables,
+        fp8_gemm=fp8_gemm,
+        serving_files=tuple(serving or ()),
+        fit_models=tuple(m.strip() for m in fit_models.split(",") if m.strip()),
+        write=write,
+        merge_into=merge_into,
         source=source,
         as_of=as_of,
-        catalog_dirs=catalog_dir or (),
-        folds=folds,
-        engine=engine,
+        catalog_dirs=tuple(catalog_dir or ()),
     )
-    files = [*(measurements or ()), *(splitwise or ()), *(sglang or ()), *(vllm or ())]
-    if write is not None:
-        api.write_efficiency_overlay(write, result, merge_into=merge_into, inputs=files)
-        sys.stderr.write(f"wrote {write}\n")
-    inputs: dict[str, object] = {
-        "measurements": [str(p) for p in measurements or ()],
-        "splitwise": [str(p) for p in splitwise or ()],
-    }
-    inputs |= {name: [str(p) for p in paths] for name, paths in (("sglang", sglang), ("vllm", vllm)) if paths}
-    if engine is not None:
-        inputs["engine"] = engine
-    doc = envelope("calibrate fit", "ok", inputs, fit_data(result.fits, result.held_out))
-    output_document(doc, fmt, output, table=fit_table(result.fits, result.held_out))
+    result = run_fit(options)
+    if result.written is not None:
+        sys.stderr.write(f"wrote {result.written}\n")
+    read = tuple(Path(s.path) for s in result.sources)
+    if result.serving is not None:
+        doc = envelope("calibrate fit", "ok", result.inputs, serving_fit_data(result.serving), list(result.warnings))
+        output_document(doc, fmt, output, table=serving_fit_table(result.serving), inputs=read)
+    elif result.op_tables is not None:
+        data, table = _op_tables_report(result)
+        doc = envelope("calibrate fit", "ok", result.inputs, data, list(result.warnings))
+        output_document(doc, fmt, output, table=table, inputs=read)
+    else:
+        assert result.calibration is not None
+        cal = result.calibration
+        doc = envelope("calibrate fit", "ok", result.inputs, fit_data(cal.fits, cal.held_out), list(result.warnings))
+        output_document(doc, fmt, output, table=fit_table(cal.fits, cal.held_out), inputs=read)
 
 
-OP_TABLES_SOURCE = "aiconfigurator-core-0-12-0"
-
-
-def _fit_op_tables(
-    tables: Path, engine: str, *, gpu: str | None, fp8_gemm: str, write: Path | None, source: str, as_of: str | None,
-    catalog_dir: list[Path] | None, fmt: Format, output: Path | None,
-) -> None:  # fmt: skip
-    """``calibrate fit --op-tables``: print (and with --write, write) the kernel factors."""
-    from rich.console import Group, RenderableType
+def _op_tables_report(result: CalibrateFitRun) -> tuple[dict[str, object], RenderableType]:
+    """``calibrate fit --op-tables``: the envelope's data and the tables of the kernel factors."""
+    from rich.console import Group
     from rich.table import Table
 
-    from planner import api
-    from planner.errors import InputError
-    from planner.io.optables import write_kernel_overlay
-    from planner.report.envelope import envelope
-
-    src = OP_TABLES_SOURCE if source == "user-measurements" else source
-    result = api.fit_op_tables(
-        tables, engine, catalog_dirs=catalog_dir or (), gpu=gpu, fp8_gemm=fp8_gemm, source=src, as_of=as_of
-    )
-    if write is not None:
-        if result.as_of == "unknown":
-            raise InputError(
-                f"--write: source {src!r} is in no sources.yaml, so the factors have no date: give --as-of YYYY-MM-DD"
-            )
-        write_kernel_overlay(write, engine, result.overlay_entries())
-        sys.stderr.write(f"wrote {write}\n")
+    fitted = result.op_tables
+    assert fitted is not None
+    engine = fitted.engine
     fits: dict[str, object] = {}
-    factors = Table(title=f"{engine} kernel factors fitted on {result.data_dir}")
+    factors = Table(title=f"{engine} kernel factors fitted on {fitted.data_dir}")
     for col in ("gpu", "precision", "compute", "attention", "memory", "kv read", "allreduce bw", "allreduce lat"):
         factors.add_column(col, justify="left" if col in ("gpu", "precision") else "right")
     ops = Table(title="rows fitted per op (excluded: faster than the roofline allows), median |predicted/measured - 1|")
     for col in ("gpu", "prec", "op", "table", "rows", "excl", "median %", "rows of"):
         ops.add_column(col, justify="right" if col in ("rows", "excl", "median %") else "left")
-    for key, f in result.fits.items():
+    for key, f in fitted.fits.items():
         fa = f.factors
         factors.add_row(
             f.gpu, f.precision, f"{fa['compute_frac']:.3f}", f"{fa['attention_compute_frac']:.3f}", f"{fa['memory_frac']:.3f}",
@@ -238,13 +206,11 @@ def _fit_op_tables(
             },
         }
     parts: list[RenderableType] = [factors, ops]
-    if result.skipped:
-        parts.append("skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items()))
-    inputs: dict[str, object] = {"op_tables": str(tables), "engine": engine, "fp8_gemm": fp8_gemm}
-    data = {"engine": engine, "tables_dir": result.data_dir, "source": result.source, "as_of": result.as_of,
-            "fits": fits, "skipped": dict(result.skipped)}  # fmt: skip
-    doc = envelope("calibrate fit", "ok", inputs, data)
-    output_document(doc, fmt, output, table=Group(*parts))
+    if fitted.skipped:
+        parts.append("skipped: " + "; ".join(f"{k} ({v})" for k, v in fitted.skipped.items()))
+    data: dict[str, object] = {"engine": engine, "tables_dir": fitted.data_dir, "source": fitted.source, "as_of": fitted.as_of,
+            "fits": fits, "skipped": dict(fitted.skipped)}  # fmt: skip
+    return data, Group(*parts)
 
 
 @app.command()
@@ -285,97 +251,25 @@ def run(
 ) -> None:
     """Time model-shaped decoder stacks on the local NVIDIA GPU (random weights, CUDA graphs) and
     write the measurement CSV that `planner calibrate fit` takes. Needs `pip install 'planner[gpu]'`."""
-    from planner import api
-    from planner.calibrate import microbench, powersample
-    from planner.errors import InputError
+    from planner.api.calibrate import CalibrateRunOptions, run_microbench
     from planner.io.output import write_text_atomic
 
-    if device not in ("cuda", "cpu"):
-        raise InputError(f"--device {device}: use cuda or cpu")
-    if power and (device != "cuda" or any(t != 1 for t in tp or [1])):
-        raise InputError("--power: board power is read on a CUDA GPU at TP 1 only (--device cuda, --tp 1)")
-    if not power_seconds > 0:
-        raise InputError(f"--power-seconds {power_seconds}: must be positive")
-    catalog = api.load_catalog(catalog_dir or ())
-    gpu_id = api.resolve_gpu(catalog, gpu).id
-    tps, precisions = sorted(set(tp or [1])), sorted(set(precision or ["bf16"]))
-    specs = [api.resolve_model(catalog, raw) for raw in model or list(microbench.DEFAULT_GRID)]
-    info = microbench.device_info(device)  # refuses a machine without a CUDA GPU
-    for t in tps:  # and what this one cannot run, before anything is timed
-        for p in precisions:
-            microbench.check_setup(device, t, p)
-    rows: list[microbench.Row] = []
-    timed: dict[str, int] = {}
-    probe: microbench.PowerProbe | None = None
-    header: dict[str, str | float] | None = None
-    nv = None
-    if power:
-        nv = powersample.nvml_reader(0)
-        probe = microbench.power_probe(nv.read_w, seconds=power_seconds)
-        idle = powersample.idle(powersample.PowerSampler(nv.read_w))
-        sys.stderr.write(f"idle: {idle.mean_w:.1f} W mean, {idle.peak_w:.1f} W peak\n")
-        header = {
-            "idle_w": idle.mean_w, "idle_peak_w": idle.peak_w, "nvml": nv.nvml_version, "nvml_driver": nv.driver,
-            "field": nv.field, "power_limit_w": nv.power_limit_w, "hz": powersample.DEFAULT_HZ, "sustain_s": power_seconds,
-            "settle_s": powersample.DEFAULT_SETTLE_S,
-        }  # fmt: skip
-    for p in precisions:
-        for t in tps:
-            for spec in specs:
-                grid = microbench.DEFAULT_GRID.get(
-                    spec.id,
-                    {
-                        "layers": min(8, spec.num_layers),
-                        "prefill": [(1, 512), (1, 2048), (4, 512)],
-                        "decode": [(1, 1024), (16, 1024), (64, 1024)],
-                    },
-                )
-                n = layers or (min(grid["layers"], 2) if quick else grid["layers"])
-                timed[spec.id] = n
-                rows += microbench.measure(
-                    spec,
-                    layers=n,
-                    prefill=grid["prefill"][:2] if quick else grid["prefill"],
-                    decode=grid["decode"][:2] if quick else grid["decode"],
-                    device=device,
-                    tp=t,
-                    precision=p,
-                    progress=functools.partial(_progress, spec.id),
-                    power=probe,
-                )
-    if nv is not None and header is not None:
-        after = powersample.idle(powersample.PowerSampler(nv.read_w))
-        header["idle_after_w"] = after.mean_w
-    write_text_atomic(output, microbench.csv_text(rows, gpu_id, info, timed, header))
-    sys.stderr.write(f"wrote {len(rows)} measurements to {output}\n")
+    options = CalibrateRunOptions(
+        gpu=gpu,
+        models=tuple(model or ()),
+        layers=layers,
+        quick=quick,
+        device=device,
+        tp=tuple(tp or (1,)),
+        precisions=tuple(precision or ("bf16",)),
+        power=power,
+        power_seconds=power_seconds,
+        catalog_dirs=tuple(catalog_dir or ()),
+    )
+    result = run_microbench(options, progress=_progress)
+    write_text_atomic(output, result.csv_text)
+    sys.stderr.write(f"wrote {len(result.rows)} measurements to {output}\n")
 
 
-def _progress(model: str, line: str) -> None:
-    sys.stderr.write(f"{model}: {line}\n")
-
-
-def _fit_serving(
-    files: list[Path], engine: str, fit_models: str, *, write: Path | None, source: str, as_of: str | None,
-    catalog_dir: list[Path] | None, fmt: Format, output: Path | None,
-) -> None:  # fmt: skip
-    """``calibrate fit --serving``: the engine's overheads on the training split, errors apart."""
-    from planner import api
-    from planner.errors import InputError
-    from planner.io.efficiency import write_engine_overheads
-    from planner.report.envelope import envelope
-    from planner.report.serve import serving_fit_data, serving_fit_table
-
-    models = [m.strip() for m in fit_models.split(",") if m.strip()]
-    cal = api.calibrate_serving(files, engine=engine, catalog_dirs=catalog_dir or (), fit_models=models)
-    if write is not None:
-        cat = api.load_catalog(catalog_dir or ())
-        if as_of is None:
-            raise InputError("--write with --serving: give --as-of YYYY-MM-DD (the date of the measurements)")
-        write_engine_overheads(
-            write, cal.engine.id, cat.engine_efficiency[cal.engine.id], cal.overheads, cal.fitted_on,
-            source=source, as_of=as_of, inputs=tuple(files),
-        )  # fmt: skip
-        sys.stderr.write(f"wrote {write}\n")
-    inputs = {"serving": [str(f) for f in files], "engine": cal.engine.id, "fit_models": models}
-    doc = envelope("calibrate fit", "ok", inputs, serving_fit_data(cal), [])
-    output_document(doc, fmt, output, table=serving_fit_table(cal), inputs=tuple(files))
+def _progress(line: str) -> None:
+    sys.stderr.write(f"{line}\n")
