@@ -173,3 +173,63 @@ def test_import_model_cli_refuses_an_architecture_it_cannot_represent(tmp_path: 
     config = str(CONFIGS / "nvidia--Nemotron-H-56B-Base-8K_config.json")
     assert_input_error(cli("catalog", "import-model", config, "-o", str(tmp_path / "o")), "hybrid_override_pattern")
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------ expert and attention-data parallelism
+
+TOY_MOE = replace(TOY_MODEL, id="toy-moe", num_params=4e10, num_active_params=1e10, num_experts=8, experts_per_token=2)
+
+
+def test_moe_split_hand_worked() -> None:
+    from planner.perf.roofline import moe_split
+
+    shared, per_expert = moe_split(TOY_MOE)
+    # per expert (4e10 - 1e10) / (8 - 2) = 5e9; shared 4e10 - 8 x 5e9 = 0
+    assert per_expert == 5e9 and shared == 0.0
+    assert moe_split(TOY_MODEL) == (1e10, 0.0)
+
+
+def test_all_to_all_bytes_per_token_hand_worked() -> None:
+    from planner.perf.roofline import Hardware, all_to_all_s
+
+    hw = Hardware(TOY_HW.gpu, TOY_HW.efficiency, 1e11, moe_ep=4)
+    # 100 tokens on 4 GPUs: 25 per GPU x 2 experts x 1,000 wide x (2 B dispatch + 2 B combine) x 3/4 remote
+    # = 150,000 B per GPU; / (0.5 x 1e11 B/s) = 3e-6 s, + 1e-5 s x log2(4)
+    assert all_to_all_s(100, TOY_MOE, 4, hw, "bf16") == pytest.approx(3e-6 + 2e-5, rel=1e-12)
+    # fp8 runs dispatch in fp8: 25 x 2 x 1,000 x 3 B x 3/4 = 112,500 B
+    assert all_to_all_s(100, TOY_MOE, 4, hw, "fp8") == pytest.approx(112_500 / 5e10 + 2e-5, rel=1e-12)
+
+
+def test_expert_parallel_step_replaces_the_ffn_all_reduce() -> None:
+    from planner.perf.roofline import Hardware, all_to_all_s, allreduce_s
+
+    tp_hw = Hardware(TOY_HW.gpu, TOY_HW.efficiency, 1e11)
+    ep_hw = Hardware(TOY_HW.gpu, TOY_HW.efficiency, 1e11, moe_ep=4)
+    tp = step(TOY_MOE, tp_hw, tp=4, precision="bf16", decode_batch=64, decode_context_tokens=64e3)
+    ep = step(TOY_MOE, ep_hw, tp=4, precision="bf16", decode_batch=64, decode_context_tokens=64e3)
+    ar = allreduce_s(64 * 1000 * 2.0, 4, tp_hw)
+    assert tp.comm_s == pytest.approx(2 * 10 * ar, rel=1e-12)  # two all-reduces per layer
+    # attention's all-reduce stays; the FFN's becomes the all-to-all
+    assert ep.comm_s == pytest.approx(10 * ar + 10 * all_to_all_s(64, TOY_MOE, 4, ep_hw, "bf16"), rel=1e-12)
+    assert ep.flops == tp.flops and ep.bytes_moved == tp.bytes_moved  # the same work, split differently
+
+
+def test_attention_data_parallel_copies_the_shared_weights_and_not_the_kv() -> None:
+    catalog = load_catalog(())
+    ds, gpu, engine = catalog.models["deepseek-v3"], catalog.gpus["h200-sxm"], catalog.engine
+    from planner.perf.roofline import moe_split
+
+    tp8 = memory_fit(ds, gpu, engine, 8, "fp8")
+    dp8 = memory_fit(ds, gpu, engine, 8, "fp8", attention_dp=8)
+    assert dp8.weight_bytes - tp8.weight_bytes == pytest.approx(7 * moe_split(ds)[0], rel=1e-12)  # fp8: 1 B/param
+    assert tp8.kv_bytes_per_token == 8 * 35_136  # every TP rank holds the latent
+    assert dp8.kv_bytes_per_token == 35_136  # each attention group of one GPU holds its own requests' latent
+
+
+def test_serve_layout_flags_are_checked(tmp_path: Path) -> None:
+    base = ["estimate", "serve", "-m", "llama-3.1-8b", "-g", "h100-sxm", "--tp", "2", "--isl", "100", "--osl", "10", "-c", "1"]
+    assert_input_error(cli(*base, "--moe-ep", "2"), "--moe-ep 2: llama-3.1-8b is not a mixture-of-experts model")
+    assert_input_error(cli(*base, "--attention-dp", "3"), "--attention-dp 3: must divide the replica's 2 GPUs")
+    code, out, err = cli(*base, "--attention-dp", "2", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["inputs"]["attention_dp"] == 2

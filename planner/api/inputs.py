@@ -30,8 +30,11 @@ def resolve_model(catalog: Catalog, raw_id: str, where: str = "--model") -> Mode
     return catalog.models[IdIndex.models(catalog.models).resolve(raw_id, where)]
 
 
-def hardware(catalog: Catalog, gpu: GpuSpec, tp: int) -> Hardware:
-    return Hardware(gpu, catalog.efficiency[gpu.id], intra_node_bandwidth_bytes_per_s(gpu, catalog, tp))
+def hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1) -> Hardware:
+    """The step model's view of a replica of ``tp`` GPUs of ``gpu``: their factors, the link between them and the
+    split of the model over them (``attention_dp`` attention groups, ``moe_ep`` expert groups)."""
+    link = intra_node_bandwidth_bytes_per_s(gpu, catalog, tp)
+    return Hardware(gpu, catalog.efficiency[gpu.id], link, attention_dp=attention_dp, moe_ep=moe_ep)
 
 
 def engine_catalog(catalog_dirs: Sequence[Path] = (), engine: str | None = None, where: str = "--engine") -> Catalog:

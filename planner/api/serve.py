@@ -43,15 +43,21 @@ class ServeRequest:
     concurrency: int
     gpu: str | None = None  # aggregated mode
     tp: int = 1
+    attention_dp: int = 1  # data-parallel attention groups in a replica of tp GPUs
+    moe_ep: int = 1  # expert-parallel groups (MoE models)
     replicas: int = 1
     engine: str | None = None
     precision: Precision = "bf16"
     mode: Literal["aggregated", "disaggregated"] = "aggregated"
     prefill_gpu: str | None = None
     prefill_tp: int = 1
+    prefill_attention_dp: int = 1
+    prefill_moe_ep: int = 1
     prefill_workers: int = 1
     decode_gpu: str | None = None
     decode_tp: int = 1
+    decode_attention_dp: int = 1
+    decode_moe_ep: int = 1
     decode_workers: int = 1
     link: str | None = None  # disaggregated: the link the KV cache crosses (None: not modelled)
     where: str = ""  # prefix of error messages (a grid file line)
@@ -66,14 +72,32 @@ class ServeResult:
     replicas: tuple[tuple[str, GpuSpec, int, Efficiency], ...]  # (role, GPU, TP, factors) of each worker type
 
 
-def serve_replica(catalog: Catalog, model: ModelSpec, gpu: GpuSpec, tp: int, precision: Precision, where: str = "") -> Replica:
-    """The replica the serving model runs (weights must fit; raises InputError otherwise)."""
+def serve_replica(
+    catalog: Catalog,
+    model: ModelSpec,
+    gpu: GpuSpec,
+    tp: int,
+    precision: Precision,
+    where: str = "",
+    *,
+    attention_dp: int = 1,
+    moe_ep: int = 1,
+) -> Replica:
+    """The replica the serving model runs (weights must fit; raises InputError otherwise): ``tp`` GPUs, split into
+    ``attention_dp`` data-parallel attention groups and, for an MoE model, ``moe_ep`` expert-parallel groups."""
     from planner.perf.serving import Replica
 
     check_tp(model, gpu, tp)
+    pre = f"{where}: " if where else ""
+    for flag, value in (("--attention-dp", attention_dp), ("--moe-ep", moe_ep)):
+        if value < 1 or tp % value:
+            raise InputError(f"{pre}{flag} {value}: must divide the replica's {tp} GPUs (--tp)")
+    if moe_ep > 1 and not model.is_moe:
+        raise InputError(f"{pre}--moe-ep {moe_ep}: {model.id} is not a mixture-of-experts model")
     peak_flop_per_s(gpu, precision)
-    fit = require_fit(model, gpu, catalog.engine, tp, precision)
-    return Replica(model=model, hw=hardware(catalog, gpu, tp), tp=tp, precision=precision, memory=fit, engine=catalog.engine)
+    fit = require_fit(model, gpu, catalog.engine, tp, precision, attention_dp)
+    hw = hardware(catalog, gpu, tp, attention_dp, moe_ep)
+    return Replica(model=model, hw=hw, tp=tp, precision=precision, memory=fit, engine=catalog.engine)
 
 
 def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_dirs: Sequence[Path] = ()) -> ServeResult:
@@ -101,7 +125,7 @@ def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_di
         if req.gpu is None:
             raise InputError(f"{pre}--gpu is required in aggregated mode")
         g = resolve_gpu(cat, req.gpu, f"{pre}--gpu")
-        rep = serve_replica(cat, m, g, req.tp, req.precision, pre)
+        rep = serve_replica(cat, m, g, req.tp, req.precision, pre, attention_dp=req.attention_dp, moe_ep=req.moe_ep)
         if req.isl + req.osl > rep.memory.max_kv_tokens:
             raise InputError(
                 f"{pre}one request of {req.isl + req.osl} tokens needs more KV cache than {req.tp}x {g.id} holds "
@@ -115,8 +139,12 @@ def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_di
             raise InputError(f"{pre}--prefill-gpu and --decode-gpu are required in disaggregated mode")
         gp = resolve_gpu(cat, req.prefill_gpu, f"{pre}--prefill-gpu")
         gd = resolve_gpu(cat, req.decode_gpu, f"{pre}--decode-gpu")
-        pre_rep = serve_replica(cat, m, gp, req.prefill_tp, req.precision, pre)
-        dec_rep = serve_replica(cat, m, gd, req.decode_tp, req.precision, pre)
+        pre_rep = serve_replica(
+            cat, m, gp, req.prefill_tp, req.precision, pre, attention_dp=req.prefill_attention_dp, moe_ep=req.prefill_moe_ep
+        )
+        dec_rep = serve_replica(
+            cat, m, gd, req.decode_tp, req.precision, pre, attention_dp=req.decode_attention_dp, moe_ep=req.decode_moe_ep
+        )
         if req.isl + req.osl > dec_rep.memory.max_kv_tokens:
             raise InputError(f"{pre}one request of {req.isl + req.osl} tokens does not fit the decode worker's KV cache")
         link = None
@@ -153,15 +181,21 @@ class ServeOptions:
     concurrency: int | None = None
     gpu: str | None = None  # aggregated mode
     tp: int = 1
+    attention_dp: int = 1  # data-parallel attention groups in a replica of tp GPUs
+    moe_ep: int = 1  # expert-parallel groups (MoE models)
     replicas: int = 1
     engine: str | None = None
     precision: Precision = "bf16"
     mode: ServeMode = "aggregated"
     prefill_gpu: str | None = None
     prefill_tp: int = 1
+    prefill_attention_dp: int = 1
+    prefill_moe_ep: int = 1
     prefill_workers: int = 1
     decode_gpu: str | None = None
     decode_tp: int = 1
+    decode_attention_dp: int = 1
+    decode_moe_ep: int = 1
     decode_workers: int = 1
     link: str | None = None
     grid: Path | None = None  # CSV of points, columns named as these fields (planner.io.grid)

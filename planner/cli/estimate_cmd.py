@@ -125,6 +125,10 @@ class ModeOpt(StrEnum):
     disaggregated = "disaggregated"
 
 
+ADP_HELP = "Data-parallel attention groups in a replica of --tp GPUs (SGLang --dp with --enable-dp-attention)."
+EP_HELP = "Expert-parallel groups of an MoE model's routed experts over the replica's GPUs (e.g. --moe-ep 8 at --tp 8)."
+
+
 @app.command()
 def serve(
     model: ModelOpt,
@@ -134,6 +138,8 @@ def serve(
     gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="GPU id (aggregated mode).")] = None,
     tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel degree of a replica (aggregated mode).")] = 1,
     replicas: Annotated[int, typer.Option("--replicas", help="Replicas the clients are spread over (aggregated).")] = 1,
+    attention_dp: Annotated[int, typer.Option("--attention-dp", help=ADP_HELP)] = 1,
+    moe_ep: Annotated[int, typer.Option("--moe-ep", help=EP_HELP)] = 1,
     engine: Annotated[
         str | None,
         typer.Option("--engine", help="Serving engine profile (vllm, sglang, trtllm, pytorch, splitwise); NAME@VERSION pins it."),
@@ -145,9 +151,13 @@ def serve(
     prefill_gpu: Annotated[str | None, typer.Option("--prefill-gpu", help="Prefill workers' GPU (disaggregated).")] = None,
     prefill_tp: Annotated[int, typer.Option("--prefill-tp", help="TP of a prefill worker.")] = 1,
     prefill_workers: Annotated[int, typer.Option("--prefill-workers", help="Prefill workers.")] = 1,
+    prefill_attention_dp: Annotated[int, typer.Option("--prefill-attention-dp", help="--attention-dp of a prefill worker.")] = 1,
+    prefill_moe_ep: Annotated[int, typer.Option("--prefill-moe-ep", help="--moe-ep of a prefill worker.")] = 1,
     decode_gpu: Annotated[str | None, typer.Option("--decode-gpu", help="Decode workers' GPU (disaggregated).")] = None,
     decode_tp: Annotated[int, typer.Option("--decode-tp", help="TP of a decode worker.")] = 1,
     decode_workers: Annotated[int, typer.Option("--decode-workers", help="Decode workers.")] = 1,
+    decode_attention_dp: Annotated[int, typer.Option("--decode-attention-dp", help="--attention-dp of a decode worker.")] = 1,
+    decode_moe_ep: Annotated[int, typer.Option("--decode-moe-ep", help="--moe-ep of a decode worker.")] = 1,
     link: Annotated[
         str | None, typer.Option("--link", help="Link the KV cache crosses (disaggregated; default: not modelled).")
     ] = None,
@@ -179,6 +189,8 @@ def serve(
         concurrency=concurrency,
         gpu=gpu,
         tp=tp,
+        attention_dp=attention_dp,
+        moe_ep=moe_ep,
         replicas=replicas,
         engine=engine,
         precision=precision.value,
@@ -186,9 +198,13 @@ def serve(
         prefill_gpu=prefill_gpu,
         prefill_tp=prefill_tp,
         prefill_workers=prefill_workers,
+        prefill_attention_dp=prefill_attention_dp,
+        prefill_moe_ep=prefill_moe_ep,
         decode_gpu=decode_gpu,
         decode_tp=decode_tp,
         decode_workers=decode_workers,
+        decode_attention_dp=decode_attention_dp,
+        decode_moe_ep=decode_moe_ep,
         link=link,
         grid=grid,
         catalog_dirs=tuple(catalog_dir or ()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from planner.domain import EngineSpec, GpuSpec, MemoryFit, ModelSpec, Precision
 from planner.errors import DoesNotFitError, InputError
+from planner.perf.roofline import moe_split
 from planner.units import GIB, KV_BYTES, PRECISION_BYTES
 
 TP_DEGREES = (1, 2, 4, 8)
@@ -52,10 +53,16 @@ def check_tp(model: ModelSpec, gpu: GpuSpec, tp: int) -> None:
         raise InputError(f"--tp {tp}: {model.id} has {model.num_attention_heads} attention heads, not divisible by {tp}")
 
 
-def memory_fit(model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision) -> MemoryFit:
-    """Weights, reserve and KV capacity of one replica (``fits`` is False when weights do not fit)."""
+def memory_fit(
+    model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision, attention_dp: int = 1
+) -> MemoryFit:
+    """Weights, reserve and KV capacity of one replica (``fits`` is False when weights do not fit). Under
+    data-parallel attention each of the ``attention_dp`` groups holds its own copy of the shared (non-expert)
+    weights, and the KV replication is that of the group's tensor-parallel degree."""
     usable = tp * gpu.hbm_capacity_bytes * engine.gpu_memory_utilization_frac
     weights = weight_bytes(model, precision)
+    if attention_dp > 1:
+        weights += (attention_dp - 1) * moe_split(model)[0] * PRECISION_BYTES[precision]
     reserve = tp * engine.activation_reserve_bytes
     return MemoryFit(
         tp=tp,
@@ -63,13 +70,15 @@ def memory_fit(model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, prec
         weight_bytes=weights,
         reserve_bytes=reserve,
         kv_capacity_bytes=usable - weights - reserve,
-        kv_bytes_per_token=kv_bytes_per_token(model, precision) * kv_replication(model, tp),
+        kv_bytes_per_token=kv_bytes_per_token(model, precision) * kv_replication(model, tp // max(attention_dp, 1)),
     )
 
 
-def require_fit(model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision) -> MemoryFit:
+def require_fit(
+    model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision, attention_dp: int = 1
+) -> MemoryFit:
     """:func:`memory_fit`, raising :class:`DoesNotFitError` (with the TPs that do fit) when it does not."""
-    fit = memory_fit(model, gpu, engine, tp, precision)
+    fit = memory_fit(model, gpu, engine, tp, precision, attention_dp)
     if fit.fits:
         return fit
     fitting = [t for t in TP_DEGREES if t <= gpu.gpus_per_node and memory_fit(model, gpu, engine, t, precision).fits]

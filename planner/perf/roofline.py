@@ -42,11 +42,14 @@ ACTIVATION_BYTES = 2.0  # activations travel in bf16 in the all-reduces, also in
 
 @dataclass(frozen=True, slots=True)
 class Hardware:
-    """What a step needs to know about the replica: the GPU, its efficiencies and its TP link."""
+    """What a step needs to know about the replica: the GPU, its efficiencies, its TP link and how the replica's
+    ``tp`` GPUs split the model (plain tensor parallelism unless ``attention_dp`` or ``moe_ep`` say)."""
 
     gpu: GpuSpec
     efficiency: Efficiency
     intra_node_bytes_per_s: float  # per-direction bandwidth of the link TP all-reduces run over
+    attention_dp: int = 1  # data-parallel attention: the GPUs form this many attention groups of tp/attention_dp
+    moe_ep: int = 1  # expert parallelism: the routed experts split over this many GPUs (each expert sharded tp/moe_ep)
 
 
 def peak_flop_per_s(gpu: GpuSpec, precision: Precision) -> float:
@@ -56,18 +59,29 @@ def peak_flop_per_s(gpu: GpuSpec, precision: Precision) -> float:
     return float(peak)
 
 
-def expert_weight_bytes_touched(model: ModelSpec, precision: Precision, tokens: float) -> float:
-    """Weights one step reads: everything for a dense model; for MoE the shared part plus the
-    experts that ``tokens`` tokens route to, ``E·(1−(1−k/E)^T)`` of them in expectation under
-    uniform routing."""
-    s_w = PRECISION_BYTES[precision]
+def moe_split(model: ModelSpec) -> tuple[float, float]:
+    """``(shared, per_expert)`` parameters of an MoE model: what every token uses (attention, embeddings, dense
+    layers, shared experts, routers) and one routed expert across all layers, from the total and active counts
+    (``per_expert = (N − N_active)/(E − k)``). A dense model is all shared."""
     if not model.is_moe or model.num_experts is None or model.experts_per_token is None:
-        return model.num_params * s_w
+        return model.num_params, 0.0
     e, k = model.num_experts, model.experts_per_token
     per_expert = (model.num_params - model.num_active_params) / (e - k)
-    shared = model.num_params - e * per_expert
+    return model.num_params - e * per_expert, per_expert
+
+
+def expert_weight_bytes_touched(model: ModelSpec, precision: Precision, tokens: float, attention_dp: int = 1) -> float:
+    """Weights one step reads: everything for a dense model; for MoE the shared part plus the
+    experts that ``tokens`` tokens route to, ``E·(1−(1−k/E)^T)`` of them in expectation under
+    uniform routing. With data-parallel attention each of the ``attention_dp`` groups reads its own copy of the
+    shared part."""
+    s_w = PRECISION_BYTES[precision]
+    if not model.is_moe or model.num_experts is None or model.experts_per_token is None:
+        return model.num_params * s_w * attention_dp
+    e, k = model.num_experts, model.experts_per_token
+    shared, per_expert = moe_split(model)
     touched: float = e * (1.0 - (1.0 - k / e) ** max(tokens, 0.0))
-    return (shared + per_expert * touched) * s_w
+    return (shared * attention_dp + per_expert * touched) * s_w
 
 
 def overlap_s(compute_s: float, memory_s: float, q: float | None) -> float:
@@ -93,10 +107,11 @@ def gemm_dim_share(min_dim: float, half_dim: float, dim_exp: float) -> float:
     return 1.0 / (1.0 + float((half_dim / max(min_dim, GEMM_SHAPE_MIN_DIM)) ** dim_exp))
 
 
-def gemm_shapes(model: ModelSpec, tp: int) -> list[tuple[float, float]]:
+def gemm_shapes(model: ModelSpec, tp: int, expert_tp: int | None = None) -> list[tuple[float, float]]:
     """The weight GEMMs of one token on one of ``tp`` GPUs, as (weights, smaller dimension): the fused
     QKV projection, the output projection, the fused gate/up and the down projection of each layer
-    (for MoE, of each routed expert) and the LM head."""
+    (for MoE, of each routed expert) and the LM head. ``expert_tp``: the degree the routed experts are split by
+    (1 under expert parallelism, where each GPU runs whole experts; default ``tp``)."""
     d, hd = model.hidden_size, model.head_dim
     if model.is_mla:
         shapes = [(w * model.num_layers, s) for w, s in _mla_projections(model, tp)]
@@ -109,9 +124,10 @@ def gemm_shapes(model: ModelSpec, tp: int) -> list[tuple[float, float]]:
         n_moe = model.num_layers - model.num_dense_layers
         inter_e = model.expert_intermediate_size
         experts = model.experts_per_token + model.num_shared_experts
+        e_tp = tp if expert_tp is None else expert_tp
         shapes += [
-            (2.0 * d * inter_e * experts * n_moe, min(d, 2.0 * inter_e / tp)),
-            (inter_e * d * experts * n_moe, min(inter_e / tp, d)),
+            (2.0 * d * inter_e * experts * n_moe, min(d, 2.0 * inter_e / e_tp)),
+            (inter_e * d * experts * n_moe, min(inter_e / e_tp, d)),
         ]
         if model.num_dense_layers:
             n_dense = model.num_dense_layers
@@ -142,12 +158,12 @@ def _mla_projections(model: ModelSpec, tp: int) -> list[tuple[float, float]]:
     return out
 
 
-def gemm_compute_frac(model: ModelSpec, tp: int, eff: Efficiency) -> float:
+def gemm_compute_frac(model: ModelSpec, tp: int, eff: Efficiency, expert_tp: int | None = None) -> float:
     """The share of peak a step's GEMMs reach together: ``compute_frac`` scaled by the FLOP-weighted
     harmonic mean of each GEMM's :func:`gemm_dim_share` (their times add)."""
     if eff.gemm_half_dim <= 0.0:
         return eff.compute_frac
-    shapes = gemm_shapes(model, tp)
+    shapes = gemm_shapes(model, tp, expert_tp)
     total = sum(w for w, _ in shapes)
     slow = sum(w / gemm_dim_share(s, eff.gemm_half_dim, eff.gemm_dim_exp) for w, s in shapes)
     return eff.compute_frac * total / slow
@@ -216,6 +232,40 @@ def _attention_mla_or_windowed(
     return flops, kv_layer_token * decode_ctx
 
 
+def all_to_all_s(tokens: float, model: ModelSpec, tp: int, hw: Hardware, precision: Precision) -> float:
+    """One MoE layer's dispatch and combine under expert parallelism over a replica of ``tp`` GPUs (``moe_ep``
+    expert groups, each expert sharded over ``tp/moe_ep`` GPUs): each GPU sends its ``tokens/tp`` tokens to their
+    ``k`` experts (to every GPU of an expert's shard), ``(tp−1)/tp`` of them on other GPUs, hidden-size wide, and
+    gets the results back. Dispatch travels in fp8 in fp8/fp4 runs (as DeepEP sends it), combine in bf16.
+
+    Assumption (not measured here): the all-to-all reaches the same share of the link as the fitted all-reduce
+    bandwidth (``allreduce_bandwidth_frac``), plus one all-reduce latency term; routing is balanced (no hot expert).
+    """
+    if tp <= 1 or not model.experts_per_token:
+        return 0.0
+    eff = hw.efficiency.for_precision(precision)
+    dispatch = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
+    shard = tp // max(hw.moe_ep, 1)
+    per_gpu = tokens / tp * model.experts_per_token * shard * model.hidden_size * (dispatch + ACTIVATION_BYTES) * (tp - 1) / tp
+    return per_gpu / (eff.allreduce_bandwidth_frac * hw.intra_node_bytes_per_s) + eff.allreduce_latency_s * math.log2(tp)
+
+
+def _parallel_comm_s(model: ModelSpec, hw: Hardware, tp: int, t_attn: int, precision: Precision, tokens: float) -> float:
+    """Communication of a step under data-parallel attention and/or expert parallelism: per layer one all-reduce
+    inside each attention group (``tokens/dp`` tokens at ``t_attn``), then for the FFN either the MoE all-to-all
+    (expert parallel), or one all-reduce of every token over all ``tp`` GPUs (the experts or FFN sharded over the
+    whole replica, as SGLang's DP attention with tensor-parallel MoE gathers the groups' tokens); dense leading
+    layers of an expert-parallel model reduce inside the attention group."""
+    d, n_layers, dp = model.hidden_size, model.num_layers, tp // t_attn
+    group_ar = allreduce_s(tokens / dp * d * ACTIVATION_BYTES, t_attn, hw, precision)
+    if hw.moe_ep > 1 and model.is_moe:
+        n_moe = n_layers - model.num_dense_layers
+        ffn = n_moe * all_to_all_s(tokens, model, tp, hw, precision) + model.num_dense_layers * group_ar
+    else:
+        ffn = n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw, precision)
+    return n_layers * group_ar + ffn
+
+
 def step(
     model: ModelSpec,
     hw: Hardware,
@@ -238,22 +288,31 @@ def step(
     d, n_layers = model.hidden_size, model.num_layers
     tokens = prefill_tokens + decode_batch
 
+    dp, ep = hw.attention_dp, hw.moe_ep if model.is_moe else 1
+    if dp < 1 or tp % dp or ep < 1 or tp % ep:
+        raise ValueError(f"attention_dp {dp} and moe_ep {ep} must divide the replica's {tp} GPUs")
+    t_attn = tp // dp  # the tensor-parallel degree of attention (and of everything but the routed experts)
+
     gemm_flops = 2.0 * model.num_active_params * tokens
     d_q = model.query_width  # num_attention_heads·head_dim: QKᵀ and PV scale with it, not with d
     if model.is_mla or model.num_sliding_layers:
         attention_flops, kv_bytes = _attention_mla_or_windowed(
-            model, tp, s_kv, prefill_tokens, prefill_sq_tokens, decode_batch, decode_context_tokens
+            model, t_attn, s_kv, prefill_tokens, prefill_sq_tokens, decode_batch, decode_context_tokens
         )
     else:
-        kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv * max(1, tp // model.num_kv_heads)
+        kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv * max(1, t_attn // model.num_kv_heads)
         attention_flops = 2.0 * n_layers * d_q * prefill_sq_tokens + 4.0 * n_layers * d_q * decode_context_tokens
         kv_bytes = kv_tok * decode_context_tokens
     flops = gemm_flops + attention_flops
-    bytes_moved = expert_weight_bytes_touched(model, precision, tokens) + kv_bytes
+    bytes_moved = expert_weight_bytes_touched(model, precision, tokens, dp) + kv_bytes
 
-    compute_s = (gemm_flops / gemm_compute_frac(model, tp, eff) + attention_flops / eff.attention_compute_frac) / (tp * peak)
+    gemm_frac = gemm_compute_frac(model, t_attn, eff, None if dp == 1 and ep == 1 else tp // ep)
+    compute_s = (gemm_flops / gemm_frac + attention_flops / eff.attention_compute_frac) / (tp * peak)
     memory_s = bytes_moved / (tp * eff.memory_frac * gpu.hbm_bandwidth_bytes_per_s)
-    comm_s = 2 * n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw, precision)
+    if dp == 1 and ep == 1:
+        comm_s = 2 * n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw, precision)
+    else:
+        comm_s = _parallel_comm_s(model, hw, tp, t_attn, precision, tokens)
     if decode_batch > 0:
         overhead_s = eff.decode_fixed_s + eff.decode_per_seq_s * decode_batch
     else:

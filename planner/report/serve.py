@@ -26,6 +26,7 @@ def serve_inputs(r: ServeResult) -> dict[str, Any]:
     }
     if q.mode == "aggregated":
         inputs.update({"gpu": r.replicas[0][1].id, "tp": q.tp, "replicas": q.replicas})
+        inputs.update(_layout("", q.attention_dp, q.moe_ep))
     else:
         inputs.update(
             {
@@ -38,7 +39,15 @@ def serve_inputs(r: ServeResult) -> dict[str, Any]:
                 "link": q.link,
             }
         )
+        inputs.update(_layout("prefill_", q.prefill_attention_dp, q.prefill_moe_ep))
+        inputs.update(_layout("decode_", q.decode_attention_dp, q.decode_moe_ep))
     return inputs
+
+
+def _layout(prefix: str, attention_dp: int, moe_ep: int) -> dict[str, int]:
+    """Data-parallel attention and expert parallelism, where used (plain tensor parallelism adds no keys)."""
+    out = {f"{prefix}attention_dp": attention_dp} if attention_dp > 1 else {}
+    return out | ({f"{prefix}moe_ep": moe_ep} if moe_ep > 1 else {})
 
 
 def _quantiles_ms(mean_s: float, p50_s: float, p99_s: float) -> dict[str, float]:
