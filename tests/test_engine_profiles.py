@@ -194,7 +194,7 @@ def test_silicon_reader_names_the_line(tmp_path: Path, catalog: Catalog) -> None
 
 def test_fp4_is_a_precision_of_blackwell_only(catalog: Catalog, run_cli: Run) -> None:
     """fp4 steps run at the B200's FP4 peak with 4.5-bit weights and an fp8 KV cache; a GPU without
-    FP4 tensor cores is one clear error."""
+    FP4 tensor cores serves fp4 weights weight-only: bf16 compute and factors, 4.5-bit weight bytes."""
     b200 = catalog.gpus["b200"]
     assert b200.peak_flop_per_s("fp4") == pytest.approx(2 * b200.peak_flop_per_s("fp8"))  # type: ignore[operator]
     assert catalog.gpus["h100-sxm"].peak_flop_per_s("fp4") is None
@@ -205,8 +205,14 @@ def test_fp4_is_a_precision_of_blackwell_only(catalog: Catalog, run_cli: Run) ->
     assert fp4.memory.kv_bytes_per_token == fp8.memory.kv_bytes_per_token  # fp8 KV cache either way
     assert fp4.memory.weight_bytes == pytest.approx(fp8.memory.weight_bytes * 0.5625)
     assert catalog.efficiency["b200"].fp4 is not None  # fitted on the engine's nvfp4 GEMM tables
-    result = run_cli("estimate", "prefill", "-m", m.id, "-g", "h100-sxm", "--tp", "4", "--tokens", "1024", "--precision", "fp4")
-    assert_input_error(result, "h100-sxm has no fp4 tensor cores")
+    h100_fp4 = api.estimate("decode", model=m.id, gpu="h100-sxm", tp=4, batch=8, context=1000, precision="fp4", catalog=catalog)
+    h100_bf16 = api.estimate("decode", model=m.id, gpu="h100-sxm", tp=4, batch=8, context=1000, precision="bf16", catalog=catalog)
+    assert h100_fp4.memory.weight_bytes == pytest.approx(h100_bf16.memory.weight_bytes * 0.5625 / 2)
+    assert h100_fp4.step.latency_s < h100_bf16.step.latency_s  # fewer weight bytes, the same bf16 compute
+    code, _, err = run_cli(
+        "estimate", "prefill", "-m", m.id, "-g", "h100-sxm", "--tp", "4", "--tokens", "1024", "--precision", "fp4"
+    )
+    assert code == 0 and "served weight-only" in err, err
 
 
 def test_fp4_factor_set_falls_back_to_fp8(catalog: Catalog) -> None:

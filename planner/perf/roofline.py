@@ -52,8 +52,17 @@ class Hardware:
     moe_ep: int = 1  # expert parallelism: the routed experts split over this many GPUs (each expert sharded tp/moe_ep)
 
 
+def compute_precision(gpu: GpuSpec, precision: Precision) -> Precision:
+    """The precision the tensor cores compute in: ``precision``, except FP4 weights on a GPU without FP4 tensor
+    cores (Hopper, Ampere), which the engines serve weight-only (vLLM's Marlin/Triton MXFP4 kernels dequantize to
+    bf16 in the GEMM): bf16 compute and factors, FP4 bytes."""
+    if precision == "fp4" and gpu.fp4_flop_per_s is None:
+        return "bf16"
+    return precision
+
+
 def peak_flop_per_s(gpu: GpuSpec, precision: Precision) -> float:
-    peak = gpu.peak_flop_per_s(precision)
+    peak = gpu.peak_flop_per_s(compute_precision(gpu, precision))
     if peak is None:
         raise UnsupportedPrecisionError(f"{gpu.id} has no {precision} tensor cores", hint="use --precision bf16 on this GPU")
     return float(peak)
@@ -189,7 +198,7 @@ def allreduce_s(size_bytes: float, tp: int, hw: Hardware, precision: Precision =
     engine profile has one, else the ring formula."""
     if tp <= 1:
         return 0.0
-    eff = hw.efficiency.for_precision(precision)
+    eff = hw.efficiency.for_precision(compute_precision(hw.gpu, precision))
     for degree, points in eff.allreduce_curve:
         if degree == tp:
             return curve_latency_s(points, size_bytes)
@@ -243,7 +252,7 @@ def all_to_all_s(tokens: float, model: ModelSpec, tp: int, hw: Hardware, precisi
     """
     if tp <= 1 or not model.experts_per_token:
         return 0.0
-    eff = hw.efficiency.for_precision(precision)
+    eff = hw.efficiency.for_precision(compute_precision(hw.gpu, precision))
     dispatch = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
     shard = tp // max(hw.moe_ep, 1)
     per_gpu = tokens / tp * model.experts_per_token * shard * model.hidden_size * (dispatch + ACTIVATION_BYTES) * (tp - 1) / tp
@@ -282,7 +291,7 @@ def step(
     causal attention work) plus one token for each of ``decode_batch`` sequences whose contexts sum
     to ``decode_context_tokens``. Pure prefill, pure decode and mixed (chunked-prefill) steps all
     use this one formula."""
-    gpu, eff = hw.gpu, hw.efficiency.for_precision(precision)
+    gpu, eff = hw.gpu, hw.efficiency.for_precision(compute_precision(hw.gpu, precision))
     peak = peak_flop_per_s(gpu, precision)
     s_kv = KV_BYTES[precision]
     d, n_layers = model.hidden_size, model.num_layers

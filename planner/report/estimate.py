@@ -69,6 +69,12 @@ def estimate_data(r: EstimateResult) -> dict[str, Any]:
     }
 
 
+WEIGHT_ONLY_FP4 = (
+    "{gpu} has no FP4 tensor cores: fp4 weights are served weight-only (dequantized to bf16 in the GEMMs, as "
+    "vLLM's Marlin/Triton MXFP4 kernels do), so compute runs at the bf16 peak with the bf16 factors"
+)
+
+
 def estimate_warnings(r: EstimateResult) -> list[str]:
     out = []
     if not r.fits:
@@ -78,7 +84,9 @@ def estimate_warnings(r: EstimateResult) -> list[str]:
             f"{max(r.memory.kv_capacity_bytes, 0) / GIB:.1f} GiB is free (largest batch: {r.max_batch})"
         )
     used = r.efficiency.precision_set(r.precision)
-    if r.precision == "fp8" and used != "fp8":
+    if r.precision == "fp4" and r.gpu.fp4_flop_per_s is None:
+        out.append(WEIGHT_ONLY_FP4.format(gpu=r.gpu.id))
+    elif r.precision == "fp8" and used != "fp8":
         out.append(
             f"no fp8 steps of {r.gpu.id} were measured: the factors fitted on bf16 runs are used (on the H100 "
             "they predicted fp8 steps 18 % too fast; fit fp8 measurements with planner calibrate)"

@@ -10,6 +10,7 @@ from rich.table import Table
 from planner.api import ServeResult, ServingCalibration
 from planner.calibrate.engine_fit import ServeError
 from planner.report.engine import engine_doc
+from planner.report.estimate import WEIGHT_ONLY_FP4
 from planner.units import s_to_ms
 
 
@@ -91,7 +92,9 @@ def serve_warnings(r: ServeResult) -> list[str]:
                 f"{eff.transferred_from} ({eff.for_precision(r.request.precision).fitted_on})"
             )
         used = eff.precision_set(r.request.precision)
-        if used != r.request.precision:
+        if r.request.precision == "fp4" and gpu.fp4_flop_per_s is None:
+            out.append(f"{role}: " + WEIGHT_ONLY_FP4.format(gpu=gpu.id))
+        elif used != r.request.precision:
             out.append(
                 f"{role}: no {r.request.precision} factor set for {gpu.id} under {r.engine.id}: the {used} factors are used"
             )
