@@ -20,8 +20,15 @@ def sweep(
     workload_file: Annotated[Path, typer.Argument(metavar="WORKLOAD.yaml", help="Workload document.", dir_okay=False)],
     vary: Annotated[str, typer.Option("--vary", help=VARY_HELP)],
     solver: Annotated[str, typer.Option("--solver", help="MIP solver: highs or cbc.")] = "highs",
-    time_limit_s: Annotated[float | None, typer.Option("--time-limit-s", help="Solver time limit per solve, seconds.")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: one per local core).")] = None,
+    time_limit_s: Annotated[
+        float | None, typer.Option("--time-limit-s", help="Time limit of each point's sizing run (all its solves), seconds.")
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", help="Worker processes (default: one per usable CPU; capped at the CPU count; at most 1024)."
+        ),
+    ] = None,
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report with charts.", dir_okay=False)
     ] = None,

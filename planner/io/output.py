@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from types import FrameType
+from typing import Any, BinaryIO
 
 from planner.errors import InputError
 
@@ -75,22 +78,74 @@ def check_output(path: Path, *, inputs: Iterable[Path] = (), replaces: Path | No
     return target
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread by :func:`terminate_as_interrupt`'s handler. A
+    KeyboardInterrupt, so that everything that cleans up after Ctrl-C (the temporary file of an
+    atomic write, a sweep's worker processes) cleans up after these too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for death by this signal: 128 + its number (143 for SIGTERM, 129 for SIGHUP)."""
+        return 128 + self.signum
+
+
+TERMINATING_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None
+)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM and SIGHUP raise :class:`Terminated` (a KeyboardInterrupt) in the
+    main thread instead of killing the process at once, so that no temporary file is left behind
+    and no output is half written. A signal the process inherited as ignored (``nohup``) stays
+    ignored; the previous handlers come back on exit. Outside the main thread it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved: list[tuple[signal.Signals, Any]] = []  # handler: a callable, SIG_DFL or None
+    try:
+        for sig in TERMINATING_SIGNALS:
+            old = signal.getsignal(sig)
+            if old == signal.SIG_IGN:
+                continue
+            signal.signal(sig, _raise_terminated)
+            saved.append((sig, old))
+        yield
+    finally:
+        for sig, old in reversed(saved):
+            signal.signal(sig, old)
+
+
 @contextlib.contextmanager
 def atomic_binary(path: Path, *, inputs: Iterable[Path] = (), replaces: Path | None = None) -> Iterator[BinaryIO]:
     """A binary file at ``path`` that readers see whole or not at all (temporary file, then rename),
     as readable as any file the umask allows. Refuses what :func:`check_output` refuses (any input of
     the command, anything that is not a regular file); creates missing parent directories; removes
-    the temporary file on any error or interrupt."""
+    the temporary file on any error or interrupt (SIGTERM and SIGHUP too, under
+    :func:`terminate_as_interrupt`). A file it replaces keeps its permission bits (0600 stays 0600)."""
     target = check_output(path, inputs=inputs, replaces=replaces)
     if target.is_dir():
         raise InputError(f"{path}: is a directory")
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)  # an existing file keeps its mode
+    except OSError:
+        mode = 0o666 & ~_umask()  # a new result file is as readable as any other
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror}") from None
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a result file is as readable as any other
+        os.chmod(tmp, mode)  # mkstemp makes it 0600
         with os.fdopen(fd, "wb") as fh:
             yield fh
         os.replace(tmp, target)

@@ -12,6 +12,7 @@ depends on the steps the class runs). All non-linear physics and pricing stays h
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Pool, Workload
@@ -131,12 +132,21 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
     return replace(candidate, max_rate_rps=rates, busy_s=busy, servers=hi, variant=class_name)
 
 
-def pooled_variants(candidates: list[Candidate], catalog: Catalog, workload: Workload, top_k: int = 3) -> list[Candidate]:
+def pooled_variants(
+    candidates: list[Candidate],
+    catalog: Catalog,
+    workload: Workload,
+    top_k: int = 3,
+    *,
+    check: Callable[[str], None] | None = None,
+) -> list[Candidate]:
     """Pooled variants, per class, role and GPU type, of the ``top_k`` candidates that carry the class most
     cheaply on lone replicas (GPUs per unit of rate): where the optimum will be, at a fraction of the
-    cost of rescoring every candidate."""
+    cost of rescoring every candidate. ``check(what)`` runs before each class (a deadline may raise)."""
     out: list[Candidate] = []
     for cls in workload.classes:
+        if check is not None:
+            check("scoring pooled candidates")
         for role in ("prefill", "colocated"):
             # Per GPU type, so that the candidates of a one-GPU-type baseline are always among the
             # optimum's (a cheaper baseline than the optimum would be a contradiction).
@@ -178,13 +188,21 @@ def _dominated(cands: list[Candidate]) -> list[Candidate]:
 
 
 def enumerate_candidates(
-    catalog: Catalog, workload: Workload, roles: tuple[str, ...], gpus: dict[str, tuple[str, ...]]
+    catalog: Catalog,
+    workload: Workload,
+    roles: tuple[str, ...],
+    gpus: dict[str, tuple[str, ...]],
+    *,
+    check: Callable[[str], None] | None = None,
 ) -> list[Candidate]:
-    """Candidates of ``roles``, each role over its allowed GPUs, every TP that fits, sorted by key."""
+    """Candidates of ``roles``, each role over its allowed GPUs, every TP that fits, sorted by key.
+    ``check(what)`` runs before each replica type is scored (a deadline may raise)."""
     out: list[Candidate] = []
     for role in roles:
         for gpu in sorted(gpus[role]):
             for tp, rep in _tps(catalog, workload, gpu):
+                if check is not None:
+                    check("scoring candidates")
                 pools: list[Pool] = []
                 if role == "prefill":
                     pools = [Pool(role="prefill", gpu=gpu, tp=tp, replicas=0, max_batch=1, link=lk) for lk in workload.links]

@@ -7,6 +7,10 @@ chosen" and ``d[l]`` decode-side ports on it. Constraint families (names ``famil
 * ``route``: every class fully routed in each role it needs;
 * ``capacity``: Σ_k rate_k·x[k,c]/max_rate[k,c] ≤ n[c] − redundancy·u[c];
 * ``in_use``: x[k,c] ≤ u[c] (with redundancy or a pooled candidate);
+* ``serves``: x[k,c] ≤ n[c] where class k's capacity coefficient rate_k/max_rate[k,c] is below
+  ``TINY_LOAD``: a class routed to a pool needs a replica there, which a capacity row of such
+  coefficients no longer says within the solver's tolerances (a very low rate would be routed to
+  pools of zero replicas);
 * ``pool_size``: n[c] ≥ (servers + redundancy)·u[c] for a pooled variant, whose rates assume a
   pool of ``servers`` replicas sharing one prompt queue and serving one class;
 * ``one_variant``: at most one of a candidate's lone and pooled variants is used;
@@ -40,6 +44,7 @@ from planner.perf.transfer import link_effective_bytes_per_s
 
 TIE_BREAK_PER_GPU = 1e-6
 TIE_BREAK_PER_INDEX = 1e-9
+TINY_LOAD = 1e-3  # capacity coefficients below this also get a ``serves`` row
 
 
 def _name(text: str) -> str:
@@ -137,6 +142,9 @@ def build_model(
         load = pulp.lpSum(k.rate_rps / c.max_rate_rps[k.name] * x[(k.name, c.key)] for k in classes if (k.name, c.key) in x)
         spare = redundancy * u[c.key] if redundancy else 0
         built.add("capacity", c.key, load <= n[c.key] - spare)
+        for k in classes:
+            if (k.name, c.key) in x and k.rate_rps / c.max_rate_rps[k.name] < TINY_LOAD:
+                built.add("serves", f"{k.name}__{c.key}", x[(k.name, c.key)] <= n[c.key])
         if c.servers > 1:
             # Rates that assume a pool of `servers` replicas hold only for pools at least that large.
             built.add("pool_size", c.key, n[c.key] >= (c.servers + redundancy) * u[c.key])

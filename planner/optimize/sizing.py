@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Deployment, LinkUse, Pool, SolverName, Workload
-from planner.errors import InfeasibleError, InputError, PlannerError
+from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
 from planner.optimize.candidates import Candidate, enumerate_candidates, pooled_variants
 from planner.optimize.model import BuiltModel, build_model
 from planner.optimize.solve import (
@@ -21,6 +22,61 @@ from planner.optimize.solve import (
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
 from planner.perf.serving import mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
+
+MAX_RATE_RPS = 1e6
+"""Largest arrival rate one class may size for, requests/s (its rate over 1 − headroom_frac): far
+above any deployment, and below the magnitudes where the MIP's coefficients lose precision."""
+
+
+PLAN_PARTS = 4 / 3  # the plan's solve may use 1/PLAN_PARTS of the time left (the rest: baselines, re-solves)
+
+
+class _Clock:
+    """The time left of ``--time-limit-s``, which bounds the whole sizing run (candidate scoring and
+    every solve: the plan, the limit re-solves and the baselines), not each solve."""
+
+    def __init__(self, limit_s: float | None) -> None:
+        self.limit_s = limit_s
+        self.deadline = None if limit_s is None else time.monotonic() + limit_s
+        self.skips = 0  # re-solves and baselines left out for lack of time
+
+    def left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def share(self, parts: float = 1) -> float | None:
+        """The time one of ``parts`` remaining solves may use (None: no limit; 0 or less: none left)."""
+        left = self.left()
+        return None if left is None else left / max(1.0, parts)
+
+    def out(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0
+
+    def check(self, what: str) -> None:
+        """Raise the time-limit SolverError (exit 4) when the time is up before ``what``."""
+        if self.out():
+            raise SolverError(
+                f"the time limit ({self.limit_s:g} s) ran out while {what}, before a plan was found",
+                hint="raise --time-limit-s",
+            )
+
+
+def _check_rates(workload: Workload) -> None:
+    keep = 1.0 - workload.constraints.headroom_frac
+    for cls in workload.classes:
+        if cls.rate_rps > MAX_RATE_RPS:
+            raise InputError(
+                f"class {cls.name}: rate_rps {cls.rate_rps:g} is above {MAX_RATE_RPS:g} requests/s, the most one class "
+                "may size for",
+                hint="split the workload or size a fraction of it",
+            )
+        if not keep > 0 or cls.rate_rps / keep > MAX_RATE_RPS:
+            raise InputError(
+                f"class {cls.name}: rate_rps {cls.rate_rps:g} with headroom_frac {workload.constraints.headroom_frac:g} "
+                f"sizes for {cls.rate_rps / keep if keep > 0 else math.inf:g} requests/s, above {MAX_RATE_RPS:g}, "
+                "the most one class may size for",
+                hint="lower headroom_frac",
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,20 +152,24 @@ def _solve(
     catalog: Catalog,
     candidates: list[Candidate],
     solver: SolverName,
-    time_limit_s: float | None,
+    clock: _Clock,
     apply_limits: bool = True,
     gap_rel: float = MIP_REL_GAP,
+    parts: float = 1,
 ) -> Solved | None:
     """Solve over the lone-replica candidates and their pooled variants (a pool serving one class
     with one prompt queue, G/G/c). A plan that does not verify falls back to lone-replica
-    capacities, which always hold."""
-    variants = pooled_variants(candidates, catalog, workload)
+    capacities, which always hold. The solve may use ``1/parts`` of the time left (``clock``)."""
+    variants = pooled_variants(candidates, catalog, workload, check=clock.check)
+    clock.check("scoring pooled candidates")
     if not variants:
-        return _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits, gap_rel)
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, parts)
     try:
-        return _solve_once(workload, catalog, candidates + variants, solver, time_limit_s, apply_limits, gap_rel)
+        return _solve_once(workload, catalog, candidates + variants, solver, clock, apply_limits, gap_rel, parts)
     except PlannerError:
-        return _solve_once(workload, catalog, candidates, solver, time_limit_s, apply_limits, gap_rel)
+        clock.check("re-solving with lone-replica capacities")
+        # The smaller model may use all the time left: without it there is no plan.
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, 1)
 
 
 def _solve_once(
@@ -117,11 +177,14 @@ def _solve_once(
     catalog: Catalog,
     candidates: list[Candidate],
     solver: SolverName,
-    time_limit_s: float | None,
+    clock: _Clock,
     apply_limits: bool = True,
     gap_rel: float = MIP_REL_GAP,
+    parts: float = 1,
 ) -> Solved | None:
     built = build_model(workload, catalog, candidates, apply_limits=apply_limits)
+    clock.check("building the sizing model")
+    time_limit_s = clock.share(parts)  # measured after the model is built: building it takes time too
     outcome = solve(built, solver, time_limit_s, gap_rel, MAX_NODES if gap_rel == MIP_REL_GAP else BASELINE_MAX_NODES)
     if outcome.status == "infeasible":
         return None
@@ -263,8 +326,13 @@ def size(
     baselines: bool = True,
 ) -> SizeResult:
     """The cheapest disaggregated plan (by the workload's objective) that the core verifies, with
-    the co-located and homogeneous baselines sized by the same method."""
+    the co-located and homogeneous baselines sized by the same method. ``time_limit_s`` bounds the
+    whole run: the plan's solve may use half the time left after scoring the candidates, and the
+    limit re-solves and baselines share the rest (those the time does not reach are left out, with a
+    warning)."""
+    clock = _Clock(time_limit_s)
     _check_prices(workload, catalog)
+    _check_rates(workload)
     model = catalog.models[workload.model]
     gpus = {"prefill": workload.prefill_gpus, "decode": workload.decode_gpus}
     fitting = [
@@ -277,27 +345,30 @@ def size(
             f"{model.id} ({workload.precision}) fits on no allowed GPU at TP up to 8",
             hint="allow larger GPUs (h200-sxm, b200) or use precision fp8",
         )
-    cands = enumerate_candidates(catalog, workload, ("prefill", "decode"), gpus)
+    cands = enumerate_candidates(catalog, workload, ("prefill", "decode"), gpus, check=clock.check)
     _diagnose_slo(
         workload, catalog, [c for c in cands if c.pool.role == "prefill"], [c for c in cands if c.pool.role == "decode"]
     )
-    plan = _solve(workload, catalog, cands, solver, time_limit_s)
+    clock.check("scoring candidates")
+    # The plan's solve may use 3/4 of the time left when baselines or limit re-solves follow.
+    plan = _solve(workload, catalog, cands, solver, clock, parts=PLAN_PARTS if baselines or _limits(workload) else 1)
     if plan is None:
-        free = _solve(workload, catalog, cands, solver, time_limit_s, apply_limits=False)
+        clock.check("looking for the plan without the workload's limits")
+        free = _solve(workload, catalog, cands, solver, clock, apply_limits=False)
         if free is None:
             raise InfeasibleError("no plan meets the SLOs, even without the workload's limits")
         _diagnose_limits(workload, free)
         raise AssertionError("unreachable")
-    limiting = _limiting(workload, catalog, cands, solver, time_limit_s, plan)
+    limiting = _limiting(workload, catalog, cands, solver, clock, plan, baselines)
     result_baselines: list[Baseline] = []
     if baselines:
-        result_baselines = _baselines(workload, catalog, cands, solver, time_limit_s)
+        result_baselines = _baselines(workload, catalog, cands, solver, clock)
     colocated = [b.solved for b in result_baselines if b.name.startswith("colocated") and b.solved is not None]
     savings = None
     if colocated:
         best = min(s.evaluation.usd_per_hour for s in colocated)
         savings = 1.0 - plan.evaluation.usd_per_hour / best
-    warnings = _warnings(workload, catalog, plan, savings)
+    warnings = _warnings(workload, catalog, plan, savings, clock)
     return SizeResult(
         workload=workload,
         plan=plan,
@@ -320,39 +391,93 @@ def _without(workload: Workload, limit: str) -> Workload:
     return replace(workload, constraints=c)
 
 
-def _limiting(
-    workload: Workload, catalog: Catalog, cands: list[Candidate], solver: SolverName, time_limit_s: float | None, plan: Solved
-) -> tuple[tuple[str, float], ...]:
-    """Limits that make the plan dearer: each with the USD/hour the plan would cost without it
-    (one re-solve per limit, and only when the plan without any limit is cheaper)."""
+def _limits(workload: Workload) -> list[str]:
     c = workload.constraints
     limits = [f"max_gpus.{g}" for g in sorted(c.max_gpus)]
     limits += ["power_cap_kw"] if c.power_cap_w is not None else []
     limits += ["budget_usd_per_month"] if c.budget_usd_per_hour is not None else []
+    return limits
+
+
+def _baseline_count(workload: Workload) -> int:
+    return 2 * len(set(workload.prefill_gpus) & set(workload.decode_gpus))
+
+
+def _limiting(
+    workload: Workload,
+    catalog: Catalog,
+    cands: list[Candidate],
+    solver: SolverName,
+    clock: _Clock,
+    plan: Solved,
+    baselines: bool = True,
+) -> tuple[tuple[str, float], ...]:
+    """Limits that make the plan dearer: each with the USD/hour the plan would cost without it
+    (one re-solve per limit, and only when the plan without any limit is cheaper)."""
+    limits = _limits(workload)
     if not limits:
         return ()
-    free = _solve(workload, catalog, cands, solver, time_limit_s, apply_limits=False)
+    later = _baseline_count(workload) if baselines else 0
+    free = _solve_optional(workload, catalog, cands, solver, clock, 1 + len(limits) + later, False, MIP_REL_GAP)
     cost = plan.evaluation.usd_per_hour
     if free is None or free.evaluation.usd_per_hour >= cost * (1 - 1e-9):
         return ()
     out = []
-    for limit in limits:
-        relaxed = _solve(_without(workload, limit), catalog, cands, solver, time_limit_s)
+    for i, limit in enumerate(limits):
+        relaxed = _solve_optional(
+            _without(workload, limit), catalog, cands, solver, clock, len(limits) - i + later, True, MIP_REL_GAP
+        )
         if relaxed is not None and relaxed.evaluation.usd_per_hour < cost * (1 - 1e-9):
             out.append((limit, relaxed.evaluation.usd_per_hour))
     return tuple(out)
 
 
-def _baselines(
-    workload: Workload, catalog: Catalog, cands: list[Candidate], solver: SolverName, time_limit_s: float | None
-) -> list[Baseline]:
+def _solve_optional(
+    workload: Workload,
+    catalog: Catalog,
+    cands: list[Candidate],
+    solver: SolverName,
+    clock: _Clock,
+    parts: float,
+    apply_limits: bool = False,
+    gap_rel: float = BASELINE_REL_GAP,
+) -> Solved | None:
+    """A solve the plan does not need (a baseline, a limit re-solve), or None when no time is left
+    for it or it finds nothing in its share of the time (counted in ``clock.skips``)."""
+    if clock.out():
+        clock.skips += 1
+        return None
+    try:
+        return _solve(workload, catalog, cands, solver, clock, apply_limits, gap_rel, parts=parts)
+    except SolverError:
+        if clock.limit_s is None:
+            raise
+        clock.skips += 1
+        return None
+
+
+_TIMED_OUT = "not solved: the time limit (--time-limit-s) ran out before this baseline"
+
+
+def _baselines(workload: Workload, catalog: Catalog, cands: list[Candidate], solver: SolverName, clock: _Clock) -> list[Baseline]:
     out = []
     # A co-located replica runs both phases, so only GPUs allowed for both are candidates.
     both = sorted(set(workload.prefill_gpus) & set(workload.decode_gpus))
+    pending = 2 * len(both)
     for gpu in both:
-        co = enumerate_candidates(catalog, workload, ("colocated",), {"colocated": (gpu,)})
+        skips = clock.skips
+        if clock.out():
+            clock.skips += 1
+            co = []
+        else:
+            try:
+                co = enumerate_candidates(catalog, workload, ("colocated",), {"colocated": (gpu,)}, check=clock.check)
+            except SolverError:  # the time ran out while scoring them
+                clock.skips += 1
+                co = []
         covered = all(any(c.max_rate_rps.get(k.name, 0) > 0 for c in co) for k in workload.classes)
-        solved = _solve(workload, catalog, co, solver, time_limit_s, False, BASELINE_REL_GAP) if co and covered else None
+        solved = _solve_optional(workload, catalog, co, solver, clock, pending) if co and covered else None
+        pending -= 1
         note = (
             "both phases on the same replicas, chunked prefill (token budget per iteration); decode steps that "
             "carry a prefill chunk are slower, which bounds TPOT"
@@ -361,7 +486,11 @@ def _baselines(
             Baseline(
                 name=f"colocated-{gpu}",
                 solved=solved,
-                note=note if solved else f"no co-located {gpu} configuration meets every class's SLOs",
+                note=note
+                if solved
+                else _TIMED_OUT
+                if clock.skips > skips
+                else f"no co-located {gpu} configuration meets every class's SLOs",
             )
         )
     for gpu in both:
@@ -371,18 +500,24 @@ def _baselines(
             for k in workload.classes
             for r in ("prefill", "decode")
         )
-        solved = _solve(workload, catalog, homo, solver, time_limit_s, False, BASELINE_REL_GAP) if roles_ok else None
+        skips = clock.skips
+        solved = _solve_optional(workload, catalog, homo, solver, clock, pending) if roles_ok else None
+        pending -= 1
         out.append(
             Baseline(
                 name=f"disaggregated-{gpu}",
                 solved=solved,
-                note="prefill and decode pools of one GPU type" if solved else f"no {gpu}-only disaggregated plan meets the SLOs",
+                note="prefill and decode pools of one GPU type"
+                if solved
+                else _TIMED_OUT
+                if clock.skips > skips
+                else f"no {gpu}-only disaggregated plan meets the SLOs",
             )
         )
     return out
 
 
-def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float | None) -> list[str]:
+def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float | None, clock: _Clock) -> list[str]:
     out = []
     for gpu in sorted({pr.pool.gpu for pr in plan.evaluation.pools}):  # once per GPU type
         eff = catalog.efficiency[gpu]
@@ -403,12 +538,23 @@ def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float
             f"disaggregation does not pay for this workload: the best co-located baseline is {-savings * 100:.1f}% cheaper "
             "(short prompts or low load leave the separate pools under-used)"
         )
-    if savings is None:
+    if savings is None and not clock.skips:
         both = sorted(set(workload.prefill_gpus) & set(workload.decode_gpus))
         out.append(
             "no co-located baseline meets the SLOs on a GPU allowed for both phases "
             f"({', '.join(both) or 'none'}), so savings_frac is null"
         )
     if plan.optimality == "feasible":
-        out.append("the solver stopped at its time limit: the plan is feasible, its optimality gap unknown")
+        if plan.gap_frac is not None and math.isfinite(plan.gap_frac):
+            out.append(
+                "the solver stopped at its time or node limit: the plan is feasible, with an optimality gap of "
+                f"{plan.gap_frac * 100:.1f}% (mip_gap_frac {plan.gap_frac:.4g}: the optimum may be that much cheaper)"
+            )
+        else:
+            out.append("the solver stopped at its time or node limit: the plan is feasible, its optimality gap unknown")
+    if clock.skips:
+        out.append(
+            f"the time limit ({clock.limit_s:g} s) ran out before every baseline and limit re-solve: those are left out "
+            "(raise --time-limit-s for them)"
+        )
     return sorted(set(out))

