@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -120,6 +121,21 @@ def _merge_ids(target: dict[str, Any], entries: Mapping[str, Any], kind: str, pa
         raw.origin[f"{kind}:{canon}"] = path
 
 
+def _present(path: Path) -> bool:
+    """Whether a catalog directory holds ``path``: False when there is nothing by that name, a CatalogError
+    for a broken symbolic link (or a loop) or for something other than a regular file (a FIFO would hang)."""
+    if not os.path.lexists(path):
+        return False
+    try:
+        st = path.stat()
+    except OSError:
+        raise CatalogError(f"{path}: broken symbolic link (its target does not exist, or a loop)") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file (a FIFO, socket or device)"
+        raise CatalogError(f"{path}: {kind}, expected a catalog file")
+    return True
+
+
 def _load_raw(dirs: Sequence[Path]) -> _Raw:
     raw = _Raw()
     for directory in dirs:
@@ -128,10 +144,10 @@ def _load_raw(dirs: Sequence[Path]) -> _Raw:
             if kind == "efficiency":
                 per_engine = sorted((directory / EFFICIENCY_DIR).glob("*.yaml")) if (directory / EFFICIENCY_DIR).is_dir() else []
                 for eff_path in [*per_engine, path]:
-                    if eff_path.exists():
+                    if _present(eff_path):
                         raw.efficiency.append((eff_path, parse_file(eff_path, schemas.EfficiencyFile)))
                 continue
-            if not path.exists():
+            if not _present(path):
                 continue
             doc: Any = parse_file(path, model)
             if kind in ("sources", "gpus", "models", "links"):

@@ -21,6 +21,14 @@ MODES = {"aggregated": "aggregated", "agg": "aggregated", "disaggregated": "disa
 
 
 def read_grid(path: Path, defaults: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """See :func:`_read_grid`; a malformed CSV (a field over the ``csv`` module's 128 KiB limit) is an InputError."""
+    try:
+        return _read_grid(path, defaults)
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV ({exc})") from None
+
+
+def _read_grid(path: Path, defaults: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(``file:line``, the point's fields) for every row; raises :class:`InputError` naming the line."""
     text = read_text(path)
     reader = csv.DictReader(io.StringIO(text))

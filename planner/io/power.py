@@ -29,6 +29,14 @@ def read_power_header(path: Path) -> dict[str, str]:
 
 
 def read_power_rows(path: Path) -> list[PowerRow]:
+    """See :func:`_read_power_rows`; a malformed CSV (a field over the ``csv`` module's 128 KiB limit) is an InputError."""
+    try:
+        return _read_power_rows(path)
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV ({exc})") from None
+
+
+def _read_power_rows(path: Path) -> list[PowerRow]:
     """The steps of a measurement CSV that carry board power. A file without the power columns (an
     older ``calibrate run``) gives none; rows with empty power cells are skipped."""
     steps = read_measurements(path)  # validates the step columns

@@ -1,6 +1,14 @@
 """Pydantic models of the catalog files, field for field, in the units their keys name.
 
 Unknown keys are rejected (``extra="forbid"``); duplicate keys are rejected by the YAML loader.
+
+Numbers are strict: a field that holds a number takes a YAML/JSON integer or float, never a boolean
+(``true``) or a string (``"20"``), and a whole-number field takes an integer (or a float with no fraction,
+``1e3``). Every numeric catalog field has a sane range, documented at the field (:func:`within`, ``Field(ge, le)``): a
+value outside it (``1e300`` GiB of HBM, ``1e-300`` GB/s, ``2**63`` layers) is an error naming the field
+rather than a NaN or an overflow later on. Catalog ids (the keys of gpus, models, links, engines,
+efficiency and power entries) match :data:`CATALOG_ID`: a letter or digit, then letters, digits and
+``. _ + -``, at most 64 characters; entry names are one printable line of at most 200 characters.
 """
 
 from __future__ import annotations
@@ -8,9 +16,9 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from planner.domain import LinkKind, LinkScope
 
@@ -30,10 +38,77 @@ def _finite(value: float) -> float:
     return value
 
 
+MAX_MAGNITUDE = 1e15
+"""No number of any planner document is larger (in absolute value): larger is a mistake (or an overflow)."""
+
+
+def _not_text(value: Any, what: str) -> None:
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what}, not the boolean {str(value).lower()}")
+    if isinstance(value, (str, bytes)):
+        shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}..."
+        raise ValueError(f"expected {what}, not the string {shown}")
+
+
+def _number(value: Any) -> Any:
+    """Before float validation: an int or a float only (an int of any size becomes a float or an error)."""
+    _not_text(value, "a number")
+    if isinstance(value, int):
+        if abs(value) > MAX_MAGNITUDE:
+            raise ValueError(f"number too large (a {len(str(abs(value)))}-digit integer; at most {MAX_MAGNITUDE:g})")
+        return float(value)
+    return value
+
+
+def _whole(value: Any) -> Any:
+    """Before int validation: an int, or a float without a fraction (``1e3``); never a boolean or a string."""
+    _not_text(value, "a whole number")
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_MAGNITUDE:
+        return int(value)
+    return value
+
+
+def _magnitude(value: float) -> float:
+    if abs(value) > MAX_MAGNITUDE:
+        raise ValueError(f"{value:g} is too large (at most {MAX_MAGNITUDE:g})")
+    return value
+
+
+def within(lo: float, hi: float, *, zero: bool = False) -> AfterValidator:
+    """After float validation: finite and in the sane range ``[lo, hi]`` (with ``zero``: 0, or in the range)."""
+
+    def check(value: float) -> float:
+        _finite(value)
+        if not (lo <= value <= hi or (zero and value == 0)):
+            also = "0 or " if zero and lo > 0 else ""
+            raise ValueError(f"{value:g} is out of range (a sane value is {also}between {lo:g} and {hi:g})")
+        return value
+
+    return AfterValidator(check)
+
+
+NUMBER = BeforeValidator(_number)
+"""Before float validation: a number, never a boolean or a string."""
+WHOLE = BeforeValidator(_whole)
+"""Before int validation: a whole number, never a boolean, a string or a fraction."""
+
+
 AsOf = Annotated[str | _dt.date, AfterValidator(_as_of)]
-Positive = Annotated[float, Field(gt=0), AfterValidator(_finite)]
-NonNegative = Annotated[float, Field(ge=0), AfterValidator(_finite)]
-Fraction = Annotated[float, Field(gt=0, le=1), AfterValidator(_finite)]
+Number = Annotated[float, NUMBER, AfterValidator(_finite), AfterValidator(_magnitude)]
+"""Any finite number (at most :data:`MAX_MAGNITUDE` in absolute value), strict."""
+Positive = Annotated[float, Field(gt=0), NUMBER, AfterValidator(_finite), AfterValidator(_magnitude)]
+NonNegative = Annotated[float, Field(ge=0), NUMBER, AfterValidator(_finite), AfterValidator(_magnitude)]
+Fraction = Annotated[float, Field(gt=0, le=1), NUMBER, AfterValidator(_finite)]
+Share = Annotated[float, Field(ge=0, le=1), NUMBER, AfterValidator(_finite)]
+"""A fraction that may be 0."""
+Whole = Annotated[int, WHOLE]
+CATALOG_ID = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+CatalogId = Annotated[str, Field(pattern=CATALOG_ID)]
+"""A catalog id: a letter or digit, then letters, digits and ``. _ + -``; at most 64 characters."""
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""A display name: one line of printable text, at most 200 characters."""
+FRAC_MIN = 1e-6  # efficiency shares below this are no measurement (and make times overflow)
+SECONDS_MAX = 60.0  # a fixed per-step, per-request or all-reduce time above a minute is no serving engine
 SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 HfId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")]
 """A Hugging Face repository id, ``owner/name``."""
@@ -73,57 +148,72 @@ class Sourced(Strict):
         return self.field_sources.get(name, self.source)
 
 
+TFLOPS = Annotated[float, NUMBER, within(0.01, 1e5)]  # dense TFLOP/s of one GPU
+WATTS = Annotated[float, NUMBER, within(1, 1e5)]  # one GPU's power draw, W
+
+
 class GpuEntry(Sourced):
-    name: str
-    bf16_dense_tflop_per_s: Positive
-    fp16_dense_tflop_per_s: Positive
-    fp8_dense_tflop_per_s: Positive | None
-    fp4_dense_tflop_per_s: Positive | None = None
+    """Ranges: TFLOP/s 0.01-1e5, HBM 0.1-1e4 GiB and 1-1e6 GB/s, power 1-1e5 W, NVLink 0 or 0.01-1e6 GB/s."""
+
+    name: Name
+    bf16_dense_tflop_per_s: TFLOPS
+    fp16_dense_tflop_per_s: TFLOPS
+    fp8_dense_tflop_per_s: TFLOPS | None
+    fp4_dense_tflop_per_s: TFLOPS | None = None
     """Dense FP4 tensor-core peak (Blackwell and later); absent where the GPU has no FP4 units."""
-    hbm_capacity_gib: Positive
-    hbm_bandwidth_gbyte_per_s: Positive
-    tdp_w: Positive
-    idle_w: Positive | None = None
-    decode_busy_w: Positive | None = None
-    nvlink_gbyte_per_s: NonNegative
-    pcie_generation: Annotated[int, Field(ge=3, le=6)]
-    gpus_per_node: Annotated[int, Field(ge=1, le=72)]
-    nvlink_domain_gpus: Annotated[int, Field(ge=1, le=72)] | None = None
+    hbm_capacity_gib: Annotated[float, NUMBER, within(0.1, 1e4)]
+    hbm_bandwidth_gbyte_per_s: Annotated[float, NUMBER, within(1, 1e6)]
+    tdp_w: WATTS
+    idle_w: WATTS | None = None
+    decode_busy_w: WATTS | None = None
+    nvlink_gbyte_per_s: Annotated[float, NUMBER, within(0.01, 1e6, zero=True)]
+    pcie_generation: Annotated[int, Field(ge=3, le=6), WHOLE]
+    gpus_per_node: Annotated[int, Field(ge=1, le=72), WHOLE]
+    nvlink_domain_gpus: Annotated[int, Field(ge=1, le=72), WHOLE] | None = None
     """GPUs joined by NVLink (default: the whole node; 2 for PCIe cards with a bridge)."""
 
 
 class GpusFile(Strict):
     schema_version: Literal[1]
-    gpus: dict[str, GpuEntry]
+    gpus: dict[CatalogId, GpuEntry]
+
+
+WIDTH = Annotated[int, Field(ge=1, le=10_000_000), WHOLE]  # a hidden, FFN, head or latent width
+LAYERS = Annotated[int, Field(ge=1, le=10_000), WHOLE]
+HEADS = Annotated[int, Field(ge=1, le=100_000), WHOLE]
+TOKENS = Annotated[int, Field(ge=1, le=1_000_000_000), WHOLE]  # a context window, a sliding window
 
 
 class ModelEntry(Sourced):
-    name: str
-    num_params: Positive
-    num_active_params: Positive
-    num_layers: Annotated[int, Field(ge=1)]
-    hidden_size: Annotated[int, Field(ge=1)]
-    intermediate_size: Annotated[int, Field(ge=1)]
-    num_attention_heads: Annotated[int, Field(ge=1)]
-    num_kv_heads: Annotated[int, Field(ge=1)]
-    head_dim: Annotated[int, Field(ge=1)]
-    vocab_size: Annotated[int, Field(ge=1)]
-    max_context_tokens: Annotated[int, Field(ge=1)]
-    num_experts: Annotated[int, Field(ge=2)] | None = None
-    experts_per_token: Annotated[int, Field(ge=1)] | None = None
-    moe_intermediate_size: Annotated[int, Field(ge=1)] | None = None
+    """Ranges: parameters 1-1e15, layers 1-10,000, widths 1-1e7, heads 1-100,000, vocabulary 1-1e9,
+    context 1-1e9 tokens, experts 2-100,000."""
+
+    name: Name
+    num_params: Annotated[float, NUMBER, within(1, 1e15)]
+    num_active_params: Annotated[float, NUMBER, within(1, 1e15)]
+    num_layers: LAYERS
+    hidden_size: WIDTH
+    intermediate_size: WIDTH
+    num_attention_heads: HEADS
+    num_kv_heads: HEADS
+    head_dim: WIDTH
+    vocab_size: Annotated[int, Field(ge=1, le=1_000_000_000), WHOLE]
+    max_context_tokens: TOKENS
+    num_experts: Annotated[int, Field(ge=2, le=100_000), WHOLE] | None = None
+    experts_per_token: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = None
+    moe_intermediate_size: WIDTH | None = None
     """FFN width of one routed expert where it is not ``intermediate_size`` (DeepSeek-V3: 2048 vs 18432)."""
-    num_shared_experts: Annotated[int, Field(ge=0)] = 0
-    num_dense_layers: Annotated[int, Field(ge=0)] = 0
+    num_shared_experts: Annotated[int, Field(ge=0, le=100_000), WHOLE] = 0
+    num_dense_layers: Annotated[int, Field(ge=0, le=10_000), WHOLE] = 0
     """Leading layers with a dense FFN of ``intermediate_size`` (DeepSeek's ``first_k_dense_replace``)."""
-    kv_lora_rank: Annotated[int, Field(ge=1)] | None = None
+    kv_lora_rank: WIDTH | None = None
     """Multi-head latent attention: the compressed KV width (with ``qk_rope_head_dim``: the KV cache per layer)."""
-    qk_rope_head_dim: Annotated[int, Field(ge=1)] | None = None
-    qk_nope_head_dim: Annotated[int, Field(ge=1)] | None = None
-    v_head_dim: Annotated[int, Field(ge=1)] | None = None
-    q_lora_rank: Annotated[int, Field(ge=1)] | None = None
-    sliding_window_tokens: Annotated[int, Field(ge=1)] | None = None
-    num_sliding_layers: Annotated[int, Field(ge=0)] = 0
+    qk_rope_head_dim: WIDTH | None = None
+    qk_nope_head_dim: WIDTH | None = None
+    v_head_dim: WIDTH | None = None
+    q_lora_rank: WIDTH | None = None
+    sliding_window_tokens: TOKENS | None = None
+    num_sliding_layers: Annotated[int, Field(ge=0, le=10_000), WHOLE] = 0
     hf_id: HfId | None = None
     """Hugging Face repository of the checkpoint whose config.json the figures come from (required
     for the built-in models); ``--model`` and a workload's ``model:`` accept it in place of the id."""
@@ -167,17 +257,19 @@ class ModelEntry(Sourced):
 
 class ModelsFile(Strict):
     schema_version: Literal[1]
-    models: dict[str, ModelEntry]
+    models: dict[CatalogId, ModelEntry]
 
 
 class LinkEntry(Sourced):
-    name: str
+    """Ranges: bandwidth 0.01-1e6 Gbit/s (or GB/s), latency 0-1e6 us, port price 0-1e9 USD."""
+
+    name: Name
     kind: LinkKind
     scope: LinkScope
-    bandwidth_gbit_per_s: Positive | None = None
-    bandwidth_gbyte_per_s: Positive | None = None
-    latency_us: NonNegative | None = None
-    port_usd: NonNegative | None = None
+    bandwidth_gbit_per_s: Annotated[float, NUMBER, within(0.01, 1e6)] | None = None
+    bandwidth_gbyte_per_s: Annotated[float, NUMBER, within(0.01, 1e6)] | None = None
+    latency_us: Annotated[float, NUMBER, within(0, 1e6, zero=True)] | None = None
+    port_usd: Annotated[float, NUMBER, within(0, 1e9, zero=True)] | None = None
 
     @model_validator(mode="after")
     def _one_bandwidth(self) -> LinkEntry:
@@ -188,14 +280,15 @@ class LinkEntry(Sourced):
 
 class LinksFile(Strict):
     schema_version: Literal[1]
-    links: dict[str, LinkEntry]
+    links: dict[CatalogId, LinkEntry]
 
 
 class GpuPriceEntry(Strict):
     gpu: str
     provider: str
     region: str
-    usd_per_gpu_hour: Positive
+    usd_per_gpu_hour: Annotated[float, NUMBER, within(1e-4, 1e4)]
+    """0.0001-10,000 USD per GPU-hour."""
     as_of: AsOf
     source: SourceId
     default: bool = False
@@ -203,14 +296,15 @@ class GpuPriceEntry(Strict):
 
 
 class ElectricityEntry(Strict):
-    usd_per_kwh: Positive
+    usd_per_kwh: Annotated[float, NUMBER, within(1e-4, 100)]
+    """0.0001-100 USD per kWh."""
     as_of: AsOf
     source: SourceId
     note: str | None = None
 
 
 class PueEntry(Strict):
-    value: Annotated[float, Field(ge=1, le=3)]
+    value: Annotated[float, Field(ge=1, le=3), NUMBER]
     as_of: AsOf
     source: SourceId
     note: str | None = None
@@ -218,9 +312,11 @@ class PueEntry(Strict):
 
 class ServerEntry(Strict):
     gpu: str
-    gpus_per_server: Annotated[int, Field(ge=1)]
-    capex_usd: Positive | None = None
-    amortization_years: Positive | None = None
+    gpus_per_server: Annotated[int, Field(ge=1, le=1024), WHOLE]
+    capex_usd: Annotated[float, NUMBER, within(1, 1e10)] | None = None
+    """1-1e10 USD per server."""
+    amortization_years: Annotated[float, NUMBER, within(0.1, 100)] | None = None
+    """0.1-100 years."""
     as_of: AsOf
     source: SourceId
     note: str | None = None
@@ -234,27 +330,40 @@ class PricesFile(Strict):
     servers: list[ServerEntry] = Field(default_factory=list)
 
 
-class EfficiencyEntry(Strict):
-    """Fitted factors of one GPU, or ``transferred_from`` another GPU's when none were measured."""
+EffFrac = Annotated[float, NUMBER, within(FRAC_MIN, 1)]
+EffSeconds = Annotated[float, NUMBER, within(0, SECONDS_MAX, zero=True)]
 
-    compute_frac: Fraction | None = None
-    attention_compute_frac: Fraction | None = None
-    memory_frac: Fraction | None = None
-    prefill_fixed_s: NonNegative | None = None
-    decode_fixed_s: NonNegative | None = None
-    decode_per_seq_s: NonNegative | None = None
-    allreduce_latency_s: NonNegative | None = None
-    allreduce_bandwidth_frac: Fraction | None = None
-    request_fixed_s: NonNegative | None = None
+
+class EfficiencyEntry(Strict):
+    """Fitted factors of one GPU, or ``transferred_from`` another GPU's when none were measured.
+
+    Ranges: the fractions 1e-6-1, the fixed times 0-60 s, an all-reduce curve's points 1-1e15 bytes and
+    1e-9-60 s, ``gemm_half_dim`` 0-1e6, ``gemm_dim_exp`` 0.01-100."""
+
+    compute_frac: EffFrac | None = None
+    attention_compute_frac: EffFrac | None = None
+    memory_frac: EffFrac | None = None
+    prefill_fixed_s: EffSeconds | None = None
+    decode_fixed_s: EffSeconds | None = None
+    decode_per_seq_s: EffSeconds | None = None
+    allreduce_latency_s: EffSeconds | None = None
+    allreduce_bandwidth_frac: EffFrac | None = None
+    request_fixed_s: EffSeconds | None = None
     """Latency before the first token outside the GPU (API server, tokenization); added to TTFT."""
-    prefill_sync_frac: Annotated[float, Field(ge=0, le=1)] | None = None
+    prefill_sync_frac: Share | None = None
     """Fixed-concurrency benchmarks: share of the other clients' prompts a prompt waits behind."""
-    gemm_half_dim: NonNegative | None = None
+    gemm_half_dim: Annotated[float, NUMBER, within(0, 1e6, zero=True)] | None = None
     """GEMM shape: ``min(n, k)`` at which a GEMM reaches half of ``compute_frac`` (0 or absent: every shape reaches it)."""
-    gemm_dim_exp: Positive | None = None
-    overlap_q: Annotated[float, Field(ge=1, le=64)] | None = None
+    gemm_dim_exp: Annotated[float, NUMBER, within(0.01, 100)] | None = None
+    overlap_q: Annotated[float, Field(ge=1, le=64), NUMBER] | None = None
     """Compute and memory time of a kernel combine as ``(c^q + m^q)^(1/q)``; absent: ``max``."""
-    allreduce_curve: dict[Annotated[int, Field(ge=2)], list[tuple[Positive, Positive]]] | None = None
+    allreduce_curve: (
+        dict[
+            Annotated[int, Field(ge=2, le=1024), WHOLE],
+            list[tuple[Annotated[float, NUMBER, within(1, 1e15)], Annotated[float, NUMBER, within(1e-9, SECONDS_MAX)]]],
+        ]
+        | None
+    ) = None
     """Measured all-reduce latency: TP degree -> [[message bytes, seconds], ...], sizes increasing."""
 
     @field_validator("allreduce_curve")
@@ -269,8 +378,8 @@ class EfficiencyEntry(Strict):
     fitted_on: str | None = None
     source: SourceId | None = None
     as_of: AsOf | None = None
-    median_abs_error_frac: NonNegative | None = None
-    worst_abs_error_frac: NonNegative | None = None
+    median_abs_error_frac: Annotated[float, NUMBER, within(0, 1e3, zero=True)] | None = None
+    worst_abs_error_frac: Annotated[float, NUMBER, within(0, 1e3, zero=True)] | None = None
     transferred_from: str | None = None
     note: str | None = None
     fp8: EfficiencyEntry | None = None  # a second set, fitted on fp8 runs; fp8 steps use it
@@ -308,24 +417,24 @@ class EfficiencyFile(Strict):
     engine: str | None = None
     """The serving engine these factors describe (an id of engines.yaml); without it, an overlay
     applies to whichever engine is selected (a user's own measurements of their deployment)."""
-    efficiency: dict[str, EfficiencyEntry]
+    efficiency: dict[CatalogId, EfficiencyEntry]
 
 
 class EngineLimits(Strict):
     """Scheduler limits that an engine sets differently on some GPUs."""
 
-    max_num_seqs: Annotated[int, Field(ge=1)] | None = None
-    max_num_batched_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_num_seqs: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = None
+    max_num_batched_tokens: Annotated[int, Field(ge=1, le=1_000_000_000), WHOLE] | None = None
 
 
 class EngineEntry(Sourced):
     """One serving engine: its release, the scheduling the serving model needs, and the memory it uses."""
 
-    name: str
+    name: Name
     version: str
-    max_num_seqs: Annotated[int, Field(ge=1)]
+    max_num_seqs: Annotated[int, Field(ge=1, le=1_000_000), WHOLE]
     """Most sequences the scheduler runs at once (its default)."""
-    max_num_batched_tokens: Annotated[int, Field(ge=1)]
+    max_num_batched_tokens: Annotated[int, Field(ge=1, le=1_000_000_000), WHOLE]
     """Token budget of one iteration: prefill chunk tokens plus one per decoding sequence."""
     chunked_prefill: bool
     """Long prompts are split into chunks of the token budget (else a prompt is prefilled whole)."""
@@ -333,7 +442,7 @@ class EngineEntry(Sourced):
     """Running decodes are scheduled before prefill chunks in every iteration (vLLM, TRT-LLM); if
     false, waiting prompts are prefilled in iterations of their own that stall decodes (SGLang)."""
     gpu_memory_utilization_frac: Fraction
-    activation_reserve_gib: NonNegative
+    activation_reserve_gib: Annotated[float, NUMBER, within(0, 1e4, zero=True)]
     gpu_overrides: dict[str, EngineLimits] = Field(default_factory=dict)
     """Per-GPU scheduler defaults where the engine picks them by device (e.g. vLLM on A100)."""
 
@@ -345,7 +454,7 @@ class EnginesFile(Strict):
     net_efficiency_frac: dict[LinkKind, Fraction]
     """Achieved share of line rate of a KV transfer per link kind, shared by every engine."""
     net_efficiency_source: SourceId
-    engines: dict[str, EngineEntry]
+    engines: dict[CatalogId, EngineEntry]
 
     @model_validator(mode="after")
     def _consistent(self) -> EnginesFile:
@@ -361,11 +470,11 @@ class PowerEntry(Strict):
     """One GPU's measured step-power factors (``power.yaml``; ``planner.calibrate.powerfit`` fits them), or
     ``transferred_from`` another GPU's when this one was not measured (with a ``note`` saying why)."""
 
-    idle_w: Positive | None = None
-    active_w: Annotated[float, AfterValidator(_finite)] | None = None
-    flop_w: Annotated[float, AfterValidator(_finite)] | None = None
-    hbm_w: Annotated[float, AfterValidator(_finite)] | None = None
-    cap_w: Positive | None = None
+    idle_w: WATTS | None = None
+    active_w: Annotated[float, NUMBER, within(-1e5, 1e5)] | None = None
+    flop_w: Annotated[float, NUMBER, within(-1e5, 1e5)] | None = None
+    hbm_w: Annotated[float, NUMBER, within(-1e5, 1e5)] | None = None
+    cap_w: WATTS | None = None
     source: SourceId | None = None
     as_of: AsOf | None = None
     measured_on: str | None = None
@@ -390,5 +499,5 @@ class PowerEntry(Strict):
 
 class PowerFile(Strict):
     schema_version: Literal[1]
-    gpus: dict[str, PowerEntry]
+    gpus: dict[CatalogId, PowerEntry]
     fit_error: dict[str, dict[str, NonNegative]] = Field(default_factory=dict)

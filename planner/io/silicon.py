@@ -74,6 +74,14 @@ def _ms(row: dict[str, str | None], column: str, where: str) -> float:
 
 
 def read_silicon(path: Path, models: Mapping[str, ModelSpec]) -> list[ServingMeasurement]:
+    """See :func:`_read_silicon`; a malformed CSV (a field over the ``csv`` module's 128 KiB limit) is an InputError."""
+    try:
+        return _read_silicon(path, models)
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV ({exc})") from None
+
+
+def _read_silicon(path: Path, models: Mapping[str, ModelSpec]) -> list[ServingMeasurement]:
     """Every row of ``path``; raises :class:`InputError` naming the line of a malformed row."""
     text = read_text(path)
     reader = csv.DictReader(io.StringIO(text))

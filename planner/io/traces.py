@@ -14,6 +14,14 @@ tokens are failed requests: counted in ``Trace.failed`` and left out. Files may 
 (detected by content, not name); Parquet files are read too. The fast path is pyarrow's
 multithreaded CSV/JSON reader; when it rejects a file the file is re-scanned with the ``csv`` /
 ``json`` modules to name the first bad line and column.
+
+Limits (module constants): a trace holds at most :data:`MAX_TRACE_ROWS` (100 million) rows, the
+``trace synth`` maximum; more is an error, found while streaming, before the rows are kept. Its text (after
+gzip) is at most :data:`MAX_TRACE_BYTES` (16 GiB): a plain file's size is checked before reading, a gzip
+stream stops when its output passes the limit (a gzip bomb). A line is at most :data:`MAX_LINE_BYTES`
+(1 MiB; a CSV field at most the ``csv`` module's 128 KiB), and arrivals span at most
+:data:`MAX_TRACE_SPAN_S` (10 years): a longer span is nearly always epoch timestamps in ms, us or ns read as
+seconds (``--columns time_unit=ns``). Trace files must be regular files (they are read more than once).
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ import gzip
 import io
 import json
 import math
+import os
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +47,7 @@ import numpy.typing as npt
 from planner.domain import Trace
 from planner.errors import InputError
 from planner.io.output import atomic_binary, note_input
+from planner.io.sources import open_input
 
 Container = Literal["csv", "jsonl", "parquet"]
 Progress = Callable[[int, int], None]  # (bytes read, total bytes)
@@ -46,6 +56,10 @@ READ_FORMATS = ("auto", "azure", "burstgpt", "mooncake", "vidur", "csv", "jsonl"
 WRITE_FORMATS = ("azure", "azure-2024", "burstgpt", "mooncake", "vidur", "csv", "jsonl")
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 BLOCK_BYTES = 16 << 20
+MAX_TRACE_ROWS = 100_000_000
+MAX_TRACE_BYTES = 16 << 30
+MAX_LINE_BYTES = 1 << 20
+MAX_TRACE_SPAN_S = 10 * 365.25 * 86_400.0
 _TZ = re.compile(r"(Z|[+-]\d\d(:?\d\d)?)$")
 AZURE_BASE = "2023-11-16T18:15:46"
 AZURE_2024_BASE = "2024-05-10T00:00:00"
@@ -152,23 +166,104 @@ def _resolve_names(cols: Columns, names: list[str], path: Path, fmt: str, line: 
 # --- sniffing ---------------------------------------------------------------------------------
 
 
-def _open_text(path: Path, compressed: bool) -> IO[str]:
-    raw: Any = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
+class _TooMuchText(Exception):
+    """The text of a trace (after gzip) passed :data:`MAX_TRACE_BYTES`."""
+
+
+class _Limited(io.RawIOBase):
+    """A binary stream that raises :class:`_TooMuchText` once more than ``limit`` bytes were read from it."""
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        super().__init__()
+        self._inner = inner
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(len(buffer))
+        n = len(data)
+        self.count += n
+        if self.count > self._limit:
+            raise _TooMuchText
+        buffer[:n] = data
+        return n
+
+
+def _too_much(path: Path) -> InputError:
+    return InputError(
+        f"{path}: more than {MAX_TRACE_BYTES / 2**30:g} GiB of trace text (after gzip); split the trace",
+        hint="planner reads at most 100 million requests and 16 GiB of text per trace",
+    )
+
+
+def _too_many_rows(path: Path) -> InputError:
+    return InputError(
+        f"{path}: more than {MAX_TRACE_ROWS:,} requests; planner reads at most that many per trace",
+        hint="profile a sample or a time window of the trace",
+    )
+
+
+def _line_too_long(path: Path, line: int) -> InputError:
+    return InputError(f"{path}:{line}: line longer than {MAX_LINE_BYTES >> 20} MiB (a trace row is a few hundred bytes)")
+
+
+@contextlib.contextmanager
+def _open_binary(path: Path, compressed: bool) -> Iterator[Any]:
+    """The trace's bytes (gunzipped), stopping with an InputError past :data:`MAX_TRACE_BYTES`."""
+    with open_input(path, "a trace file", regular=True) as raw:
+        if compressed:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield io.BufferedReader(_Limited(gz, MAX_TRACE_BYTES), buffer_size=1 << 16)
+        else:
+            yield raw
+
+
+def _lines(path: Path, compressed: bool) -> Generator[str, None, None]:
+    """The trace's lines as text (a leading byte-order mark dropped), each at most :data:`MAX_LINE_BYTES`."""
+    try:
+        with _open_binary(path, compressed) as fh:
+            number = 0
+            while True:
+                raw = fh.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    return
+                number += 1
+                if len(raw) > MAX_LINE_BYTES:
+                    raise _line_too_long(path, number)
+                text = raw.decode("utf-8")
+                yield text.removeprefix("\ufeff") if number == 1 else text
+    except _TooMuchText:
+        raise _too_much(path) from None
+
+
+def _json_record(path: Path, line: int, text: str) -> Any:
+    """One JSON Lines record; an InputError for bad JSON, nesting Python cannot follow or a huge integer."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{line}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{path}:{line}: JSON nested too deeply (arrays or objects inside each other)") from None
+    except ValueError:  # an integer of more digits than int() converts (sys.get_int_max_str_digits())
+        raise InputError(f"{path}:{line}: a number with too many digits") from None
 
 
 def _sniff(path: Path) -> tuple[Container, bool, list[str], Any]:
     """Container, gzip flag, column names and the first data record (None if there is none)."""
     note_input(path)
     try:
-        with open(path, "rb") as fh:
+        with open_input(path, "a trace file", regular=True) as fh:
             magic = fh.read(4)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+            size = os.fstat(fh.fileno()).st_size
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory, not a trace file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if size > MAX_TRACE_BYTES:
+        raise _too_much(path)
     if magic == b"PAR1":
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
@@ -179,27 +274,29 @@ def _sniff(path: Path) -> tuple[Container, bool, list[str], Any]:
         return "parquet", False, list(schema.names), None
     compressed = magic[:2] == b"\x1f\x8b"
     try:
-        with _open_text(path, compressed) as fh:
+        with contextlib.closing(_lines(path, compressed)) as fh:
             first = ""
-            for first in fh:
+            number = 0
+            for number, first in enumerate(fh, start=1):  # noqa: B007
                 if first.strip():
                     break
             else:
                 raise InputError(f"{path}: empty trace: the file has no header and no requests")
             if first.lstrip().startswith("{"):
-                try:
-                    record = json.loads(first)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:1:{exc.colno}: not valid JSON ({exc.msg})") from None
+                record = _json_record(path, number, first)
                 if not isinstance(record, dict):
-                    raise InputError(f"{path}:1: a JSON Lines trace has one JSON object per line")
+                    raise InputError(f"{path}:{number}: a JSON Lines trace has one JSON object per line")
                 return "jsonl", compressed, list(record), record
-            header = next(csv.reader([first]))
-            data = None
-            for line in fh:
-                if line.strip():
-                    data = next(csv.reader([line]))
-                    break
+            try:
+                header = next(csv.reader([first]))
+                data = None
+                for at, line in enumerate(fh, start=number + 1):
+                    number = at
+                    if line.strip():
+                        data = next(csv.reader([line]))
+                        break
+            except csv.Error as exc:
+                raise InputError(f"{path}:{number}: malformed CSV ({exc})") from None
             return "csv", compressed, [h.strip() for h in header], data
     except UnicodeDecodeError:
         raise InputError(f"{path}: not a text trace (not UTF-8, not gzip, not Parquet)") from None
@@ -212,6 +309,8 @@ def detect_format(names: list[str], container: Container, path: Path) -> str:
     candidates = [f for f in KNOWN if container == "parquet" or CONTAINER[f] == container]
     loose = {n.strip().lower() for n in names}
     matches = [f for f in candidates if all(c.lower() in loose for c in KNOWN[f].required())]
+    if container == "parquet" and matches == ["csv", "jsonl"]:
+        matches = ["csv"]  # the generic formats have the same columns: one format in a Parquet file
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -323,7 +422,7 @@ def _read_csv(path: Path, compressed: bool, cols: Columns, first: Any, progress:
     import pyarrow as pa  # type: ignore[import-untyped]
     import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 
-    header_names = _csv_header(path, compressed)
+    header_names, header_line = _csv_header(path, compressed)
     ttype = pa.float64()
     if first is not None and cols.time in header_names:
         idx = header_names.index(cols.time)
@@ -335,21 +434,27 @@ def _read_csv(path: Path, compressed: bool, cols: Columns, first: Any, progress:
     )
     total = path.stat().st_size
     parts: dict[str, list[Any]] = {c: [] for c in wanted}
+    rows = 0
     try:
         raw_file = pa.OSFile(str(path), "rb")
         with contextlib.closing(raw_file):
-            stream = pa.CompressedInputStream(raw_file, "gzip") if compressed else raw_file
+            stream = _Limited(pa.CompressedInputStream(raw_file, "gzip"), MAX_TRACE_BYTES) if compressed else raw_file
             reader = pacsv.open_csv(
                 stream,
-                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=header_names, skip_rows=1),
+                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=header_names, skip_rows=header_line),
                 parse_options=pacsv.ParseOptions(newlines_in_values=False),
                 convert_options=convert,
             )
             for batch in reader:
+                rows += batch.num_rows
+                if rows > MAX_TRACE_ROWS:
+                    raise _too_many_rows(path)
                 for c in wanted:
                     parts[c].append(batch.column(c))
                 if progress is not None:
                     progress(raw_file.tell(), total)
+    except _TooMuchText:
+        raise _too_much(path) from None
     except (pa.ArrowException, OSError, EOFError) as exc:
         raise _locate_csv_error(path, compressed, header_names, cols, ttype, exc) from None
     is_dt = pa.types.is_timestamp(ttype)
@@ -372,20 +477,30 @@ def _read_csv(path: Path, compressed: bool, cols: Columns, first: Any, progress:
     )
 
 
-def _csv_header(path: Path, compressed: bool) -> list[str]:
-    with _open_text(path, compressed) as fh:
-        for line in fh:
+def _csv_header(path: Path, compressed: bool) -> tuple[list[str], int]:
+    """The header's column names and its line number (blank lines may come before it)."""
+    with contextlib.closing(_lines(path, compressed)) as fh:
+        for number, line in enumerate(fh, start=1):
             if line.strip():
-                return [h.strip() for h in next(csv.reader([line]))]
-    return []
+                try:
+                    return [h.strip() for h in next(csv.reader([line]))], number
+                except csv.Error as exc:
+                    raise InputError(f"{path}:{number}: malformed CSV ({exc})") from None
+    return [], 1
 
 
 def _csv_rows(path: Path, compressed: bool) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each non-empty data row."""
-    with _open_text(path, compressed) as fh:
+    with contextlib.closing(_lines(path, compressed)) as fh:
         reader = csv.reader(fh)
         seen_header = False
-        for fields in reader:
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise InputError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
             if not fields or all(not f.strip() for f in fields):
                 continue
             if not seen_header:
@@ -462,15 +577,25 @@ def _read_jsonl(path: Path, compressed: bool, cols: Columns, first: Any, progres
     if cols.hash_ids is not None:
         fields.append(pa.field(cols.hash_ids, pa.list_(pa.int64())))
     schema = pa.schema(fields)
+    batches = []
+    rows = 0
     try:
         raw_file = pa.OSFile(str(path), "rb")
         with contextlib.closing(raw_file):
-            stream = pa.CompressedInputStream(raw_file, "gzip") if compressed else raw_file
-            table = pajson.read_json(
+            stream = _Limited(pa.CompressedInputStream(raw_file, "gzip"), MAX_TRACE_BYTES) if compressed else raw_file
+            reader = pajson.open_json(
                 stream,
                 read_options=pajson.ReadOptions(block_size=BLOCK_BYTES),
                 parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
             )
+            for batch in reader:
+                rows += batch.num_rows
+                if rows > MAX_TRACE_ROWS:
+                    raise _too_many_rows(path)
+                batches.append(batch)
+        table = pa.Table.from_batches(batches, schema=schema)
+    except _TooMuchText:
+        raise _too_much(path) from None
     except (pa.ArrowException, OSError, EOFError) as exc:
         raise _locate_jsonl_error(path, compressed, cols, pa.types.is_timestamp(ttype), exc) from None
     if progress is not None:
@@ -488,7 +613,7 @@ def _read_jsonl(path: Path, compressed: bool, cols: Columns, first: Any, progres
 
 
 def _jsonl_rows(path: Path, compressed: bool) -> Iterator[tuple[int, str]]:
-    with _open_text(path, compressed) as fh:
+    with contextlib.closing(_lines(path, compressed)) as fh:
         for line_no, line in enumerate(fh, start=1):
             if line.strip():
                 yield line_no, line
@@ -505,9 +630,9 @@ def _locate_jsonl_error(path: Path, compressed: bool, cols: Columns, is_dt: bool
     try:
         for line, text in _jsonl_rows(path, compressed):
             try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                return InputError(f"{path}:{line}:{err.colno}: not valid JSON ({err.msg})")
+                record = _json_record(path, line, text)
+            except InputError as err:
+                return err
             if not isinstance(record, dict):
                 return InputError(f"{path}:{line}: expected a JSON object")
             for key in (cols.time, cols.input, cols.output):
@@ -536,15 +661,26 @@ def _read_parquet(path: Path, cols: Columns) -> _Raw:
 
     wanted = [cols.time, cols.input, cols.output] + ([cols.hash_ids] if cols.hash_ids else [])
     try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: cannot read Parquet ({_first_line(exc)})") from None
+    if rows > MAX_TRACE_ROWS:
+        raise _too_many_rows(path)
+    try:
         table = pq.read_table(path, columns=wanted)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: cannot read Parquet ({exc})") from None
+        raise InputError(f"{path}: cannot read Parquet ({_first_line(exc)})") from None
     t = table.column(cols.time)
     is_dt = pa.types.is_timestamp(t.type)
     if not is_dt and not (pa.types.is_integer(t.type) or pa.types.is_floating(t.type)):
         raise InputError(f"{path}: column {cols.time!r} has type {t.type}; expected a timestamp or a number")
     if is_dt:
-        t = t.cast(pa.timestamp("ns", t.type.tz))
+        try:
+            t = t.cast(pa.timestamp("ns", t.type.tz))
+        except pa.ArrowException:
+            raise InputError(
+                f"{path}: column {cols.time!r}: a timestamp outside the years 1678-2262 (nanoseconds since 1970 in 64 bits)"
+            ) from None
 
     def numeric(name: str) -> Any:
         col = table.column(name)
@@ -556,8 +692,21 @@ def _read_parquet(path: Path, cols: Columns) -> _Raw:
     i, o = numeric(cols.input), numeric(cols.output)
     values = offsets = None
     if cols.hash_ids is not None:
-        values, offsets = _hash_arrays(table.column(cols.hash_ids).combine_chunks().cast(pa.list_(pa.int64())))
+        ids = table.column(cols.hash_ids).combine_chunks()
+        if not (pa.types.is_list(ids.type) or pa.types.is_large_list(ids.type)) or not (
+            pa.types.is_integer(ids.type.value_type) or pa.types.is_null(ids.type.value_type)
+        ):
+            raise InputError(f"{path}: column {cols.hash_ids!r} has type {ids.type}; expected a list of integers")
+        try:
+            values, offsets = _hash_arrays(ids.cast(pa.list_(pa.int64())))
+        except pa.ArrowException as exc:
+            raise InputError(f"{path}: column {cols.hash_ids!r}: {_first_line(exc)}") from None
     return _raw(t, i, o, is_dt, values, offsets, lambda row: f"row {row + 1}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _hash_arrays(lists: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -617,8 +766,19 @@ def _finish(path: Path, fmt: str, container: Container, compressed: bool, cols: 
         arrival = (raw.time - t0).astype(np.float64) / 1e9
         start = str(np.datetime64(t0, "ns"))
     else:
-        tsec = raw.time * TIME_UNITS[cols.time_unit]
-        arrival = tsec - float(tsec.min())
+        with np.errstate(over="ignore", invalid="ignore"):
+            tsec = raw.time * TIME_UNITS[cols.time_unit]
+            arrival = tsec - float(tsec.min())
+        fail(~np.isfinite(arrival), cols.time, "bad timestamp (its distance from the first is not a finite number)")
+    span = float(arrival.max())
+    if span > MAX_TRACE_SPAN_S:
+        unit = "date-times" if raw.is_datetime else f"timestamps read in {cols.time_unit}"
+        raise InputError(
+            f"{path}: column {cols.time!r}: the arrivals span {span:.3g} s ({span / 86_400 / 365.25:.3g} years; {unit}); "
+            f"a trace spans at most {MAX_TRACE_SPAN_S / 86_400 / 365.25:.0f} years",
+            hint="epoch timestamps in ms, us or ns read as seconds are the usual cause: give the unit with "
+            "--columns time_unit=ns (or ms, us)",
+        )
     values, offsets = raw.hash_values, raw.hash_offsets
     failed = 0
     if fmt == "burstgpt":

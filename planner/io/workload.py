@@ -1,6 +1,12 @@
 """The workload document (what ``planner size`` reads, ``planner profile -o`` writes).
 
 Field names carry their units; the docs/design.md example loads exactly as written.
+
+Token statistics are between 1 and :data:`MAX_TOKENS` tokens and must be possible for whole-token counts:
+a mean at least half the p50 (a tenth of the p90, a hundredth of the p99; Markov's bound for
+non-negative counts), at most the p99 (or the max, when given: the fitted distribution has no room
+above it otherwise). SLO targets are at most :data:`MAX_SLO_MS`. A class's p99 prompt (and its p99
+prompt plus p99 output) must fit the model's context window (:func:`to_domain`).
 """
 
 from __future__ import annotations
@@ -9,18 +15,32 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from planner import domain
 from planner.domain import Objective, Precision, PricingMode
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, format_validation_error
-from planner.io.schemas import NonNegative, Positive, Strict
+from planner.io.schemas import NUMBER, WHOLE, Positive, Strict, _finite, within
+from planner.io.sources import check_path_text, shown
 from planner.io.yamlio import loads, read_text
 from planner.perf.distributions import from_histogram, from_stats
 from planner.units import HOURS_PER_MONTH, W_PER_KW, ms_to_s
 
 _SLO_KEY = re.compile(r"^(ttft|tpot)_p(50|90|95|99|99\.9)_ms$")
+MAX_TOKENS = 1e9  # a prompt or an output of more tokens is no request (and overflows the models)
+MAX_SLO_MS = 1e9  # 11.6 days
+MAX_GPUS = 10_000_000  # of one type, in constraints.max_gpus
+
+
+def _at_most_gpus(value: int) -> int:
+    if value > MAX_GPUS:
+        raise ValueError(f"{value} GPUs is out of range (at most {MAX_GPUS:,})")
+    return value
+
+
+Tokens = Annotated[float, Field(gt=0), NUMBER, within(1, MAX_TOKENS)]
+Weight = Annotated[float, Field(ge=0), NUMBER, within(0, 1e15, zero=True)]
 
 EngineRef = Annotated[
     str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*(@[A-Za-z0-9][A-Za-z0-9_.+-]*)?$")
@@ -31,17 +51,17 @@ EngineRef = Annotated[
 class TokenStats(Strict):
     """Token counts of one class: summary statistics, or a histogram of ``[tokens, weight]`` bins."""
 
-    mean: Positive | None = None
+    mean: Tokens | None = None
     """Mean tokens per request."""
-    p50: Positive | None = None
+    p50: Tokens | None = None
     """Median tokens."""
-    p90: Positive | None = None
+    p90: Tokens | None = None
     """90th percentile, tokens."""
-    p99: Positive | None = None
+    p99: Tokens | None = None
     """99th percentile, tokens."""
-    max: Positive | None = None
+    max: Tokens | None = None
     """Largest request, tokens (optional; clips the fitted distribution)."""
-    histogram: list[tuple[Positive, NonNegative]] | None = None
+    histogram: list[tuple[Tokens, Weight]] | None = None
     """Instead of the statistics: ``[tokens, weight]`` bins (weights need not sum to 1)."""
 
     @model_validator(mode="after")
@@ -58,6 +78,19 @@ class TokenStats(Strict):
             raise ValueError("percentiles must satisfy p50 <= p90 <= p99")
         if self.max is not None and self.max < self.p99:
             raise ValueError("max must be at least p99")
+        assert self.mean is not None
+        floor = max(0.5 * self.p50, 0.1 * self.p90, 0.01 * self.p99)
+        if self.mean < floor:
+            raise ValueError(
+                f"inconsistent statistics: mean {self.mean:g} is below what p50 {self.p50:g}, p90 {self.p90:g} and "
+                f"p99 {self.p99:g} allow (at least {floor:g}: half the requests have p50 tokens or more)"
+            )
+        top = self.max if self.max is not None else self.p99
+        if self.mean > top:
+            raise ValueError(
+                f"inconsistent statistics: mean {self.mean:g} is above the {'max' if self.max is not None else 'p99'} "
+                f"{top:g}" + ("" if self.max is not None else " (give max, or a histogram, for such a tail)")
+            )
         return self
 
     def to_domain(self) -> domain.TokenDist:
@@ -78,14 +111,8 @@ class SloSpec(Strict):
         for key, value in extra.items():
             if not _SLO_KEY.match(key):
                 raise ValueError(f"unknown SLO key {key!r}; use ttft_p99_ms, tpot_p99_ms (p50/p90/p95/p99/p99.9)")
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not value > 0
-                or value != value
-                or value == float("inf")
-            ):
-                raise ValueError(f"{key} must be a positive finite number of milliseconds")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_SLO_MS:
+                raise ValueError(f"{key} must be a positive finite number of milliseconds (at most {MAX_SLO_MS:g})")
         for metric in ("ttft", "tpot"):
             keys = [k for k in extra if k.startswith(metric)]
             if len(keys) != 1:
@@ -108,7 +135,7 @@ class ClassSpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     rate_rps: Positive
     """Peak arrival rate, requests per second."""
-    interarrival_cv2: Annotated[float, Field(ge=0, le=1e4)] = 1.0
+    interarrival_cv2: Annotated[float, Field(ge=0, le=1e4), NUMBER, AfterValidator(_finite)] = 1.0
     """Squared coefficient of variation of inter-arrival gaps: 1 = Poisson, > 1 bursty."""
     input_tokens: TokenStats
     output_tokens: TokenStats
@@ -125,28 +152,28 @@ class HardwareSpec(Strict):
 
 
 class ConstraintsSpec(Strict):
-    max_gpus: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    max_gpus: dict[str, Annotated[int, Field(ge=0), WHOLE, AfterValidator(_at_most_gpus)]] = Field(default_factory=dict)
     """GPU inventory: most GPUs of each type the plan may use."""
     power_cap_kw: Positive | None = None
     """Most average power of all GPUs, kW."""
     budget_usd_per_month: Positive | None = None
     """Most spend, USD per month (730 hours)."""
-    headroom_frac: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    headroom_frac: Annotated[float, Field(ge=0, lt=1), NUMBER] = 0.0
     """Share of each replica's SLO-limited capacity kept free for bursts."""
-    redundancy: Annotated[int, Field(ge=0, le=16)] = 0
+    redundancy: Annotated[int, Field(ge=0, le=16), WHOLE] = 0
     """Spare replicas per pool: the SLOs hold with this many replicas of every pool out (N+k)."""
 
 
 class PricingSpec(Strict):
     mode: PricingMode = "on-demand"
     """on-demand list prices, reserved (a discount on them) or capex (amortized servers plus power)."""
-    discount_frac: Annotated[float, Field(ge=0, lt=1)] | None = None
+    discount_frac: Annotated[float, Field(ge=0, lt=1), NUMBER] | None = None
     """Reserved only: discount on the on-demand price."""
     amortization_years: Positive | None = None
     """Capex only: years over which servers are amortized (default: the catalog's)."""
     usd_per_kwh: Positive | None = None
     """Capex only: electricity price (default: the catalog's)."""
-    pue: Annotated[float, Field(ge=1, le=3)] | None = None
+    pue: Annotated[float, Field(ge=1, le=3), NUMBER] | None = None
     """Capex only: data-centre power usage effectiveness (default: the catalog's)."""
 
     @model_validator(mode="after")
@@ -211,13 +238,44 @@ def calibration_dir(spec: WorkloadSpec, base: Path, origin: str) -> Path | None:
     directory of the file the workload is written in); an InputError if it is not there."""
     if spec.calibration is None:
         return None
+    check_path_text(spec.calibration, f"{origin}: calibration")
     path = Path(spec.calibration)
     path = path if path.is_absolute() else base / path
-    if path.is_file():
-        path = path.parent
-    if not path.is_dir():
-        raise InputError(f"{origin}: calibration: {spec.calibration}: no such directory or file (looked for {path})")
+    try:
+        if path.is_file():
+            if path.name != "efficiency.yaml":
+                raise InputError(
+                    f"{origin}: calibration: {shown(spec.calibration)}: a file, not an efficiency.yaml",
+                    hint="name the directory planner calibrate fit --write wrote, or its efficiency.yaml",
+                )
+            path = path.parent
+        if not path.is_dir():
+            raise InputError(
+                f"{origin}: calibration: {shown(spec.calibration)}: no such directory or file (looked for {shown(path)})"
+            )
+        if not ((path / "efficiency.yaml").is_file() or (path / "efficiency").is_dir()):
+            raise InputError(
+                f"{origin}: calibration: {shown(spec.calibration)}: no efficiency.yaml in {shown(path)}",
+                hint="name the directory planner calibrate fit --write wrote",
+            )
+    except OSError as exc:
+        raise InputError(f"{origin}: calibration: {shown(spec.calibration)}: {exc.strerror}") from None
     return path
+
+
+def _longest(stats: TokenStats) -> float:
+    """The p99 length of a class (a histogram's: the smallest bin at or above 99% of the weight)."""
+    if stats.histogram is None:
+        assert stats.p99 is not None
+        return stats.p99
+    bins = sorted((float(t), float(w)) for t, w in stats.histogram)
+    total = sum(w for _, w in bins)
+    acc = 0.0
+    for tokens, weight in bins:
+        acc += weight
+        if acc >= 0.99 * total:
+            return tokens
+    return bins[-1][0]
 
 
 def read_workload_spec(path: Path) -> WorkloadSpec:
@@ -266,7 +324,23 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
             )
     if not link_ids:
         raise InputError(f"{origin}: hardware.links: no inter-node link to carry the KV cache")
+    context = catalog.models[model].max_context_tokens
+    for i, k in enumerate(spec.classes):
+        prompt, output = _longest(k.input_tokens), _longest(k.output_tokens)
+        field, tokens = ("input_tokens", prompt) if prompt > context else ("input_tokens + output_tokens", prompt + output)
+        if tokens > context:
+            raise InputError(
+                f"{origin}: classes.{i} ({k.name}): {field}: {tokens:,.0f} tokens at the p99 is longer than "
+                f"{model}'s context window of {context:,} tokens",
+                hint="shorten the prompts, or pick a model with a longer context window",
+            )
     c = spec.constraints
+    seen: dict[str, str] = {}
+    for raw in c.max_gpus:
+        gpu = gpus.resolve(raw, f"{origin}: constraints.max_gpus")
+        if gpu in seen:
+            raise InputError(f"{origin}: constraints.max_gpus: {seen[gpu]!r} and {raw!r} are the same GPU ({gpu}) twice")
+        seen[gpu] = raw
     return domain.Workload(
         model=model,
         precision=spec.precision,

@@ -1,7 +1,16 @@
-"""Safe YAML loading that rejects duplicate keys and oversized or alias-bomb documents."""
+"""Safe YAML loading that rejects duplicate keys and oversized, deeply nested or alias-bomb documents.
+
+Plain scalars resolve as in YAML 1.2's core schema, not YAML 1.1's: only ``true``/``false`` are booleans
+(``yes``, ``no``, ``on``, ``off`` are strings), an integer is decimal digits without a leading zero
+(``010``, ``0x10``, ``0o10``, ``1_000`` and sexagesimal ``1:30`` are strings, which a numeric field
+refuses), and a float may have an exponent without a dot or a sign (``1e3`` is 1000.0). Merge keys
+(``<<: *anchor``) are supported; keys written in the mapping itself override merged ones. Documents nest
+at most :data:`MAX_DEPTH` levels of mappings and sequences.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +20,65 @@ from planner.errors import InputError
 from planner.io.sources import MAX_DOCUMENT_BYTES, read_source
 
 MAX_ALIASES = 100
+MAX_DEPTH = 64  # nesting levels of mappings and sequences (planner documents use fewer than 10)
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_MERGE = "tag:yaml.org,2002:merge"
+_YAML11 = (_BOOL, _INT, _FLOAT, "tag:yaml.org,2002:value")  # resolvers replaced by the core schema's
+
+
+def _core_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    kept: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items():
+        rest = [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML11]
+        if rest:
+            kept[first] = rest
+    core = (
+        (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+        (_INT, r"^[-+]?(?:0|[1-9][0-9]*)$", "-+0123456789"),
+        (
+            _FLOAT,
+            r"^(?:[-+]?(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+)"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+            "-+0123456789.",
+        ),
+    )
+    for tag, pattern, firsts in core:
+        regexp = re.compile(pattern)
+        for first in firsts:
+            kept.setdefault(first, []).append((tag, regexp))
+    return kept
+
+
+def _check_keys(loader: Any, node: yaml.MappingNode, deep: bool) -> None:
+    """Refuse a key written twice in ``node`` itself (merged keys may be overridden), then expand merges."""
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if key_node.tag == _MERGE:
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            repeated = key in seen
+        except TypeError:  # an unhashable key: the constructor names it
+            continue
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    loader.flatten_mapping(node)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader (no object construction) that refuses duplicate mapping keys."""
+    """SafeLoader (no object construction) that refuses duplicate mapping keys, resolves plain scalars by
+    YAML 1.2's core schema and limits nesting and aliases."""
+
+    yaml_implicit_resolvers = _core_resolvers()
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._aliases_seen = 0
+        self._depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
@@ -28,15 +88,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise yaml.constructor.ConstructorError(
                     None, None, f"more than {MAX_ALIASES} aliases (possible alias bomb)", mark
                 )
+        elif self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            if self._depth >= MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"nested too deeply (more than {MAX_DEPTH} levels of mappings and lists)", mark
+                )
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
+        _check_keys(self, node, deep)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -134,12 +200,7 @@ class _TrustedLoader(_FastBase):  # type: ignore[misc,valid-type]
     planner: user documents go through :func:`loads`, whose alias limits and messages are checked."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
+        _check_keys(self, node, deep)
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 

@@ -42,6 +42,9 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 HOUR_S = 3600.0
+YEAR_S = 365.25 * 86_400.0
+MAX_SPAN_S = 10 * YEAR_S  # a trace's arrivals span at most 10 years (the hourly histogram: 87,660 bins)
+MIN_SPAN_S = 1e-9  # and at least 1 ns when they do not all coincide (rates per second stay finite)
 KMEANS_SAMPLE = 20_000
 SILHOUETTE_SAMPLE = 2_000
 AUTO_K = range(2, 7)
@@ -147,8 +150,19 @@ def arrivals(t_sorted: F64, window_s: float, origin: str = "trace") -> Arrivals:
     if n < 2:
         raise InputError(f"{origin}: {n} request(s); a profile needs at least 2 to measure rates")
     duration = float(t_sorted[-1] - t_sorted[0])
+    if not math.isfinite(duration):
+        raise InputError(f"{origin}: the arrival times are not finite numbers")
     if not duration > 0:
         raise InputError(f"{origin}: all {n} requests arrive at the same time; rates are undefined")
+    if duration < MIN_SPAN_S:
+        raise InputError(f"{origin}: all {n} requests arrive within {duration:.3g} s; rates are undefined below {MIN_SPAN_S:g} s")
+    if duration > MAX_SPAN_S:
+        raise InputError(
+            f"{origin}: the arrivals span {duration:.3g} s ({duration / YEAR_S:.3g} years); a trace spans at most "
+            f"{MAX_SPAN_S / YEAR_S:.0f} years",
+            hint="epoch timestamps in ms, us or ns read as seconds are the usual cause: give the unit with "
+            "--columns time_unit=ns (or ms, us)",
+        )
     if not window_s > 0:
         raise InputError(f"--window-s {window_s}: must be positive")
     w = min(float(window_s), duration)
@@ -168,6 +182,11 @@ def arrivals(t_sorted: F64, window_s: float, origin: str = "trace") -> Arrivals:
 
 
 def hourly_rates(t_sorted: F64) -> tuple[float, ...]:
+    """Requests per second in each hour from the first arrival: one bin per hour of the span, so the span
+    must be finite and at most :data:`MAX_SPAN_S` (10 years, 87,660 bins)."""
+    span = float(t_sorted[-1] - t_sorted[0]) if t_sorted.size else 0.0
+    if not 0 <= span <= MAX_SPAN_S:
+        raise InputError(f"trace: the arrivals span {span:.3g} s; an hourly histogram covers at most {MAX_SPAN_S:.3g} s")
     hours = ((t_sorted - t_sorted[0]) // HOUR_S).astype(np.int64)
     return tuple(float(c) / HOUR_S for c in np.bincount(hours))
 
