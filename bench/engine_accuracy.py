@@ -10,6 +10,11 @@ training split (Llama-3.1-8B, Qwen3-32B: the engine overheads were fitted on the
 rows (every other model) apart; the long-prompt rows (ISL >= 8000, the co-located interference the
 savings rest on) apart again; coverage of the aggregated rows.
 
+Then the MoE rows (catalogs/measurements/aiconfigurator/silicon_sample_moe.csv: DeepSeek-V3/R1,
+Qwen3-235B-A22B-FP8 and gpt-oss-120b on H100/H200/B200, aggregated and disaggregated, with their tensor, attention-data
+and expert parallelism) and the dense disaggregated rows, none of them fitted on: coverage, and the median |error|
+per mode, engine, model and GPU.
+
 Reference, on data of the same package: aiconfigurator 0.12's own error on its silicon sample is TPOT
 median 10.5 %, TTFT median 53.4 % (H100/H200 rows of Llama-3.1-8B and Qwen3-32B; the figures the
 project's engine-profiles issue quotes, not re-measured here: the package is not a dependency).
@@ -27,11 +32,14 @@ import numpy as np
 
 from planner import api
 from planner.calibrate.engine_fit import predict
+from planner.domain import Catalog, ServingMeasurement
+from planner.errors import InputError
 from planner.io.catalog import load_catalog, select_engine
 from planner.io.silicon import read_silicon
 
 ROOT = Path(__file__).resolve().parent.parent
 SILICON = ROOT / "catalogs/measurements/aiconfigurator/silicon_sample_dense.csv"
+SILICON_MOE = ROOT / "catalogs/measurements/aiconfigurator/silicon_sample_moe.csv"
 ENGINES = ("vllm", "sglang", "trtllm")
 AIC_REFERENCE = {"tpot": 0.105, "ttft": 0.534}
 
@@ -48,11 +56,90 @@ def fmt(errors: list[float]) -> str:
     return f"{100 * med:5.1f}% {100 * p90:5.1f}% {100 * signed:+6.1f}%"
 
 
+def predict_disaggregated(r: ServingMeasurement, cat: Catalog) -> tuple[float, float] | str:
+    """Mean (TTFT, TPOT) of a disaggregated row by ``estimate serve --mode disaggregated`` with the row's workers
+    and their layouts, or why the row cannot be represented."""
+    if r.model is None:
+        return f"model {r.raw_model} is not in the catalog"
+    if r.gpu is None or r.gpu not in cat.gpus:
+        return f"system {r.raw_gpu} is not in the catalog"
+    if r.precision not in ("bf16", "fp8", "fp4"):
+        return f"precision {r.precision} is not modelled"
+    pg, pdp, pep, ppp = r.layout("prefill")
+    dg, ddp, dep, dpp = r.layout("decode")
+    if ppp > 1 or dpp > 1:
+        return "pipeline parallelism is not modelled"
+    req = api.ServeRequest(
+        model=r.model, isl=r.isl, osl=r.osl, concurrency=r.concurrency, engine=cat.engine.id,
+        precision=r.precision, mode="disaggregated",  # type: ignore[arg-type]  # one of the three, checked above
+        prefill_gpu=r.gpu, prefill_tp=pg, prefill_attention_dp=pdp, prefill_moe_ep=pep, prefill_workers=r.prefill_workers,
+        decode_gpu=r.gpu, decode_tp=dg, decode_attention_dp=ddp, decode_moe_ep=dep, decode_workers=r.decode_workers,
+    )  # fmt: skip
+    try:
+        res = api.estimate_serve(req, catalog=cat)
+    except InputError as exc:
+        return exc.message.split(": ", 1)[-1] if exc.message.startswith("--") else exc.message
+    return res.point.ttft.mean_s, res.point.tpot.mean_s
+
+
+def moe_section(base: Catalog, markdown: bool) -> None:
+    """The MoE rows (aggregated and disaggregated) and the dense disaggregated rows, beside the dense table."""
+    rows = [r for r in read_silicon(SILICON_MOE, base.models)]
+    rows += [r for r in read_silicon(SILICON, base.models) if r.mode == "disagg"]
+    errs: dict[tuple[str, str, str, str], list[tuple[float, float]]] = defaultdict(list)
+    skipped: dict[str, int] = defaultdict(int)
+    for engine in ENGINES:
+        cat = select_engine(base, engine)
+        mine = [r for r in rows if r.engine == engine]
+        cases, skip = api.serving_cases([r for r in mine if r.mode == "agg"], cat)
+        for _r, why in skip:
+            skipped[why.split(": ", 1)[-1] if why.startswith("--") else why] += 1
+        for group in cases.values():
+            for case in group:
+                m, p = case.measurement, predict(case)
+                errs[("agg", engine, m.model or "", m.gpu or "")].append(
+                    (p.ttft.mean_s / m.ttft_s - 1, p.tpot.mean_s / m.tpot_s - 1)
+                )
+        for r in (r for r in mine if r.mode == "disagg"):
+            got = predict_disaggregated(r, cat)
+            if isinstance(got, str):
+                skipped[got] += 1
+            else:
+                errs[("disagg", engine, r.model or "", r.gpu or "")].append((got[0] / r.ttft_s - 1, got[1] / r.tpot_s - 1))
+    covered = sum(len(v) for v in errs.values())
+    print()
+    print(f"MoE and disaggregated rows: {covered} of {len(rows)} predicted ({100 * covered / len(rows):.1f} %)")
+    for why, n in sorted(skipped.items(), key=lambda kv: -kv[1]):
+        print(f"  not represented: {n:4d} {why}")
+    head = f"{'mode':6s} {'engine':7s} {'model':16s} {'gpu':9s} {'rows':>4s} | TTFT med    p90  signed | TPOT med    p90  signed"
+    print(head)
+    print("-" * len(head))
+    for (mode, engine, model, gpu), es in sorted(errs.items()):
+        print(f"{mode:6s} {engine:7s} {model:16s} {gpu:9s} {len(es):4d} | {fmt([e[0] for e in es])} | {fmt([e[1] for e in es])}")
+    by_mode: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for (mode, _e, _m, _g), es in errs.items():
+        by_mode[mode].extend(es)
+        by_mode["all"].extend(es)
+    summary = [(k, len(v), stats([e[0] for e in v])[0], stats([e[1] for e in v])[0]) for k, v in sorted(by_mode.items())]
+    if markdown:
+        print("| MoE / disaggregated rows | rows | TTFT median \\|error\\| | TPOT median \\|error\\| |")
+        print("|---|---:|---:|---:|")
+        for k, n, ttft, tpot in summary:
+            print(f"| {k} | {n} | {100 * ttft:.1f} % | {100 * tpot:.1f} % |")
+    else:
+        for k, n, ttft, tpot in summary:
+            print(f"  {k:7s} {n:5d} rows  TTFT {100 * ttft:5.1f} %  TPOT {100 * tpot:5.1f} %")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--markdown", action="store_true", help="print the summary as a markdown table (for the README)")
+    ap.add_argument("--moe-only", action="store_true", help="only the MoE and disaggregated rows")
     args = ap.parse_args()
     base = load_catalog()
+    if args.moe_only:
+        moe_section(base, args.markdown)
+        return 0
     rows = read_silicon(SILICON, base.models)
     dense = [r for r in rows if r.mode == "agg" and r.model in ("llama-3.1-8b", "llama-3.1-70b", "qwen3-32b")]
     groups: dict[tuple[str, str, str, str], list[tuple[float, float, int, int]]] = defaultdict(list)
@@ -114,6 +201,7 @@ def main() -> int:
         ref = AIC_REFERENCE
         print(f"  reference: aiconfigurator 0.12 on its own sample  TTFT {100 * ref['ttft']:.1f} %", end="")
         print(f"  TPOT {100 * ref['tpot']:.1f} %")
+    moe_section(base, args.markdown)
     return 0
 
 

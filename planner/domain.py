@@ -416,6 +416,28 @@ class ServingMeasurement:
     ttft_s: float
     tpot_s: float
     origin: str  # file:line
+    # MoE layouts (aiconfigurator's columns): a worker has tp*attention_dp = moe_tp*moe_ep GPUs
+    moe_tp: int = 1
+    prefill_pp: int = 1
+    prefill_attention_dp: int = 1
+    prefill_moe_tp: int = 1
+    prefill_moe_ep: int = 1
+    decode_pp: int = 1
+    decode_attention_dp: int = 1
+    decode_moe_tp: int = 1
+    decode_moe_ep: int = 1
+
+    def layout(self, role: str = "") -> tuple[int, int, int, int]:
+        """``(gpus, attention_dp, moe_ep, pp)`` of a worker (``role``: "", "prefill" or "decode"): the GPUs are the
+        larger of ``tp x attention_dp`` and ``moe_tp x moe_ep`` (the file leaves attention_dp blank where the MoE
+        split implies it)."""
+        tp, dp, mtp, ep, pp = {
+            "": (self.tp, self.attention_dp, self.moe_tp, self.moe_ep, self.pp),
+            "prefill": (self.prefill_tp, self.prefill_attention_dp, self.prefill_moe_tp, self.prefill_moe_ep, self.prefill_pp),
+            "decode": (self.decode_tp, self.decode_attention_dp, self.decode_moe_tp, self.decode_moe_ep, self.decode_pp),
+        }[role]
+        gpus = max(tp * dp, mtp * ep)
+        return gpus, gpus // tp, ep, pp
 
 
 PricingMode = Literal["on-demand", "reserved", "capex"]

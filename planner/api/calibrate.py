@@ -88,13 +88,14 @@ def serving_cases(
             reason = f"system {r.raw_gpu} is not in the catalog"
         elif r.precision not in PRECISIONS:
             reason = f"precision {r.precision} is not modelled"
-        elif r.pp > 1 or r.attention_dp > 1 or r.moe_ep > 1:
-            reason = "pipeline, attention-data or expert parallelism is not modelled"
+        elif r.pp > 1:
+            reason = "pipeline parallelism is not modelled"
         if reason is None:
             assert r.model is not None and r.gpu is not None
             precision = cast(Precision, r.precision)  # one of PRECISIONS, checked above
+            gpus, dp, ep, _pp = r.layout()
             try:
-                rep = serve_replica(cat, cat.models[r.model], cat.gpus[r.gpu], r.tp, precision)
+                rep = serve_replica(cat, cat.models[r.model], cat.gpus[r.gpu], gpus, precision, attention_dp=dp, moe_ep=ep)
             except InputError as exc:
                 reason = exc.message
             else:
