@@ -72,6 +72,9 @@ class ServeResult:
     replicas: tuple[tuple[str, GpuSpec, int, Efficiency], ...]  # (role, GPU, TP, factors) of each worker type
 
 
+MAX_EP_GPUS = 256  # the widest expert-parallel replica (DeepSeek's decode units reach 144 GPUs of EP)
+
+
 def serve_replica(
     catalog: Catalog,
     model: ModelSpec,
@@ -87,11 +90,17 @@ def serve_replica(
     ``attention_dp`` data-parallel attention groups and, for an MoE model, ``moe_ep`` expert-parallel groups."""
     from planner.perf.serving import Replica
 
-    check_tp(model, gpu, tp)
     pre = f"{where}: " if where else ""
     for flag, value in (("--attention-dp", attention_dp), ("--moe-ep", moe_ep)):
         if value < 1 or tp % value:
             raise InputError(f"{pre}{flag} {value}: must divide the replica's {tp} GPUs (--tp)")
+    if attention_dp > 1 or moe_ep > 1:
+        # expert-parallel replicas may span nodes (up to MAX_EP_GPUS); each attention group stays in one node
+        if tp > MAX_EP_GPUS or tp & (tp - 1):
+            raise InputError(f"{pre}--tp {tp}: an expert-parallel replica has a power of two of GPUs, at most {MAX_EP_GPUS}")
+        check_tp(model, gpu, tp // attention_dp)
+    else:
+        check_tp(model, gpu, tp)
     if moe_ep > 1 and not model.is_moe:
         raise InputError(f"{pre}--moe-ep {moe_ep}: {model.id} is not a mixture-of-experts model")
     peak_flop_per_s(gpu, precision)

@@ -41,6 +41,10 @@ def read_envelope(
         doc: Any = json.loads(source.text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})", hint="save a result with --format json") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be a planner result") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise InputError(f"{path}: not a planner result ({str(exc).split(';')[0]})") from None
     command = envelope_command(doc)
     if (
         command is None

@@ -32,6 +32,7 @@ from planner.errors import InputError
 from planner.io.catalog import IdIndex, format_validation_error
 from planner.io.envelope import envelope_command
 from planner.io.schemas import NonNegative, Positive, Strict
+from planner.io.sources import check_path_text
 from planner.io.workload import EngineRef, WorkloadSpec, read_workload_spec
 from planner.io.workload import to_domain as workload_to_domain
 from planner.io.yamlio import loads, read_text
@@ -145,6 +146,7 @@ def read_proposal_with_origin(path: Path) -> tuple[ProposalSpec, WorkloadSpec, P
     text = read_text(path)
     spec = parse_proposal(loads(text, str(path)), str(path), text)
     if isinstance(spec.workload, str):
+        check_path_text(spec.workload, f"{path}: workload")
         workload_path = (path.parent / spec.workload) if not Path(spec.workload).is_absolute() else Path(spec.workload)
         return spec, read_workload_spec(workload_path), workload_path
     return spec, spec.workload, path

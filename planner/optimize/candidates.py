@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from planner.domain import Catalog, Pool, Workload
 from planner.perf import cost, power
 from planner.perf.evaluate import busy_power_w, busy_s_per_request, make_replica, max_rate, rate_bound
-from planner.perf.memory import TP_DEGREES, kv_bytes_per_token
+from planner.perf.memory import TP_DEGREES, kv_bytes_per_token, max_tp
 from planner.perf.serving import Replica
 
 DECODE_BATCHES = (8, 16, 32, 64, 128, 256, 512)
@@ -55,7 +55,7 @@ def _tps(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[int, Repl
     model = catalog.models[workload.model]
     out = []
     for tp in TP_DEGREES:
-        if tp > catalog.gpus[gpu].gpus_per_node or model.num_attention_heads % tp:
+        if tp > max_tp(catalog.gpus[gpu]) or model.num_attention_heads % tp:
             continue
         rep = make_replica(catalog, workload, gpu, tp)
         if rep is not None:

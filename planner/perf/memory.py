@@ -43,11 +43,16 @@ def weight_bytes(model: ModelSpec, precision: Precision) -> float:
     return model.num_params * PRECISION_BYTES[precision]
 
 
+def max_tp(gpu: GpuSpec) -> int:
+    """The widest tensor-parallel group: a node, or an NVLink domain larger than one (GB200 NVL72's trays)."""
+    return max(gpu.gpus_per_node, gpu.nvlink_domain_gpus)
+
+
 def check_tp(model: ModelSpec, gpu: GpuSpec, tp: int) -> None:
-    """TP must be a power of two within one node that divides the attention heads."""
+    """TP must be a power of two within one node (or one NVLink domain) that divides the attention heads."""
     if tp not in TP_DEGREES:
         raise InputError(f"--tp {tp}: tensor-parallel degree must be one of {', '.join(map(str, TP_DEGREES))}")
-    if tp > gpu.gpus_per_node:
+    if tp > max_tp(gpu):
         raise InputError(f"--tp {tp}: {gpu.id} has {gpu.gpus_per_node} GPUs per node; tensor parallelism stays within a node")
     if model.num_attention_heads % tp:
         raise InputError(f"--tp {tp}: {model.id} has {model.num_attention_heads} attention heads, not divisible by {tp}")
@@ -81,7 +86,7 @@ def require_fit(
     fit = memory_fit(model, gpu, engine, tp, precision, attention_dp)
     if fit.fits:
         return fit
-    fitting = [t for t in TP_DEGREES if t <= gpu.gpus_per_node and memory_fit(model, gpu, engine, t, precision).fits]
+    fitting = [t for t in TP_DEGREES if t <= max_tp(gpu) and memory_fit(model, gpu, engine, t, precision).fits]
     need_gib = (fit.weight_bytes + fit.reserve_bytes) / GIB
     have_gib = fit.usable_bytes / GIB
     hint = (

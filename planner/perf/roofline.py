@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.domain import Bound, Efficiency, GpuSpec, ModelSpec, Phase, Precision, StepEstimate
 from planner.errors import UnsupportedPrecisionError
@@ -50,6 +50,15 @@ class Hardware:
     intra_node_bytes_per_s: float  # per-direction bandwidth of the link TP all-reduces run over
     attention_dp: int = 1  # data-parallel attention: the GPUs form this many attention groups of tp/attention_dp
     moe_ep: int = 1  # expert parallelism: the routed experts split over this many GPUs (each expert sharded tp/moe_ep)
+    # the per-GPU link the MoE all-to-all (and a DP-attention replica's FFN reduction) crosses when the replica
+    # spans more GPUs than an NVLink domain (multi-node expert parallelism); None: intra_node_bytes_per_s
+    expert_link_bytes_per_s: float | None = None
+
+    def replica_wide(self) -> Hardware:
+        """The hardware of communication among all the replica's GPUs (the expert link where it spans nodes)."""
+        if self.expert_link_bytes_per_s is None:
+            return self
+        return replace(self, intra_node_bytes_per_s=self.expert_link_bytes_per_s, efficiency=self.efficiency)
 
 
 def compute_precision(gpu: GpuSpec, precision: Precision) -> Precision:
@@ -256,7 +265,8 @@ def all_to_all_s(tokens: float, model: ModelSpec, tp: int, hw: Hardware, precisi
     dispatch = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
     shard = tp // max(hw.moe_ep, 1)
     per_gpu = tokens / tp * model.experts_per_token * shard * model.hidden_size * (dispatch + ACTIVATION_BYTES) * (tp - 1) / tp
-    return per_gpu / (eff.allreduce_bandwidth_frac * hw.intra_node_bytes_per_s) + eff.allreduce_latency_s * math.log2(tp)
+    link = hw.expert_link_bytes_per_s or hw.intra_node_bytes_per_s
+    return per_gpu / (eff.allreduce_bandwidth_frac * link) + eff.allreduce_latency_s * math.log2(tp)
 
 
 def _parallel_comm_s(model: ModelSpec, hw: Hardware, tp: int, t_attn: int, precision: Precision, tokens: float) -> float:
@@ -271,7 +281,7 @@ def _parallel_comm_s(model: ModelSpec, hw: Hardware, tp: int, t_attn: int, preci
         n_moe = n_layers - model.num_dense_layers
         ffn = n_moe * all_to_all_s(tokens, model, tp, hw, precision) + model.num_dense_layers * group_ar
     else:
-        ffn = n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw, precision)
+        ffn = n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw.replica_wide(), precision)
     return n_layers * group_ar + ffn
 
 
