@@ -87,7 +87,7 @@ def test_example_plan_is_reverified(api_runs: dict[str, SizeResult], catalog: Ca
             assert pr.pool.replicas >= wl.constraints.redundancy + 1
         assert pr.utilization_frac <= 1 - wl.constraints.headroom_frac + 1e-6
     assert {lr.link for lr in ev.links} <= set(wl.links)
-    again = evaluate(result.plan.deployment, wl, catalog)
+    again = evaluate(wl, result.plan.deployment, catalog)
     assert again.meets_slos
     assert again.usd_per_hour == pytest.approx(ev.usd_per_hour, rel=1e-12)
     c = wl.constraints

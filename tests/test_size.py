@@ -138,7 +138,7 @@ def verify(result: SizeResult, catalog: Catalog) -> None:
         for role in {"prefill", "decode"}:
             assert sum(v for k, v in shares.items() if roles.get(k) == role) == pytest.approx(1.0, abs=1e-9)
     # The same deployment evaluated again gives the same numbers.
-    again = evaluate(plan.deployment, wl, catalog)
+    again = evaluate(wl, plan.deployment, catalog)
     assert again.usd_per_hour == pytest.approx(ev.usd_per_hour, rel=1e-12)
     assert [c.ttft_pct_s for c in again.classes] == pytest.approx([c.ttft_pct_s for c in ev.classes], rel=1e-12)
     # N+r: with r replicas of every pool out of service, the SLOs still hold.
@@ -151,7 +151,7 @@ def verify(result: SizeResult, catalog: Catalog) -> None:
             else:  # a pool of at most r replicas may only exist to add KV ports: it carries nothing
                 assert all(s.get(p.key, 0.0) == 0.0 for s in ev.routing.values()), p
         routing = {k: {p: s for p, s in v.items() if any(q.key == p for q in left)} for k, v in ev.routing.items()}
-        degraded = evaluate(Deployment(pools=tuple(left), links=plan.deployment.links, routing=routing), wl, catalog, 0)
+        degraded = evaluate(wl, Deployment(pools=tuple(left), links=plan.deployment.links, routing=routing), catalog, 0)
         assert degraded.meets_slos, [(c.name, c.ttft_pct_s, c.tpot_pct_s) for c in degraded.classes]
 
 
@@ -685,7 +685,7 @@ def test_kv_bound_plan_is_no_dearer_than_a_hand_plan(catalog: Catalog) -> None:
         links=(LinkUse(link="ethernet-25", ports=15),),
         routing={},
     )
-    ev = evaluate(hand, wl, catalog)
+    ev = evaluate(wl, hand, catalog)
     assert ev.meets_slos
     assert all(lr.demand_bytes_per_s <= lr.capacity_bytes_per_s for lr in ev.links)
     result = api.size(wl, catalog)

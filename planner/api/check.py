@@ -117,7 +117,7 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
     """Predicted percentiles, utilization, power and cost of a deployment (see :mod:`planner.perf.evaluate`)."""
     from planner.perf.evaluate import evaluate as _evaluate
 
-    return _evaluate(deployment, workload, catalog, redundancy)
+    return _evaluate(workload, deployment, catalog, redundancy)
 
 
 def check(

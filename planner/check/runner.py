@@ -110,7 +110,7 @@ def run(
             # An unbounded first decode step makes the core's TTFT quantile search subtract inf from
             # inf (numpy warns); the result is the correct inf, and the findings say why.
             warnings.simplefilter("ignore", RuntimeWarning)
-            evaluation = evaluate(deployment, workload, catalog, int(policy.redundancy.value))
+            evaluation = evaluate(workload, deployment, catalog, int(policy.redundancy.value))
     optimal = None
     if evaluation is not None and "EFF001" not in skip_set:
         optimal = optimal_plan(workload, catalog, policy)

@@ -189,7 +189,7 @@ def _solve_once(
     if outcome.status == "infeasible":
         return None
     deployment = _extract(built, workload, catalog)
-    ev = evaluate(deployment, workload, catalog)
+    ev = evaluate(workload, deployment, catalog)
     if not ev.meets_slos:
         worst = next(c for c in ev.classes if not c.meets_slo)
         raise PlannerError(

@@ -206,7 +206,7 @@ def _routing(deployment: Deployment, workload: Workload, rates: Mapping[tuple[st
     return out
 
 
-def evaluate(deployment: Deployment, workload: Workload, catalog: Catalog, redundancy: int | None = None) -> Evaluation:
+def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redundancy: int | None = None) -> Evaluation:
     """Predicted SLO percentiles, utilization, power and cost of ``deployment`` under ``workload``."""
     r_spare = workload.constraints.redundancy if redundancy is None else redundancy
     model = catalog.models[workload.model]

@@ -263,7 +263,7 @@ def simulate(
             "planner.sim.simulate reads no files: pass the trace's arrays (trace=planner.io.traces.read_trace(path).trace), "
             "or call planner.api.simulate, which reads SimOptions.trace"
         )
-    analytic = evaluate(deployment, workload, catalog, opt.out_of_service)
+    analytic = evaluate(workload, deployment, catalog, opt.out_of_service)
     if trace is not None:
         source = str(opt.trace) if opt.trace is not None else "trace"
         requests = from_trace(trace.arrival_s, trace.input_tokens, trace.output_tokens, workload, opt.seed, opt.requests, source)
