@@ -45,6 +45,11 @@ TRANSFERS = {  # catalog GPU without tables -> the GPU whose set it borrows, and
         "a100-sxm-80gb",
         "aiconfigurator-core 0.12.0 has no A100 PCIe tables; same GA100 chip as the SXM part, whose factors are used.",
     ),
+    "l4": (
+        "l40s",
+        "aiconfigurator-core 0.12.0 has no L4 tables (its l4.yaml is an estimate-only spec); the L40S is the nearest "
+        "measured GPU (Ada generation, PCIe, no NVLink), whose factors are used. Treat L4 estimates as uncalibrated.",
+    ),
     "a100-sxm-40gb": (
         "a100-sxm-80gb",
         "aiconfigurator-core 0.12.0 has no A100 40 GB tables; same GA100 chip and engine as the 80 GB part, whose "

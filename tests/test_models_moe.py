@@ -233,3 +233,32 @@ def test_serve_layout_flags_are_checked(tmp_path: Path) -> None:
     code, out, err = cli(*base, "--attention-dp", "2", "-f", "json")
     assert code == 0, err
     assert json.loads(out)["inputs"]["attention_dp"] == 2
+
+
+# ------------------------------------------------------------------------------------------ GPUs of today
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_new_gpus_have_fitted_or_flagged_factors(engine: str) -> None:
+    from planner.io.catalog import select_engine
+
+    catalog = select_engine(load_catalog(()), engine)
+    for gpu in ("b300", "gb200"):  # aiconfigurator-core has kernel tables of both
+        eff = catalog.efficiency[gpu]
+        assert eff.transferred_from is None and "op tables" in eff.fitted_on, (gpu, eff.fitted_on)
+        assert eff.fp4 is not None or engine == "vllm"  # nvfp4 GEMM tables where the engine has them
+    assert catalog.efficiency["l4"].transferred_from == "l40s"  # no L4 tables: borrowed, flagged
+
+
+def test_gb200_tensor_parallelism_spans_trays_of_its_nvlink_domain() -> None:
+    from planner.perf.memory import check_tp, max_tp
+
+    catalog = load_catalog(())
+    gb200, b200 = catalog.gpus["gb200"], catalog.gpus["b200"]
+    assert gb200.gpus_per_node == 4 and gb200.nvlink_domain_gpus == 72
+    assert max_tp(gb200) == 72 and max_tp(b200) == 8
+    check_tp(catalog.models["llama-3.1-70b"], gb200, 8)  # two trays, one NVLink domain
+    code, out, err = cli("estimate", "decode", "-m", "deepseek-v3", "-g", "gb200", "--tp", "8", "--precision", "fp4",
+                         "--batch", "64", "--context", "4000", "-f", "json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["data"]["latency_ms"] > 0

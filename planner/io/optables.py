@@ -49,6 +49,8 @@ SYSTEM_GPU: dict[str, str] = {
     "l40s": "l40s",
     "h100_pcie": "h100-pcie",
     "a100_pcie": "a100-pcie-80gb",
+    "b300_sxm": "b300",
+    "gb200": "gb200",
 }
 """aiconfigurator system directory → planner catalog GPU id (systems not listed are skipped)."""
 

@@ -37,6 +37,9 @@ SYSTEMS = {
     "h100_pcie": "h100-pcie",
     "h200_sxm": "h200-sxm",
     "l40s": "l40s",
+    "b300_sxm": "b300",
+    "gb200": "gb200",
+    "l4": "l4",
 }
 _PRECISIONS = {
     "": "bf16", "bf16": "bf16", "fp16": "bf16", "float16": "bf16", "fp8": "fp8", "fp8_block": "fp8", "nvfp4": "fp4",
