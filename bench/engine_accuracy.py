@@ -65,6 +65,8 @@ def predict_disaggregated(r: ServingMeasurement, cat: Catalog) -> tuple[float, f
         return f"system {r.raw_gpu} is not in the catalog"
     if r.precision not in ("bf16", "fp8", "fp4"):
         return f"precision {r.precision} is not modelled"
+    if not r.workers_given:
+        return "disaggregated row without its prefill and decode worker counts"
     pg, pdp, pep, ppp = r.layout("prefill")
     dg, ddp, dep, dpp = r.layout("decode")
     if ppp > 1 or dpp > 1:

@@ -418,6 +418,7 @@ class ServingMeasurement:
     origin: str  # file:line
     # MoE layouts (aiconfigurator's columns): a worker has tp*attention_dp = moe_tp*moe_ep GPUs
     moe_tp: int = 1
+    workers_given: bool = False  # a disaggregated row names its prefill and decode worker counts
     prefill_pp: int = 1
     prefill_attention_dp: int = 1
     prefill_moe_tp: int = 1

@@ -128,6 +128,9 @@ def _read_silicon(path: Path, models: Mapping[str, ModelSpec]) -> list[ServingMe
                 attention_dp=_int(row, "attention_dp_size", where, 1),
                 moe_ep=_int(row, "moe_ep_size", where, 1),
                 moe_tp=_int(row, "moe_tp_size", where, 1),
+                workers_given=bool(
+                    (row.get("prefill_num_workers") or "").strip() and (row.get("decode_num_workers") or "").strip()
+                ),
                 prefill_tp=_int(row, "prefill_tp_size", where, 1),
                 prefill_workers=_int(row, "prefill_num_workers", where, 1),
                 prefill_pp=_int(row, "prefill_pp_size", where, 1),
