@@ -13,6 +13,7 @@ import warnings
 from types import ModuleType
 
 __version__ = "0.1.0"
+__distribution__ = "planner-disagg"  # the PyPI name (planner there is another project); planner.cli checks it
 
 # Modules that moved into a package (issue 16); the old import paths keep working, with a DeprecationWarning.
 MOVED_MODULES = {

@@ -10,7 +10,7 @@ import contextlib
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 
@@ -139,3 +139,38 @@ class Lazy(dict[str, V], Generic[V]):
         value = self._make(key)
         self[key] = value
         return value
+
+
+def count_disk_reads(monkeypatch: pytest.MonkeyPatch, *targets: Path) -> dict[Path, list[str]]:
+    """Every read of each of ``targets`` from disk from now on, by resolved path: a ``Path.read_bytes`` (how the CLI
+    once hashed its inputs) or an ``os.open`` for reading (how :func:`planner.io.sources.read_source` opens files);
+    an ``os.open`` made inside ``Path.read_bytes`` is the same read. The read-once tests of each command use it."""
+    import os
+    import pathlib
+
+    calls: dict[Path, list[str]] = {t.resolve(): [] for t in targets}
+    real_read_bytes, real_open = pathlib.Path.read_bytes, os.open
+    inside = False
+
+    def read_bytes(self: Path) -> bytes:
+        nonlocal inside
+        key = Path(self).resolve()
+        if key in calls:
+            calls[key].append("Path.read_bytes")
+        inside = True
+        try:
+            return real_read_bytes(self)
+        finally:
+            inside = False
+
+    def os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        writes = flags & (os.O_WRONLY | os.O_RDWR)
+        if not inside and not writes and isinstance(path, (str, os.PathLike)):
+            key = Path(path).resolve()
+            if key in calls:
+                calls[key].append("os.open")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(os, "open", os_open)
+    return calls

@@ -6,14 +6,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import pathlib
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Run, assert_input_error
+from conftest import REPO, Run, assert_input_error, count_disk_reads
 
 from planner.api.check import CheckOptions, CheckRun, run_check
 from planner.api.report import ReportOptions, run_report
@@ -63,32 +61,17 @@ def test_no_fail_is_an_advisory_run(run_cli: Run) -> None:
 
 
 def test_a_check_reads_the_proposal_and_its_workload_once(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads: Counter[Path] = Counter()
-    read_bytes = pathlib.Path.read_bytes
-
-    def counting(self: pathlib.Path) -> bytes:
-        reads[self.resolve()] += 1
-        return read_bytes(self)
-
-    monkeypatch.setattr(pathlib.Path, "read_bytes", counting)
+    reads = count_disk_reads(monkeypatch, CHATBOT, CHATBOT_WORKLOAD)
     code, _, err = run_cli("check", str(CHATBOT), "-f", "json")
     assert code == 0, err
-    assert reads[CHATBOT.resolve()] == 1
-    assert reads[CHATBOT_WORKLOAD.resolve()] == 1
+    assert [len(v) for v in reads.values()] == [1, 1], reads
 
 
 def test_library_check_reads_each_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """run_check outside a CLI run: still one read of each (the run is wrapped in reading_once)."""
-    reads: Counter[Path] = Counter()
-    read_bytes = pathlib.Path.read_bytes
-
-    def counting(self: pathlib.Path) -> bytes:
-        reads[self.resolve()] += 1
-        return read_bytes(self)
-
-    monkeypatch.setattr(pathlib.Path, "read_bytes", counting)
+    reads = count_disk_reads(monkeypatch, CHATBOT, CHATBOT_WORKLOAD)
     run_check(CheckOptions(proposal_file=CHATBOT))
-    assert reads[CHATBOT.resolve()] == 1 and reads[CHATBOT_WORKLOAD.resolve()] == 1
+    assert [len(v) for v in reads.values()] == [1, 1], reads
 
 
 # ---------------------------------------------------------------------------------------- simulate

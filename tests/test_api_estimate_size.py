@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import pathlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Run
+from conftest import REPO, Run, count_disk_reads
 
 from planner.api.estimate import EstimateOptions, EstimateRun, run_estimate
 from planner.api.serve import ServeOptions, ServeRequest, run_serve
@@ -247,32 +245,7 @@ def test_run_size_errors_are_the_cli_errors(options: SizeOptions, message: str) 
 
 
 def _count_reads(monkeypatch: pytest.MonkeyPatch, target: Path) -> list[str]:
-    """Every read of ``target`` from disk from now on: a ``Path.read_bytes`` (how the CLI hashed the
-    workload file), or an ``os.open`` for reading (how :func:`planner.io.sources.read_source` may open it)."""
-    calls: list[str] = []
-    want = target.resolve()
-    real_read_bytes, real_open = pathlib.Path.read_bytes, os.open
-    inside = False  # an os.open made by Path.read_bytes is the same read
-
-    def read_bytes(self: Path) -> bytes:
-        nonlocal inside
-        if Path(self).resolve() == want:
-            calls.append("Path.read_bytes")
-        inside = True
-        try:
-            return real_read_bytes(self)
-        finally:
-            inside = False
-
-    def os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        writes = flags & (os.O_WRONLY | os.O_RDWR)
-        if not inside and not writes and isinstance(path, (str, os.PathLike)) and Path(path).resolve() == want:
-            calls.append("os.open")
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
-    monkeypatch.setattr(os, "open", os_open)
-    return calls
+    return count_disk_reads(monkeypatch, target)[target.resolve()]
 
 
 def test_size_cli_reads_the_workload_file_once(run_cli: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import ast
 import json
-import pathlib
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Run, assert_input_error
+from conftest import REPO, Run, assert_input_error, count_disk_reads
 
 from planner.api.catalog import (
     CatalogListOptions,
@@ -118,16 +117,7 @@ def test_sweep_library_matches_cli(run_cli: Run) -> None:
 
 
 def test_sweep_reads_the_workload_file_once(run_cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = CHATBOT.resolve()
-    calls: list[Path] = []
-    real = pathlib.Path.read_bytes
-
-    def counting(self: Path) -> bytes:
-        if self.resolve() == target:
-            calls.append(self)
-        return real(self)
-
-    monkeypatch.setattr(pathlib.Path, "read_bytes", counting)
+    calls = count_disk_reads(monkeypatch, CHATBOT)[CHATBOT.resolve()]
     out = _json(run_cli, "sweep", str(CHATBOT), "--vary", "rate_rps=4", "-j", "1")
     assert len(calls) == 1, calls
     assert json.loads(out)["inputs"]["workload_sha256"]

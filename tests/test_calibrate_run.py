@@ -305,7 +305,9 @@ def test_fit_per_engine(run_cli: Run) -> None:
     ours = api.calibrate([H100_DIR / "measurements.csv"], [], folds=0).fits["h100-sxm"].efficiency.decode_fixed_s
     assert factors["torch-cudagraph"] == pytest.approx(ours)
     assert factors["splitwise"] != pytest.approx(ours, rel=0.5)
-    lines = assert_input_error(run_cli("calibrate", "fit", *both, "--engine", "vllm"))
+    code, out, err = run_cli("calibrate", "fit", *both, "--engine", "vllm")
+    assert json.loads(out)["status"] == "error"  # --format json: the error envelope on stdout (README: JSON output)
+    lines = assert_input_error((code, "", err))
     assert lines[0].startswith("error: --engine vllm: no measurement of that engine; the files have splitwise, torch-cudagraph")
 
 

@@ -38,12 +38,18 @@ pools:
 """
 
 
-def _refused(result: tuple[int, str, str], line: str) -> None:
-    """Exit 2, nothing on stdout, no traceback, and ``line`` the one ``error:`` line (warnings of the
-    computation before it may come first)."""
+def _refused(result: tuple[int, str, str], line: str, json_error: bool = False) -> None:
+    """Exit 2, nothing on stdout (with ``json_error``, only the ``-f json`` error envelope), no traceback,
+    and ``line`` the one ``error:`` line (warnings of the computation before it may come first)."""
     code, out, err = result
     assert code == 2, (code, err)
-    assert out == "", out
+    if json_error:
+        import json
+
+        doc = json.loads(out)
+        assert (doc["status"], doc["error"]["message"], doc["error"]["exit_code"]) == ("error", line[len("error: ") :], 2)
+    else:
+        assert out == "", out
     assert "Traceback" not in err, err
     assert [x for x in err.splitlines() if x.startswith("error:")] == [line], err
 
@@ -122,7 +128,8 @@ def test_output_onto_the_proposals_workload_is_refused(tmp_path: Path, run_cli: 
         "check-junit": ["check", str(proposal), "-f", "json", "--junit", str(workload)],
         "simulate-o": ["simulate", str(proposal), "-n", "200", "-f", "json", "-o", str(workload)],
     }[command]
-    _refused(run_cli(*args), f"error: {workload}: refusing to overwrite an input file")
+    # -f json without -o: the refusal's error envelope is on stdout
+    _refused(run_cli(*args), f"error: {workload}: refusing to overwrite an input file", json_error=command == "check-junit")
     assert workload.read_bytes() == before
 
 

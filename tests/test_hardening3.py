@@ -8,6 +8,7 @@ reaching the real ones would take minutes."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,6 +26,18 @@ def _ok(result: CliResult) -> None:
     code, _, err = result
     assert code == 0, err
     assert "Traceback" not in err and "RuntimeWarning" not in err, err
+
+
+def _json_error(result: CliResult) -> CliResult:
+    """A failed ``-f json`` run prints the ``status: error`` envelope on stdout (README: JSON output): check it
+    against the ``error:`` line, then drop it, so that :func:`assert_input_error` checks the rest."""
+    code, out, err = result
+    if code == 0 or not out:
+        return result
+    doc = json.loads(out)
+    assert doc["status"] == "error" and doc["error"]["exit_code"] == code, out
+    assert f"error: {doc['error']['message']}" in err.splitlines(), (out, err)
+    return code, "", err
 
 
 def _gzip(path: Path, chunks: Iterator[bytes]) -> Path:
@@ -46,7 +59,7 @@ def _catalog(tmp_path: Path, file: str, old: str, new: str) -> Path:
 
 
 def _size_cat(directory: Path) -> CliResult:
-    return cli("size", str(DATA / "cat_workload.yaml"), "--catalog-dir", str(directory), "-f", "json")
+    return _json_error(cli("size", str(DATA / "cat_workload.yaml"), "--catalog-dir", str(directory), "-f", "json"))
 
 
 # --- M3: sizes checked before reading ----------------------------------------------------------
@@ -184,7 +197,7 @@ def test_parquet_columns_of_the_wrong_type(name: str, needle: str) -> None:
     ],
 )
 def test_workload_values_out_of_range(name: str, needle: str) -> None:
-    assert_input_error(cli("size", str(DATA / name), "-f", "json"), needle)
+    assert_input_error(_json_error(cli("size", str(DATA / name), "-f", "json")), needle)
 
 
 @pytest.mark.parametrize("name", ["prop_wl_nul.yaml", "prop_wl_surrogate.yaml"])
@@ -238,7 +251,8 @@ def test_the_test_catalog_itself_is_valid() -> None:
 )
 def test_no_yaml_1_1_coercion_into_numbers(name: str, shown: str) -> None:
     assert_input_error(
-        cli("size", str(DATA / name), "-f", "json"), f"classes.0.rate_rps: Value error, expected a number, not the string {shown}"
+        _json_error(cli("size", str(DATA / name), "-f", "json")),
+        f"classes.0.rate_rps: Value error, expected a number, not the string {shown}",
     )
 
 

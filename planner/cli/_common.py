@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import os
+import re
+import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 from rich.console import Console, Group, RenderableType
@@ -50,10 +54,81 @@ OutputOpt = Annotated[
     typer.Option("--output", "-o", help="Write the result to this file (atomically) instead of stdout.", dir_okay=False),
 ]
 
+# ------------------------------------------------------------------------------------- the terminal
 
-def render_rich(renderable: RenderableType, width: int = 110) -> str:
-    buf = io.StringIO()
-    Console(file=buf, width=width, no_color=True, color_system=None, highlight=False, emoji=False).print(renderable)
+PIPE_WIDTH = 110
+"""Table width when stdout is piped or the result goes to a file (fixed, so the bytes never depend on a terminal)."""
+MIN_TTY_WIDTH = 60
+
+
+class _Buffer(io.StringIO):
+    """A string buffer that tells rich the encoding of the stream the text goes to (ASCII boxes for an ASCII stdout)."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__()
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
+
+
+def is_tty(stream: IO[str] | Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def no_color() -> bool:
+    """NO_COLOR (https://no-color.org): any non-empty value turns colour off."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def colour_ok(stream: IO[str] | Any) -> bool:
+    """Colour only on a terminal, and never under NO_COLOR or TERM=dumb."""
+    return is_tty(stream) and not no_color() and os.environ.get("TERM") != "dumb"
+
+
+def terminal_width(stream: IO[str] | Any) -> int:
+    """The width tables get on ``stream``: the terminal's (``COLUMNS`` first; at least 60) on a TTY, else 110."""
+    if not is_tty(stream):
+        return PIPE_WIDTH
+    width = 0
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit():
+        width = int(columns)
+    if width <= 0:
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+            width = 80
+    return max(MIN_TTY_WIDTH, width)
+
+
+def stream_encoding(stream: IO[str] | Any) -> str:
+    return str(getattr(stream, "encoding", None) or "utf-8")
+
+
+def render_rich(renderable: RenderableType, width: int = PIPE_WIDTH, *, stream: IO[str] | Any = None) -> str:
+    """Lay out a rich renderable as text: 110 columns and no escape codes, unless ``stream`` (where the text
+    will be written) is a terminal, which gets its own width and colour (NO_COLOR honoured). An ASCII-only
+    ``stream`` gets ASCII boxes."""
+    tty = stream is not None and is_tty(stream)
+    buf = _Buffer(stream_encoding(stream) if stream is not None else "utf-8")
+    if tty:
+        console = Console(
+            file=buf,
+            width=terminal_width(stream),
+            force_terminal=True,
+            color_system="auto" if colour_ok(stream) else None,
+            no_color=no_color(),
+            highlight=False,
+            emoji=False,
+        )
+    else:
+        console = Console(file=buf, width=width, no_color=True, color_system=None, highlight=False, emoji=False)
+    console.print(renderable)
     return buf.getvalue()
 
 
@@ -64,8 +139,62 @@ def with_line(table: RenderableType | str, line: str) -> RenderableType | str:
     return Group(Text(line), table)
 
 
+# Warnings printed on stderr by this run (so that output_document prints each one once).
+_warned: set[str] = set()
+# Whether a result went out (stdout or -o) in this run: then an error does not print a JSON envelope too.
+_emitted: list[bool] = [False]
+
+
+def reset_run_state() -> None:
+    """Forget the warnings printed and the results emitted (the CLI calls it once per run)."""
+    _warned.clear()
+    _emitted[0] = False
+
+
+def result_emitted() -> bool:
+    return _emitted[0]
+
+
+class _ErrConsole(Console):
+    """stderr's console: remembers the ``warning: ...`` lines it printed."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        for obj in objects:
+            if isinstance(obj, str) and obj.startswith("warning: "):
+                _warned.add(obj[len("warning: ") :])
+        super().print(*objects, **kwargs)
+
+
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+    return _ErrConsole(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr (yellow on a terminal), once per run."""
+    if message in _warned:
+        return
+    _warned.add(message)
+    line = f"warning: {message}"
+    if colour_ok(sys.stderr):
+        line = f"\x1b[33mwarning:\x1b[0m {message}"
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def warn_all(warnings: Any) -> None:
+    """:func:`warn` each warning of an envelope (those not printed already)."""
+    if isinstance(warnings, (list, tuple)):
+        for w in warnings:
+            warn(str(w))
+
+
+def emit_result(text: str, output: Path | None, *, inputs: tuple[Path, ...] = ()) -> None:
+    """:func:`planner.io.output.emit`, remembering that this run produced its result."""
+    emit(text, output, inputs=inputs)
+    _emitted[0] = True
+
+
+# ------------------------------------------------------------------------------------------- CSV
 
 
 def flat_rows(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -82,6 +211,33 @@ def flat_rows(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return row
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def money_column(name: str) -> bool:
+    """A money column of a CSV: its name matches ``*_usd*`` (``unit_usd``, ``extended_usd``,
+    ``best_colocated_usd_per_month``), rounded to cents."""
+    return "_usd" in name
+
+
+def csv_cell(column: str, value: Any) -> Any:
+    """One CSV cell as planner writes it: None empty; money to cents; a text cell that a spreadsheet would
+    read as a formula (leading ``= + - @``, tab or CR) prefixed with ``'`` (a negative number is left alone)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        if money_column(column) and math.isfinite(value):
+            return f"{value:.2f}"
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_START) and text not in ("-", "+") and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     columns: list[str] = []
@@ -89,11 +245,18 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
         for key in row:
             if key not in columns:
                 columns.append(key)
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    names = [str(csv_cell("", c)) for c in columns]
+    writer = csv.DictWriter(buf, fieldnames=names, lineterminator="\n")
+    # Python's csv leaves a lone CR unquoted (a reader then splits the row there): such a row is quoted whole
+    quoted = csv.DictWriter(buf, fieldnames=names, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        cells = {str(csv_cell("", k)): csv_cell(k, v) for k, v in row.items()}
+        (quoted if any(isinstance(v, str) and "\r" in v for v in cells.values()) else writer).writerow(cells)
     return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------ output
 
 
 def output_document(
@@ -115,5 +278,8 @@ def output_document(
         text = markdown if markdown is not None else "```\n" + to_json(doc) + "```\n"
     else:
         # a str is already laid out (and must not be read as rich markup)
-        text = to_json(doc) if table is None else table if isinstance(table, str) else render_rich(table)
-    emit(text, output, inputs=inputs)
+        stream = sys.stdout if output is None else None
+        text = to_json(doc) if table is None else table if isinstance(table, str) else render_rich(table, stream=stream)
+    emit_result(text, output, inputs=inputs)
+    warn_all(doc.get("warnings"))  # on stderr in every format (the JSON also carries them), each once; after the
+    # write, so that a refused output is one error line

@@ -16,6 +16,7 @@ from planner.cli._common import (
     SizeEngineOpt,
     err_console,
     output_document,
+    warn,
     with_line,
 )
 
@@ -47,6 +48,13 @@ def size(
     verify: Annotated[
         bool, typer.Option("--verify", help="Simulate the chosen plan (10,000 requests) and report SLO attainment.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="With --verify: exit 1 when the simulation finds a class missing its SLO (or the plan saturating).",
+        ),
+    ] = False,
     html_file: Annotated[
         Path | None,
         typer.Option("--html", help="Also write a self-contained HTML report with charts and curves.", dir_okay=False),
@@ -55,14 +63,23 @@ def size(
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
-) -> None:
+) -> int | None:
     """Size the prefill pool, decode pool and KV link for a workload at the lowest cost."""
     from planner.api import Precision, SolverName
     from planner.api.size import SizeInfeasibleError, SizeOptions, run_size
+    from planner.errors import ExitCode
     from planner.report.engine import engine_line, engines_data, engines_table, with_engine_column
     from planner.report.envelope import envelope
-    from planner.report.size import size_data, size_markdown, size_table
+    from planner.report.size import size_data, size_markdown, size_table, verify_failures
 
+    if strict and not verify:
+        from planner.errors import InputError
+
+        raise InputError("--strict: needs --verify (it fails the run on the simulation's verdict)", hint="add --verify")
+    if html_file is not None and workload_file is not None:  # refused before the (slow) sizing
+        from planner.io.output import check_output
+
+        check_output(html_file, inputs=(workload_file,))
     options = SizeOptions(
         workload_file=workload_file,
         model=model,
@@ -93,14 +110,15 @@ def size(
         raise
     catalog = run.catalog
     data = size_data(run.result, catalog)
-    table: Any = size_table(run.result, catalog)
     if run.comparison is not None:
         data["engines"] = engines_data(run.comparison)
-        table = Group(table, engines_table(data["engines"]))
     if run.simulation is not None:
         from planner.report.simulate import verification_data
 
         data["verification"] = verification_data(run.simulation)
+    table: Any = size_table(run.result, catalog, data.get("verification"))
+    if run.comparison is not None:
+        table = Group(table, engines_table(data["engines"]))
     doc = envelope("size", "ok", run.inputs, data, run.warnings)
     if html_file is not None:  # refused before anything is printed or written
         from planner.io.output import check_output
@@ -120,6 +138,14 @@ def size(
     )
     if html_file is not None:
         _write_html(html_file, doc, run)
+    failures = verify_failures(data.get("verification"))
+    if failures:
+        text = f"verify: the simulation misses the SLO ({'; '.join(failures)})"
+        if strict:
+            err_console().print(f"{text}; exit 1 (--strict)", markup=False)
+            return int(ExitCode.CHECK_FAILED)
+        warn(text)
+    return None
 
 
 def _write_html(path: Path, doc: dict[str, Any], run: SizeRun) -> None:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from planner.cli._common import Format, output_document
+
+if TYPE_CHECKING:
+    from planner.api.trace import TraceSynthRun
+
 app = typer.Typer(help="Request traces: generate synthetic ones.", no_args_is_help=True)
+
+
+class SummaryFormat(StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
 
 
 @app.command("synth")
@@ -35,11 +47,21 @@ def synth(
         float, typer.Option("--fail-frac", help="Share of failed requests (0 output tokens; BurstGPT-style).")
     ] = 0.0,
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Random seed (same seed, same file).")] = 0,
+    fmt: Annotated[
+        SummaryFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Also print a summary of the trace written (table, json or yaml) on stdout; without it, "
+            "nothing is printed (the trace itself goes to --output; its file format is --format-out).",
+            case_sensitive=False,
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic trace: Poisson or Gamma arrivals, lognormal lengths, optional daily cycle."""
     from planner.api.trace import TraceSynthOptions, run_trace_synth
 
-    run_trace_synth(
+    run = run_trace_synth(
         TraceSynthOptions(
             path=output,
             file_format=format_out,
@@ -58,3 +80,47 @@ def synth(
             seed=seed,
         )
     )
+    if fmt is not None:
+        _summary(run, Format(fmt.value))
+
+
+def synth_summary(run: TraceSynthRun) -> dict[str, Any]:
+    """What ``planner trace synth -f`` reports of the trace it wrote."""
+    import numpy as np
+
+    trace = run.trace
+    n = len(trace)
+    t = trace.arrival_s
+    span = float(t.max() - t.min()) if n > 1 else 0.0
+    return {
+        "path": str(run.path),
+        "file_format": run.file_format,
+        "requests": n,
+        "failed": trace.failed,
+        "span_s": span,
+        "mean_rate_rps": (n - 1) / span if span > 0 else None,
+        "input_tokens_mean": float(np.mean(trace.input_tokens)) if n else None,
+        "input_tokens_max": int(np.max(trace.input_tokens)) if n else None,
+        "output_tokens_mean": float(np.mean(trace.output_tokens)) if n else None,
+        "output_tokens_max": int(np.max(trace.output_tokens)) if n else None,
+        "seed": run.options.seed,
+    }
+
+
+def _summary(run: TraceSynthRun, fmt: Format) -> None:
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from planner.report.envelope import envelope
+
+    data = synth_summary(run)
+    inputs = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(run.options).items()}
+    table = Table(title=f"trace written: {run.path} ({run.file_format})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        if key in ("path", "file_format"):
+            continue
+        table.add_row(key, "-" if value is None else f"{value:,.2f}" if isinstance(value, float) else str(value))
+    output_document(envelope("trace synth", "ok", inputs, data), fmt, None, table=table)

@@ -2,8 +2,9 @@
 
 The only module that imports matplotlib. The page needs no network access: charts are inline SVG
 (text kept as text, so titles and axis labels are searchable), styles are inline, and the result
-document is embedded verbatim as ``<script type="application/json" id="planner-result">`` (the
-report's numbers are the JSON's). Rendering is deterministic: a fixed SVG hash salt, no dates.
+document is embedded as ``<script type="application/json" id="planner-result">`` (the report's
+numbers are the JSON's; ``<``, ``>`` and ``&`` in its strings as ``\\u003c``, ``\\u003e``, ``\\u0026``).
+Rendering is deterministic: a fixed SVG hash salt, no dates.
 """
 
 from __future__ import annotations
@@ -342,8 +343,18 @@ _JS = (
 )
 
 
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def script_safe_json(text: str) -> str:
+    """JSON text that a ``<script>`` element cannot end early or turn into a comment: ``<``, ``>`` and ``&``
+    (found only inside JSON strings) as ``\\u003c``, ``\\u003e``, ``\\u0026``, which JSON.parse reads back as
+    the same characters (``</script>``, ``<!--<script>`` in a catalog name stay text)."""
+    return text.translate(_SCRIPT_SAFE)
+
+
 def _json_block(block_id: str, text: str) -> str:
-    safe = text.replace("</", "<\\/")
+    safe = script_safe_json(text)
     return f'<script type="application/json" id="{block_id}">{safe}</script>'
 
 

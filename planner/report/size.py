@@ -168,8 +168,44 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def size_table(r: SizeResult, catalog: Catalog) -> Group:
+def simulated_verdicts(verification: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """``--verify``'s simulated classes by name (``slo_attainment_frac``, ``meets_slo``); empty without it."""
+    if not verification:
+        return {}
+    return {str(c["name"]): c for c in verification.get("by_class", [])}
+
+
+def verify_failures(verification: dict[str, Any] | None) -> list[str]:
+    """The classes the simulation of ``--verify`` finds missing their SLO (and saturation), one line each."""
+    if not verification:
+        return []
+    lines = [
+        f"class {c['name']}: simulated SLO attainment {_attain(c.get('slo_attainment_frac'))} misses its target"
+        for c in verification.get("by_class", [])
+        if not c.get("meets_slo", True)
+    ]
+    if verification.get("saturated"):
+        lines.append("the simulated plan saturates (its queues grow without bound)")
+    return lines
+
+
+def _attain(frac: float | None) -> str:
+    return "-" if frac is None else f"{100 * frac:.1f}%"
+
+
+def _met(analytic: bool, simulated: dict[str, Any] | None) -> str:
+    if not analytic:
+        return "NO"
+    if simulated is not None and not simulated.get("meets_slo", True):
+        return "NO (simulated)"
+    return "yes"
+
+
+def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | None = None) -> Group:
+    """The tables of ``planner size``; with ``verification`` (``--verify``), the SLO table shows each class's
+    simulated attainment beside the analytic verdict, and ``met`` is ``yes`` only when both meet the SLO."""
     ev = r.plan.evaluation
+    simulated = simulated_verdicts(verification)
     pools = Table(title=f"plan: {r.workload.model} ({r.workload.precision}), {r.plan.optimality} ({r.plan.solver})")
     for col in ("role", "GPU", "TP", "replicas", "GPUs", "max batch", "link / budget", "utilization", "USD/month"):
         pools.add_column(col, justify="right" if col not in ("role", "GPU", "link / budget") else "left")
@@ -188,11 +224,14 @@ def size_table(r: SizeResult, catalog: Catalog) -> Group:
             f"{_pct(pr.utilization_frac)} {bar:<10}",
             f"{pr.usd_per_hour * HOURS_PER_MONTH:,.0f}",
         )
-    slo = Table(title="predicted latency vs SLO (ms)")
-    for col in ("class", "TTFT p50", "TTFT @SLO", "target", "TPOT p50", "TPOT @SLO", "target", "met"):
+    slo = Table(title="predicted latency vs SLO (ms)" + (", and simulated SLO attainment" if verification else ""))
+    columns = ["class", "TTFT p50", "TTFT @SLO", "target", "TPOT p50", "TPOT @SLO", "target"]
+    columns += ["simulated", "met"] if verification else ["met"]
+    for col in columns:
         slo.add_column(col, justify="right" if col != "class" else "left")
     for c in ev.classes:
-        slo.add_row(
+        sim = simulated.get(c.name)
+        cells = [
             c.name,
             f"{s_to_ms(c.ttft_p50_s):.1f}",
             f"{s_to_ms(c.ttft_pct_s):.1f}",
@@ -200,8 +239,11 @@ def size_table(r: SizeResult, catalog: Catalog) -> Group:
             f"{s_to_ms(c.tpot_p50_s):.1f}",
             f"{s_to_ms(c.tpot_pct_s):.1f}",
             f"{s_to_ms(c.tpot_target_s):g} (p{c.tpot_pct * 100:g})",
-            "yes" if c.meets_slo else "NO",
-        )
+        ]
+        if verification:
+            cells.append(_attain(sim.get("slo_attainment_frac")) if sim else "-")
+        cells.append(_met(c.meets_slo, sim) if verification else "yes" if c.meets_slo else "NO")
+        slo.add_row(*cells)
     totals = Table(title="cost and power")
     totals.add_column("metric")
     totals.add_column("value", justify="right")
@@ -267,6 +309,14 @@ def size_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
         lines.append(f"| {b['name']} | {b.get('num_gpus', '-')} | {cost_m} |")
     if data["savings_frac"] is not None:
         lines += ["", f"Savings against the best co-located baseline: {100 * data['savings_frac']:.1f}%."]
+    verification = data.get("verification")
+    if verification:
+        verdict = "meets" if verification.get("meets_slo") else "MISSES"
+        lines += [
+            "",
+            f"Simulated ({verification['requests']:,} requests): SLO attainment "
+            f"{_attain(verification.get('slo_attainment_frac'))}; the plan {verdict} its SLOs in simulation.",
+        ]
     if data.get("engines"):
         lines += ["", "| engine | GPUs | USD/month |", "|---|--:|--:|"]
         for e in data["engines"]:
