@@ -36,8 +36,8 @@ def main() -> None:
             analytic = {c.name: c for c in sim.analytic.classes}
             for c in sim.classes:
                 a = analytic[c.name]
-                ttft_a, ttft_s = a.ttft_pct_s * 1e3, c.ttft.at_pct * 1e3
-                tpot_a, tpot_s = a.tpot_pct_s * 1e3, c.tpot.at_pct * 1e3
+                ttft_a, ttft_s = a.ttft_at_slo_s * 1e3, c.ttft.at_slo * 1e3
+                tpot_a, tpot_s = a.tpot_at_slo_s * 1e3, c.tpot.at_slo * 1e3
                 name = f"{path.stem}/{c.name}"
                 ttft = f"{ttft_a:>10.1f}{ttft_s:>10.1f}{(ttft_a / ttft_s - 1) * 100:>7.1f}%"
                 tpot = f"{tpot_a:>10.1f}{tpot_s:>8.1f}{(tpot_a / tpot_s - 1) * 100:>7.1f}%"

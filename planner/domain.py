@@ -7,6 +7,7 @@ validation logic. Ids are canonical (see :func:`canonical_id`).
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -477,12 +478,24 @@ class TokenDist:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Slo:
-    """Latency targets at a percentile (0.99 for ``ttft_p99_ms``)."""
+    """Latency targets at a quantile (0.99 for ``ttft_p99_ms``, 0.9 for ``ttft_p90_ms``): fractions, not percents."""
 
     ttft_s: float
-    ttft_pct: float
+    ttft_quantile: float
     tpot_s: float
-    tpot_pct: float
+    tpot_quantile: float
+
+    @property
+    def ttft_pct(self) -> float:
+        """Deprecated name of :attr:`ttft_quantile` (it held a fraction, not a percent)."""
+        warnings.warn("Slo.ttft_pct is Slo.ttft_quantile", DeprecationWarning, stacklevel=2)
+        return self.ttft_quantile
+
+    @property
+    def tpot_pct(self) -> float:
+        """Deprecated name of :attr:`tpot_quantile`."""
+        warnings.warn("Slo.tpot_pct is Slo.tpot_quantile", DeprecationWarning, stacklevel=2)
+        return self.tpot_quantile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -229,8 +229,8 @@ def example_sims() -> dict[str, object]:
 def test_analytic_p99_within_20pct_of_simulation(example_sims: dict[str, object], example: str, metric: str) -> None:
     sim = example_sims[example]
     for a, s in zip(sim.analytic.classes, sim.classes, strict=True):  # type: ignore[attr-defined]
-        analytic = a.ttft_pct_s if metric == "ttft" else a.tpot_pct_s
-        simulated = s.ttft.at_pct if metric == "ttft" else s.tpot.at_pct
+        analytic = a.ttft_at_slo_s if metric == "ttft" else a.tpot_at_slo_s
+        simulated = s.ttft.at_slo if metric == "ttft" else s.tpot.at_slo
         assert analytic == pytest.approx(simulated, rel=0.20), (a.name, analytic, simulated)
 
 
@@ -258,7 +258,7 @@ def test_simulate_json_keys_and_determinism(run_cli: Run) -> None:
         assert set(d[key]) >= {"p50", "p90", "p99"}
     assert 0.9 <= d["slo_attainment_frac"] <= 1.0
     assert d["saturated"] is False
-    assert d["analytic"]["ttft_p99_ms"] > 0 and d["analytic"]["by_class"][0]["tpot_at_slo_pct_ms"]["rel_diff"] is not None
+    assert d["analytic"]["ttft_at_slo_ms"] > 0 and d["analytic"]["by_class"][0]["tpot_at_slo_pct_ms"]["rel_diff"] is not None
     assert {p["role"] for p in d["pools"]} == {"prefill", "decode"}
     code2, out2, _ = run_cli(*args)
     assert code2 == 0 and out2 == out  # same input and seed: byte-identical

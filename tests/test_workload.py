@@ -79,7 +79,8 @@ def test_design_example_loads_exactly_as_written(catalog: Catalog) -> None:
     assert (cls.output_tokens.mean, cls.output_tokens.p50, cls.output_tokens.p90, cls.output_tokens.p99) == (300, 250, 600, 1000)
     # The quantile grid is mean-matched (within 1%).
     assert sum(cls.input_tokens.grid) / len(cls.input_tokens.grid) == pytest.approx(2000, rel=0.01)
-    assert (cls.slo.ttft_s, cls.slo.ttft_pct, cls.slo.tpot_s, cls.slo.tpot_pct) == pytest.approx((1.0, 0.99, 0.06, 0.99))
+    slo = cls.slo
+    assert (slo.ttft_s, slo.ttft_quantile, slo.tpot_s, slo.tpot_quantile) == pytest.approx((1.0, 0.99, 0.06, 0.99))
     assert wl.prefill_gpus == ("h100-sxm",)
     assert wl.decode_gpus == ("a100-sxm-80gb", "h100-sxm")
     assert wl.links == ("ib-ndr-400", "roce-200")
@@ -139,7 +140,7 @@ def test_ids_are_matched_loosely(catalog: Catalog) -> None:
 def test_slo_keys_at_other_percentiles(catalog: Catalog, slo: str, expected: tuple[float, ...]) -> None:
     text = DESIGN_WORKLOAD.replace("{ttft_p99_ms: 1000, tpot_p99_ms: 60}", slo)
     (cls,) = load(text, catalog).classes
-    assert (cls.slo.ttft_s, cls.slo.ttft_pct, cls.slo.tpot_s, cls.slo.tpot_pct) == pytest.approx(expected)
+    assert (cls.slo.ttft_s, cls.slo.ttft_quantile, cls.slo.tpot_s, cls.slo.tpot_quantile) == pytest.approx(expected)
 
 
 def test_sizing_at_p90_reports_the_p90(run_cli: Run, tmp_path: Path) -> None:

@@ -355,8 +355,8 @@ def point_data(result: SizeResult) -> dict[str, Any]:
             }
             for pr in ev.pools
         ],
-        "ttft_p99_ms": max(c.ttft_pct_s for c in ev.classes) * 1e3,
-        "tpot_p99_ms": max(c.tpot_pct_s for c in ev.classes) * 1e3,
+        "ttft_at_slo_ms": max(c.ttft_at_slo_s for c in ev.classes) * 1e3,
+        "tpot_at_slo_ms": max(c.tpot_at_slo_s for c in ev.classes) * 1e3,
     }
 
 

@@ -171,7 +171,9 @@ def _slo(ctx: CheckContext, metric: Literal["ttft", "tpot"]) -> list[Outcome]:
     out = []
     for c in _ev(ctx).classes:
         observed_s, target_s, pct = (
-            (c.ttft_pct_s, c.ttft_target_s, c.ttft_pct) if metric == "ttft" else (c.tpot_pct_s, c.tpot_target_s, c.tpot_pct)
+            (c.ttft_at_slo_s, c.ttft_target_s, c.ttft_quantile)
+            if metric == "ttft"
+            else (c.tpot_at_slo_s, c.tpot_target_s, c.tpot_quantile)
         )
         key = _pct_key(metric, pct)
         path = (*ctx.class_paths.get(c.name, ("workload", "classes")), "slo", key)

@@ -127,7 +127,7 @@ class SloSpec(Strict):
             assert m is not None
             parsed[m.group(1)] = (ms_to_s(float(value)), float(m.group(2)) / 100)
         return domain.Slo(
-            ttft_s=parsed["ttft"][0], ttft_pct=parsed["ttft"][1], tpot_s=parsed["tpot"][0], tpot_pct=parsed["tpot"][1]
+            ttft_s=parsed["ttft"][0], ttft_quantile=parsed["ttft"][1], tpot_s=parsed["tpot"][0], tpot_quantile=parsed["tpot"][1]
         )
 
 

@@ -194,7 +194,7 @@ def _solve_once(
         worst = next(c for c in ev.classes if not c.meets_slo)
         raise PlannerError(
             f"internal: the optimizer's plan misses class {worst.name}'s SLO on re-verification "
-            f"(TTFT {s_to_ms(worst.ttft_pct_s):.1f} ms, TPOT {s_to_ms(worst.tpot_pct_s):.1f} ms); please report it"
+            f"(TTFT {s_to_ms(worst.ttft_at_slo_s):.1f} ms, TPOT {s_to_ms(worst.tpot_at_slo_s):.1f} ms); please report it"
         )
     return Solved(
         deployment=deployment,
@@ -236,7 +236,7 @@ def _diagnose_slo(workload: Workload, catalog: Catalog, prefill: list[Candidate]
                 if t < best_tpot:
                     best_tpot, best_tpot_where = t, f"{tp}x {gpu}"
         if not has_d:
-            name = _pct_name("tpot", cls.slo.tpot_pct)
+            name = _pct_name("tpot", cls.slo.tpot_quantile)
             raise InfeasibleError(
                 f"class {cls.name}: {name} {s_to_ms(cls.slo.tpot_s):g} cannot be met: the fastest allowed decode "
                 f"replica ({best_tpot_where}) takes {s_to_ms(best_tpot):.1f} ms per token even at batch 1 "
@@ -252,7 +252,7 @@ def _diagnose_slo(workload: Workload, catalog: Catalog, prefill: list[Candidate]
             )
         best = math.inf
         where = ""
-        l_p = cls.input_tokens.quantile(cls.slo.ttft_pct)
+        l_p = cls.input_tokens.quantile(cls.slo.ttft_quantile)
         for gpu in workload.prefill_gpus:
             for tp in (1, 2, 4, 8):
                 try:
@@ -263,13 +263,13 @@ def _diagnose_slo(workload: Workload, catalog: Catalog, prefill: list[Candidate]
                     continue
                 for lk in workload.links:
                     svc = prefill_service(rep, cls, catalog.links[lk])
-                    t = svc.at(cls.slo.ttft_pct) + best_tpot
+                    t = svc.at(cls.slo.ttft_quantile) + best_tpot
                     if t < best:
                         best, where = t, f"{tp}x {gpu} over {lk}"
-        name = _pct_name("ttft", cls.slo.ttft_pct)
+        name = _pct_name("ttft", cls.slo.ttft_quantile)
         raise InfeasibleError(
             f"class {cls.name}: {name} {s_to_ms(cls.slo.ttft_s):g} cannot be met: a {l_p:.0f}-token prompt (its "
-            f"p{cls.slo.ttft_pct * 100:g}) takes {s_to_ms(best):.1f} ms to first token on the fastest allowed prefill "
+            f"p{cls.slo.ttft_quantile * 100:g}) takes {s_to_ms(best):.1f} ms to first token on the fastest allowed prefill "
             f"({where}) with no queueing, KV transfer and first decode step included",
             hint=f"best achievable {name} is about {s_to_ms(best):.1f} (the first decode step is budgeted at the TPOT target "
             "when sizing)",

@@ -129,18 +129,18 @@ class PoolResult:
 class ClassResult:
     name: str
     ttft_p50_s: float
-    ttft_pct_s: float
+    ttft_at_slo_s: float
     tpot_p50_s: float
-    tpot_pct_s: float
+    tpot_at_slo_s: float
     ttft_target_s: float
     tpot_target_s: float
-    ttft_pct: float
-    tpot_pct: float
+    ttft_quantile: float
+    tpot_quantile: float
 
     @property
     def meets_slo(self) -> bool:
         tol = 1e-6  # the capacity searches stop within 1e-6 of the boundary
-        return self.ttft_pct_s <= self.ttft_target_s * (1 + tol) and self.tpot_pct_s <= self.tpot_target_s * (1 + tol)
+        return self.ttft_at_slo_s <= self.ttft_target_s * (1 + tol) and self.tpot_at_slo_s <= self.tpot_target_s * (1 + tol)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,13 +287,13 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
             ClassResult(
                 name=cls.name,
                 ttft_p50_s=max(t.p50_s for t in ttft),
-                ttft_pct_s=max(t.pct_s for t in ttft),
+                ttft_at_slo_s=max(t.pct_s for t in ttft),
                 tpot_p50_s=max(t.p50_s for t in tpot),
-                tpot_pct_s=max(t.pct_s for t in tpot),
+                tpot_at_slo_s=max(t.pct_s for t in tpot),
                 ttft_target_s=cls.slo.ttft_s,
                 tpot_target_s=cls.slo.tpot_s,
-                ttft_pct=cls.slo.ttft_pct,
-                tpot_pct=cls.slo.tpot_pct,
+                ttft_quantile=cls.slo.ttft_quantile,
+                tpot_quantile=cls.slo.tpot_quantile,
             )
         )
 

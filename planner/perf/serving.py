@@ -179,7 +179,7 @@ def prefill_ttft(
     offsets = svc.exposed_s + first_step_s
     return Latency(
         p50_s=sum_quantile_s(offsets, c, theta, MEDIAN),
-        pct_s=sum_quantile_s(offsets, c, theta, cls.slo.ttft_pct),
+        pct_s=sum_quantile_s(offsets, c, theta, cls.slo.ttft_quantile),
         utilization_frac=min(1.0, rate_per_replica * svc.mean_s),
     )
 
@@ -188,7 +188,7 @@ def prefill_max_rate(svc: PrefillService, cls: RequestClass, first_step_s: float
     """Largest per-replica rate whose TTFT at the SLO percentile meets the target (0 if none), in a
     pool of ``servers`` replicas sharing one queue."""
     pooled = max_rate_for_quantile(
-        svc.mean_s, svc.cv2, cls.interarrival_cv2, svc.exposed_s + first_step_s, cls.slo.ttft_pct, cls.slo.ttft_s, servers
+        svc.mean_s, svc.cv2, cls.interarrival_cv2, svc.exposed_s + first_step_s, cls.slo.ttft_quantile, cls.slo.ttft_s, servers
     )
     return pooled / servers * (1 - 1e-6)
 
@@ -203,7 +203,7 @@ def decode_max_rate(rep: Replica, cls: RequestClass, max_batch: int) -> float:
     t_cap = rep.decode_s(max_batch, ctx)
     if t_cap > cls.slo.tpot_s or not kv_fits(rep, cls, max_batch):
         return 0.0
-    return max_mean_occupancy(max_batch, cls.slo.tpot_pct) / (cls.output_tokens.mean * t_cap)
+    return max_mean_occupancy(max_batch, cls.slo.tpot_quantile) / (cls.output_tokens.mean * t_cap)
 
 
 def decode_occupancy(rep: Replica, cls: RequestClass, rate_per_replica: float, max_batch: int) -> float:
@@ -225,9 +225,9 @@ def decode_occupancy(rep: Replica, cls: RequestClass, rate_per_replica: float, m
 def decode_tpot(rep: Replica, cls: RequestClass, rate_per_replica: float, max_batch: int) -> Latency:
     ctx = mean_context_tokens(cls)
     n_mean = decode_occupancy(rep, cls, rate_per_replica, max_batch)
-    if occupancy_quantile(n_mean, cls.slo.tpot_pct) > max_batch * (1 + 1e-9):
+    if occupancy_quantile(n_mean, cls.slo.tpot_quantile) > max_batch * (1 + 1e-9):
         return Latency(p50_s=math.inf, pct_s=math.inf, utilization_frac=1.0)
-    n_p = min(max_batch, occupancy_quantile(n_mean, cls.slo.tpot_pct))
+    n_p = min(max_batch, occupancy_quantile(n_mean, cls.slo.tpot_quantile))
     return Latency(
         p50_s=rep.decode_s(max(n_mean, 1.0), ctx),
         pct_s=rep.decode_s(max(n_p, 1.0), ctx),
@@ -311,16 +311,16 @@ def colocated_metrics(
     offsets = service + request_fixed_s(rep)
     ttft = Latency(
         p50_s=sum_quantile_s(offsets, c, theta, MEDIAN),
-        pct_s=sum_quantile_s(offsets, c, theta, cls.slo.ttft_pct),
+        pct_s=sum_quantile_s(offsets, c, theta, cls.slo.ttft_quantile),
         utilization_frac=rho,
     )
     t_avg = rho * co.t_mix_s + (1 - rho) * co.t_decode_s
     n_mean = rate_per_replica * cls.output_tokens.mean * t_avg
-    if occupancy_quantile(n_mean, cls.slo.tpot_pct) > max_batch * (1 + 1e-9):
+    if occupancy_quantile(n_mean, cls.slo.tpot_quantile) > max_batch * (1 + 1e-9):
         return ttft, _SATURATED
     tpot = Latency(
         p50_s=_tpot_quantile(cls, co, rho, MEDIAN),
-        pct_s=_tpot_quantile(cls, co, rho, cls.slo.tpot_pct),
+        pct_s=_tpot_quantile(cls, co, rho, cls.slo.tpot_quantile),
         utilization_frac=min(1.0, max(rho, n_mean / max_batch)),
     )
     return ttft, tpot
@@ -328,7 +328,7 @@ def colocated_metrics(
 
 def _max_chunk_frac(cls: RequestClass, co: Colocated) -> float:
     """Largest fraction of chunk-carrying iterations whose TPOT quantile meets the target."""
-    target, p = cls.slo.tpot_s, cls.slo.tpot_pct
+    target, p = cls.slo.tpot_s, cls.slo.tpot_quantile
     if co.t_decode_s > target:
         return 0.0
     delta = co.t_mix_s - co.t_decode_s
@@ -365,7 +365,7 @@ def _colocated_rate_bound(rep: Replica, cls: RequestClass, co: Colocated, max_ba
     if rho_max <= 0:
         return 0.0
     # Slots: n̄ = λ·OSL·(ρ·T_mix + (1 − ρ)·T_decode) with ρ = λ·mean, a quadratic in λ.
-    n_max = max_mean_occupancy(max_batch, cls.slo.tpot_pct)
+    n_max = max_mean_occupancy(max_batch, cls.slo.tpot_quantile)
     a = cls.output_tokens.mean * mean * (co.t_mix_s - co.t_decode_s)
     b = cls.output_tokens.mean * co.t_decode_s
     occ_rate = n_max / b if a <= 0 else (-b + math.sqrt(b * b + 4 * a * n_max)) / (2 * a)
@@ -381,7 +381,7 @@ def colocated_max_rate(rep: Replica, cls: RequestClass, co: Colocated, max_batch
     mean, cv2, service = _colocated_service(co, cls)
     ttft_rate = (
         max_rate_for_quantile(
-            mean, cv2, cls.interarrival_cv2, service + request_fixed_s(rep), cls.slo.ttft_pct, cls.slo.ttft_s, servers
+            mean, cv2, cls.interarrival_cv2, service + request_fixed_s(rep), cls.slo.ttft_quantile, cls.slo.ttft_s, servers
         )
         / servers
     )

@@ -63,9 +63,9 @@ def check_data(result: CheckResult) -> dict[str, Any]:
             "classes": [
                 {
                     "name": c.name,
-                    "ttft_at_slo_pct_ms": s_to_ms(c.ttft_pct_s),
+                    "ttft_at_slo_pct_ms": s_to_ms(c.ttft_at_slo_s),
                     "ttft_target_ms": s_to_ms(c.ttft_target_s),
-                    "tpot_at_slo_pct_ms": s_to_ms(c.tpot_pct_s),
+                    "tpot_at_slo_pct_ms": s_to_ms(c.tpot_at_slo_s),
                     "tpot_target_ms": s_to_ms(c.tpot_target_s),
                     "meets_slo": c.meets_slo,
                 }

@@ -18,7 +18,7 @@ from planner.units import s_to_ms
 
 
 def _dist_ms(d: Dist) -> dict[str, float]:
-    return {"p50": s_to_ms(d.p50), "p90": s_to_ms(d.p90), "p99": s_to_ms(d.p99), "at_slo_pct": s_to_ms(d.at_pct)}
+    return {"p50": s_to_ms(d.p50), "p90": s_to_ms(d.p90), "p99": s_to_ms(d.p99), "at_slo_pct": s_to_ms(d.at_slo)}
 
 
 def rel_diff(analytic: float, simulated: float) -> float | None:
@@ -41,8 +41,8 @@ def _class_row(c: ClassMetrics) -> dict[str, Any]:
         "e2e_ms": _dist_ms(c.e2e),
         "ttft_target_ms": s_to_ms(c.ttft_target_s),
         "tpot_target_ms": s_to_ms(c.tpot_target_s),
-        "ttft_slo_percentile": c.ttft_pct,
-        "tpot_slo_percentile": c.tpot_pct,
+        "ttft_slo_percentile": c.ttft_quantile,
+        "tpot_slo_percentile": c.tpot_quantile,
         "ttft_attainment_frac": c.ttft_attainment_frac,
         "tpot_attainment_frac": c.tpot_attainment_frac,
         "slo_attainment_frac": c.slo_attainment_frac,
@@ -59,22 +59,22 @@ def analytic_data(sim: Simulation) -> dict[str, Any]:
             {
                 "name": a.name,
                 "ttft_p50_ms": _pair(a.ttft_p50_s, s.ttft.p50),
-                "ttft_at_slo_pct_ms": _pair(a.ttft_pct_s, s.ttft.at_pct),
+                "ttft_at_slo_pct_ms": _pair(a.ttft_at_slo_s, s.ttft.at_slo),
                 "tpot_p50_ms": _pair(a.tpot_p50_s, s.tpot.p50),
-                "tpot_at_slo_pct_ms": _pair(a.tpot_pct_s, s.tpot.at_pct),
-                "ttft_slo_percentile": a.ttft_pct,
-                "tpot_slo_percentile": a.tpot_pct,
+                "tpot_at_slo_pct_ms": _pair(a.tpot_at_slo_s, s.tpot.at_slo),
+                "ttft_slo_percentile": a.ttft_quantile,
+                "tpot_slo_percentile": a.tpot_quantile,
                 "meets_slo": a.meets_slo,
             }
         )
     return {
         "ttft_p50_ms": max(s_to_ms(c.ttft_p50_s) for c in ev.classes),
-        "ttft_p99_ms": max(s_to_ms(c.ttft_pct_s) for c in ev.classes),
+        "ttft_at_slo_ms": max(s_to_ms(c.ttft_at_slo_s) for c in ev.classes),
         "tpot_p50_ms": max(s_to_ms(c.tpot_p50_s) for c in ev.classes),
-        "tpot_p99_ms": max(s_to_ms(c.tpot_pct_s) for c in ev.classes),
+        "tpot_at_slo_ms": max(s_to_ms(c.tpot_at_slo_s) for c in ev.classes),
         "meets_slo": ev.meets_slos,
         "by_class": by_class,
-        "note": "*_p99_ms are at each class's SLO percentile (p99 unless stated); rel_diff = (analytic - simulated)/simulated",
+        "note": "*_at_slo_ms are at each class's SLO percentile; rel_diff = (analytic - simulated)/simulated",
     }
 
 
@@ -171,8 +171,8 @@ def verification_data(sim: Simulation) -> dict[str, Any]:
                 "slo_attainment_frac": c.slo_attainment_frac,
                 "ttft_attainment_frac": c.ttft_attainment_frac,
                 "tpot_attainment_frac": c.tpot_attainment_frac,
-                "ttft_at_slo_pct_ms": s_to_ms(c.ttft.at_pct),
-                "tpot_at_slo_pct_ms": s_to_ms(c.tpot.at_pct),
+                "ttft_at_slo_pct_ms": s_to_ms(c.ttft.at_slo),
+                "tpot_at_slo_pct_ms": s_to_ms(c.tpot.at_slo),
                 "ttft_p99_ms": s_to_ms(c.ttft.p99),
                 "tpot_p99_ms": s_to_ms(c.tpot.p99),
                 "meets_slo": c.meets_slo,

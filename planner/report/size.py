@@ -34,23 +34,23 @@ def pool_rows(ev: Evaluation) -> list[dict[str, Any]]:
 
 
 def predicted(ev: Evaluation) -> dict[str, Any]:
-    """Worst class's percentiles; ``*_p99_ms`` are at each class's SLO percentile (p99 unless stated)."""
+    """Worst class's percentiles; ``*_at_slo_ms`` are at each class's SLO percentile."""
     return {
         "ttft_p50_ms": max(s_to_ms(c.ttft_p50_s) for c in ev.classes),
-        "ttft_p99_ms": max(s_to_ms(c.ttft_pct_s) for c in ev.classes),
+        "ttft_at_slo_ms": max(s_to_ms(c.ttft_at_slo_s) for c in ev.classes),
         "tpot_p50_ms": max(s_to_ms(c.tpot_p50_s) for c in ev.classes),
-        "tpot_p99_ms": max(s_to_ms(c.tpot_pct_s) for c in ev.classes),
+        "tpot_at_slo_ms": max(s_to_ms(c.tpot_at_slo_s) for c in ev.classes),
         "by_class": [
             {
                 "name": c.name,
                 "ttft_p50_ms": s_to_ms(c.ttft_p50_s),
-                "ttft_at_slo_pct_ms": s_to_ms(c.ttft_pct_s),
+                "ttft_at_slo_pct_ms": s_to_ms(c.ttft_at_slo_s),
                 "ttft_target_ms": s_to_ms(c.ttft_target_s),
-                "ttft_slo_percentile": c.ttft_pct,
+                "ttft_slo_percentile": c.ttft_quantile,
                 "tpot_p50_ms": s_to_ms(c.tpot_p50_s),
-                "tpot_at_slo_pct_ms": s_to_ms(c.tpot_pct_s),
+                "tpot_at_slo_pct_ms": s_to_ms(c.tpot_at_slo_s),
                 "tpot_target_ms": s_to_ms(c.tpot_target_s),
-                "tpot_slo_percentile": c.tpot_pct,
+                "tpot_slo_percentile": c.tpot_quantile,
                 "meets_slo": c.meets_slo,
             }
             for c in ev.classes
@@ -234,11 +234,11 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
         cells = [
             c.name,
             f"{s_to_ms(c.ttft_p50_s):.1f}",
-            f"{s_to_ms(c.ttft_pct_s):.1f}",
-            f"{s_to_ms(c.ttft_target_s):g} (p{c.ttft_pct * 100:g})",
+            f"{s_to_ms(c.ttft_at_slo_s):.1f}",
+            f"{s_to_ms(c.ttft_target_s):g} (p{c.ttft_quantile * 100:g})",
             f"{s_to_ms(c.tpot_p50_s):.1f}",
-            f"{s_to_ms(c.tpot_pct_s):.1f}",
-            f"{s_to_ms(c.tpot_target_s):g} (p{c.tpot_pct * 100:g})",
+            f"{s_to_ms(c.tpot_at_slo_s):.1f}",
+            f"{s_to_ms(c.tpot_target_s):g} (p{c.tpot_quantile * 100:g})",
         ]
         if verification:
             cells.append(_attain(sim.get("slo_attainment_frac")) if sim else "-")
@@ -296,8 +296,8 @@ def size_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
     pr = data["predicted"]
     lines += [
         "",
-        f"Predicted TTFT p50/p99 {pr['ttft_p50_ms']:.1f}/{pr['ttft_p99_ms']:.1f} ms, "
-        f"TPOT p50/p99 {pr['tpot_p50_ms']:.1f}/{pr['tpot_p99_ms']:.1f} ms.",
+        f"Predicted TTFT p50 / at the SLO percentile {pr['ttft_p50_ms']:.1f}/{pr['ttft_at_slo_ms']:.1f} ms, "
+        f"TPOT {pr['tpot_p50_ms']:.1f}/{pr['tpot_at_slo_ms']:.1f} ms.",
         f"Cost {data['cost']['usd_per_month']:,.0f} USD/month ({data['cost']['usd_per_mtok']:.3f} USD per 1M output tokens), "
         f"{data['power_kw']:.1f} kW.",
         "",

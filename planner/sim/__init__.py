@@ -59,7 +59,7 @@ class Dist:
     p50: float
     p90: float
     p99: float
-    at_pct: float  # at the class's SLO percentile
+    at_slo: float  # at the class's SLO percentile
     mean: float
     count: int
 
@@ -76,14 +76,14 @@ class ClassMetrics:
     tpot_attainment_frac: float
     slo_attainment_frac: float  # both targets
     goodput_rps: float
-    ttft_pct: float
-    tpot_pct: float
+    ttft_quantile: float
+    tpot_quantile: float
     ttft_target_s: float
     tpot_target_s: float
 
     @property
     def meets_slo(self) -> bool:
-        return self.ttft_attainment_frac >= self.ttft_pct and self.tpot_attainment_frac >= self.tpot_pct
+        return self.ttft_attainment_frac >= self.ttft_quantile and self.tpot_attainment_frac >= self.tpot_quantile
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +124,7 @@ def _dist(values: np.ndarray, pct: float) -> Dist:
         p50=quantile(values, 0.5),
         p90=quantile(values, 0.9),
         p99=quantile(values, 0.99),
-        at_pct=quantile(values, pct),
+        at_slo=quantile(values, pct),
         mean=float(finite.mean()) if finite.size == values.size and values.size else math.inf if values.size else math.nan,
         count=int(values.size),
     )
@@ -143,15 +143,15 @@ def _metrics(name: str, res: SimResult, mask: np.ndarray, workload: Workload, cl
     tpot = tpot_all[multi]
     e2e = np.where(np.isnan(done), math.inf, done - arr)
     if cls_idx is None:
-        ttft_pct = max(c.slo.ttft_pct for c in workload.classes)
-        tpot_pct = max(c.slo.tpot_pct for c in workload.classes)
+        ttft_quantile = max(c.slo.ttft_quantile for c in workload.classes)
+        tpot_quantile = max(c.slo.tpot_quantile for c in workload.classes)
         cidx = req.class_index[mask]
         ttft_target = np.array([c.slo.ttft_s for c in workload.classes])[cidx]
         tpot_target = np.array([c.slo.tpot_s for c in workload.classes])[cidx]
         t_ttft, t_tpot = math.nan, math.nan
     else:
         c = workload.classes[cls_idx]
-        ttft_pct, tpot_pct = c.slo.ttft_pct, c.slo.tpot_pct
+        ttft_quantile, tpot_quantile = c.slo.ttft_quantile, c.slo.tpot_quantile
         ttft_target = np.full(arr.size, c.slo.ttft_s)
         tpot_target = np.full(arr.size, c.slo.tpot_s)
         t_ttft, t_tpot = c.slo.ttft_s, c.slo.tpot_s
@@ -164,15 +164,15 @@ def _metrics(name: str, res: SimResult, mask: np.ndarray, workload: Workload, cl
         name=name,
         num_requests=n,
         completed=int(np.count_nonzero(~np.isnan(done))),
-        ttft=_dist(ttft, ttft_pct),
-        tpot=_dist(tpot, tpot_pct),
-        e2e=_dist(e2e, ttft_pct),
+        ttft=_dist(ttft, ttft_quantile),
+        tpot=_dist(tpot, tpot_quantile),
+        e2e=_dist(e2e, ttft_quantile),
         ttft_attainment_frac=float(ok_ttft.mean()) if n else math.nan,
         tpot_attainment_frac=float(ok_tpot.mean()) if n else math.nan,
         slo_attainment_frac=float(both.mean()) if n else math.nan,
         goodput_rps=float(np.count_nonzero(both)) / window if window > 0 else math.nan,
-        ttft_pct=ttft_pct,
-        tpot_pct=tpot_pct,
+        ttft_quantile=ttft_quantile,
+        tpot_quantile=tpot_quantile,
         ttft_target_s=t_ttft,
         tpot_target_s=t_tpot,
     )
@@ -325,7 +325,8 @@ def simulate_requests(
         if c.num_requests and not c.meets_slo:
             warnings.append(
                 f"class {c.name}: simulated attainment misses the SLO percentile "
-                f"(TTFT {c.ttft_attainment_frac:.4f} vs {c.ttft_pct:g}, TPOT {c.tpot_attainment_frac:.4f} vs {c.tpot_pct:g})"
+                f"(TTFT {c.ttft_attainment_frac:.4f} vs {c.ttft_quantile:g}, "
+                f"TPOT {c.tpot_attainment_frac:.4f} vs {c.tpot_quantile:g})"
             )
     return Simulation(
         workload=workload,
