@@ -536,7 +536,9 @@ class Workload:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pool:
     """``replicas`` replicas of ``tp`` GPUs each, serving one role. Prefill pools name the link the
-    KV cache leaves on; co-located pools have a chunked-prefill ``token_budget``."""
+    KV cache leaves on; co-located pools have a chunked-prefill ``token_budget``. ``attention_dp`` and
+    ``moe_ep`` split a replica's GPUs into data-parallel attention groups and expert-parallel groups
+    (``planner.perf.roofline.Hardware``); both 1 is plain tensor parallelism, and the key names them only when > 1."""
 
     role: Role
     gpu: str
@@ -545,10 +547,30 @@ class Pool:
     max_batch: int
     token_budget: int | None = None
     link: str | None = None
+    attention_dp: int = 1  # data-parallel attention groups in each replica of tp GPUs (1: plain TP attention)
+    moe_ep: int = 1  # expert-parallel groups the routed experts split over (MoE models; 1: TP experts)
+
+    @property
+    def layout(self) -> str:
+        """How a replica splits the model beyond plain TP ("" for plain TP): ``EP 8, DP-attn 8``."""
+        parts = [f"EP {self.moe_ep}"] if self.moe_ep > 1 else []
+        if self.attention_dp > 1:
+            parts.append(f"DP-attn {self.attention_dp}")
+        return ", ".join(parts)
+
+    def layout_keys(self) -> dict[str, int]:
+        """The layout as output keys: ``attention_dp`` and ``moe_ep``, only those > 1 (none for plain TP)."""
+        keys = {"attention_dp": self.attention_dp, "moe_ep": self.moe_ep}
+        return {k: v for k, v in keys.items() if v > 1}
 
     @property
     def key(self) -> str:
-        parts = [self.role, self.gpu, f"tp{self.tp}", f"b{self.max_batch}"]
+        parts = [self.role, self.gpu, f"tp{self.tp}"]
+        if self.moe_ep > 1:
+            parts.append(f"ep{self.moe_ep}")
+        if self.attention_dp > 1:
+            parts.append(f"dpa{self.attention_dp}")
+        parts.append(f"b{self.max_batch}")
         if self.token_budget is not None:
             parts.append(f"B{self.token_budget}")
         if self.link is not None:

@@ -262,3 +262,105 @@ def test_gb200_tensor_parallelism_spans_trays_of_its_nvlink_domain() -> None:
                          "--batch", "64", "--context", "4000", "-f", "json")  # fmt: skip
     assert code == 0, err
     assert json.loads(out)["data"]["latency_ms"] > 0
+
+
+# ------------------------------------------------------------------------- expert-parallel plans (size, check)
+
+MOE_WORKLOAD = """\
+model: deepseek-v3
+precision: fp8
+classes:
+  - name: chat
+    rate_rps: 30
+    interarrival_cv2: 1.0
+    input_tokens: {mean: 2000, p50: 1500, p90: 4000, p99: 7000}
+    output_tokens: {mean: 300, p50: 250, p90: 600, p99: 1000}
+    slo: {ttft_p99_ms: 1000, tpot_p99_ms: 60}
+hardware:
+  prefill_gpus: [h200-sxm]
+  decode_gpus: [h200-sxm]
+  links: [ib-ndr-400]
+pricing: {mode: on-demand}
+objective: cost
+"""
+
+
+def _candidates(workload_path: Path) -> list[str]:
+    from planner.io.workload import read_workload_spec, to_domain
+    from planner.optimize.candidates import enumerate_candidates
+
+    catalog = load_catalog(())
+    wl = to_domain(read_workload_spec(workload_path), catalog, str(workload_path))
+    gpus = {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus}
+    return [c.key for c in enumerate_candidates(catalog, wl, ("prefill", "decode"), gpus)]
+
+
+def test_moe_sizing_considers_expert_parallel_layouts_and_the_plan_round_trips(tmp_path: Path) -> None:
+    from planner.domain import Pool
+
+    workload = tmp_path / "workload.yaml"
+    workload.write_text(MOE_WORKLOAD, encoding="utf-8")
+    keys = _candidates(workload)
+    plain = [k for k in keys if "__ep" not in k and "__dpa" not in k]
+    # beside each plain-TP candidate (deepseek-v3 fp8 fits on 8 H200s only), EP 8 with TP and with DP attention
+    assert any("__tp8__ep8__b" in k for k in keys) and any("__tp8__ep8__dpa8__b" in k for k in keys)
+    assert keys[: len(plain)] == plain  # the new layouts come after the plain-TP candidates
+    assert Pool(role="decode", gpu="g", tp=8, replicas=1, max_batch=8, attention_dp=8, moe_ep=8).layout == "EP 8, DP-attn 8"
+
+    plan = tmp_path / "plan.json"
+    code, _, err = cli("size", str(workload), "-f", "json", "-o", str(plan))
+    assert code == 0, err
+    pools = json.loads(plan.read_text(encoding="utf-8"))["data"]["pools"]
+    assert any(p.get("moe_ep") == 8 for p in pools)  # the layout pays here (measured: 24 GPUs vs 40 with plain TP)
+    for p in pools:  # the keys appear only for a layout that is not plain TP
+        assert all(p[k] > 1 for k in ("attention_dp", "moe_ep") if k in p)
+        assert "moe_ep" in p or "attention_dp" not in p
+    code, out, err = cli("check", str(plan), "-f", "json")
+    assert code in (0, 1), err
+    # the saved plan reproduces the sized cost
+    sized = json.loads(plan.read_text(encoding="utf-8"))["data"]["cost"]["usd_per_hour"]
+    assert json.loads(out)["data"]["evaluated"]["usd_per_hour"] == pytest.approx(sized, rel=1e-9)
+    code, out, err = cli("simulate", str(plan), "-n", "2000", "-f", "json")
+    assert code in (0, 1), err
+    simulated = {p["key"]: p for p in json.loads(out)["data"]["pools"]}
+    assert any(k.startswith("decode__h200-sxm__tp8__ep8") and p["moe_ep"] == 8 for k, p in simulated.items())
+
+
+def test_dense_candidates_are_unchanged_by_the_moe_layouts() -> None:
+    from unittest import mock
+
+    from planner.optimize import candidates
+
+    example = Path(__file__).parent.parent / "examples" / "workloads" / "code_completion.yaml"
+    keys = _candidates(example)
+    with mock.patch.object(candidates, "_layouts", lambda *a, **k: []):
+        assert _candidates(example) == keys  # same candidates, same order
+    assert not any("__ep" in k or "__dpa" in k for k in keys)
+
+
+def test_proposal_layout_fields_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "workload.yaml").write_text(MOE_WORKLOAD, encoding="utf-8")
+    pools = """\
+workload: workload.yaml
+pools:
+  - {role: prefill, gpu: h200-sxm, tp: 8, replicas: 2, link: ib-ndr-400}
+  - {role: decode, gpu: h200-sxm, tp: 8, moe_ep: MOE_EP, attention_dp: 8, replicas: 1, max_batch: 512}
+"""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(pools.replace("MOE_EP", "3"), encoding="utf-8")
+    assert_input_error(cli("check", str(bad)), "pools.1.moe_ep", "does not divide tp 8")
+    good = tmp_path / "good.yaml"
+    good.write_text(pools.replace("MOE_EP", "8"), encoding="utf-8")
+    code, out, err = cli("check", str(good), "-f", "json")
+    assert code in (0, 1), err
+    subjects = [p["subject"] for p in json.loads(out)["data"]["evaluated"]["pools"]]
+    assert "pool:decode__h200-sxm__tp8__ep8__dpa8__b512" in subjects
+    dense = tmp_path / "dense.yaml"
+    dense.write_text(
+        "workload: " + str(Path(__file__).parent.parent / "examples" / "workloads" / "chatbot.yaml") + "\n"
+        "pools:\n"
+        "  - {role: prefill, gpu: h100-sxm, tp: 8, replicas: 2, link: ib-ndr-400}\n"
+        "  - {role: decode, gpu: h100-sxm, tp: 4, moe_ep: 2, replicas: 4}\n",
+        encoding="utf-8",
+    )
+    assert_input_error(cli("check", str(dense)), "pools[1].moe_ep", "llama-3.1-70b is not a mixture-of-experts model")

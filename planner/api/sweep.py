@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from planner.domain import Catalog, GpuPrice, InputSource, Workload
+from planner.domain import Catalog, GpuPrice, InputSource, Pool, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.io.catalog import IdIndex
 from planner.optimize.sizing import SizeResult
@@ -318,8 +318,12 @@ def _run(task: Task, solver: str, time_limit_s: float | None) -> dict[str, Any]:
 def configuration(result: SizeResult) -> tuple[str, str]:
     """(shape key, summary): the shape ignores replica counts, the summary names them."""
     pools = result.plan.deployment.pools
-    shape = " + ".join(sorted(f"{p.role} {p.gpu} TP{p.tp}" + (f" {p.link}" if p.link else "") for p in pools))
-    summary = "; ".join(f"{p.role} {p.replicas}x TP{p.tp} {p.gpu}" for p in pools)
+
+    def tp(p: Pool) -> str:
+        return f"TP{p.tp}" + (f" ({p.layout})" if p.layout else "")
+
+    shape = " + ".join(sorted(f"{p.role} {p.gpu} {tp(p)}" + (f" {p.link}" if p.link else "") for p in pools))
+    summary = "; ".join(f"{p.role} {p.replicas}x {tp(p)} {p.gpu}" for p in pools)
     return shape, summary
 
 
@@ -349,6 +353,7 @@ def point_data(result: SizeResult) -> dict[str, Any]:
                 "role": pr.pool.role,
                 "gpu": pr.pool.gpu,
                 "tp": pr.pool.tp,
+                **pr.pool.layout_keys(),
                 "replicas": pr.pool.replicas,
                 "num_gpus": pr.pool.num_gpus,
                 "utilization_frac": pr.utilization_frac,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from planner.domain import Catalog, Deployment, Pool, RequestClass, Severity, Workload
-from planner.perf.evaluate import Evaluation, busy_parts_s, busy_s_per_request, make_replica, max_rate
+from planner.perf.evaluate import Evaluation, busy_parts_s, busy_s_per_request, max_rate, pool_replica
 from planner.perf.memory import kv_bytes_per_token, memory_fit
 from planner.perf.serving import mean_context_tokens
 from planner.units import GB, GIB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
@@ -143,7 +143,7 @@ def pool_subject(pool: Pool) -> str:
 
 
 def pool_label(pool: Pool) -> str:
-    return f"{pool.role} pool {pool.replicas}x {pool.gpu} tp{pool.tp}"
+    return f"{pool.role} pool {pool.replicas}x {pool.gpu} tp{pool.tp}" + (f" ({pool.layout})" if pool.layout else "")
 
 
 def _num(value: float) -> str:
@@ -206,7 +206,7 @@ def _slo_hint(ctx: CheckContext, name: str, metric: str, target_s: float) -> str
     for p in ctx.deployment.pools:
         if p.role != "decode" or routing.get(p.key, 0.0) <= 0:
             continue
-        rep = make_replica(ctx.catalog, ctx.workload, p.gpu, p.tp)
+        rep = pool_replica(ctx.catalog, ctx.workload, p)
         if rep is None:
             continue
         step_s = rep.decode_s(p.max_batch, mean_context_tokens(cls))
@@ -236,7 +236,7 @@ def busy_replicas(ctx: CheckContext, pool: Pool) -> float:
     """Replicas the offered load keeps busy (utilization before evaluate() caps it at 1), from the
     same per-request busy times evaluate() uses."""
     ev = _ev(ctx)
-    rep = make_replica(ctx.catalog, ctx.workload, pool.gpu, pool.tp)
+    rep = pool_replica(ctx.catalog, ctx.workload, pool)
     if rep is None:
         return math.inf
     link = ctx.catalog.links[pool.link] if pool.link else None
@@ -286,7 +286,7 @@ def slo_load_frac(ctx: CheckContext, pool: Pool) -> float:
     ev = _ev(ctx)
     r = int(ctx.policy.redundancy.value)
     n_eff = pool.replicas - r
-    rep = make_replica(ctx.catalog, ctx.workload, pool.gpu, pool.tp)
+    rep = pool_replica(ctx.catalog, ctx.workload, pool)
     routed = [c for c in ctx.workload.classes if ev.routing.get(c.name, {}).get(pool.key, 0.0) > 0]
     if not routed:
         return 0.0
@@ -340,7 +340,9 @@ def unfit_pools(workload: Workload, deployment: Deployment, catalog: Catalog) ->
     """Pools whose replicas cannot hold the model's weights (evaluate() refuses them)."""
     model = catalog.models[workload.model]
     return [
-        p for p in deployment.pools if not memory_fit(model, catalog.gpus[p.gpu], catalog.engine, p.tp, workload.precision).fits
+        p
+        for p in deployment.pools
+        if not memory_fit(model, catalog.gpus[p.gpu], catalog.engine, p.tp, workload.precision, p.attention_dp).fits
     ]
 
 
@@ -355,7 +357,7 @@ def memory(ctx: CheckContext) -> list[Outcome]:
     routing = ctx.evaluation.routing if ctx.evaluation is not None else {}
     out = []
     for p in ctx.deployment.pools:
-        fit = memory_fit(model, cat.gpus[p.gpu], cat.engine, p.tp, wl.precision)
+        fit = memory_fit(model, cat.gpus[p.gpu], cat.engine, p.tp, wl.precision, p.attention_dp)
         if not fit.fits:
             need = (fit.weight_bytes + fit.reserve_bytes) / GIB
             have = fit.usable_bytes / GIB

@@ -81,7 +81,9 @@ def optimal_plan(workload: Workload, catalog: Catalog, policy: Policy) -> Optima
         result = size(replace(workload, constraints=constraints), catalog, baselines=False)
     except PlannerError as exc:
         return Optimal(usd_per_hour=None, note=f"no optimal plan to compare with ({exc.message})")
-    pools = ", ".join(f"{p.role} {p.replicas}x {p.gpu} tp{p.tp}" for p in result.plan.deployment.pools)
+    pools = ", ".join(
+        f"{p.role} {p.replicas}x {p.gpu} tp{p.tp}" + (f" ({p.layout})" if p.layout else "") for p in result.plan.deployment.pools
+    )
     return Optimal(usd_per_hour=result.plan.evaluation.usd_per_hour, summary=pools)
 
 

@@ -8,6 +8,8 @@ Two forms load:
        pools:
          - {role: prefill, gpu: h100-sxm, tp: 8, replicas: 7, link: ib-ndr-400}
          - {role: decode, gpu: h100-sxm, tp: 4, replicas: 10, max_batch: 64}
+         # an MoE model's pool may split its replicas: expert parallel (moe_ep), data-parallel attention
+         # (attention_dp); each divides tp, both default 1 (plain tensor parallelism)
        policy:                          # optional thresholds for planner check
          min_headroom_frac: 0.1
          max_cost_above_optimal_frac: 0.25
@@ -24,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from planner import domain
 from planner.domain import Role
@@ -50,6 +52,18 @@ class PoolSpec(Strict):
     """Co-located only: tokens per iteration (chunked prefill budget; default 2048)."""
     link: str | None = None
     """Prefill only: the link the KV cache leaves on."""
+    attention_dp: Annotated[int, Field(ge=1, le=72)] = 1
+    """Data-parallel attention groups in each replica (must divide ``tp``; default 1: TP attention)."""
+    moe_ep: Annotated[int, Field(ge=1, le=72)] = 1
+    """Expert-parallel groups the routed experts split over (MoE models; must divide ``tp``; default 1)."""
+
+    @field_validator("attention_dp", "moe_ep")
+    @classmethod
+    def _divides_tp(cls, value: int, info: ValidationInfo) -> int:
+        tp = info.data.get("tp")
+        if isinstance(tp, int) and tp % value:
+            raise ValueError(f"{value} does not divide tp {tp} (the replica's GPUs split into groups of tp/{info.field_name})")
+        return value
 
     @model_validator(mode="after")
     def _role_fields(self) -> PoolSpec:
@@ -107,7 +121,7 @@ def _from_plan(data: dict[str, Any]) -> dict[str, Any]:
     inputs, body = data.get("inputs") or {}, data.get("data") or {}
     if data.get("status") != "ok":
         raise ValueError(f"this is a planner size result with status {data.get('status')!r}, not a plan")
-    keep = ("role", "gpu", "tp", "replicas", "max_batch", "token_budget", "link")
+    keep = ("role", "gpu", "tp", "attention_dp", "moe_ep", "replicas", "max_batch", "token_budget", "link")
     pools = [{k: p[k] for k in keep if p.get(k) is not None} for p in body.get("pools", [])]
     links = [{"link": lk["link"], "ports": lk["prefill_ports"]} for lk in body.get("links", [])]
     doc: dict[str, Any] = {"workload": inputs.get("workload"), "pools": pools, "links": links}
@@ -157,11 +171,17 @@ def to_domain(
 ) -> tuple[domain.Workload, domain.Deployment]:
     """Resolve ids; pools default ``max_batch`` 64 (decode, co-located) and ``token_budget`` 2048."""
     workload = workload_to_domain(workload_spec, catalog, origin)
+    model = catalog.models[workload.model]
     gpus = IdIndex("GPU", catalog.gpus)
     links = IdIndex("link", catalog.links)
     pools = []
     for i, p in enumerate(spec.pools):
         where = f"{origin}: pools[{i}]"
+        if p.moe_ep > 1 and not model.is_moe:
+            raise InputError(
+                f"{where}.moe_ep: {p.moe_ep}, but {model.id} is not a mixture-of-experts model",
+                hint="expert parallelism applies to MoE models only; drop moe_ep",
+            )
         pools.append(
             domain.Pool(
                 role=p.role,
@@ -171,6 +191,8 @@ def to_domain(
                 max_batch=1 if p.role == "prefill" else (p.max_batch or 64),
                 token_budget=(p.token_budget or 2048) if p.role == "colocated" else None,
                 link=None if p.link is None else links.resolve(p.link, where),
+                attention_dp=p.attention_dp,
+                moe_ep=p.moe_ep,
             )
         )
     keys = [p.key for p in pools]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Pool, Workload
 from planner.perf import cost, power
-from planner.perf.evaluate import busy_power_w, busy_s_per_request, make_replica, max_rate, rate_bound
+from planner.perf.evaluate import busy_power_w, busy_s_per_request, make_replica, max_rate, pool_replica, rate_bound
 from planner.perf.memory import TP_DEGREES, kv_bytes_per_token, max_tp
 from planner.perf.serving import Replica
 
@@ -63,6 +63,24 @@ def _tps(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[int, Repl
     return out
 
 
+def _layouts(catalog: Catalog, workload: Workload, gpu: str, tps: list[tuple[int, Replica]]) -> list[tuple[int, int, Replica]]:
+    """For an MoE model, beside each plain-TP replica of ``tp >= 2`` within one node, the layouts the engines serve
+    MoE with: expert parallelism with TP attention (``moe_ep = tp``) and with data-parallel attention
+    (``moe_ep = attention_dp = tp``, which also copies the shared weights per GPU: kept where they fit), as
+    (attention_dp, moe_ep, replica). Empty for a dense model. Multi-node expert parallelism is not enumerated."""
+    if not catalog.models[workload.model].is_moe:
+        return []
+    out = []
+    for tp, _ in tps:  # within one node or NVLink domain (perf.memory.max_tp)
+        if tp < 2:
+            continue
+        for dp in (1, tp):
+            rep = make_replica(catalog, workload, gpu, tp, attention_dp=dp, moe_ep=tp)
+            if rep is not None:
+                out.append((dp, tp, rep))
+    return out
+
+
 def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, servers: int = 1) -> Candidate | None:
     link = catalog.links[pool.link] if pool.link else None
     keep = 1.0 - workload.constraints.headroom_frac
@@ -105,7 +123,7 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
     holds for every pool at least that large: the MIP enforces that size (``pool_size``)."""
     if candidate.pool.role == "decode" or candidate.variant:
         return None
-    rep = make_replica(catalog, workload, candidate.pool.gpu, candidate.pool.tp)
+    rep = pool_replica(catalog, workload, candidate.pool)
     assert rep is not None
     cls = next(c for c in workload.classes if c.name == class_name)
     link = catalog.links[candidate.pool.link] if candidate.pool.link else None
@@ -165,17 +183,16 @@ def pooled_variants(
     return sorted(out, key=lambda c: c.key)
 
 
+def _group(p: Pool) -> tuple[str, str, int, str | None, int, int]:
+    return (p.role, p.gpu, p.tp, p.link, p.attention_dp, p.moe_ep)
+
+
 def _dominated(cands: list[Candidate]) -> list[Candidate]:
-    """Drop a candidate when another of the same role, GPU, TP and link carries at least as much of
+    """Drop a candidate when another of the same role, GPU, TP, layout and link carries at least as much of
     every class (same price per replica): larger batches usually dominate smaller ones."""
     kept = []
     for c in cands:
-        group = [
-            o
-            for o in cands
-            if o is not c
-            and (o.pool.role, o.pool.gpu, o.pool.tp, o.pool.link) == (c.pool.role, c.pool.gpu, c.pool.tp, c.pool.link)
-        ]
+        group = [o for o in cands if o is not c and _group(o.pool) == _group(c.pool)]
         if any(
             all(o.max_rate_rps.get(k, 0.0) >= v for k, v in c.max_rate_rps.items())
             and all(o.bound_rps.get(k, 0.0) >= v for k, v in c.bound_rps.items())
@@ -195,26 +212,46 @@ def enumerate_candidates(
     *,
     check: Callable[[str], None] | None = None,
 ) -> list[Candidate]:
-    """Candidates of ``roles``, each role over its allowed GPUs, every TP that fits, sorted by key.
-    ``check(what)`` runs before each replica type is scored (a deadline may raise)."""
+    """Candidates of ``roles``, each role over its allowed GPUs, every TP that fits, sorted by key; for an MoE model
+    the expert-parallel layouts of :func:`_layouts` follow, sorted by key (the plain-TP candidates keep their
+    places). ``check(what)`` runs before each replica type is scored (a deadline may raise)."""
     out: list[Candidate] = []
+    layouts: list[Candidate] = []
     for role in roles:
         for gpu in sorted(gpus[role]):
-            for tp, rep in _tps(catalog, workload, gpu):
+            tps = _tps(catalog, workload, gpu)
+            replicas = [(tp, 1, 1, rep) for tp, rep in tps]
+            replicas += [(rep.tp, dp, ep, rep) for dp, ep, rep in _layouts(catalog, workload, gpu, tps)]
+            for tp, dp, ep, rep in replicas:
                 if check is not None:
                     check("scoring candidates")
                 pools: list[Pool] = []
                 if role == "prefill":
-                    pools = [Pool(role="prefill", gpu=gpu, tp=tp, replicas=0, max_batch=1, link=lk) for lk in workload.links]
+                    pools = [
+                        Pool(role="prefill", gpu=gpu, tp=tp, replicas=0, max_batch=1, link=lk, attention_dp=dp, moe_ep=ep)
+                        for lk in workload.links
+                    ]
                 elif role == "decode":
-                    pools = [Pool(role="decode", gpu=gpu, tp=tp, replicas=0, max_batch=b) for b in DECODE_BATCHES]
+                    pools = [
+                        Pool(role="decode", gpu=gpu, tp=tp, replicas=0, max_batch=b, attention_dp=dp, moe_ep=ep)
+                        for b in DECODE_BATCHES
+                    ]
                 else:
                     pools = [
-                        Pool(role="colocated", gpu=gpu, tp=tp, replicas=0, max_batch=b, token_budget=bud)
+                        Pool(
+                            role="colocated",
+                            gpu=gpu,
+                            tp=tp,
+                            replicas=0,
+                            max_batch=b,
+                            token_budget=bud,
+                            attention_dp=dp,
+                            moe_ep=ep,
+                        )
                         for b in DECODE_BATCHES
                         for bud in TOKEN_BUDGETS
                         if bud > b
                     ]
                 scored = [c for c in (_score(rep, p, workload, catalog) for p in pools) if c is not None]
-                out.extend(_dominated(scored))
-    return sorted(out, key=lambda c: c.key)
+                (out if dp == ep == 1 else layouts).extend(_dominated(scored))
+    return sorted(out, key=lambda c: c.key) + sorted(layouts, key=lambda c: c.key)

@@ -126,6 +126,8 @@ def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deploym
                     max_batch=p.max_batch,
                     token_budget=p.token_budget,
                     link=p.link,
+                    attention_dp=p.attention_dp,
+                    moe_ep=p.moe_ep,
                 )
             )
     role_of = {c.pool.key: c.pool.role for c in built.candidates}

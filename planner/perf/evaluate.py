@@ -41,16 +41,30 @@ from planner.perf.transfer import intra_node_bandwidth_bytes_per_s, link_effecti
 from planner.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_MTOK
 
 
-def make_replica(catalog: Catalog, workload: Workload, gpu_id: str, tp: int) -> Replica | None:
-    """The replica type, or None when the model's weights do not fit at this TP."""
+def make_replica(
+    catalog: Catalog, workload: Workload, gpu_id: str, tp: int, *, attention_dp: int = 1, moe_ep: int = 1
+) -> Replica | None:
+    """The replica type, or None when the model's weights do not fit at this TP (and layout: ``attention_dp``
+    data-parallel attention groups, ``moe_ep`` expert-parallel groups, both within the node)."""
     model = catalog.models[workload.model]
     gpu = catalog.gpus[gpu_id]
     check_tp(model, gpu, tp)
-    fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision)
+    for name, value in (("attention_dp", attention_dp), ("moe_ep", moe_ep)):
+        if value < 1 or tp % value:
+            raise InputError(f"{name} {value}: must divide the replica's {tp} GPUs (tp)")
+    if moe_ep > 1 and not model.is_moe:
+        raise InputError(f"moe_ep {moe_ep}: {model.id} is not a mixture-of-experts model")
+    fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision, attention_dp)
     if not fit.fits:
         return None
-    hw = Hardware(gpu, catalog.efficiency[gpu_id], intra_node_bandwidth_bytes_per_s(gpu, catalog, tp))
+    link = intra_node_bandwidth_bytes_per_s(gpu, catalog, tp)
+    hw = Hardware(gpu, catalog.efficiency[gpu_id], link, attention_dp=attention_dp, moe_ep=moe_ep)
     return Replica(model=model, hw=hw, tp=tp, precision=workload.precision, memory=fit, engine=catalog.engine)
+
+
+def pool_replica(catalog: Catalog, workload: Workload, pool: Pool) -> Replica | None:
+    """:func:`make_replica` of a pool's GPU, TP and layout."""
+    return make_replica(catalog, workload, pool.gpu, pool.tp, attention_dp=pool.attention_dp, moe_ep=pool.moe_ep)
 
 
 def max_rate(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None, first_step_s: float, servers: int = 1) -> float:
@@ -216,7 +230,7 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
         raise InputError("two pools have the same role, GPU, TP, batch and link; merge them")
     replicas: dict[str, Replica] = {}
     for p in pools:
-        rep = make_replica(catalog, workload, p.gpu, p.tp)
+        rep = pool_replica(catalog, workload, p)
         if rep is None:
             raise InputError(f"pool {p.key}: {model.id} does not fit on {p.tp}x {p.gpu}")
         replicas[p.key] = rep

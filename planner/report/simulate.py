@@ -92,6 +92,7 @@ def pool_rows(sim: Simulation) -> list[dict[str, Any]]:
             "role": pool.role,
             "gpu": pool.gpu,
             "tp": pool.tp,
+            **pool.layout_keys(),
             "replicas": pool.replicas,
             "replicas_in_service": in_service,
             "max_batch": pool.max_batch,

@@ -7,10 +7,15 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from planner.domain import Catalog, Workload
+from planner.domain import Catalog, Pool, Workload
 from planner.optimize.sizing import Baseline, SizeResult, Solved
 from planner.perf.evaluate import Evaluation
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
+
+
+def tp_label(pool: Pool) -> str:
+    """The TP cell of a table: ``8``, or ``8 (EP 8, DP-attn 8)`` for an expert-parallel layout."""
+    return f"{pool.tp} ({pool.layout})" if pool.layout else str(pool.tp)
 
 
 def pool_rows(ev: Evaluation) -> list[dict[str, Any]]:
@@ -19,6 +24,7 @@ def pool_rows(ev: Evaluation) -> list[dict[str, Any]]:
             "role": pr.pool.role,
             "gpu": pr.pool.gpu,
             "tp": pr.pool.tp,
+            **pr.pool.layout_keys(),
             "replicas": pr.pool.replicas,
             "num_gpus": pr.pool.num_gpus,
             "max_batch": pr.pool.max_batch,
@@ -76,7 +82,7 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
         gpu = catalog.gpus[p.gpu]
         price = catalog.default_price(p.gpu)
         basis = f"{mode}, {price.provider} {price.region}, as of {price.as_of}" if price and mode != "capex" else mode
-        shape = f"{p.replicas} x TP{p.tp}" + (f" via {p.link}" if p.link else "")
+        shape = f"{p.replicas} x TP{p.tp}" + (f" ({p.layout})" if p.layout else "") + (f" via {p.link}" if p.link else "")
         unit = pr.gpu_usd_per_hour * HOURS_PER_MONTH
         items.append(
             {
@@ -216,7 +222,7 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
         pools.add_row(
             p.role,
             p.gpu,
-            str(p.tp),
+            tp_label(p),
             str(p.replicas),
             str(p.num_gpus),
             str(p.max_batch),
@@ -280,6 +286,13 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
     return Group(*parts)
 
 
+def _tp_cell(row: dict[str, Any]) -> str:
+    """The TP cell of a markdown pool row (its ``moe_ep`` and ``attention_dp`` keys where present)."""
+    layout = [f"EP {row['moe_ep']}"] if row.get("moe_ep") else []
+    layout += [f"DP-attn {row['attention_dp']}"] if row.get("attention_dp") else []
+    return f"{row['tp']} ({', '.join(layout)})" if layout else str(row["tp"])
+
+
 def size_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
     lines = [
         "## planner size",
@@ -290,7 +303,7 @@ def size_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
     ]
     for p in data["pools"]:
         lines.append(
-            f"| {p['role']} | {p['gpu']} | {p['tp']} | {p['replicas']} | {p['num_gpus']} | {p['max_batch']} | "
+            f"| {p['role']} | {p['gpu']} | {_tp_cell(p)} | {p['replicas']} | {p['num_gpus']} | {p['max_batch']} | "
             f"{100 * p['utilization_frac']:.0f}% | {p['usd_per_hour'] * HOURS_PER_MONTH:,.0f} |"
         )
     pr = data["predicted"]

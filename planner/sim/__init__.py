@@ -15,7 +15,7 @@ import numpy as np
 
 from planner.domain import Catalog, Deployment, Pool, Routing, Trace, Workload
 from planner.errors import InputError
-from planner.perf.evaluate import Evaluation, evaluate, make_replica
+from planner.perf.evaluate import Evaluation, evaluate, pool_replica
 from planner.perf.memory import kv_bytes_per_token
 from planner.perf.transfer import link_effective_bytes_per_s
 from planner.sim.arrivals import Requests, from_trace, generate
@@ -186,7 +186,7 @@ def _pool_configs(
     pools = sorted(deployment.pools, key=lambda p: ({"prefill": 0, "decode": 1, "colocated": 2}[p.role], p.key))
     configs = []
     for p in pools:
-        rep = make_replica(catalog, workload, p.gpu, p.tp)
+        rep = pool_replica(catalog, workload, p)
         if rep is None:
             raise InputError(f"pool {p.key}: {model.id} does not fit on {p.tp}x {p.gpu}")
         in_service = p.replicas - out_of_service
