@@ -603,9 +603,15 @@ def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdI
             fp4=None if e.fp4 is None else _factors(gpu, e.fp4),
         )
     out = dict(fitted)
-    for gpu, (donor, where) in sorted(transferred.items()):
+    for gpu, (first, where) in sorted(transferred.items()):
+        donor, seen = first, {gpu}
+        while donor in transferred and donor not in fitted:  # a chain (an overlay may make the donor borrow too)
+            if donor in seen:
+                raise CatalogError(f"{where}: transferred_from {first!r} lends in a circle ({' -> '.join(sorted(seen))})")
+            seen.add(donor)
+            donor = transferred[donor][0]
         if donor not in fitted:
-            raise CatalogError(f"{where}: transferred_from {donor!r}, which has no fitted entry")
+            raise CatalogError(f"{where}: transferred_from {first!r}, which has no fitted entry")
         lent = fitted[donor]
         fp8 = None if lent.fp8 is None else replace(lent.fp8, gpu=gpu, transferred_from=donor)
         fp4 = None if lent.fp4 is None else replace(lent.fp4, gpu=gpu, transferred_from=donor)

@@ -233,7 +233,10 @@ def _lines(path: Path, compressed: bool) -> Generator[str, None, None]:
                 number += 1
                 if len(raw) > MAX_LINE_BYTES:
                     raise _line_too_long(path, number)
-                text = raw.decode("utf-8")
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{path}:{number}: not UTF-8 text (byte {exc.start + 1} of the line)") from None
                 yield text.removeprefix("\ufeff") if number == 1 else text
     except _TooMuchText:
         raise _too_much(path) from None

@@ -537,8 +537,8 @@ def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float
             out.append(f"{gpu}: no fp8 steps measured; the bf16-fitted factors are used for fp8 (optimistic on the H100)")
     if savings is not None and savings < 0:
         out.append(
-            f"disaggregation does not pay for this workload: the best co-located baseline is {-savings * 100:.1f}% cheaper "
-            "(short prompts or low load leave the separate pools under-used)"
+            f"disaggregation does not pay for this workload: the plan costs {-savings * 100:.1f}% more than the best "
+            "co-located baseline (short prompts or low load leave the separate pools under-used)"
         )
     if savings is None and not clock.skips:
         both = sorted(set(workload.prefill_gpus) & set(workload.decode_gpus))
