@@ -30,6 +30,9 @@ from planner.report.calibration import fit_data
 from planner.report.envelope import envelope, to_json
 from planner.report.serve import serving_fit_data
 
+# library = CLI double runs of every command: the full lane (.ci/run) runs them, the fast lane leaves them out
+pytestmark = pytest.mark.slow
+
 H100_CSV = REPO / "catalogs" / "measurements" / "h100-torch" / "measurements.csv"
 H100_OVERLAY = REPO / "catalogs" / "measurements" / "h100-torch" / "efficiency.yaml"
 SILICON = REPO / "catalogs" / "measurements" / "aiconfigurator" / "silicon_sample_dense.csv"

@@ -22,6 +22,9 @@ from planner.report.check import check_data
 from planner.report.envelope import envelope, to_json
 from planner.report.simulate import simulate_data
 
+# library = CLI double runs of every command: the full lane (.ci/run) runs them, the fast lane leaves them out
+pytestmark = pytest.mark.slow
+
 PROPOSALS = REPO / "examples" / "proposals"
 CHATBOT = PROPOSALS / "chatbot.yaml"  # names its workload: ../workloads/chatbot.yaml
 CHATBOT_WORKLOAD = REPO / "examples" / "workloads" / "chatbot.yaml"

@@ -24,6 +24,9 @@ from planner.report.serve import grid_row, serve_data
 from planner.report.simulate import verification_data
 from planner.report.size import size_data
 
+# library = CLI double runs of every command: the full lane (.ci/run) runs them, the fast lane leaves them out
+pytestmark = pytest.mark.slow
+
 CHATBOT = REPO / "examples" / "workloads" / "chatbot.yaml"
 CODE = REPO / "examples" / "workloads" / "code_completion.yaml"
 

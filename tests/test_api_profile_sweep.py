@@ -26,6 +26,9 @@ from planner.errors import InputError
 from planner.report.envelope import envelope, to_json
 from planner.report.profile import profile_data
 
+# library = CLI double runs of every command: the full lane (.ci/run) runs them, the fast lane leaves them out
+pytestmark = pytest.mark.slow
+
 TRACES = REPO / "examples" / "traces"
 CHATBOT = REPO / "examples" / "workloads" / "chatbot.yaml"
 CLI = REPO / "planner" / "cli"

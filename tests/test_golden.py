@@ -11,13 +11,9 @@ import pytest
 
 from tests.golden_cases import CASES, GOLDEN, run
 
-SLOW = ("size_", "sweep_")
 
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.slow) if n.startswith(SLOW) else n for n in CASES],
-)
+@pytest.mark.slow  # a refactor guard over every example: the full lane (.ci/run) runs it
+@pytest.mark.parametrize("name", list(CASES))
 def test_json_output_is_unchanged(name: str) -> None:
     code, text = run(CASES[name])
     assert code in (0, 1), f"{name}: exit {code}"
