@@ -364,3 +364,10 @@ pools:
         encoding="utf-8",
     )
     assert_input_error(cli("check", str(dense)), "pools[1].moe_ep", "llama-3.1-70b is not a mixture-of-experts model")
+
+
+def test_llama_3_3_70b_is_an_alias_of_the_3_1_architecture() -> None:
+    from planner.io.catalog import IdIndex
+
+    catalog = load_catalog(())
+    assert IdIndex.models(catalog.models).resolve("meta-llama/Llama-3.3-70B-Instruct", "--model") == "llama-3.1-70b"
