@@ -15,7 +15,8 @@ from planner.domain import (
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog, select_engine
 from planner.perf.roofline import Hardware
-from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
+from planner.perf.transfer import EXPERT_LINK as EXPERT_LINK  # re-exported
+from planner.perf.transfer import replica_hardware
 
 if TYPE_CHECKING:
     from planner.io.workload import WorkloadSpec
@@ -30,24 +31,9 @@ def resolve_model(catalog: Catalog, raw_id: str, where: str = "--model") -> Mode
     return catalog.models[IdIndex.models(catalog.models).resolve(raw_id, where)]
 
 
-EXPERT_LINK = "ib-ndr-400"
-"""The per-GPU link of expert parallelism across nodes. Assumption: one 400 Gb/s NDR InfiniBand NIC per GPU, as
-HGX H100/H200/B200 nodes are built (8 ConnectX-7); a node with faster NICs (ConnectX-8) is slower here than it is."""
-
-
 def hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1) -> Hardware:
-    """The step model's view of a replica of ``tp`` GPUs of ``gpu``: their factors, the link between them and the
-    split of the model over them (``attention_dp`` attention groups, ``moe_ep`` expert groups). A replica wider
-    than the NVLink domain (multi-node expert parallelism) keeps each attention group on NVLink and sends the
-    all-to-all over :data:`EXPERT_LINK`."""
-    group = tp // max(attention_dp, 1)
-    link = intra_node_bandwidth_bytes_per_s(gpu, catalog, group if tp > gpu.nvlink_domain_gpus else tp)
-    expert_link = None
-    if tp > max(gpu.nvlink_domain_gpus, gpu.gpus_per_node) and EXPERT_LINK in catalog.links:
-        expert_link = catalog.engine.net_efficiency_frac["infiniband"] * catalog.links[EXPERT_LINK].bandwidth_bytes_per_s
-    return Hardware(
-        gpu, catalog.efficiency[gpu.id], link, attention_dp=attention_dp, moe_ep=moe_ep, expert_link_bytes_per_s=expert_link
-    )
+    """The step model's view of a replica (:func:`planner.perf.transfer.replica_hardware`)."""
+    return replica_hardware(catalog, gpu, tp, attention_dp, moe_ep)
 
 
 def engine_catalog(catalog_dirs: Sequence[Path] = (), engine: str | None = None, where: str = "--engine") -> Catalog:

@@ -21,7 +21,7 @@ from planner.domain import (
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog, select_engine
 from planner.io.sources import read_source, reading_once
-from planner.perf.memory import check_tp, require_fit
+from planner.perf.memory import check_layout, check_tp, require_fit
 from planner.perf.roofline import peak_flop_per_s
 
 if TYPE_CHECKING:
@@ -91,9 +91,7 @@ def serve_replica(
     from planner.perf.serving import Replica
 
     pre = f"{where}: " if where else ""
-    for flag, value in (("--attention-dp", attention_dp), ("--moe-ep", moe_ep)):
-        if value < 1 or tp % value:
-            raise InputError(f"{pre}{flag} {value}: must divide the replica's {tp} GPUs (--tp)")
+    check_layout(model, tp, attention_dp, moe_ep, names=("--attention-dp", "--moe-ep", "--tp"), prefix=pre)
     if attention_dp > 1 or moe_ep > 1:
         # expert-parallel replicas may span nodes (up to MAX_EP_GPUS); each attention group stays in one node
         if tp > MAX_EP_GPUS or tp & (tp - 1):
@@ -101,8 +99,6 @@ def serve_replica(
         check_tp(model, gpu, tp // attention_dp)
     else:
         check_tp(model, gpu, tp)
-    if moe_ep > 1 and not model.is_moe:
-        raise InputError(f"{pre}--moe-ep {moe_ep}: {model.id} is not a mixture-of-experts model")
     peak_flop_per_s(gpu, precision)
     fit = require_fit(model, gpu, catalog.engine, tp, precision, attention_dp)
     hw = hardware(catalog, gpu, tp, attention_dp, moe_ep)

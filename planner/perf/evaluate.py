@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from planner.domain import Catalog, Deployment, LinkSpec, Pool, PowerFactors, RequestClass, StepEstimate, Workload
 from planner.errors import InputError
 from planner.perf.cost import gpu_usd_per_hour, port_usd_per_hour
-from planner.perf.memory import check_tp, kv_bytes_per_token, memory_fit
+from planner.perf.memory import check_layout, check_tp, kv_bytes_per_token, memory_fit
 from planner.perf.power import busy_steps_power_w, gpu_power_w, measured_gpu_power_w
-from planner.perf.roofline import Hardware
 from planner.perf.serving import (
     Latency,
     Replica,
@@ -37,7 +36,7 @@ from planner.perf.serving import (
     prefill_service,
     prefill_ttft,
 )
-from planner.perf.transfer import intra_node_bandwidth_bytes_per_s, link_effective_bytes_per_s
+from planner.perf.transfer import link_effective_bytes_per_s, replica_hardware
 from planner.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_MTOK
 
 
@@ -49,16 +48,11 @@ def make_replica(
     model = catalog.models[workload.model]
     gpu = catalog.gpus[gpu_id]
     check_tp(model, gpu, tp)
-    for name, value in (("attention_dp", attention_dp), ("moe_ep", moe_ep)):
-        if value < 1 or tp % value:
-            raise InputError(f"{name} {value}: must divide the replica's {tp} GPUs (tp)")
-    if moe_ep > 1 and not model.is_moe:
-        raise InputError(f"moe_ep {moe_ep}: {model.id} is not a mixture-of-experts model")
+    check_layout(model, tp, attention_dp, moe_ep)
     fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision, attention_dp)
     if not fit.fits:
         return None
-    link = intra_node_bandwidth_bytes_per_s(gpu, catalog, tp)
-    hw = Hardware(gpu, catalog.efficiency[gpu_id], link, attention_dp=attention_dp, moe_ep=moe_ep)
+    hw = replica_hardware(catalog, gpu, tp, attention_dp, moe_ep)
     return Replica(model=model, hw=hw, tp=tp, precision=workload.precision, memory=fit, engine=catalog.engine)
 
 

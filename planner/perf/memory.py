@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from planner.domain import EngineSpec, GpuSpec, MemoryFit, ModelSpec, Precision
 from planner.errors import DoesNotFitError, InputError
+from planner.perf.roofline import kv_replication as kv_replication  # re-exported: memory's own name since issue 13
 from planner.perf.roofline import moe_split
 from planner.units import GIB, KV_BYTES, PRECISION_BYTES
 
@@ -28,16 +29,6 @@ def kv_bytes_per_token(model: ModelSpec, precision: Precision) -> float:
     return 2.0 * model.num_layers * model.num_kv_heads * model.head_dim * KV_BYTES[precision]
 
 
-def kv_replication(model: ModelSpec, tp: int) -> int:
-    """How many of a replica's ``tp`` GPUs hold a copy of each token's KV: 1 while the KV heads split over the
-    GPUs; ``tp / n_kv`` when there are fewer KV heads than GPUs (each head is replicated); ``tp`` under MLA,
-    whose single latent vector every tensor-parallel rank keeps whole (why engines serve DeepSeek with
-    data-parallel attention)."""
-    if model.is_mla:
-        return tp
-    return max(1, tp // model.num_kv_heads)
-
-
 def weight_bytes(model: ModelSpec, precision: Precision) -> float:
     """All parameters (every expert of an MoE model) at the serving precision."""
     return model.num_params * PRECISION_BYTES[precision]
@@ -46,6 +37,26 @@ def weight_bytes(model: ModelSpec, precision: Precision) -> float:
 def max_tp(gpu: GpuSpec) -> int:
     """The widest tensor-parallel group: a node, or an NVLink domain larger than one (GB200 NVL72's trays)."""
     return max(gpu.gpus_per_node, gpu.nvlink_domain_gpus)
+
+
+def check_layout(
+    model: ModelSpec,
+    tp: int,
+    attention_dp: int,
+    moe_ep: int,
+    *,
+    names: tuple[str, str, str] = ("attention_dp", "moe_ep", "tp"),
+    prefix: str = "",
+) -> None:
+    """A replica of ``tp`` GPUs splits into ``attention_dp`` attention groups and ``moe_ep`` expert groups that
+    each divide it; expert parallelism is for MoE models. ``names``: how the caller spells the three (fields of a
+    proposal, or flags), in errors after ``prefix``."""
+    dp_name, ep_name, tp_name = names
+    for name, value in ((dp_name, attention_dp), (ep_name, moe_ep)):
+        if value < 1 or tp % value:
+            raise InputError(f"{prefix}{name} {value}: must divide the replica's {tp} GPUs ({tp_name})")
+    if moe_ep > 1 and not model.is_moe:
+        raise InputError(f"{prefix}{ep_name} {moe_ep}: {model.id} is not a mixture-of-experts model")
 
 
 def check_tp(model: ModelSpec, gpu: GpuSpec, tp: int) -> None:

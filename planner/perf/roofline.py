@@ -58,7 +58,7 @@ class Hardware:
         """The hardware of communication among all the replica's GPUs (the expert link where it spans nodes)."""
         if self.expert_link_bytes_per_s is None:
             return self
-        return replace(self, intra_node_bytes_per_s=self.expert_link_bytes_per_s, efficiency=self.efficiency)
+        return replace(self, intra_node_bytes_per_s=self.expert_link_bytes_per_s)
 
 
 def compute_precision(gpu: GpuSpec, precision: Precision) -> Precision:
@@ -75,6 +75,16 @@ def peak_flop_per_s(gpu: GpuSpec, precision: Precision) -> float:
     if peak is None:
         raise UnsupportedPrecisionError(f"{gpu.id} has no {precision} tensor cores", hint="use --precision bf16 on this GPU")
     return float(peak)
+
+
+def kv_replication(model: ModelSpec, tp: int) -> int:
+    """How many of a replica's ``tp`` GPUs hold a copy of each token's KV: 1 while the KV heads split over the
+    GPUs; ``tp / n_kv`` when there are fewer KV heads than GPUs (each head is replicated); ``tp`` under MLA,
+    whose single latent vector every tensor-parallel rank keeps whole (why engines serve DeepSeek with
+    data-parallel attention)."""
+    if model.is_mla:
+        return tp
+    return max(1, tp // model.num_kv_heads)
 
 
 def moe_split(model: ModelSpec) -> tuple[float, float]:
@@ -243,10 +253,10 @@ def _attention_mla_or_windowed(
     if model.is_mla and model.kv_lora_rank is not None and model.qk_rope_head_dim is not None:
         r, rope, heads = model.kv_lora_rank, model.qk_rope_head_dim, model.num_attention_heads
         flops = 2.0 * model.query_width * prefill_sq + 2.0 * heads * (2 * r + rope) * decode_ctx
-        kv_layer_token = (r + rope) * s_kv * tp
+        kv_layer_token = (r + rope) * s_kv * kv_replication(model, tp)
     else:
         flops = 2.0 * model.query_width * prefill_sq + 4.0 * model.query_width * decode_ctx
-        kv_layer_token = 2.0 * model.num_kv_heads * model.head_dim * s_kv * max(1, tp // model.num_kv_heads)
+        kv_layer_token = 2.0 * model.num_kv_heads * model.head_dim * s_kv * kv_replication(model, tp)
     return flops, kv_layer_token * decode_ctx
 
 
@@ -265,7 +275,7 @@ def all_to_all_s(tokens: float, model: ModelSpec, tp: int, hw: Hardware, precisi
     dispatch = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
     shard = tp // max(hw.moe_ep, 1)
     per_gpu = tokens / tp * model.experts_per_token * shard * model.hidden_size * (dispatch + ACTIVATION_BYTES) * (tp - 1) / tp
-    link = hw.expert_link_bytes_per_s or hw.intra_node_bytes_per_s
+    link = hw.replica_wide().intra_node_bytes_per_s
     return per_gpu / (eff.allreduce_bandwidth_frac * link) + eff.allreduce_latency_s * math.log2(tp)
 
 
@@ -319,7 +329,7 @@ def step(
             model, t_attn, s_kv, prefill_tokens, prefill_sq_tokens, decode_batch, decode_context_tokens
         )
     else:
-        kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv * max(1, t_attn // model.num_kv_heads)
+        kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv * kv_replication(model, t_attn)
         attention_flops = 2.0 * n_layers * d_q * prefill_sq_tokens + 4.0 * n_layers * d_q * decode_context_tokens
         kv_bytes = kv_tok * decode_context_tokens
     flops = gemm_flops + attention_flops

@@ -11,6 +11,7 @@ from __future__ import annotations
 from planner.domain import Catalog, EngineSpec, GpuSpec, LinkSpec, ModelSpec, Precision
 from planner.errors import CatalogError
 from planner.perf.memory import kv_bytes_per_token
+from planner.perf.roofline import Hardware
 
 _PCIE_LINK = {4: "pcie4-x16", 5: "pcie5-x16"}
 
@@ -24,6 +25,25 @@ def intra_node_bandwidth_bytes_per_s(gpu: GpuSpec, catalog: Catalog, tp: int) ->
     if link_id is None or link_id not in catalog.links:
         raise CatalogError(f"{gpu.id}: no NVLink and no PCIe gen{gpu.pcie_generation} x16 link in the catalog")
     return catalog.links[link_id].bandwidth_bytes_per_s
+
+
+EXPERT_LINK = "ib-ndr-400"
+"""The per-GPU link of expert parallelism across nodes. Assumption: one 400 Gb/s NDR InfiniBand NIC per GPU, as
+HGX H100/H200/B200 nodes are built (8 ConnectX-7); a node with faster NICs (ConnectX-8) is slower here than it is."""
+
+
+def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1) -> Hardware:
+    """The step model's view of a replica of ``tp`` GPUs of ``gpu``: their factors, the link between them and the
+    split of the model over them (``attention_dp`` attention groups, ``moe_ep`` expert groups). A replica wider
+    than the NVLink domain (multi-node expert parallelism) keeps each attention group on NVLink and sends the
+    all-to-all over :data:`EXPERT_LINK` at the engine's InfiniBand efficiency."""
+    group = tp // max(attention_dp, 1)
+    link = intra_node_bandwidth_bytes_per_s(gpu, catalog, group if tp > gpu.nvlink_domain_gpus else tp)
+    expert_link = None
+    if tp > max(gpu.nvlink_domain_gpus, gpu.gpus_per_node) and EXPERT_LINK in catalog.links:
+        expert_link = link_effective_bytes_per_s(catalog.links[EXPERT_LINK], catalog.engine)
+    eff = catalog.efficiency[gpu.id]
+    return Hardware(gpu, eff, link, attention_dp=attention_dp, moe_ep=moe_ep, expert_link_bytes_per_s=expert_link)
 
 
 def link_effective_bytes_per_s(link: LinkSpec, engine: EngineSpec) -> float:
