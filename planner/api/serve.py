@@ -94,8 +94,8 @@ def serve_replica(
     check_layout(model, tp, attention_dp, moe_ep, names=("--attention-dp", "--moe-ep", "--tp"), prefix=pre)
     if attention_dp > 1 or moe_ep > 1:
         # expert-parallel replicas may span nodes (up to MAX_EP_GPUS); each attention group stays in one node
-        if tp > MAX_EP_GPUS or tp & (tp - 1):
-            raise InputError(f"{pre}--tp {tp}: an expert-parallel replica has a power of two of GPUs, at most {MAX_EP_GPUS}")
+        if tp > MAX_EP_GPUS:
+            raise InputError(f"{pre}--tp {tp}: an expert-parallel replica has at most {MAX_EP_GPUS} GPUs")
         check_tp(model, gpu, tp // attention_dp)
     else:
         check_tp(model, gpu, tp)
