@@ -272,11 +272,13 @@ def all_to_all_s(tokens: float, model: ModelSpec, tp: int, hw: Hardware, precisi
     if tp <= 1 or not model.experts_per_token:
         return 0.0
     eff = hw.efficiency.for_precision(compute_precision(hw.gpu, precision))
-    dispatch = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
+    dispatch_bytes = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
     shard = tp // max(hw.moe_ep, 1)
-    per_gpu = tokens / tp * model.experts_per_token * shard * model.hidden_size * (dispatch + ACTIVATION_BYTES) * (tp - 1) / tp
-    link = hw.replica_wide().intra_node_bytes_per_s
-    return per_gpu / (eff.allreduce_bandwidth_frac * link) + eff.allreduce_latency_s * math.log2(tp)
+    per_gpu_bytes = (
+        tokens / tp * model.experts_per_token * shard * model.hidden_size * (dispatch_bytes + ACTIVATION_BYTES) * (tp - 1) / tp
+    )
+    link_bytes_per_s = hw.replica_wide().intra_node_bytes_per_s
+    return per_gpu_bytes / (eff.allreduce_bandwidth_frac * link_bytes_per_s) + eff.allreduce_latency_s * math.log2(tp)
 
 
 def _parallel_comm_s(model: ModelSpec, hw: Hardware, tp: int, t_attn: int, precision: Precision, tokens: float) -> float:
