@@ -498,6 +498,51 @@ class Slo:
         return self.tpot_quantile
 
 
+CacheLocation = Literal["prefill", "both"]
+"""Where a prefix cache lives in disaggregated serving: on the prefill pool only (the decode pool receives every
+prompt token's KV), or on both pools with prefix-aware routing (only the missed tokens' KV crosses the link)."""
+SpeculativeMethod = Literal["mtp", "eagle", "ngram"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrefixCache:
+    """Prefix reuse of a class: ``hit_frac`` of its prompt tokens find their KV already cached, so prefill
+    computes only the rest (attending over the whole context). ``working_set_tokens``: KV tokens of cached
+    prefixes each replica that holds the cache keeps resident (0: unknown, the cache uses free KV memory only)."""
+
+    hit_frac: float
+    location: CacheLocation = "prefill"
+    working_set_tokens: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Speculative:
+    """Speculative decoding: each decode step drafts ``draft_tokens`` (K) tokens and verifies them in one target
+    step over K+1 tokens per sequence; each draft token is accepted with probability ``acceptance_rate`` (A),
+    independently, until the first rejection. ``draft_layers``: transformer layers the drafter runs per draft
+    token (MTP and EAGLE: one layer; n-gram lookup: none), costed as that share of a target decode step."""
+
+    method: SpeculativeMethod
+    draft_tokens: int
+    acceptance_rate: float
+    draft_layers: int
+    source: str = ""
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens a verify step emits: ``(1 − A^(K+1)) / (1 − A)`` (Leviathan et al. 2023, eq. 1)."""
+        a, k = self.acceptance_rate, self.draft_tokens
+        return float(k + 1) if a >= 1.0 else (1.0 - a ** (k + 1)) / (1.0 - a)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Growth:
+    """Load growth: every class's rate grows by ``per_month_frac`` each month, over ``months`` months."""
+
+    per_month_frac: float
+    months: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestClass:
     name: str
@@ -506,6 +551,17 @@ class RequestClass:
     input_tokens: TokenDist
     output_tokens: TokenDist
     slo: Slo
+    prefix_cache: PrefixCache | None = None
+    hourly_rps: tuple[float, ...] | None = None
+    """The class's load over a day, 24 hourly rates: hour h is sized at ``rate_rps × hourly_rps[h] /
+    max(hourly_rps)`` (the shape, scaled so the busiest hour is the peak rate ``rate_rps``)."""
+
+    def rate_at_hour(self, hour: int) -> float:
+        """The rate hour ``hour`` (0..23) is sized for: the peak rate scaled by the profile's shape."""
+        if self.hourly_rps is None:
+            return self.rate_rps
+        top = max(self.hourly_rps)
+        return self.rate_rps * self.hourly_rps[hour] / top if top > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -531,6 +587,8 @@ class Workload:
     constraints: Constraints
     pricing: Pricing
     objective: Objective = "cost"
+    speculative: Speculative | None = None
+    growth: Growth | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

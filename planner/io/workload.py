@@ -131,6 +131,38 @@ class SloSpec(Strict):
         )
 
 
+Fraction = Annotated[float, Field(ge=0, le=1), NUMBER]
+HOURS_PER_DAY = 24
+
+
+class PrefixCacheSpec(Strict):
+    """Prefix reuse of a class (``planner profile -o`` writes it from a trace's ``hash_ids``)."""
+
+    hit_frac: Annotated[float, Field(ge=0, lt=1), NUMBER]
+    """Share of the class's prompt tokens whose KV is already cached (0 <= F < 1: the last token is always computed)."""
+    location: domain.CacheLocation = "prefill"
+    """Disaggregated serving: prefill (the prefill pool holds the cache; the decode pool receives every prompt
+    token's KV) or both (both pools cache, with prefix-aware routing; only missed tokens' KV crosses the link)."""
+    working_set_tokens: Annotated[float, Field(ge=0), NUMBER, within(0, MAX_TOKENS, zero=True)] = 0.0
+    """KV tokens of cached prefixes each replica holding the cache keeps resident (0: the cache lives in free KV memory)."""
+
+
+class RateProfileSpec(Strict):
+    """The class's load over a day (``planner profile -o`` writes it from the trace's hourly arrivals)."""
+
+    hourly_rps: Annotated[
+        list[Annotated[float, Field(ge=0), NUMBER, within(0, 1e9, zero=True)]], Field(min_length=24, max_length=24)
+    ]
+    """24 hourly arrival rates, hour 0 first: the day's shape. Hour h is sized at rate_rps × hourly_rps[h] /
+    max(hourly_rps), so the busiest hour gets the peak rate rate_rps."""
+
+    @model_validator(mode="after")
+    def _some_load(self) -> RateProfileSpec:
+        if max(self.hourly_rps) <= 0:
+            raise ValueError("hourly_rps: every hour is 0; give at least one positive rate")
+        return self
+
+
 class ClassSpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     rate_rps: Positive
@@ -140,6 +172,31 @@ class ClassSpec(Strict):
     input_tokens: TokenStats
     output_tokens: TokenStats
     slo: SloSpec
+    prefix_cache: PrefixCacheSpec | None = None
+    """Prefix reuse: prefill computes only the prompt tokens the cache misses."""
+    rate_profile: RateProfileSpec | None = None
+    """Load over a day, for planner size --schedule (without it every hour is the peak)."""
+
+
+class SpeculativeSpec(Strict):
+    """Speculative decoding for the decode phase; draft_tokens and acceptance_rate default to the method's
+    published figures (catalogs/speculative.yaml)."""
+
+    method: domain.SpeculativeMethod
+    """mtp (the model's multi-token-prediction head), eagle (an EAGLE draft head) or ngram (prompt lookup)."""
+    draft_tokens: Annotated[int, Field(ge=1, le=16), WHOLE] | None = None
+    """Tokens drafted per step (K); the verify step runs K+1 tokens per sequence."""
+    acceptance_rate: Annotated[float, Field(ge=0, lt=1), NUMBER] | None = None
+    """Probability each draft token is accepted (A, per token, until the first rejection)."""
+
+
+class GrowthSpec(Strict):
+    """Load growth for planner size --schedule: a purchase plan by month."""
+
+    per_month_frac: Annotated[float, Field(ge=0, le=10), NUMBER]
+    """Every class's rate grows by this share each month (0.05: 5 % a month, compounded)."""
+    months: Annotated[int, Field(ge=1, le=60), WHOLE]
+    """Months to plan purchases for (month 0 is today's load)."""
 
 
 class HardwareSpec(Strict):
@@ -203,6 +260,10 @@ class WorkloadSpec(Strict):
     """Serving engine profile the workload is planned for: ``NAME`` or ``NAME@VERSION`` (vllm, sglang,
     trtllm, pytorch, splitwise; ``planner catalog list engines``); default: the catalog's default
     engine. ``--engine`` overrides it."""
+    speculative: SpeculativeSpec | None = None
+    """Speculative decoding (mtp, eagle, ngram): fewer decode steps per output token, each costlier."""
+    growth: GrowthSpec | None = None
+    """Load growth over months, for planner size --schedule's purchase plan."""
     calibration: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     """A catalog overlay to apply: the directory that holds the efficiency.yaml ``planner calibrate
     fit --write`` wrote (or that file), relative to the file this workload is written in; applied
@@ -352,6 +413,14 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
                 input_tokens=k.input_tokens.to_domain(),
                 output_tokens=k.output_tokens.to_domain(),
                 slo=k.slo.to_domain(),
+                prefix_cache=None
+                if k.prefix_cache is None
+                else domain.PrefixCache(
+                    hit_frac=k.prefix_cache.hit_frac,
+                    location=k.prefix_cache.location,
+                    working_set_tokens=k.prefix_cache.working_set_tokens,
+                ),
+                hourly_rps=None if k.rate_profile is None else tuple(k.rate_profile.hourly_rps),
             )
             for k in sorted(spec.classes, key=lambda k: k.name)
         ),
@@ -373,4 +442,17 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
             pue=spec.pricing.pue,
         ),
         objective=spec.objective,
+        speculative=None if spec.speculative is None else speculative(spec.speculative, catalog, model, origin),
+        growth=None
+        if spec.growth is None
+        else domain.Growth(per_month_frac=spec.growth.per_month_frac, months=spec.growth.months),
+    )
+
+
+def speculative(spec: SpeculativeSpec, catalog: domain.Catalog, model: str, origin: str = "workload") -> domain.Speculative:
+    """The workload's speculative decoding, with the method's published defaults for what it leaves out."""
+    from planner.io.speculative import resolve_speculative
+
+    return resolve_speculative(
+        spec.method, spec.draft_tokens, spec.acceptance_rate, catalog.models[model], f"{origin}: speculative"
     )

@@ -308,16 +308,20 @@ def step(
     decode_batch: int = 0,
     decode_context_tokens: float = 0.0,
     num_prompts: int = 0,
+    decode_query_tokens: int = 1,
 ) -> StepEstimate:
     """One engine iteration: ``prefill_tokens`` prompt tokens (``prefill_sq_tokens`` = ΣL_i², the
-    causal attention work) plus one token for each of ``decode_batch`` sequences whose contexts sum
-    to ``decode_context_tokens``. Pure prefill, pure decode and mixed (chunked-prefill) steps all
-    use this one formula."""
+    causal attention work; a prompt whose first ``c`` tokens are cached contributes ``L² − c²``) plus
+    ``decode_query_tokens`` tokens for each of ``decode_batch`` sequences whose contexts sum to
+    ``decode_context_tokens`` (1: a decode step; K+1: a speculative verify step, each sequence's K+1
+    queries attending over its context, its KV read once). Pure prefill, pure decode, verify and mixed
+    (chunked-prefill) steps all use this one formula."""
     gpu, eff = hw.gpu, hw.efficiency.for_precision(compute_precision(hw.gpu, precision))
     peak = peak_flop_per_s(gpu, precision)
     s_kv = KV_BYTES[precision]
     d, n_layers = model.hidden_size, model.num_layers
-    tokens = prefill_tokens + decode_batch
+    q = max(1, decode_query_tokens)
+    tokens = prefill_tokens + decode_batch * q
 
     dp, ep = hw.attention_dp, hw.moe_ep if model.is_moe else 1
     if dp < 1 or tp % dp or ep < 1 or tp % ep:
@@ -330,9 +334,12 @@ def step(
         attention_flops, kv_bytes = _attention_mla_or_windowed(
             model, t_attn, s_kv, prefill_tokens, prefill_sq_tokens, decode_batch, decode_context_tokens
         )
+        if q > 1:  # the extra queries of a verify step attend over the same context
+            decode_flops, _ = _attention_mla_or_windowed(model, t_attn, s_kv, 0.0, 0.0, decode_batch, decode_context_tokens)
+            attention_flops += (q - 1) * decode_flops
     else:
         kv_tok = 2.0 * n_layers * model.num_kv_heads * model.head_dim * s_kv * kv_replication(model, t_attn)
-        attention_flops = 2.0 * n_layers * d_q * prefill_sq_tokens + 4.0 * n_layers * d_q * decode_context_tokens
+        attention_flops = 2.0 * n_layers * d_q * prefill_sq_tokens + 4.0 * n_layers * d_q * decode_context_tokens * q
         kv_bytes = kv_tok * decode_context_tokens
     flops = gemm_flops + attention_flops
     bytes_moved = expert_weight_bytes_touched(model, precision, tokens, dp) + kv_bytes

@@ -58,21 +58,32 @@ class Replica:
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
     """Results of the pure functions below for this replica, keyed by their other arguments."""
 
-    def prefill_step(self, tokens: float) -> StepEstimate:
+    def prefill_step(self, tokens: float, cached_tokens: float = 0.0) -> StepEstimate:
+        """Prefill of one ``tokens``-token prompt whose first ``cached_tokens`` have their KV cached: the rest are
+        computed, attending over the whole prompt (causal work ``L² − c²``)."""
+        c = min(max(0.0, cached_tokens), tokens)
         return step(
             self.model,
             self.hw,
             tp=self.tp,
             precision=self.precision,
-            prefill_tokens=tokens,
-            prefill_sq_tokens=tokens * tokens,
+            prefill_tokens=tokens - c,
+            prefill_sq_tokens=tokens * tokens - c * c,
             num_prompts=1,
         )
 
-    def decode_step(self, batch: float, context_tokens: float) -> StepEstimate:
+    def decode_step(self, batch: float, context_tokens: float, query_tokens: int = 1) -> StepEstimate:
+        """One decode step of ``batch`` sequences (``query_tokens`` > 1: a speculative verify step of that many
+        tokens per sequence)."""
         b = max(1, math.ceil(batch))
         return step(
-            self.model, self.hw, tp=self.tp, precision=self.precision, decode_batch=b, decode_context_tokens=b * context_tokens
+            self.model,
+            self.hw,
+            tp=self.tp,
+            precision=self.precision,
+            decode_batch=b,
+            decode_context_tokens=b * context_tokens,
+            decode_query_tokens=query_tokens,
         )
 
     def mixed_step(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> StepEstimate:
