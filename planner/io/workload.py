@@ -351,18 +351,37 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
     gpus = IdIndex("GPU", catalog.gpus)
     links = IdIndex("link", catalog.links)
     model = models.resolve(spec.model, f"{origin}: model")
-    priced = tuple(
-        g
-        for g, spec_g in catalog.gpus.items()
-        if catalog.default_price(g) is not None and spec_g.peak_flop_per_s(spec.precision) is not None
-    )
+    capex = spec.pricing.mode == "capex"
+
+    def has_price(g: str) -> bool:
+        """A price in the workload's mode: an on-demand list price, or (capex) a server's purchase price."""
+        if capex:
+            return any(s.gpu == g and s.capex_usd is not None for s in catalog.servers)
+        return catalog.default_price(g) is not None
+
+    priced = tuple(g for g, spec_g in catalog.gpus.items() if has_price(g) and spec_g.peak_flop_per_s(spec.precision) is not None)
+    with_capex = sorted(g for g in catalog.gpus if capex and has_price(g))
 
     def gpu_list(raw: list[str] | None, field: str) -> tuple[str, ...]:
         if raw is None:
+            if capex and not priced:
+                raise InputError(
+                    f"{origin}: pricing.mode capex: no GPU that runs {spec.precision} has a server price in the catalog"
+                    + (f" (servers priced: {', '.join(with_capex)})" if with_capex else ""),
+                    hint="add a servers row to prices.yaml (with its source), or use mode on-demand or reserved",
+                )
             return priced
         if not raw:
             raise InputError(f"{origin}: hardware.{field}: empty list")
         out = tuple(sorted({gpus.resolve(g, f"{origin}: hardware.{field}") for g in raw}))
+        unpriced = [g for g in out if capex and not has_price(g)]
+        if unpriced:
+            raise InputError(
+                f"{origin}: hardware.{field}: {', '.join(unpriced)} "
+                f"{'has' if len(unpriced) == 1 else 'have'} no server price in the catalog for pricing mode capex",
+                hint=f"GPUs with a server price: {', '.join(with_capex) or 'none'}; add a servers row to prices.yaml "
+                "(with its source), or use mode on-demand or reserved",
+            )
         lacking = [g for g in out if catalog.gpus[g].peak_flop_per_s(spec.precision) is None]
         if lacking:
             raise InputError(
