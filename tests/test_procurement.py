@@ -40,3 +40,30 @@ def test_capex_names_every_listed_gpu_without_a_server_price(tmp_path: Path) -> 
 
 def test_capex_without_amortization_years_is_an_input_error_not_an_internal_one(tmp_path: Path) -> None:
     assert_input_error(cli("size", _write(tmp_path, "pricing: {mode: capex}\n")), "amortization_years")
+
+
+def test_provider_prices_every_gpu_from_one_provider(tmp_path: Path) -> None:
+    code, out, err = cli("size", _write(tmp_path, "pricing: {provider: lambda}\n"), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    lambda_usd = {"a100-sxm-40gb": 1.29, "a100-sxm-80gb": 1.79, "b200": 4.99, "h100-pcie": 2.49, "h100-sxm": 2.99}
+    expected = sum(lambda_usd[p["gpu"]] * p["tp"] * p["replicas"] for p in data["pools"])  # catalogs/prices.yaml
+    assert abs(data["cost"]["usd_per_hour"] - expected) < 1e-6 * expected
+    assert all(p["gpu"] in lambda_usd for p in data["pools"])  # GPUs Lambda does not list are left out
+
+
+def test_an_unknown_provider_or_a_provider_with_capex_is_an_input_error(tmp_path: Path) -> None:
+    assert_input_error(cli("size", _write(tmp_path, "pricing: {provider: aws}\n")), "pricing.provider", "CoreWeave, Lambda")
+    assert_input_error(
+        cli("size", _write(tmp_path, "pricing: {mode: capex, amortization_years: 4, provider: lambda}\n")), "provider"
+    )
+
+
+def test_a_plan_on_two_price_bases_warns_and_names_them(tmp_path: Path) -> None:
+    extra = "hardware: {prefill_gpus: [h100-sxm], decode_gpus: [a100-pcie-80gb]}\n"
+    code, _, err = cli("size", _write(tmp_path, extra), "-f", "json")
+    assert code == 0, err
+    assert "mix price bases" in err
+    assert "a100-pcie-80gb CoreWeave 2024-02" in err and "h100-sxm CoreWeave 2026-02" in err
+    code, _, err = cli("size", _write(tmp_path, extra.replace("a100-pcie-80gb", "a100-sxm-80gb")), "-f", "json")
+    assert code == 0 and "mix price bases" not in err  # both on CoreWeave's 2026-02 instance list

@@ -13,7 +13,7 @@ from planner.domain import (
     Workload,
 )
 from planner.errors import InputError
-from planner.io.catalog import IdIndex, load_catalog, select_engine
+from planner.io.catalog import IdIndex, load_catalog, select_engine, with_provider
 from planner.perf.roofline import Hardware
 from planner.perf.transfer import EXPERT_LINK as EXPERT_LINK  # re-exported
 from planner.perf.transfer import replica_hardware
@@ -48,7 +48,10 @@ def planning_catalog(spec: WorkloadSpec, written_in: Path | None, catalog_dirs: 
     from planner.io.workload import calibration_dir
 
     extra = None if written_in is None else calibration_dir(spec, written_in.parent, str(written_in))
-    return load_catalog([*catalog_dirs, *([extra] if extra is not None else [])])
+    catalog = load_catalog([*catalog_dirs, *([extra] if extra is not None else [])])
+    if spec.pricing.provider is None:
+        return catalog
+    return with_provider(catalog, spec.pricing.provider, f"{written_in or 'workload'}: pricing.provider")
 
 
 def workload_catalog(

@@ -547,6 +547,20 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
     return out
 
 
+def with_provider(catalog: domain.Catalog, raw: str, where: str = "pricing.provider") -> domain.Catalog:
+    """The catalog with ``raw``'s rows (a provider named in prices.yaml, any case) as every GPU's list price:
+    one price basis. GPUs the provider does not list have no default price afterwards, so the default
+    hardware leaves them out and listing one is an error."""
+    providers = sorted({p.provider for p in catalog.prices})
+    match = next((p for p in providers if p.casefold() == raw.strip().casefold()), None)
+    if match is None:
+        raise InputError(f"{where}: {raw!r} has no prices in the catalog", hint=f"providers: {', '.join(providers)}")
+    rows = [p for p in catalog.prices if p.provider == match]
+    if len({p.gpu for p in rows}) != len(rows):
+        raise InputError(f"{where}: {match} has more than one price row for a GPU; keep one per GPU in prices.yaml")
+    return replace(catalog, prices=tuple(replace(p, default=p.provider == match) for p in catalog.prices))
+
+
 def select_engine(catalog: domain.Catalog, raw: str | None, where: str = "--engine") -> domain.Catalog:
     """The catalog with ``raw`` (``NAME`` or ``NAME@VERSION``; None: the default engine) selected:
     its scheduling in ``engine`` and its factors in ``efficiency``."""

@@ -232,6 +232,9 @@ class PricingSpec(Strict):
     """Capex only: electricity price (default: the catalog's)."""
     pue: Annotated[float, Field(ge=1, le=3), NUMBER] | None = None
     """Capex only: data-centre power usage effectiveness (default: the catalog's)."""
+    provider: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """On-demand and reserved: take every GPU's list price from this provider's rows in prices.yaml (one price
+    basis; GPUs it does not list are left out of the default hardware). Default: each GPU's default row."""
 
     @model_validator(mode="after")
     def _mode_fields(self) -> PricingSpec:
@@ -239,6 +242,8 @@ class PricingSpec(Strict):
             raise ValueError("reserved pricing needs discount_frac")
         if self.mode != "reserved" and self.discount_frac is not None:
             raise ValueError("discount_frac applies to mode: reserved only")
+        if self.mode == "capex" and self.provider is not None:
+            raise ValueError("provider picks list prices: it applies to modes on-demand and reserved, not capex")
         return self
 
 

@@ -19,6 +19,7 @@ from planner.optimize.solve import (
     solve,
     values,
 )
+from planner.perf.cost import price_basis_warning
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
 from planner.perf.serving import mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
@@ -316,7 +317,11 @@ def _check_prices(workload: Workload, catalog: Catalog) -> None:
         return
     for gpu in sorted(set(workload.prefill_gpus) | set(workload.decode_gpus)):
         if catalog.default_price(gpu) is None:
-            raise InputError(f"hardware: {gpu} has no price in the catalog", hint="add a default price row or drop it")
+            raise InputError(
+                f"hardware: {gpu} has no price in the catalog"
+                + ("" if not any(p.gpu == gpu for p in catalog.prices) else " from the workload's pricing.provider"),
+                hint="add a price row to prices.yaml (with its source) or drop it",
+            )
 
 
 def size(
@@ -535,6 +540,9 @@ def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float
             out.append(f"{gpu}: no fp4 kernels measured; the {eff.precision_set('fp4')} factors are used for fp4")
         if workload.precision == "fp8" and eff.fp8 is None:
             out.append(f"{gpu}: no fp8 steps measured; the bf16-fitted factors are used for fp8 (optimistic on the H100)")
+    basis = price_basis_warning(catalog, (pr.pool.gpu for pr in plan.evaluation.pools), workload.pricing)
+    if basis is not None:
+        out.append(basis)
     if savings is not None and savings < 0:
         out.append(
             f"disaggregation does not pay for this workload: the plan costs {-savings * 100:.1f}% more than the best "

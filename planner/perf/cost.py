@@ -15,6 +15,8 @@ linear over the same two parts (the fixed part per replica, the energy part as
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from planner.domain import Catalog, LinkSpec, Pricing
 from planner.errors import InputError
 from planner.units import HOURS_PER_MONTH, W_PER_KW
@@ -76,3 +78,18 @@ def port_usd_per_hour(link: LinkSpec, pricing: Pricing, catalog: Catalog) -> flo
     if years is None:
         return 0.0
     return link.port_usd / (years * HOURS_PER_YEAR)
+
+
+def price_basis_warning(catalog: Catalog, gpus: Iterable[str], pricing: Pricing) -> str | None:
+    """A warning when the list prices behind ``gpus`` come from different providers or dates (their
+    differences may be the basis, not the hardware), naming each GPU's row; None on one basis or capex."""
+    if pricing.mode == "capex":
+        return None
+    rows = [r for r in (catalog.default_price(g) for g in sorted(set(gpus))) if r is not None]
+    if len({(r.provider, r.as_of) for r in rows}) <= 1:
+        return None
+    listed = "; ".join(f"{r.gpu} {r.provider} {r.as_of} ({r.source})" for r in rows)
+    return (
+        f"the plan's GPU prices mix price bases: {listed}; a difference between them may be the basis, not the hardware "
+        "(set pricing.provider for one basis)"
+    )
