@@ -571,6 +571,9 @@ class Constraints:
     budget_usd_per_hour: float | None = None
     headroom_frac: float = 0.0
     redundancy: int = 0
+    max_gpu_types_per_role: int | None = None  # GPU types in each role's pools (None: any; a workload file's default is 1)
+    max_gpu_types: int | None = None  # GPU types in the whole plan
+    min_pool_utilization_frac: float = 0.0  # each pool beyond a role's first carries at least this share of its capacity
 
 
 Objective = Literal["cost", "gpus", "power"]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import assert_input_error, cli
+
+from planner import api
+from planner.domain import Catalog
+from planner.io.workload import parse_workload, to_domain
+from planner.optimize.sizing import SizeResult
 
 WORKLOAD = """\
 model: llama-3.1-8b
@@ -67,3 +75,73 @@ def test_a_plan_on_two_price_bases_warns_and_names_them(tmp_path: Path) -> None:
     assert "a100-pcie-80gb CoreWeave 2024-02" in err and "h100-sxm CoreWeave 2026-02" in err
     code, _, err = cli("size", _write(tmp_path, extra.replace("a100-pcie-80gb", "a100-sxm-80gb")), "-f", "json")
     assert code == 0 and "mix price bases" not in err  # both on CoreWeave's 2026-02 instance list
+
+
+# --- variety limits -----------------------------------------------------------------------------------------
+
+TWO_CLASSES = {
+    "model": "llama-3.1-8b",
+    "classes": [
+        {
+            "name": "chat",
+            "rate_rps": 80,
+            "input_tokens": {"mean": 1000, "p50": 900, "p90": 2000, "p99": 4000},
+            "output_tokens": {"mean": 200, "p50": 180, "p90": 400, "p99": 800},
+            "slo": {"ttft_p99_ms": 2000, "tpot_p99_ms": 60},
+        },
+        {
+            "name": "long",
+            "rate_rps": 8,
+            "input_tokens": {"mean": 6000, "p50": 5000, "p90": 10000, "p99": 16000},
+            "output_tokens": {"mean": 300, "p50": 250, "p90": 600, "p99": 1000},
+            "slo": {"ttft_p99_ms": 3000, "tpot_p99_ms": 40},
+        },
+    ],
+}
+
+
+def _sized(catalog: Catalog, rate: float, **constraints: Any) -> SizeResult:
+    doc = copy.deepcopy(TWO_CLASSES)
+    doc["classes"][0]["rate_rps"], doc["classes"][1]["rate_rps"] = rate, rate / 10
+    doc["constraints"] = constraints
+    return api.size(to_domain(parse_workload(doc, "test"), catalog), catalog)
+
+
+def _types(result: SizeResult, role: str | None = None) -> set[str]:
+    return {p.pool.gpu for p in result.plan.evaluation.pools if role is None or p.pool.role == role}
+
+
+@pytest.fixture(scope="module")
+def any_types(catalog: Catalog) -> SizeResult:
+    return _sized(catalog, 80, max_gpu_types_per_role=None)
+
+
+def test_one_gpu_type_per_role_by_default(catalog: Catalog, any_types: SizeResult) -> None:
+    assert len(_types(any_types, "prefill")) >= 2  # without the limit this load spreads prefill over GPU types
+    limited = _sized(catalog, 80)
+    assert all(len(_types(limited, role)) == 1 for role in ("prefill", "decode"))
+    assert limited.plan.evaluation.meets_slos
+    cost, free = limited.plan.evaluation.usd_per_hour, any_types.plan.evaluation.usd_per_hour
+    assert cost >= free * (1 - 1e-9)
+    assert dict(limited.limiting)["max_gpu_types_per_role"] == pytest.approx(free, rel=1e-6)  # what the limit costs
+
+
+def test_max_gpu_types_limits_the_whole_plan(catalog: Catalog) -> None:
+    one = _sized(catalog, 80, max_gpu_types=1)
+    assert len(_types(one)) == 1
+    assert one.plan.evaluation.meets_slos
+
+
+def test_min_pool_utilization_leaves_no_extra_pool_below_the_floor(catalog: Catalog) -> None:
+    def extra_pools_below(result: SizeResult, floor: float) -> int:
+        below = 0
+        for role in ("prefill", "decode"):
+            utils = sorted(p.utilization_frac for p in result.plan.evaluation.pools if p.pool.role == role)
+            below += sum(u < floor for u in utils[1:])  # a role's first pool may be as small as its load
+        return below
+
+    loose = _sized(catalog, 5, max_gpu_types_per_role=None)
+    assert extra_pools_below(loose, 0.3) >= 1  # two decode pools under 30 % without the floor
+    tight = _sized(catalog, 5, max_gpu_types_per_role=None, min_pool_utilization_frac=0.3)
+    assert extra_pools_below(tight, 0.3) == 0
+    assert tight.plan.evaluation.meets_slos

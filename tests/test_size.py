@@ -104,7 +104,8 @@ def workload(catalog: Catalog, doc: dict[str, Any], *, hardware: dict[str, Any] 
     d = copy.deepcopy(doc)
     if hardware:
         d["hardware"] = d.get("hardware", {}) | hardware
-    d["constraints"] = constraints
+    # The limit tests set each limit against a plan with none: no variety limit unless a test asks for one.
+    d["constraints"] = {"max_gpu_types_per_role": None} | constraints
     return to_domain(parse_workload(d, "test"), catalog)
 
 

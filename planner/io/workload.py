@@ -219,6 +219,14 @@ class ConstraintsSpec(Strict):
     """Share of each replica's SLO-limited capacity kept free for bursts."""
     redundancy: Annotated[int, Field(ge=0, le=16), WHOLE] = 0
     """Spare replicas per pool: the SLOs hold with this many replicas of every pool out (N+k)."""
+    max_gpu_types_per_role: Annotated[int, Field(ge=1, le=64), WHOLE] | None = 1
+    """GPU types the pools of each role (prefill, decode, co-located) may use: 1 by default (one GPU type to buy,
+    image and operate per role); null for any."""
+    max_gpu_types: Annotated[int, Field(ge=1, le=64), WHOLE] | None = None
+    """GPU types the whole plan may use (default: no limit beyond max_gpu_types_per_role)."""
+    min_pool_utilization_frac: Annotated[float, Field(ge=0, lt=1), NUMBER] = 0.0
+    """Every pool beyond the first of its role must carry at least this share of its SLO-limited capacity (a
+    second decode pool at 4 % is not worth operating); 0: no floor."""
 
 
 class PricingSpec(Strict):
@@ -457,6 +465,9 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
             budget_usd_per_hour=None if c.budget_usd_per_month is None else c.budget_usd_per_month / HOURS_PER_MONTH,
             headroom_frac=c.headroom_frac,
             redundancy=c.redundancy,
+            max_gpu_types_per_role=c.max_gpu_types_per_role,
+            max_gpu_types=c.max_gpu_types,
+            min_pool_utilization_frac=c.min_pool_utilization_frac,
         ),
         pricing=domain.Pricing(
             mode=spec.pricing.mode,

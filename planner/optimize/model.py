@@ -16,7 +16,11 @@ chosen" and ``d[l]`` decode-side ports on it. Constraint families (names ``famil
 * ``one_variant``: at most one of a candidate's lone and pooled variants is used;
 * ``fabric``: one KV link; prefill replicas only on the chosen link;
 * ``kv_bandwidth``: KV bytes/s sent on l ≤ achieved port bandwidth × prefill GPUs on l;
-* ``gpu_availability``, ``power_cap``, ``budget``: the workload's limits.
+* ``gpu_availability``, ``power_cap``, ``budget``: the workload's limits;
+* ``gpu_types``: binary ``g[r,gpu]`` "role r uses this GPU type" (and ``g[gpu]`` for the plan) with
+  n[c] ≤ upper·g; at most ``max_gpu_types_per_role`` per role and ``max_gpu_types`` in all;
+* ``utilization``: with ``min_pool_utilization_frac`` F, load[c] ≥ F·n[c] − F·upper·e[c], where the
+  binary e[c] exempts at most one pool per role (a role's first pool may be as small as its load).
 
 Objective: $/hour (or GPUs, or watts) plus a tie-break of 1e-6 per GPU and 1e-9 per candidate
 index: never large enough to trade a real cent, always enough to make equal-cost optima resolve
@@ -33,11 +37,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulp
 
-from planner.domain import Catalog, Objective, Workload
+from planner.domain import Catalog, Constraints, Objective, RequestClass, Workload
 from planner.optimize.candidates import Candidate
 from planner.perf import cost
 from planner.perf.transfer import link_effective_bytes_per_s
@@ -180,6 +185,7 @@ def build_model(
             built.add("power_cap", "total", power_expr <= cons.power_cap_w)
         if cons.budget_usd_per_hour is not None:
             built.add("budget", "total", cost_expr <= cons.budget_usd_per_hour)
+        _variety(built, cons, candidates, upper, roles, classes)
 
     goal = objective or workload.objective
     main = {"cost": cost_expr, "gpus": gpus_expr, "power": power_expr}[goal]
@@ -187,3 +193,42 @@ def build_model(
     second = cost_expr * 1e-6 if goal != "cost" else TIE_BREAK_PER_GPU * gpus_expr
     prob += main + second + tie
     return built
+
+
+def _variety(
+    built: BuiltModel,
+    cons: Constraints,
+    candidates: list[Candidate],
+    upper: dict[str, int],
+    roles: Sequence[str],
+    classes: list[RequestClass],
+) -> None:
+    """The variety limits: GPU types per role and in all, and the utilization floor of extra pools."""
+    n, x = built.n, built.x
+    gpus = sorted({c.pool.gpu for c in candidates})
+    per_role, total = cons.max_gpu_types_per_role, cons.max_gpu_types
+    if (per_role is not None and len(gpus) > per_role) or (total is not None and len(gpus) > total):
+        g_all = {gpu: pulp.LpVariable(f"g__{_name(gpu)}", cat="Binary") for gpu in gpus}
+        for role in roles:
+            in_role = sorted({c.pool.gpu for c in candidates if c.pool.role == role})
+            g_role = {gpu: pulp.LpVariable(f"g__{role}__{_name(gpu)}", cat="Binary") for gpu in in_role}
+            for c in candidates:
+                if c.pool.role == role:
+                    built.add("gpu_types", f"{role}__{c.key}", n[c.key] <= upper[c.key] * g_role[c.pool.gpu])
+            for gpu in in_role:
+                built.add("gpu_types", f"{role}__{gpu}__all", g_role[gpu] <= g_all[gpu])
+            if per_role is not None and len(in_role) > per_role:
+                built.add("gpu_types", f"{role}__limit", pulp.lpSum(g_role.values()) <= per_role)
+        if total is not None and len(gpus) > total:
+            built.add("gpu_types", "total", pulp.lpSum(g_all.values()) <= total)
+    floor = cons.min_pool_utilization_frac
+    if floor > 0:
+        for role in roles:
+            pools = [c for c in candidates if c.pool.role == role]
+            exempt = {c.key: pulp.LpVariable(f"e__{_name(c.key)}", cat="Binary") for c in pools}
+            built.add("utilization", f"{role}__first", pulp.lpSum(exempt.values()) <= 1)
+            for c in pools:
+                load = pulp.lpSum(
+                    k.rate_rps / c.max_rate_rps[k.name] * x[(k.name, c.key)] for k in classes if (k.name, c.key) in x
+                )
+                built.add("utilization", c.key, load >= floor * n[c.key] - floor * upper[c.key] * exempt[c.key])

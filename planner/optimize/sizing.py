@@ -304,6 +304,19 @@ def _diagnose_limits(workload: Workload, unconstrained: Solved) -> None:
             f"{ev.usd_per_month:,.0f} USD/month needed, budget_usd_per_month is {c.budget_usd_per_hour * HOURS_PER_MONTH:,.0f}"
         )
         diag["budget_usd_per_month"] = {"needed": ev.usd_per_month, "limit": c.budget_usd_per_hour * HOURS_PER_MONTH}
+    types = {role: sorted({p.pool.gpu for p in ev.pools if p.pool.role == role}) for role in ("prefill", "decode")}
+    if c.max_gpu_types_per_role is not None:
+        for role, used_types in types.items():
+            if len(used_types) > c.max_gpu_types_per_role:
+                problems.append(
+                    f"the {role} pools need {len(used_types)} GPU types ({', '.join(used_types)}), "
+                    f"max_gpu_types_per_role allows {c.max_gpu_types_per_role}"
+                )
+                diag[f"max_gpu_types_per_role.{role}"] = {"needed": len(used_types), "limit": c.max_gpu_types_per_role}
+    all_types = sorted({p.pool.gpu for p in ev.pools})
+    if c.max_gpu_types is not None and len(all_types) > c.max_gpu_types:
+        problems.append(f"the plan needs {len(all_types)} GPU types, max_gpu_types allows {c.max_gpu_types}")
+        diag["max_gpu_types"] = {"needed": len(all_types), "limit": c.max_gpu_types}
     detail = "; ".join(problems) if problems else "the limits together leave no plan (each alone is met by the cheapest plan)"
     raise InfeasibleError(
         f"no plan meets the SLOs within the constraints: {detail}",
@@ -391,6 +404,12 @@ def _without(workload: Workload, limit: str) -> Workload:
     if limit.startswith("max_gpus."):
         gpu = limit.split(".", 1)[1]
         c = replace(c, max_gpus={g: v for g, v in c.max_gpus.items() if g != gpu})
+    elif limit == "max_gpu_types_per_role":
+        c = replace(c, max_gpu_types_per_role=None)
+    elif limit == "max_gpu_types":
+        c = replace(c, max_gpu_types=None)
+    elif limit == "min_pool_utilization_frac":
+        c = replace(c, min_pool_utilization_frac=0.0)
     elif limit == "power_cap_kw":
         c = replace(c, power_cap_w=None)
     else:
@@ -403,6 +422,8 @@ def _limits(workload: Workload) -> list[str]:
     limits = [f"max_gpus.{g}" for g in sorted(c.max_gpus)]
     limits += ["power_cap_kw"] if c.power_cap_w is not None else []
     limits += ["budget_usd_per_month"] if c.budget_usd_per_hour is not None else []
+    limits += [k for k in ("max_gpu_types_per_role", "max_gpu_types") if getattr(c, k) is not None]
+    limits += ["min_pool_utilization_frac"] if c.min_pool_utilization_frac > 0 else []
     return limits
 
 
