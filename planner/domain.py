@@ -455,6 +455,7 @@ class Pricing:
     amortization_years: float | None = None
     usd_per_kwh: float | None = None
     pue: float | None = None
+    whole_nodes: bool = False  # GPUs come in nodes: a plan pays for the GPUs it strands on a partly used node
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,10 @@ import pytest
 from conftest import assert_input_error, cli
 
 from planner import api
-from planner.domain import Catalog
+from planner.domain import Catalog, Pool
 from planner.io.workload import parse_workload, to_domain
 from planner.optimize.sizing import SizeResult
+from planner.perf.nodes import pack_nodes
 
 WORKLOAD = """\
 model: llama-3.1-8b
@@ -145,3 +148,56 @@ def test_min_pool_utilization_leaves_no_extra_pool_below_the_floor(catalog: Cata
     tight = _sized(catalog, 5, max_gpu_types_per_role=None, min_pool_utilization_frac=0.3)
     assert extra_pools_below(tight, 0.3) == 0
     assert tight.plan.evaluation.meets_slos
+
+
+# --- nodes --------------------------------------------------------------------------------------------------
+
+
+def _fewest_nodes(sizes: list[int], node: int) -> int:
+    """Brute force: the fewest nodes of ``node`` GPUs that hold replicas of these sizes (each within one node)."""
+    best = len(sizes)
+    for assignment in itertools.product(range(len(sizes)), repeat=len(sizes)):
+        load = [0] * len(sizes)
+        for size, bin_ in zip(sizes, assignment, strict=True):
+            load[bin_] += size
+        if max(load) <= node:
+            best = min(best, sum(1 for x in load if x))
+    return best
+
+
+@pytest.mark.parametrize(
+    "replicas", [[(4, 1), (2, 3), (1, 1)], [(8, 1), (1, 3)], [(2, 5)], [(4, 2), (1, 4)], [(1, 7)], [(2, 2), (4, 1), (1, 2)]]
+)
+def test_packing_fits_every_node_and_uses_the_fewest_nodes(catalog: Catalog, replicas: list[tuple[int, int]]) -> None:
+    pools = [Pool(role="decode", gpu="h100-sxm", tp=tp, replicas=n, max_batch=8 * i + 8) for i, (tp, n) in enumerate(replicas)]
+    (use,) = pack_nodes(pools, catalog)
+    tp_of = {p.key: p.tp for p in pools}
+    held = [name for node in use.packing for name in node]
+    assert sorted(held) == sorted(f"{p.key}#{i}" for p in pools for i in range(p.replicas))  # every replica once
+    for node in use.packing:
+        assert sum(tp_of[name.split("#")[0]] for name in node) <= use.gpus_per_node
+    sizes = [tp for tp, n in replicas for _ in range(n)]
+    assert use.nodes == _fewest_nodes(sizes, 8) == math.ceil(sum(sizes) / 8)
+    assert use.stranded_gpus == 8 * use.nodes - sum(sizes)
+
+
+def test_whole_nodes_pays_for_stranded_gpus_and_the_optimizer_packs_for_them(tmp_path: Path) -> None:
+    code, out, err = cli("size", _write(tmp_path, ""), "-f", "json")
+    assert code == 0, err
+    per_gpu = json.loads(out)["data"]
+    code, out, err = cli("size", _write(tmp_path, "pricing: {whole_nodes: true}\n"), "-f", "json")
+    assert code == 0, err
+    whole = json.loads(out)["data"]
+    assert any(n["stranded_gpus"] for n in per_gpu["nodes"])  # GPU by GPU, the plan strands part of a node
+    stranded_usd = sum(i["extended_usd"] for i in whole["line_items"] if i["sku"].endswith(":stranded"))
+    gpus_usd = sum(i["extended_usd"] for i in whole["line_items"] if i["sku"].startswith("gpu:"))
+    assert gpus_usd == pytest.approx(whole["cost"]["usd_per_month"], rel=1e-9)  # no priced links here
+    for n in whole["nodes"]:  # every node of the plan is paid in full
+        assert n["gpus_used"] + n["stranded_gpus"] == n["nodes"] * n["gpus_per_node"]
+    assert stranded_usd >= 0
+    # The optimizer prices whole nodes: no dearer than the per-GPU plan rounded up to whole nodes.
+    rounded = sum(
+        n["nodes"] * n["gpus_per_node"] * next(p["gpu_usd_per_hour"] for p in per_gpu["pools"] if p["gpu"] == n["gpu"])
+        for n in per_gpu["nodes"]
+    )
+    assert whole["cost"]["usd_per_hour"] <= rounded * (1 + 1e-9)

@@ -240,6 +240,10 @@ class PricingSpec(Strict):
     """Capex only: electricity price (default: the catalog's)."""
     pue: Annotated[float, Field(ge=1, le=3), NUMBER] | None = None
     """Capex only: data-centre power usage effectiveness (default: the catalog's)."""
+    whole_nodes: bool = False
+    """GPUs are bought or rented as whole nodes (each GPU's gpus_per_node: HGX servers, 8-GPU instances): the plan
+    pays for GPUs it leaves stranded on a partly used node, and the optimizer packs replicas to avoid them.
+    Without it GPUs are priced one by one (the node count and stranded GPUs are still reported)."""
     provider: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     """On-demand and reserved: take every GPU's list price from this provider's rows in prices.yaml (one price
     basis; GPUs it does not list are left out of the default hardware). Default: each GPU's default row."""
@@ -475,6 +479,7 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
             amortization_years=spec.pricing.amortization_years,
             usd_per_kwh=spec.pricing.usd_per_kwh,
             pue=spec.pricing.pue,
+            whole_nodes=spec.pricing.whole_nodes,
         ),
         objective=spec.objective,
         speculative=None if spec.speculative is None else speculative(spec.speculative, catalog, model, origin),

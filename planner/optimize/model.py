@@ -17,6 +17,8 @@ chosen" and ``d[l]`` decode-side ports on it. Constraint families (names ``famil
 * ``fabric``: one KV link; prefill replicas only on the chosen link;
 * ``kv_bandwidth``: KV bytes/s sent on l ≤ achieved port bandwidth × prefill GPUs on l;
 * ``gpu_availability``, ``power_cap``, ``budget``: the workload's limits;
+* ``nodes`` (``pricing.whole_nodes``): integer nodes per GPU type hold its GPUs; the stranded GPUs
+  (nodes × gpus_per_node − GPUs) are priced at the GPU's fixed price;
 * ``gpu_types``: binary ``g[r,gpu]`` "role r uses this GPU type" (and ``g[gpu]`` for the plan) with
   n[c] ≤ upper·g; at most ``max_gpu_types_per_role`` per role and ``max_gpu_types`` in all;
 * ``utilization``: with ``min_pool_utilization_frac`` F, load[c] ≥ F·n[c] − F·upper·e[c], where the
@@ -124,6 +126,7 @@ def build_model(
     power_expr = pulp.lpSum(power_terms)
 
     cost_terms = [c.usd_per_replica_hour * n[c.key] for c in candidates]
+    node_rows: list[tuple[str, pulp.LpConstraint]] = []
     usd_per_wh = cost.energy_usd_per_wh(catalog, pricing)
     if usd_per_wh > 0:
         cost_terms.append(power_expr * usd_per_wh)
@@ -132,12 +135,23 @@ def build_model(
         if port_hr > 0:
             prefill_gpus = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates if c.pool.link == lk)
             cost_terms.append(port_hr * (prefill_gpus + d[lk]))
+    if pricing.whole_nodes:
+        # GPUs come in nodes of gpus_per_node: the plan pays for the GPUs its last node per type strands.
+        for gpu in sorted({c.pool.gpu for c in candidates}):
+            size = catalog.gpus[gpu].gpus_per_node
+            on_gpu = pulp.lpSum(c.pool.tp * n[c.key] for c in candidates if c.pool.gpu == gpu)
+            top = sum(c.pool.tp * upper[c.key] for c in candidates if c.pool.gpu == gpu)
+            nodes = pulp.LpVariable(f"nodes__{_name(gpu)}", lowBound=0, upBound=math.ceil(top / size), cat="Integer")
+            node_rows.append((gpu, size * nodes >= on_gpu))
+            cost_terms.append(cost.gpu_fixed_usd_per_hour(catalog, gpu, pricing) * (size * nodes - on_gpu))
     cost_expr = pulp.lpSum(cost_terms)
 
     built = BuiltModel(
         problem=prob, candidates=candidates, n=n, x=x, y=y, d=d, cost_expr=cost_expr, power_expr=power_expr, gpus_expr=gpus_expr
     )
 
+    for gpu, row in node_rows:
+        built.add("nodes", gpu, row)
     roles = sorted({c.pool.role for c in candidates})
     for role in roles:
         for k in classes:

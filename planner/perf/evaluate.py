@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from planner.domain import Catalog, Deployment, LinkSpec, Pool, PowerFactors, RequestClass, StepEstimate, Workload
 from planner.errors import InputError
-from planner.perf.cost import gpu_usd_per_hour, port_usd_per_hour
+from planner.perf.cost import gpu_fixed_usd_per_hour, gpu_usd_per_hour, port_usd_per_hour
 from planner.perf.memory import check_layout, check_tp, kv_bytes_per_token, memory_fit
+from planner.perf.nodes import NodeUse, pack_nodes
 from planner.perf.power import busy_steps_power_w, gpu_power_w, measured_gpu_power_w
 from planner.perf.serving import (
     Latency,
@@ -173,6 +174,10 @@ class Evaluation:
     power_w: float
     output_tokens_per_s: float
     routing: Mapping[str, Mapping[str, float]]
+    nodes: tuple[NodeUse, ...] = ()
+    """The nodes the pools occupy per GPU type (first-fit decreasing, :mod:`planner.perf.nodes`)."""
+    stranded_usd_per_hour: float = 0.0
+    """With ``pricing.whole_nodes``: the price of the GPUs stranded on partly used nodes (in ``usd_per_hour``)."""
 
     @property
     def usd_per_month(self) -> float:
@@ -374,8 +379,16 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
                 usd_per_hour=usd,
             )
         )
+    nodes = pack_nodes(pools, catalog)
+    stranded_usd = 0.0
+    if workload.pricing.whole_nodes:
+        # Stranded GPUs are paid for and assumed powered down (their fixed price, no energy).
+        stranded_usd = sum(n.stranded_gpus * gpu_fixed_usd_per_hour(catalog, n.gpu, workload.pricing) for n in nodes)
+        total_usd += stranded_usd
     out_tok = sum(c.rate_rps * c.output_tokens.mean for c in workload.classes)
     return Evaluation(
+        nodes=nodes,
+        stranded_usd_per_hour=stranded_usd,
         pools=tuple(pool_results),
         classes=tuple(class_results),
         links=tuple(link_results),

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from planner.domain import Catalog, Pool, Workload
 from planner.optimize.sizing import Baseline, SizeResult, Solved
+from planner.perf.cost import gpu_fixed_usd_per_hour
 from planner.perf.evaluate import Evaluation
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
@@ -94,6 +95,21 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
                 "period": "month",
             }
         )
+    if workload.pricing.whole_nodes:
+        for nu in ev.nodes:
+            if nu.stranded_gpus:
+                unit = gpu_fixed_usd_per_hour(catalog, nu.gpu, workload.pricing) * HOURS_PER_MONTH
+                items.append(
+                    {
+                        "sku": f"gpu:{nu.gpu}:stranded",
+                        "description": f"{catalog.gpus[nu.gpu].name}, stranded on partly used nodes "
+                        f"({nu.nodes} nodes of {nu.gpus_per_node}), {mode}",
+                        "quantity": nu.stranded_gpus,
+                        "unit_usd": unit,
+                        "extended_usd": unit * nu.stranded_gpus,
+                        "period": "month",
+                    }
+                )
     for lr in ev.links:
         if lr.usd_per_hour > 0:
             qty = 2 * lr.ports
@@ -108,6 +124,21 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
                 }
             )
     return items
+
+
+def node_rows(ev: Evaluation) -> list[dict[str, Any]]:
+    """The nodes of each GPU type the plan occupies, with the replicas each node holds."""
+    return [
+        {
+            "gpu": nu.gpu,
+            "gpus_per_node": nu.gpus_per_node,
+            "nodes": nu.nodes,
+            "gpus_used": nu.gpus_used,
+            "stranded_gpus": nu.stranded_gpus,
+            "packing": [list(node) for node in nu.packing],
+        }
+        for nu in ev.nodes
+    ]
 
 
 def solved_data(s: Solved) -> dict[str, Any]:
@@ -150,6 +181,7 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
         "baselines": [baseline_data(b) for b in r.baselines],
         "savings_frac": r.savings_frac,
         "line_items": line_items(ev, catalog, r.workload),
+        "nodes": node_rows(ev),
         "optimality": plan.optimality,
         "mip_gap_frac": plan.gap_frac,
         "solver": {
@@ -254,6 +286,10 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
     totals.add_column("metric")
     totals.add_column("value", justify="right")
     totals.add_row("GPUs", str(ev.num_gpus))
+    for nu in ev.nodes:
+        stranded = f", {nu.stranded_gpus} GPU{'s' if nu.stranded_gpus > 1 else ''} stranded" if nu.stranded_gpus else ""
+        paid = " (paid: pricing.whole_nodes)" if nu.stranded_gpus and r.workload.pricing.whole_nodes else ""
+        totals.add_row(f"nodes of {nu.gpu}", f"{nu.nodes} x {nu.gpus_per_node} GPUs{stranded}{paid}")
     totals.add_row("USD per hour", f"{ev.usd_per_hour:,.2f}")
     totals.add_row("USD per month", f"{ev.usd_per_month:,.0f}")
     totals.add_row("USD per 1M output tokens", f"{ev.usd_per_mtok:.3f}")
