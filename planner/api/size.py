@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from planner.io.sources import read_source, reading_once
 
 if TYPE_CHECKING:
     from planner.io.workload import WorkloadSpec
-    from planner.optimize.sizing import SizeResult
+    from planner.optimize.sizing import NoReuse, SizeResult
     from planner.sim import Simulation
 
 __all__ = [
@@ -45,19 +45,55 @@ __all__ = [
     "several_engines",
     "size",
     "size_engines",
+    "size_no_reuse",
     "size_sweeps",
+    "without_prefix_cache",
 ]
 
 
 def size(workload: Workload, catalog: Catalog, *, solver: str = "highs", time_limit_s: float | None = None) -> SizeResult:
-    """Optimal disaggregated plan, baselines and savings (see :mod:`planner.optimize.sizing`)."""
+    """Optimal disaggregated plan, baselines and savings (see :mod:`planner.optimize.sizing`). When a class has a
+    prefix cache, the result's ``no_reuse`` holds the plan of the same workload without any (:func:`size_no_reuse`)."""
+    import time
+
     from planner.optimize.sizing import size as _size
 
     if solver not in ("highs", "cbc"):
         raise InputError(f"--solver {solver}: use highs or cbc")
     if time_limit_s is not None and not time_limit_s > 0:
         raise InputError("--time-limit-s must be positive")
-    return _size(workload, catalog, solver=solver, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+    start = time.monotonic()
+    result = _size(workload, catalog, solver=solver, time_limit_s=time_limit_s)  # type: ignore[arg-type]
+    if not any(c.prefix_cache is not None for c in workload.classes):
+        return result
+    left = None if time_limit_s is None else time_limit_s - (time.monotonic() - start)
+    return replace(result, no_reuse=size_no_reuse(workload, catalog, solver=solver, time_limit_s=left))
+
+
+def without_prefix_cache(workload: Workload) -> Workload:
+    """The workload with every class's ``prefix_cache`` removed."""
+    return replace(workload, classes=tuple(replace(c, prefix_cache=None) for c in workload.classes))
+
+
+def size_no_reuse(workload: Workload, catalog: Catalog, *, solver: str = "highs", time_limit_s: float | None = None) -> NoReuse:
+    """The plan of ``workload`` with no prefix reuse (no baselines: only the plan is compared), or why there is
+    none: no plan meets the SLOs without the cache, or the time limit ran out."""
+    from planner.errors import SolverError
+    from planner.optimize.sizing import NoReuse
+    from planner.optimize.sizing import size as _size
+
+    note = "the same workload with every class's prefix_cache removed, sized by the same method (no baselines)"
+    if time_limit_s is not None and time_limit_s <= 0:
+        return NoReuse(solved=None, note="without reuse: not solved, the time limit (--time-limit-s) ran out before it")
+    try:
+        plain = _size(without_prefix_cache(workload), catalog, solver=solver, time_limit_s=time_limit_s, baselines=False)  # type: ignore[arg-type]
+    except InfeasibleError as exc:
+        return NoReuse(solved=None, note=f"without reuse no plan meets the SLOs: {exc.message}")
+    except SolverError as exc:
+        if time_limit_s is None:
+            raise
+        return NoReuse(solved=None, note=f"without reuse: not solved ({exc.message})")
+    return NoReuse(solved=plain.plan, note=note)
 
 
 REFERENCE_ENGINES = ("pytorch", "splitwise")

@@ -21,7 +21,7 @@ from typing import Literal
 from planner.domain import Catalog, Deployment, Pool, RequestClass, Severity, Workload
 from planner.perf.evaluate import Evaluation, busy_parts_s, busy_s_per_request, max_rate, pool_replica
 from planner.perf.memory import kv_bytes_per_token, memory_fit
-from planner.perf.serving import mean_context_tokens
+from planner.perf.serving import cache_reserve_tokens, mean_context_tokens
 from planner.units import GB, GIB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
 SEVERITY_RANK: Mapping[str, int] = {"error": 2, "warning": 1, "info": 0}
@@ -350,7 +350,8 @@ def unfit_pools(workload: Workload, deployment: Deployment, catalog: Catalog) ->
 def memory(ctx: CheckContext) -> list[Outcome]:
     """Weights must fit on every replica; a decode or co-located replica must also hold ``max_batch``
     sequences at full mean length and the single longest (p99) request; a prefill replica the
-    longest prompt. The same test the core applies (serving.kv_fits)."""
+    longest prompt; each beside the working set of a class's prefix cache where the pool holds it. The same
+    test the core applies (serving.kv_fits, serving.prefill_fits)."""
     wl, cat = ctx.workload, ctx.catalog
     model = cat.models[wl.model]
     kv_tok = kv_bytes_per_token(model, wl.precision)
@@ -388,6 +389,9 @@ def memory(ctx: CheckContext) -> list[Outcome]:
                     tokens, what = p.max_batch * per_seq, f"max_batch {p.max_batch} x {per_seq:.0f} tokens of class {c.name}"
                 else:
                     tokens, what = longest, f"class {c.name}'s p99 request of {longest:.0f} tokens"
+            reserve = cache_reserve_tokens(c, p.role)
+            if reserve > 0:
+                tokens, what = tokens + reserve, f"{what} plus its prefix cache's working set of {reserve:.0f} tokens"
             if worst is None or tokens > worst[0]:
                 worst = (tokens, what)
         if worst is None or worst[0] * kv_tok <= fit.kv_capacity_bytes:

@@ -3,7 +3,8 @@
 A candidate is a :class:`Pool` with zero replicas: (role, GPU, TP, max batch[, token budget][, link]).
 For each class it carries the largest per-replica arrival rate that still meets the class's SLOs
 (already reduced by the headroom fraction), the replica-seconds one request keeps it busy, and, for
-prefill, the KV bytes one request sends. It also carries its per-replica cost and power
+prefill, the KV bytes one request sends (only its missed tokens' where a prefix cache lives on both
+pools). It also carries its per-replica cost and power
 coefficients, computed by ``perf.cost`` and ``perf.power`` (the same formulas the reports price a
 plan with): the fixed USD per replica-hour, and the idle and dynamic watts (power = idle + dynamic
 × busy fraction; per class where the GPU has measured power factors, since the busy power then
@@ -19,7 +20,7 @@ from planner.domain import Catalog, Pool, Workload
 from planner.perf import cost, power
 from planner.perf.evaluate import busy_power_w, busy_s_per_request, make_replica, max_rate, pool_replica, rate_bound
 from planner.perf.memory import TP_DEGREES, kv_bytes_per_token, max_tp
-from planner.perf.serving import Replica
+from planner.perf.serving import Replica, mean_sent_tokens
 
 DECODE_BATCHES = (8, 16, 32, 64, 128, 256, 512)
 TOKEN_BUDGETS = (256, 512, 1024, 2048, 4096, 8192)  # chunked-prefill token budgets (vLLM max_num_batched_tokens)
@@ -89,7 +90,7 @@ def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, serve
         return None
     busy = {c.name: busy_s_per_request(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
     kv_tok = kv_bytes_per_token(catalog.models[workload.model], workload.precision)
-    kv = {c.name: c.input_tokens.mean * kv_tok for c in workload.classes} if pool.role == "prefill" else {}
+    kv = {c.name: mean_sent_tokens(c) * kv_tok for c in workload.classes} if pool.role == "prefill" else {}
     bound = {c.name: keep * rate_bound(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
     gpu = catalog.gpus[pool.gpu]
     factors = catalog.power.get(pool.gpu)

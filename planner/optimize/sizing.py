@@ -6,7 +6,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 
-from planner.domain import Catalog, Deployment, LinkUse, Pool, SolverName, Workload
+from planner.domain import Catalog, Deployment, LinkUse, Pool, RequestClass, SolverName, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
 from planner.optimize.candidates import Candidate, enumerate_candidates, pooled_variants
 from planner.optimize.model import BuiltModel, build_model
@@ -21,7 +21,7 @@ from planner.optimize.solve import (
 )
 from planner.perf.cost import price_basis_warning
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
-from planner.perf.serving import mean_context_tokens, prefill_service
+from planner.perf.serving import cache_reserve_tokens, mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
 MAX_RATE_RPS = 1e6
@@ -102,6 +102,15 @@ class Baseline:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NoReuse:
+    """The workload sized again with every class's ``prefix_cache`` removed (``planner size`` shows the plan with
+    and without reuse): the plan, or None with the reason in ``note``."""
+
+    solved: Solved | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SizeResult:
     workload: Workload
     plan: Solved
@@ -109,6 +118,7 @@ class SizeResult:
     savings_frac: float | None
     warnings: tuple[str, ...] = field(default_factory=tuple)
     limiting: tuple[tuple[str, float], ...] = ()  # (limit, USD/hour of the plan without it)
+    no_reuse: NoReuse | None = None  # a class has a prefix cache: the plan without reuse (planner.api.size)
 
 
 def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deployment:
@@ -217,13 +227,48 @@ def _pct_name(metric: str, pct: float) -> str:
     return f"{metric}_p{pct * 100:g}_ms"
 
 
+def _diagnose_working_set(workload: Workload, catalog: Catalog, cls: RequestClass) -> None:
+    """Raise InputError when the class's prefix-cache working set does not fit, beside the class's longest
+    sequence, on any allowed replica of a pool that holds the cache (no plan could reserve it)."""
+    pc = cls.prefix_cache
+    if pc is None or pc.working_set_tokens <= 0:
+        return
+    needs: list[tuple[str, tuple[str, ...], float, str]] = [
+        ("prefill", workload.prefill_gpus, cls.input_tokens.p99, "p99 prompt")
+    ]
+    if cache_reserve_tokens(cls, "decode") > 0:
+        longest = cls.input_tokens.p99 + cls.output_tokens.p99
+        needs.append(("decode", workload.decode_gpus, longest, "p99 request"))
+    for role, allowed, longest, what in needs:
+        best, where = -1, ""
+        for gpu in allowed:
+            for tp in (1, 2, 4, 8):
+                try:
+                    rep = make_replica(catalog, workload, gpu, tp)
+                except PlannerError:
+                    continue
+                if rep is not None and rep.memory.max_kv_tokens > best:
+                    best, where = rep.memory.max_kv_tokens, f"{tp}x {gpu}"
+        if best < 0 or best - pc.working_set_tokens >= longest:
+            continue
+        room = max(0.0, best - longest)
+        raise InputError(
+            f"classes[{cls.name}].prefix_cache.working_set_tokens {pc.working_set_tokens:g}: does not fit on any allowed "
+            f"{role} replica (location {pc.location}): the largest KV cache, {where}'s, holds {best:,} tokens and the "
+            f"class's {what} needs {longest:,.0f} of them beside the working set",
+            hint=f"lower working_set_tokens to at most {room:,.0f}, or allow GPUs with more memory",
+        )
+
+
 def _diagnose_slo(workload: Workload, catalog: Catalog, prefill: list[Candidate], decode: list[Candidate]) -> None:
-    """Raise InfeasibleError naming the target no allowed hardware meets, with the best value."""
+    """Raise InfeasibleError naming the target no allowed hardware meets, with the best value (InputError when a
+    prefix cache's working set fits on no allowed replica)."""
     for cls in workload.classes:
         has_p = any(c.max_rate_rps.get(cls.name, 0) > 0 for c in prefill)
         has_d = any(c.max_rate_rps.get(cls.name, 0) > 0 for c in decode)
         if has_p and has_d:
             continue
+        _diagnose_working_set(workload, catalog, cls)
         ctx = mean_context_tokens(cls)
         best_tpot = math.inf
         best_tpot_where = ""

@@ -25,6 +25,7 @@ from planner.perf.power import busy_steps_power_w, gpu_power_w, measured_gpu_pow
 from planner.perf.serving import (
     Latency,
     Replica,
+    cached_tokens,
     colocated_max_rate,
     colocated_metrics,
     colocated_mixed_step,
@@ -32,7 +33,10 @@ from planner.perf.serving import (
     colocated_steps,
     decode_max_rate,
     decode_tpot,
+    mean_cached_tokens,
     mean_context_tokens,
+    mean_sent_tokens,
+    prefill_fits,
     prefill_max_rate,
     prefill_service,
     prefill_ttft,
@@ -66,6 +70,8 @@ def max_rate(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None,
     """Largest per-replica rate of ``cls`` this pool's replica type carries within the SLOs, in a
     pool of ``servers`` replicas sharing a prompt queue."""
     if pool.role == "prefill":
+        if not prefill_fits(rep, cls):
+            return 0.0
         return prefill_max_rate(prefill_service(rep, cls, link), cls, first_step_s, servers)
     if pool.role == "decode":
         return decode_max_rate(rep, cls, pool.max_batch)
@@ -77,7 +83,7 @@ def rate_bound(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | Non
     """Per-replica rate of ``cls`` that no pool size can exceed (prefill: one prompt at a time;
     co-located: the TPOT and batch-slot limits); what a large shared-queue pool approaches."""
     if pool.role == "prefill":
-        return 1.0 / prefill_service(rep, cls, link).mean_s
+        return 1.0 / prefill_service(rep, cls, link).mean_s if prefill_fits(rep, cls) else 0.0
     if pool.role == "decode":
         return decode_max_rate(rep, cls, pool.max_batch)
     co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)
@@ -93,7 +99,8 @@ def busy_parts_s(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | N
     co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)
     if co is None:
         return math.inf, math.inf
-    return cls.input_tokens.mean / co.chunk_tokens * co.t_mix_s, cls.output_tokens.mean * co.t_mix_s / pool.max_batch
+    computed = cls.input_tokens.mean - mean_cached_tokens(cls)  # the chunks cover the missed tokens only
+    return computed / co.chunk_tokens * co.t_mix_s, cls.output_tokens.mean * co.t_mix_s / pool.max_batch
 
 
 def busy_s_per_request(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None) -> float:
@@ -108,7 +115,8 @@ def busy_steps(rep: Replica, pool: Pool, cls: RequestClass) -> list[tuple[StepEs
     :func:`busy_parts_s`), the decode step at the pool's batch and the class's mean context, or the
     co-located iteration (a full chunk and ``max_batch`` decodes). Empty when the pool cannot run it."""
     if pool.role == "prefill":
-        return [(est, est.latency_s) for est in (rep.prefill_step(L) for L in cls.input_tokens.grid)]
+        steps = (rep.prefill_step(L, cached_tokens(cls, L)) for L in cls.input_tokens.grid)
+        return [(est, est.latency_s) for est in steps]
     if pool.role == "decode":
         return [(rep.decode_step(pool.max_batch, mean_context_tokens(cls)), 1.0)]
     mixed = colocated_mixed_step(rep, cls, pool.max_batch, pool.token_budget or 0)
@@ -118,7 +126,16 @@ def busy_steps(rep: Replica, pool: Pool, cls: RequestClass) -> list[tuple[StepEs
 def busy_power_w(factors: PowerFactors, rep: Replica, pool: Pool, cls: RequestClass) -> float:
     """Board power of one GPU of the replica while it is busy with ``cls`` in this pool, from the
     measured step-power model (``perf.power.busy_steps_power_w`` of :func:`busy_steps`)."""
-    key = ("busy_power_w", factors, pool.role, pool.max_batch, pool.token_budget, cls.input_tokens, cls.output_tokens.mean)
+    key = (
+        "busy_power_w",
+        factors,
+        pool.role,
+        pool.max_batch,
+        pool.token_budget,
+        cls.input_tokens,
+        cls.prefix_cache,
+        cls.output_tokens.mean,
+    )
     if key not in rep.memo:
         rep.memo[key] = busy_steps_power_w(factors, busy_steps(rep, pool, cls))
     return rep.memo[key]  # type: ignore[return-value]
@@ -363,7 +380,7 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
     for use in sorted(deployment.links, key=lambda u: u.link):
         link = catalog.links[use.link]
         demand = sum(
-            c.rate_rps * routing[c.name].get(p.key, 0.0) * c.input_tokens.mean * kv_tok
+            c.rate_rps * routing[c.name].get(p.key, 0.0) * mean_sent_tokens(c) * kv_tok
             for p in pools
             if p.role == "prefill" and p.link == use.link
             for c in workload.classes

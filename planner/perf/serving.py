@@ -10,6 +10,13 @@ the class's quantile grid; Kingman/Allen–Cunneen wait with the class's inter-a
 ``TTFT = W + S(L) + KV transfer(L) + first decode step``, its percentiles those of the sum (W with the
 exponential tail, L over the quantile grid).
 
+Prefix cache (a class's ``prefix_cache``, hit share ``h``): a grid prompt of ``L`` tokens finds its first
+``c = min(h·L, L − 1)`` tokens' KV cached (at least one token is computed), so its prefill computes ``L − c``
+tokens with causal attention work ``L² − c²`` (the missed tokens attend over the whole prompt). The KV the decode
+pool receives is all ``L`` tokens' when the cache lives on the prefill pool only (``location: prefill``: the decode
+pool has no cache), and the ``L − c`` missed tokens' when both pools cache (``both``). Each replica of a pool that
+holds the cache (prefill, decode with ``both``, co-located) reserves ``working_set_tokens`` of its KV memory for it.
+
 Decode replica (TPOT): continuous batching up to ``max_batch`` sequences. Occupancy is Poisson with
 mean ``n̄ = λ·E[OSL]·T_step`` (Little's law, M/G/∞); the ``p`` quantile of the occupancy must fit
 the batch cap and the KV memory; ``TPOT_p = T_step(n_p)``, ``TPOT_p50 = T_step(n̄)``.
@@ -18,7 +25,9 @@ Co-located replica (both phases, chunked prefill): each iteration decodes up to 
 and, while prompts wait, prefills a chunk of ``B − b`` prompt tokens (B = token budget). An
 iteration that carries a chunk takes ``T_mix`` > ``T_decode``: this is the interference. Any
 iteration may carry a chunk, so ``TPOT_p = T_mix``; prompts are served at ``(B − b)/T_mix``
-tokens/s, so ``TTFT = W + (L/(B − b))·T_mix`` with the same G/G/1 queue.
+tokens/s, so ``TTFT = W + (L/(B − b))·T_mix`` with the same G/G/1 queue. With a prefix cache the chunks cover
+the ``L − c`` missed tokens only: ``TTFT = W + ((L − c)/(B − b))·T_mix``, each chunk token attending over
+``Σ(L² − c²)/Σ(L − c)`` tokens on average (``E[L²]/E[L]`` without a cache).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass, StepEstimate
+from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass, Role, StepEstimate
 from planner.perf.distributions import second_moment_ratio
 from planner.perf.queueing import (
     decreasing_root,
@@ -98,8 +107,8 @@ class Replica:
             decode_context_tokens=batch * context_tokens,
         )
 
-    def prefill_s(self, tokens: float) -> float:
-        return self.prefill_step(tokens).latency_s
+    def prefill_s(self, tokens: float, cached_tokens: float = 0.0) -> float:
+        return self.prefill_step(tokens, cached_tokens).latency_s
 
     def decode_s(self, batch: float, context_tokens: float) -> float:
         """One decode step of ``batch`` sequences of ``context_tokens`` each (per sequence, not the batch's sum:
@@ -120,11 +129,78 @@ def mean_context_tokens(cls: RequestClass) -> float:
     return cls.input_tokens.mean + cls.output_tokens.mean / 2.0
 
 
-def kv_fits(rep: Replica, cls: RequestClass, batch: float) -> bool:
-    """``batch`` sequences at full length fit, and so does the single longest (p99) request."""
+# ----------------------------------------------------------------------------------- prefix cache
+
+
+def cached_tokens(cls: RequestClass, prompt_tokens: float) -> float:
+    """Tokens of a ``prompt_tokens``-token prompt of ``cls`` whose KV its prefix cache holds: ``hit_frac·L``,
+    leaving at least one token to compute (0 without a cache)."""
+    pc = cls.prefix_cache
+    if pc is None or pc.hit_frac <= 0:
+        return 0.0
+    return max(0.0, min(pc.hit_frac * prompt_tokens, prompt_tokens - 1.0))
+
+
+def _hits(cls: RequestClass) -> bool:
+    """Whether the class has a prefix cache that hits at all (a zero hit share computes like no cache)."""
+    return cls.prefix_cache is not None and cls.prefix_cache.hit_frac > 0
+
+
+def mean_cached_tokens(cls: RequestClass) -> float:
+    """Mean cached prompt tokens per request of ``cls`` (over its quantile grid; 0 without a cache)."""
+    if not _hits(cls):
+        return 0.0
+    return float(np.mean([cached_tokens(cls, L) for L in cls.input_tokens.grid]))
+
+
+def sent_tokens(cls: RequestClass, prompt_tokens: float) -> float:
+    """Prompt tokens whose KV crosses the link to the decode pool: every token when the decode pool keeps no
+    cache (no prefix cache, or ``location: prefill``), the missed ones when both pools cache (``both``)."""
+    pc = cls.prefix_cache
+    if pc is None or pc.location != "both":
+        return prompt_tokens
+    return prompt_tokens - cached_tokens(cls, prompt_tokens)
+
+
+def mean_sent_tokens(cls: RequestClass) -> float:
+    """Mean prompt tokens per request whose KV crosses the link (the mean prompt without a saving)."""
+    pc = cls.prefix_cache
+    if pc is None or pc.location != "both":
+        return cls.input_tokens.mean
+    return cls.input_tokens.mean - mean_cached_tokens(cls)
+
+
+def cache_pools(cls: RequestClass) -> tuple[Role, ...]:
+    """The roles whose replicas hold the class's prefix cache (none without one): the prefill and co-located
+    pools always, the decode pool with ``location: both``."""
+    pc = cls.prefix_cache
+    if pc is None:
+        return ()
+    return ("prefill", "decode", "colocated") if pc.location == "both" else ("prefill", "colocated")
+
+
+def cache_reserve_tokens(cls: RequestClass, role: Role) -> float:
+    """KV tokens a replica of ``role`` reserves for the class's cached prefixes (``working_set_tokens`` where
+    the pool holds the cache, else 0)."""
+    pc = cls.prefix_cache
+    return pc.working_set_tokens if pc is not None and role in cache_pools(cls) else 0.0
+
+
+def kv_fits(rep: Replica, cls: RequestClass, batch: float, role: Role = "decode") -> bool:
+    """``batch`` sequences at full length fit, and so does the single longest (p99) request, beside the
+    prefix cache's working set where a replica of ``role`` holds it."""
     per_seq = cls.input_tokens.mean + cls.output_tokens.mean
     longest = cls.input_tokens.p99 + cls.output_tokens.p99
-    return rep.memory.max_kv_tokens >= max(batch * per_seq, longest)
+    return rep.memory.max_kv_tokens - cache_reserve_tokens(cls, role) >= max(batch * per_seq, longest)
+
+
+def prefill_fits(rep: Replica, cls: RequestClass) -> bool:
+    """A prefill replica of a class with a prefix cache holds the cache's working set beside the longest (p99)
+    prompt being prefilled. (A class without a cache is not checked here, as before prefix caching: ``planner
+    check``'s MEM001 tests the p99 prompt of every class.)"""
+    if cls.prefix_cache is None:
+        return True
+    return rep.memory.max_kv_tokens - cache_reserve_tokens(cls, "prefill") >= cls.input_tokens.p99
 
 
 # ---------------------------------------------------------------------------------------- prefill
@@ -152,7 +228,7 @@ class PrefillService:
 
 
 def prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> PrefillService:
-    key = ("prefill_service", cls.input_tokens, None if link is None else link.id)
+    key = ("prefill_service", cls.input_tokens, cls.prefix_cache, None if link is None else link.id)
     if key not in rep.memo:
         rep.memo[key] = _prefill_service(rep, cls, link)
     return rep.memo[key]  # type: ignore[return-value]
@@ -160,13 +236,21 @@ def prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> P
 
 def _prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> PrefillService:
     lengths = cls.input_tokens.grid
-    times = np.array([rep.prefill_s(L) for L in lengths])
+    times = np.array([rep.prefill_s(L, cached_tokens(cls, L)) for L in lengths])
     if link is None:
         kv = np.zeros_like(times)
     else:
         kv = np.array(
             [
-                kv_transfer_s(rep.model, link, rep.engine, precision=rep.precision, prompt_tokens=L, tp=rep.tp, prefill_s=t)
+                kv_transfer_s(
+                    rep.model,
+                    link,
+                    rep.engine,
+                    precision=rep.precision,
+                    prompt_tokens=sent_tokens(cls, L),
+                    tp=rep.tp,
+                    prefill_s=t,
+                )
                 for L, t in zip(lengths, times, strict=True)
             ]
         )
@@ -212,7 +296,7 @@ def decode_max_rate(rep: Replica, cls: RequestClass, max_batch: int) -> float:
     SLO percentile meets the target (0 if the cap is too slow or does not fit in memory)."""
     ctx = mean_context_tokens(cls)
     t_cap = rep.decode_s(max_batch, ctx)
-    if t_cap > cls.slo.tpot_s or not kv_fits(rep, cls, max_batch):
+    if t_cap > cls.slo.tpot_s or not kv_fits(rep, cls, max_batch, "decode"):
         return 0.0
     return max_mean_occupancy(max_batch, cls.slo.tpot_quantile) / (cls.output_tokens.mean * t_cap)
 
@@ -260,15 +344,33 @@ def colocated_steps(rep: Replica, cls: RequestClass, max_batch: int, token_budge
     chunk = token_budget - max_batch
     if chunk <= 0:
         return None
-    key = ("colocated_steps", cls.input_tokens, cls.output_tokens.mean, max_batch, token_budget)
+    key = ("colocated_steps", cls.input_tokens, cls.prefix_cache, cls.output_tokens.mean, max_batch, token_budget)
     if key not in rep.memo:
         rep.memo[key] = _colocated_steps(rep, cls, max_batch, chunk)
     return rep.memo[key]  # type: ignore[return-value]
 
 
+def chunk_attended_tokens(cls: RequestClass) -> float:
+    """Mean tokens a computed prompt token of a chunked prefill attends over: ``E[L²]/E[L]``, or with a prefix
+    cache ``Σ(L² − c²)/Σ(L − c)`` over the grid (only the missed tokens are computed, over the whole prompt)."""
+    if not _hits(cls):
+        return second_moment_ratio(cls.input_tokens)
+    g = np.array(cls.input_tokens.grid)
+    c = np.array([cached_tokens(cls, L) for L in cls.input_tokens.grid])
+    return float((g * g - c * c).sum() / (g - c).sum())
+
+
+def computed_prompt_tokens(cls: RequestClass) -> np.ndarray:
+    """Prompt tokens each grid prompt computes (its length less the cached prefix)."""
+    g = np.array(cls.input_tokens.grid)
+    if not _hits(cls):
+        return g
+    return np.asarray(g - np.array([cached_tokens(cls, L) for L in cls.input_tokens.grid]))
+
+
 def _colocated_steps(rep: Replica, cls: RequestClass, max_batch: int, chunk: int) -> Colocated:
     ctx = mean_context_tokens(cls)
-    attended = second_moment_ratio(cls.input_tokens)
+    attended = chunk_attended_tokens(cls)
     return Colocated(
         t_mix_s=rep.mixed_s(chunk, attended, max_batch, ctx), t_decode_s=rep.decode_s(max_batch, ctx), chunk_tokens=chunk
     )
@@ -280,12 +382,12 @@ def colocated_mixed_step(rep: Replica, cls: RequestClass, max_batch: int, token_
     chunk = token_budget - max_batch
     if chunk <= 0:
         return None
-    return rep.mixed_step(chunk, second_moment_ratio(cls.input_tokens), max_batch, mean_context_tokens(cls))
+    return rep.mixed_step(chunk, chunk_attended_tokens(cls), max_batch, mean_context_tokens(cls))
 
 
 def _colocated_service(co: Colocated, cls: RequestClass) -> tuple[float, float, np.ndarray]:
-    """Prompt service time in a co-located replica: mean, c_s², per grid prompt."""
-    g = np.array(cls.input_tokens.grid) * (co.t_mix_s / co.chunk_tokens)
+    """Prompt service time in a co-located replica: mean, c_s², per grid prompt (its computed tokens' chunks)."""
+    g = computed_prompt_tokens(cls) * (co.t_mix_s / co.chunk_tokens)
     mean = float(g.mean())
     return mean, (float(g.var() / mean**2) if mean > 0 else 0.0), g
 
@@ -362,14 +464,14 @@ def _max_chunk_frac(cls: RequestClass, co: Colocated) -> float:
 def colocated_rate_bound(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int) -> float:
     """Per-replica rate that no pool size can raise: the TPOT limit (share of iterations that may
     carry a chunk) and the batch-slot limit (0 when the SLOs cannot be met at all)."""
-    key = ("colocated_rate_bound", cls.input_tokens, cls.output_tokens, cls.slo, co, max_batch)
+    key = ("colocated_rate_bound", cls.input_tokens, cls.output_tokens, cls.prefix_cache, cls.slo, co, max_batch)
     if key not in rep.memo:
         rep.memo[key] = _colocated_rate_bound(rep, cls, co, max_batch)
     return rep.memo[key]  # type: ignore[return-value]
 
 
 def _colocated_rate_bound(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int) -> float:
-    if not kv_fits(rep, cls, max_batch):
+    if not kv_fits(rep, cls, max_batch, "colocated"):
         return 0.0
     mean = _colocated_service(co, cls)[0]
     rho_max = _max_chunk_frac(cls, co)

@@ -10,8 +10,10 @@ from rich.table import Table
 from planner.domain import Catalog, Pool, Workload
 from planner.optimize.sizing import Baseline, SizeResult, Solved
 from planner.perf.cost import gpu_fixed_usd_per_hour
-from planner.perf.evaluate import Evaluation
-from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
+from planner.perf.evaluate import Evaluation, pool_replica
+from planner.perf.memory import kv_bytes_per_token
+from planner.perf.serving import cache_pools, mean_cached_tokens
+from planner.units import GB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
 
 def tp_label(pool: Pool) -> str:
@@ -163,6 +165,7 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
     ev = plan.evaluation
     return {
         **solved_data(plan),
+        **prefix_cache_data(r, catalog),
         "links": [
             {
                 "link": lr.link,
@@ -317,6 +320,7 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
             b.name, str(e.num_gpus), f"{e.usd_per_month:,.0f}", f"{'saves' if delta >= 0 else 'costs'} {abs(delta) * 100:.1f}%"
         )
     parts: list[Any] = [pools, slo, totals, base]
+    parts += prefix_cache_table(prefix_cache_data(r, catalog))
     if r.savings_frac is not None:
         parts.append(f"savings against the best co-located baseline: {r.savings_frac * 100:.1f}%")
     return Group(*parts)
@@ -358,6 +362,7 @@ def size_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
         lines.append(f"| {b['name']} | {b.get('num_gpus', '-')} | {cost_m} |")
     if data["savings_frac"] is not None:
         lines += ["", f"Savings against the best co-located baseline: {100 * data['savings_frac']:.1f}%."]
+    lines += prefix_cache_markdown(data)
     verification = data.get("verification")
     if verification:
         verdict = "meets" if verification.get("meets_slo") else "MISSES"
@@ -373,3 +378,125 @@ def size_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
             mark = " (chosen)" if e["chosen"] else ""
             lines.append(f"| {e['engine']['id']}@{e['engine']['version']}{mark} | {e['num_gpus'] or '-'} | {usd} |")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ prefix cache
+
+_NO_TRANSFER_SAVED = "location prefill: the decode pool keeps no cache, so every prompt token's KV still crosses the link"
+_NO_WORKING_SET = (
+    "working_set_tokens not given (0): no KV memory is reserved; the cache lives in what the running sequences "
+    "leave free, and its hit share is taken as given"
+)
+
+
+def _plan_totals(s: Solved) -> dict[str, Any]:
+    ev = s.evaluation
+    prefill = [pr.pool for pr in ev.pools if pr.pool.role == "prefill"]
+    return {
+        "usd_per_hour": ev.usd_per_hour,
+        "usd_per_month": ev.usd_per_month,
+        "num_gpus": ev.num_gpus,
+        "prefill_replicas": sum(p.replicas for p in prefill),
+        "prefill_gpus": sum(p.num_gpus for p in prefill),
+    }
+
+
+def prefix_cache_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
+    """``data.prefix_cache`` (only when a class has a prefix cache): per class its hit share, where the cache lives
+    in the plan (pools, KV tokens reserved per replica) and the KV transfer it saves; the plan's cost, GPUs and
+    prefill replicas with reuse and without (``SizeResult.no_reuse``)."""
+    wl = r.workload
+    if not any(c.prefix_cache is not None for c in wl.classes):
+        return {}
+    ev = r.plan.evaluation
+    kv_tok = kv_bytes_per_token(catalog.models[wl.model], wl.precision)
+    classes = []
+    for c in wl.classes:
+        pc = c.prefix_cache
+        if pc is None:
+            continue
+        pools = []
+        for pr in ev.pools:
+            p = pr.pool
+            if p.role not in cache_pools(c) or ev.routing.get(c.name, {}).get(p.key, 0.0) <= 0:
+                continue
+            rep = pool_replica(catalog, wl, p)
+            pools.append(
+                {
+                    "role": p.role,
+                    "gpu": p.gpu,
+                    "tp": p.tp,
+                    "replicas": p.replicas,
+                    "reserved_kv_tokens_per_replica": pc.working_set_tokens,
+                    "kv_capacity_tokens_per_replica": rep.memory.max_kv_tokens if rep is not None else None,
+                }
+            )
+        saved = c.rate_rps * mean_cached_tokens(c) * kv_tok if pc.location == "both" else 0.0
+        classes.append(
+            {
+                "name": c.name,
+                "hit_frac": pc.hit_frac,
+                "location": pc.location,
+                "working_set_tokens": pc.working_set_tokens,
+                "cached_tokens_mean": mean_cached_tokens(c),
+                "input_tokens_mean": c.input_tokens.mean,
+                "cache_pools": pools,
+                "kv_transfer_saved_bytes_per_s": saved,
+                "kv_transfer_note": (
+                    "location both: only the missed tokens' KV crosses the link" if pc.location == "both" else _NO_TRANSFER_SAVED
+                ),
+                "working_set_note": None if pc.working_set_tokens > 0 else _NO_WORKING_SET,
+            }
+        )
+    nr = r.no_reuse
+    without: dict[str, Any] = {"feasible": False, "note": "not sized"}
+    if nr is not None:
+        without = {"feasible": nr.solved is not None, "note": nr.note}
+        if nr.solved is not None:
+            without.update(_plan_totals(nr.solved))
+    return {"prefix_cache": {"classes": classes, "with_reuse": _plan_totals(r.plan), "without_reuse": without}}
+
+
+def prefix_cache_table(data: dict[str, Any]) -> list[Any]:
+    """The terminal's ``prefix cache`` section of ``planner size`` (nothing without ``data.prefix_cache``)."""
+    pc = data.get("prefix_cache")
+    if not pc:
+        return []
+    table = Table(title="prefix cache")
+    for col in ("class", "hit share", "cache on", "KV tokens reserved per replica", "KV transfer saved"):
+        table.add_column(col, justify="left" if col in ("class", "cache on") else "right")
+    for c in pc["classes"]:
+        where = ", ".join(f"{p['role']} ({p['gpu']} TP{p['tp']})" for p in c["cache_pools"]) or "-"
+        saved = c["kv_transfer_saved_bytes_per_s"]
+        table.add_row(
+            c["name"],
+            f"{100 * c['hit_frac']:.1f}%",
+            where,
+            f"{c['working_set_tokens']:,.0f}" if c["working_set_tokens"] > 0 else "0 (not given)",
+            f"{saved / GB:.2f} GB/s" if c["location"] == "both" else "0 (decode keeps no cache)",
+        )
+    return [table, _reuse_line(pc)]
+
+
+def _reuse_line(pc: dict[str, Any]) -> str:
+    w, wo = pc["with_reuse"], pc["without_reuse"]
+    line = f"with reuse: {w['num_gpus']} GPUs, {w['usd_per_month']:,.0f} USD/month, {w['prefill_replicas']} prefill replicas"
+    if wo["feasible"]:
+        return (
+            f"{line}; without reuse: {wo['num_gpus']} GPUs, {wo['usd_per_month']:,.0f} USD/month, "
+            f"{wo['prefill_replicas']} prefill replicas"
+        )
+    return f"{line}; {wo['note']}"
+
+
+def prefix_cache_markdown(data: dict[str, Any]) -> list[str]:
+    """The markdown lines of the prefix cache section (none without ``data.prefix_cache``)."""
+    pc = data.get("prefix_cache")
+    if not pc:
+        return []
+    lines = ["", "| class | hit share | location | KV transfer saved (GB/s) |", "|---|--:|---|--:|"]
+    for c in pc["classes"]:
+        lines.append(
+            f"| {c['name']} | {100 * c['hit_frac']:.1f}% | {c['location']} | {c['kv_transfer_saved_bytes_per_s'] / GB:.2f} |"
+        )
+    return [*lines, "", f"Prefix cache: {_reuse_line(pc)}."]

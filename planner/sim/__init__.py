@@ -3,11 +3,16 @@ or taken from a trace's arrays, replayed on the deployment's pools with step tim
 core, and summarized beside the analytic prediction for the same plan (see :mod:`.engine`).
 
 The simulator reads no files: a trace comes in as a :class:`planner.domain.Trace` (``planner.api.simulate``
-reads the file that ``SimOptions.trace`` names and passes its arrays)."""
+reads the file that ``SimOptions.trace`` names and passes its arrays).
+
+Requests of a class with a ``prefix_cache`` share prefixes: each gets a cached prefix of whole KV blocks, drawn so
+that the class's token-weighted hit share is its ``hit_frac`` (:func:`planner.sim.arrivals.with_prefix_hits` says
+why this model and what it leaves out); prefill and KV transfer follow the cached tokens (:mod:`.engine`)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,8 +22,9 @@ from planner.domain import Catalog, Deployment, Pool, Routing, Trace, Workload
 from planner.errors import InputError
 from planner.perf.evaluate import Evaluation, evaluate, pool_replica
 from planner.perf.memory import kv_bytes_per_token
+from planner.perf.serving import cache_reserve_tokens
 from planner.perf.transfer import link_effective_bytes_per_s
-from planner.sim.arrivals import Requests, from_trace, generate
+from planner.sim.arrivals import Requests, from_trace, generate, with_prefix_hits
 from planner.sim.engine import ROUTINGS, CoreSteps, Options, PoolConfig, SimResult, run
 
 __all__ = [
@@ -178,8 +184,19 @@ def _metrics(name: str, res: SimResult, mask: np.ndarray, workload: Workload, cl
     )
 
 
+def _cache_reserve_tokens(workload: Workload, pool: Pool, routing: Mapping[str, Mapping[str, float]] | None) -> int:
+    """KV tokens a replica of ``pool`` reserves for the working sets of the prefix caches it holds: the sum over
+    the classes routed to it (every class, when ``routing`` is not known yet)."""
+    served = [c for c in workload.classes if routing is None or routing.get(c.name, {}).get(pool.key, 0.0) > 0]
+    return math.ceil(sum(cache_reserve_tokens(c, pool.role) for c in served))
+
+
 def _pool_configs(
-    workload: Workload, deployment: Deployment, catalog: Catalog, out_of_service: int
+    workload: Workload,
+    deployment: Deployment,
+    catalog: Catalog,
+    out_of_service: int,
+    routing: Mapping[str, Mapping[str, float]] | None = None,
 ) -> tuple[list[Pool], list[PoolConfig]]:
     model = catalog.models[workload.model]
     kv_tok = kv_bytes_per_token(model, workload.precision)
@@ -193,6 +210,13 @@ def _pool_configs(
         if in_service < 1:
             raise InputError(
                 f"pool {p.key}: {p.replicas} replica(s), none left in service with --out-of-service {out_of_service}"
+            )
+        reserve = _cache_reserve_tokens(workload, p, routing) if p.role != "prefill" else 0
+        if reserve and reserve >= rep.memory.max_kv_tokens:
+            raise InputError(
+                f"pool {p.key}: the prefix caches' working_set_tokens ({reserve:,} tokens) leave none of the replica's "
+                f"{rep.memory.max_kv_tokens:,} KV tokens to its sequences",
+                hint="lower classes[].prefix_cache.working_set_tokens, or use a replica with more memory",
             )
         link_bw, latency = math.inf, 0.0
         if p.role == "prefill" and p.link is not None:
@@ -211,6 +235,7 @@ def _pool_configs(
                 link_bytes_per_s=link_bw,
                 link_latency_s=latency,
                 num_layers=model.num_layers,
+                cache_reserve_tokens=reserve,
             )
         )
     return pools, configs
@@ -282,7 +307,8 @@ def simulate_requests(
     analytic: Evaluation,
     source: str = "generated",
 ) -> Simulation:
-    pools, configs = _pool_configs(workload, deployment, catalog, opt.out_of_service or 0)
+    pools, configs = _pool_configs(workload, deployment, catalog, opt.out_of_service or 0, analytic.routing)
+    requests = with_prefix_hits(requests, workload, opt.seed) if requests.cached_tokens is None else requests
     index = {p.key: i for i, p in enumerate(pools)}
     front: list[list[tuple[int, float]]] = []
     back: list[list[tuple[int, float]]] = []

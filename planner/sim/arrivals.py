@@ -10,12 +10,25 @@ neighbouring grid points (a continuous piecewise-linear quantile function) inste
 Traces: the arrays of a :class:`planner.domain.Trace` (``planner.api.simulate`` reads the file, in any
 format of ``planner profile``; the simulator reads no files); each row is assigned a workload class at
 random in proportion to the classes' rates (seeded), for its SLOs and routing.
+
+Shared prefixes (:func:`with_prefix_hits`, for a class with a ``prefix_cache`` of hit share ``h``): each request
+of the class reuses a cached prefix of whole KV blocks of :data:`BLOCK_TOKENS` tokens, ``c = B·(⌊h·L/B⌋ + X)``
+with ``X`` ~ Bernoulli(frac(h·L/B)) (randomized rounding: ``E[c] = h·L``, so the class's token-weighted hit
+share is ``h``), capped at the longest whole-block prefix that leaves at least one token to compute. Why this
+model: the workload gives the hit share and nothing about how hits spread over requests or prefixes, so the
+simulator draws no more structure than the analytic core assumes (every prompt of length ``L`` finds ``h·L`` of
+it cached), at the granularity an engine caches (whole blocks). The cache is taken as warm and large enough (the
+shared system prompts, earlier turns and documents are resident where the request lands); cold misses, eviction,
+prefix-aware routing and requests that hit all or nothing are not drawn, so this checks what follows from a
+hit share (shorter prefills in the queue, the KV transfer of missed tokens, KV memory reserved for the working
+set), not the hit share itself. Draws come from their own seeded stream, so a workload without a prefix cache
+gets the same requests as before.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +36,11 @@ from planner.domain import RequestClass, TokenDist, Workload
 from planner.errors import InputError
 
 MAX_REQUESTS = 10_000_000
+
+
+BLOCK_TOKENS = 16
+"""Tokens per KV-cache block, the unit a prefix cache hits in: vLLM's default ``--block-size`` (16; docs.vllm.ai,
+Engine Arguments)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +53,8 @@ class Requests:
     output_tokens: np.ndarray  # int64 >= 1
     class_index: np.ndarray  # int64 into workload.classes
     route_u: np.ndarray  # float64, shape (n, 2)
+    cached_tokens: np.ndarray | None = None  # int64, prompt tokens whose KV a prefix cache holds (None: none)
+    sent_tokens: np.ndarray | None = None  # int64, prompt tokens whose KV crosses the link (None: every prompt token)
 
     def __len__(self) -> int:
         return int(self.arrival_s.shape[0])
@@ -119,3 +139,28 @@ def from_trace(
     rates = np.array([c.rate_rps for c in workload.classes])
     cls = rng.choice(len(rates), size=n, p=rates / rates.sum()).astype(np.int64)
     return Requests(arrival_s=arr - arr[0], input_tokens=inp, output_tokens=out, class_index=cls, route_u=rng.random((n, 2)))
+
+
+def with_prefix_hits(requests: Requests, workload: Workload, seed: int) -> Requests:
+    """``requests`` with the cached prefix of each request of a class with a prefix cache drawn (the model in the
+    module docstring) and the prompt tokens whose KV crosses the link (the missed ones where the class caches on
+    both pools, else all). Unchanged when no class has a prefix cache."""
+    caches = [c.prefix_cache for c in workload.classes]
+    if all(pc is None for pc in caches):
+        return requests
+    rng = np.random.default_rng([seed, 0x50524546])  # a stream of its own ("PREF")
+    lin = requests.input_tokens
+    hit = np.zeros(lin.size, dtype=float)
+    both = np.zeros(lin.size, dtype=bool)
+    for k, pc in enumerate(caches):
+        if pc is not None:
+            mask = requests.class_index == k
+            hit[mask] = pc.hit_frac
+            both[mask] = pc.location == "both"
+    blocks = hit * lin / BLOCK_TOKENS
+    whole = np.floor(blocks)
+    drawn = whole + (rng.random(lin.size) < blocks - whole)
+    cap = np.floor((lin - 1) / BLOCK_TOKENS)  # whole blocks that leave at least one token to compute
+    cached = (np.minimum(drawn, cap) * BLOCK_TOKENS).astype(np.int64)
+    sent = np.where(both, lin - cached, lin).astype(np.int64)
+    return replace(requests, cached_tokens=cached, sent_tokens=sent)

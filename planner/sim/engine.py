@@ -30,6 +30,13 @@ Model (each point says how it matches the analytic core in :mod:`planner.perf.se
   ``token_budget − b`` prompt tokens (chunked prefill, FIFO prompts, several per iteration if
   they fit); a prompt takes a batch slot and its KV reservation when its prefill starts, and its
   first token is the end of the iteration that finishes its prefill.
+* Prefix caches (requests' ``cached_tokens``, drawn as :func:`planner.sim.arrivals.with_prefix_hits`
+  describes): a prefill computes only the missed tokens, ``step(Σ(L − c), Σ(L² − c²), k)``, the prefill
+  token budget counting computed tokens; the KV transfer carries the request's ``sent_tokens`` (all
+  ``L`` unless its class caches on both pools); a co-located prompt's chunks start after its cached
+  prefix (chunk ``c_k`` at position ``pos`` attends ``(pos + c_k)² − pos²``). A pool that holds caches
+  reserves their working sets (``cache_reserve_tokens``) of its KV memory, so admission sees less; a
+  sequence still counts its whole context in KV (its cached prefix is not taken as shared pages).
 
 Saturation: the run stops when simulated time passes ``time_cap_s`` or a pool's waiting queue
 exceeds ``queue_cap``; a pool whose queue grew by more than ``max(50, 5%)`` of its second-half
@@ -160,6 +167,7 @@ class PoolConfig:
     link_bytes_per_s: float = math.inf  # prefill: per replica (t ports × achieved port bandwidth)
     link_latency_s: float = 0.0
     num_layers: int = 1
+    cache_reserve_tokens: int = 0  # KV tokens of each replica reserved for prefix caches' working sets
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,6 +280,9 @@ class _Sim:
         self.arr = requests.arrival_s.tolist()
         self.lin = requests.input_tokens.tolist()
         self.lout = requests.output_tokens.tolist()
+        cached = requests.cached_tokens
+        self.cached = cached.tolist() if cached is not None else [0] * n
+        self.sent = requests.sent_tokens.tolist() if requests.sent_tokens is not None else self.lin
         cls = requests.class_index.tolist()
         u = requests.route_u
         fronts = [_cumulative(f) for f in front]
@@ -409,16 +420,17 @@ class _Sim:
             return
         cfg = self.pools[p]
         budget = self.opt.prefill_token_budget
+        lin, cached = self.lin, self.cached
         first = q.popleft()
         batch = [first]
-        tokens = self.lin[first]
-        sq = float(tokens) * tokens
+        tokens = lin[first] - cached[first]  # a prefill computes the missed tokens only
+        sq = float(lin[first]) * lin[first] - float(cached[first]) * cached[first]
         if budget is not None:
-            while q and tokens + self.lin[q[0]] <= budget:
+            while q and tokens + lin[q[0]] - cached[q[0]] <= budget:
                 j = q.popleft()
                 batch.append(j)
-                tokens += self.lin[j]
-                sq += float(self.lin[j]) * self.lin[j]
+                tokens += lin[j] - cached[j]
+                sq += float(lin[j]) * lin[j] - float(cached[j]) * cached[j]
         self.q_change(p, -len(batch))
         dt = cfg.steps.prefill_s(tokens, sq, len(batch))
         now = self.now
@@ -433,7 +445,7 @@ class _Sim:
             jobs = self.ps_jobs[p][r]
             frac = 1.0 - 1.0 / cfg.num_layers
             for j in batch:
-                jobs[2 * j] = self.lin[j] * cfg.kv_bytes_per_token * frac
+                jobs[2 * j] = self.sent[j] * cfg.kv_bytes_per_token * frac
             self.ps_schedule(p, r)
         self.push(now + dt, _PREFILL_DONE, p, r)
 
@@ -448,7 +460,7 @@ class _Sim:
             for j in batch:
                 self.pf_done[j] = True
                 if self.kva_done[j]:
-                    jobs[2 * j + 1] = self.lin[j] * cfg.kv_bytes_per_token / cfg.num_layers
+                    jobs[2 * j + 1] = self.sent[j] * cfg.kv_bytes_per_token / cfg.num_layers
             self.ps_schedule(p, r)
         else:
             for j in batch:
@@ -498,7 +510,7 @@ class _Sim:
             if part == 0:
                 self.kva_done[j] = True
                 if self.pf_done[j]:
-                    jobs[2 * j + 1] = self.lin[j] * cfg.kv_bytes_per_token / cfg.num_layers
+                    jobs[2 * j + 1] = self.sent[j] * cfg.kv_bytes_per_token / cfg.num_layers
             else:
                 arrived.append(j)
         self.ps_schedule(p, r)
@@ -534,7 +546,7 @@ class _Sim:
         running = self.running[p][r]
         admitted = self.admitted[p][r]
         if wait:
-            kv_cap = cfg.steps.max_kv_tokens
+            kv_cap = cfg.steps.max_kv_tokens - cfg.cache_reserve_tokens
             kv = self.kv_used[p][r]
             ctx = self.ctx[p][r]
             k = self.iter_k[p][r]
@@ -619,7 +631,7 @@ class _Sim:
         tokens = 0
         sq = 0.0
         if budget > 0:
-            kv_cap = cfg.steps.max_kv_tokens
+            kv_cap = cfg.steps.max_kv_tokens - cfg.cache_reserve_tokens
             taken = 0
             slot = 0
             while budget > 0:
@@ -635,7 +647,7 @@ class _Sim:
                     self.kv_used[p][r] += need
                     self.ctx_sub[j] = need - 1
                     self.t_start[j] = self.now
-                    inprog.append([j, 0])
+                    inprog.append([j, self.cached[j]])  # the chunks start after the cached prefix
                 j, pos = inprog[slot]
                 c = min(lin[j] - pos, budget)
                 plan.append((slot, c))
