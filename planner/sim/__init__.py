@@ -22,7 +22,7 @@ from planner.domain import Catalog, Deployment, Pool, Routing, Trace, Workload
 from planner.errors import InputError
 from planner.perf.evaluate import Evaluation, evaluate, pool_replica
 from planner.perf.memory import kv_bytes_per_token
-from planner.perf.serving import cache_reserve_tokens
+from planner.perf.serving import cache_reserve_tokens, request_fixed_s
 from planner.perf.transfer import link_effective_bytes_per_s
 from planner.sim.arrivals import Requests, from_trace, generate, with_prefix_hits
 from planner.sim.engine import ROUTINGS, CoreSteps, Options, PoolConfig, SimResult, run
@@ -236,6 +236,7 @@ def _pool_configs(
                 link_latency_s=latency,
                 num_layers=model.num_layers,
                 cache_reserve_tokens=reserve,
+                request_fixed_s=request_fixed_s(rep),
             )
         )
     return pools, configs

@@ -168,6 +168,7 @@ class PoolConfig:
     link_latency_s: float = 0.0
     num_layers: int = 1
     cache_reserve_tokens: int = 0  # KV tokens of each replica reserved for prefix caches' working sets
+    request_fixed_s: float = 0.0  # front pools: the engine's latency outside the GPU before a request's first token
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -751,11 +752,14 @@ class _Sim:
             diverging = (*diverging, stop.pool)
         measured = np.zeros(n, dtype=bool)
         measured[self.warm :] = True
+        # The engine's latency outside the GPU (API server, tokenization: ``request_fixed_s``) delays every token of
+        # a request by the same amount and queues nowhere, so it shifts the request's tokens, not the schedule.
+        fixed = np.array([self.pools[p].request_fixed_s for p in self.front_pool], dtype=np.float64)
         return SimResult(
             requests=self.req,
             prefill_start_s=np.array(self.t_start),
-            first_token_s=np.array(self.t_first),
-            done_s=np.array(self.t_done),
+            first_token_s=np.array(self.t_first) + fixed,
+            done_s=np.array(self.t_done) + fixed,
             measured=measured,
             pools=tuple(self.stats),
             events=self.events,
