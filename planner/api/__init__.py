@@ -59,6 +59,7 @@ from planner.api.check import (
     proposal_sources,
     run_check,
 )
+from planner.api.emit import EMIT_CHOICES, Emission, check_emit, emit_plan, prepare_emit, write_emit
 from planner.api.estimate import (
     EstimateOptions,
     EstimateResult,
@@ -183,6 +184,7 @@ from planner.io.catalog import load_catalog
 __all__ = [
     "CATALOG_KINDS",
     "CATALOG_LIST_KINDS",
+    "EMIT_CHOICES",
     "MALFORMED",
     "MAX_JOBS",
     "MAX_POINTS",
@@ -211,6 +213,7 @@ __all__ = [
     "CatalogValidateRun",
     "CheckOptions",
     "CheckRun",
+    "Emission",
     "EngineComparison",
     "EngineSizing",
     "EstimateOptions",
@@ -261,10 +264,12 @@ __all__ = [
     "calibrate_serving",
     "check",
     "check_context",
+    "check_emit",
     "configuration",
     "cpu_count",
     "crossings",
     "document_schema",
+    "emit_plan",
     "engine_catalog",
     "engine_list",
     "estimate",
@@ -281,6 +286,7 @@ __all__ = [
     "parse_vary",
     "planning_catalog",
     "point_data",
+    "prepare_emit",
     "proposal_catalog",
     "proposal_sources",
     "read_sim_trace",
@@ -317,4 +323,5 @@ __all__ = [
     "workload_catalog",
     "workload_spec_from_flags",
     "write_efficiency_overlay",
+    "write_emit",
 ]

@@ -59,6 +59,15 @@ def size(
         Path | None,
         typer.Option("--html", help="Also write a self-contained HTML report with charts and curves.", dir_okay=False),
     ] = None,
+    emit: Annotated[
+        tuple[str, Path] | None,
+        typer.Option(
+            "--emit",
+            metavar="ENGINE DIR",
+            help="Also write the plan's engine launch settings and Kubernetes manifest skeletons into DIR, a new or "
+            "empty directory (ENGINE: vllm, sglang, dynamo, or auto: the plan's engine).",
+        ),
+    ] = None,
     engine: SizeEngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -80,6 +89,10 @@ def size(
         from planner.io.output import check_output
 
         check_output(html_file, inputs=(workload_file,))
+    if emit is not None:  # refused before the (slow) sizing: an unknown engine, a non-empty DIR, -o inside it
+        from planner.api.emit import check_emit
+
+        check_emit(*emit, outputs=(output, html_file), inputs=() if workload_file is None else (workload_file,))
     options = SizeOptions(
         workload_file=workload_file,
         model=model,
@@ -110,6 +123,12 @@ def size(
         raise
     catalog = run.catalog
     data = size_data(run.result, catalog)
+    emission = None
+    if emit is not None:  # rendered (and refused) before anything is printed or written
+        from planner.api.emit import prepare_emit
+
+        emission = prepare_emit(run, *emit)
+        data["emit"] = emission.doc()
     if run.comparison is not None:
         data["engines"] = engines_data(run.comparison)
     if run.simulation is not None:
@@ -124,6 +143,15 @@ def size(
         from planner.io.output import check_output
 
         check_output(html_file, inputs=run.input_paths)
+    if emission is not None:  # written before the report: a failed write prints nothing
+        from planner.api.emit import write_emit
+        from planner.io.output import check_output
+
+        if output is not None:
+            check_output(output, inputs=run.input_paths)
+        write_emit(emission, inputs=run.input_paths)
+        wrote = f"emit: wrote {len(emission.files)} files for {emission.rendered.label} to {emission.directory}"
+        err_console().print(wrote, markup=False)
     if fmt is Format.table:
         for w in run.warnings:
             err_console().print(f"warning: {w}", markup=False)

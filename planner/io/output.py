@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path, PurePosixPath
 from types import FrameType
 from typing import Any, BinaryIO
 
@@ -181,3 +182,89 @@ def yaml_text(doc: object) -> str:
     from planner.io.yamlio import dumps  # lazily: yamlio reads through planner.io.sources, which imports this module
 
     return dumps(doc)
+
+
+def check_output_dir(path: Path, *, inputs: Iterable[Path] = ()) -> Path:
+    """Refuse ``path`` as an output directory (one :class:`InputError`) unless a new one can be put there safely:
+    it is absent (its nearest existing parent is a writable directory), or it is an empty directory. A directory
+    that holds anything is refused, so that nothing of it is replaced or mixed with an earlier output; a file, a
+    device or an input of the running command is refused too. Returns the resolved target."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputError(f"{path}: cannot write: {getattr(exc, 'strerror', None) or exc}") from None
+    for source in (*inputs, *inputs_read()):
+        if _same_file(source, target):
+            raise InputError(f"{path}: refusing to overwrite an input file")
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror}") from None
+    if st is not None:
+        if not stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{path}: exists and is not a directory")
+        try:
+            entries = next(os.scandir(target), None)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the directory: {exc.strerror}") from None
+        if entries is not None:
+            raise InputError(
+                f"{path}: directory is not empty: refusing to write into it",
+                hint="name a new or empty directory (nothing in an existing one is replaced)",
+            )
+        parent = target.parent
+    else:
+        parent = target.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(f"{path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write: permission denied in {parent}")
+    return target
+
+
+def write_directory_atomic(
+    path: Path, files: Mapping[str, str], *, executable: Iterable[str] = (), inputs: Iterable[Path] = ()
+) -> Path:
+    """Write ``files`` (relative POSIX path -> UTF-8 text) as a new directory ``path``, whole or not at all: they
+    are written into a temporary directory beside it, which is then renamed to ``path`` (replacing an empty
+    directory there). Refuses what :func:`check_output_dir` refuses. Files get the modes a new file gets under the
+    umask (those in ``executable`` the execute bits too), directories likewise. On any error or interrupt the
+    temporary directory is removed and ``path`` is left as it was. Returns the resolved target."""
+    target = check_output_dir(path, inputs=inputs)
+    names = sorted(files)
+    for name in names:
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or not rel.parts or any(part in ("", ".", "..") for part in rel.parts):
+            raise ValueError(f"not a relative file name: {name!r}")  # a bug of the caller, never user input
+    runnable = set(executable)
+    mask = _umask()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror}") from None
+    try:
+        for name in names:
+            file = tmp.joinpath(*PurePosixPath(name).parts)
+            for d in reversed(file.relative_to(tmp).parents[:-1]):
+                if not (tmp / d).is_dir():
+                    (tmp / d).mkdir()
+                    os.chmod(tmp / d, 0o777 & ~mask)
+            try:
+                file.write_bytes(files[name].encode("utf-8"))
+                os.chmod(file, (0o777 if name in runnable else 0o666) & ~mask)
+            except OSError as exc:
+                raise InputError(f"{path}: cannot write {name}: {exc.strerror or exc}") from None
+        try:
+            os.chmod(tmp, 0o777 & ~mask)
+            os.replace(tmp, target)  # onto an absent or empty directory
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
