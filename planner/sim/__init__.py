@@ -211,6 +211,7 @@ def _pool_configs(
                 link_bytes_per_s=link_bw,
                 link_latency_s=latency,
                 num_layers=model.num_layers,
+                speculative=None if p.role == "prefill" else rep.speculative,
             )
         )
     return pools, configs
@@ -302,6 +303,7 @@ def simulate_requests(
         warmup_frac=opt.warmup_frac,
         time_cap_s=opt.time_cap_s,
         queue_cap=opt.queue_cap,
+        seed=opt.seed,
     )
     result = run(requests, configs, front, back, engine_opt)
     mask = result.measured
