@@ -313,6 +313,7 @@ class Catalog:
     engine_efficiency: Mapping[str, Mapping[str, Efficiency]] = field(default_factory=dict)  # engine -> gpu -> factors
     default_engine: str = "vllm"
     power: Mapping[str, PowerFactors] = field(default_factory=dict)  # gpu -> measured step-power model
+    speculative: Mapping[str, SpeculativeDefaults] = field(default_factory=dict)  # method -> published defaults
 
     def default_price(self, gpu: str) -> GpuPrice | None:
         for price in self.prices:
@@ -516,24 +517,86 @@ class PrefixCache:
     working_set_tokens: float = 0.0
 
 
+def tokens_per_step(acceptance_rate: float, draft_tokens: int) -> float:
+    """Expected tokens one verify step emits when each of ``draft_tokens`` (K) drafts is accepted with probability
+    ``acceptance_rate`` (A), independently, until the first rejection, plus the token the verify step samples
+    itself: ``Σ_{j=0..K} A^j = (1 − A^(K+1)) / (1 − A)`` (Leviathan et al. 2023, eq. 1). K=1, A=0.85: 1.85."""
+    a, k = acceptance_rate, draft_tokens
+    return float(k + 1) if a >= 1.0 else (1.0 - a ** (k + 1)) / (1.0 - a)
+
+
+def acceptance_for_tokens_per_step(mean_tokens: float, draft_tokens: int) -> float:
+    """The per-token acceptance rate A whose :func:`tokens_per_step` at ``draft_tokens`` is ``mean_tokens`` (τ, the
+    mean acceptance length papers and engines report, bonus token included): the inverse of the increasing
+    polynomial ``Σ_{j=0..K} A^j`` on [0, 1), by bisection to 1e-12 and two Newton steps. ``1 <= τ < K+1``."""
+    if not 1.0 <= mean_tokens < draft_tokens + 1:
+        raise ValueError(f"a mean acceptance length of {mean_tokens} is outside [1, {draft_tokens + 1}) at K={draft_tokens}")
+    lo, hi = 0.0, 1.0
+    while hi - lo > 1e-12:
+        mid = 0.5 * (lo + hi)
+        if tokens_per_step(mid, draft_tokens) < mean_tokens:
+            lo = mid
+        else:
+            hi = mid
+    a = 0.5 * (lo + hi)
+    for _ in range(2):  # Newton steps to the float's precision (the polynomial's slope is >= 1 on [0, 1))
+        slope = sum(j * a ** (j - 1) for j in range(1, draft_tokens + 1))
+        a = min(max(a - (tokens_per_step(a, draft_tokens) - mean_tokens) / slope, lo), hi)
+    return a
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpeculativeDefaults:
+    """One method's published defaults (``catalogs/speculative.yaml``): what a workload's ``speculative:`` takes for
+    the figures it leaves out. ``None``: no published figure (the workload must give it). ``acceptance_rate`` is
+    per token; where the source reports a mean acceptance length τ at ``draft_tokens`` instead, it is
+    :func:`acceptance_for_tokens_per_step` of it and ``mean_acceptance_length`` keeps τ. ``models``: the catalog
+    models known to ship the drafter the method needs (MTP: a multi-token-prediction head); empty: not recorded."""
+
+    method: SpeculativeMethod
+    draft_tokens: int | None
+    acceptance_rate: float | None
+    mean_acceptance_length: float | None
+    draft_layers: int
+    models: tuple[str, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)  # figure -> source id
+    note: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Speculative:
     """Speculative decoding: each decode step drafts ``draft_tokens`` (K) tokens and verifies them in one target
     step over K+1 tokens per sequence; each draft token is accepted with probability ``acceptance_rate`` (A),
     independently, until the first rejection. ``draft_layers``: transformer layers the drafter runs per draft
-    token (MTP and EAGLE: one layer; n-gram lookup: none), costed as that share of a target decode step."""
+    token (MTP and EAGLE: one layer; n-gram lookup: none), costed as that share of a target decode step.
+    ``sources``: for each figure, ``given`` or the catalog source id of the default it took (``references``: those
+    sources); ``warnings``: what the resolution could not check (an MTP head the catalog does not record)."""
 
     method: SpeculativeMethod
     draft_tokens: int
     acceptance_rate: float
     draft_layers: int
-    source: str = ""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    references: tuple[Source, ...] = ()  # the catalog sources named in ``sources``
+    warnings: tuple[str, ...] = ()
 
     @property
     def tokens_per_step(self) -> float:
-        """Expected tokens a verify step emits: ``(1 − A^(K+1)) / (1 − A)`` (Leviathan et al. 2023, eq. 1)."""
+        """Expected tokens a verify step emits (:func:`tokens_per_step`)."""
+        return tokens_per_step(self.acceptance_rate, self.draft_tokens)
+
+    @property
+    def tokens_per_step_variance(self) -> float:
+        """Variance of the tokens one verify step emits: ``X = 1 + min(G, K)`` with ``P(X > j) = A^j``, so
+        ``E[X²] = Σ_{j=0..K} (2j+1)·A^j`` and ``Var X = E[X²] − E²``."""
         a, k = self.acceptance_rate, self.draft_tokens
-        return float(k + 1) if a >= 1.0 else (1.0 - a ** (k + 1)) / (1.0 - a)
+        second = sum((2 * j + 1) * a**j for j in range(k + 1))
+        return max(0.0, second - self.tokens_per_step**2)
+
+    @property
+    def key(self) -> tuple[str, int, float, int]:
+        """The figures that change a step's cost or yield (hashable: memo keys)."""
+        return (self.method, self.draft_tokens, self.acceptance_rate, self.draft_layers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

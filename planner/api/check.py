@@ -209,6 +209,7 @@ def run_check(options: CheckOptions) -> CheckRun:
     """``planner check``: resolve the proposal's catalog, apply every rule, and assemble what the report needs."""
     from planner.api.inputs import proposal_catalog
     from planner.report.engine import engine_doc, transfer_warnings
+    from planner.report.speculative import workload_speculative
 
     path, codes = options.proposal_file, options.skip_codes
     with reading_once():
@@ -222,5 +223,7 @@ def run_check(options: CheckOptions) -> CheckRun:
         "skip": sorted({c.upper() for c in codes}),
         "engine": engine_doc(catalog.engine),
     }
-    warnings = transfer_warnings(catalog, (p.gpu for p in result.deployment.pools), result.workload.precision)
+    spec_inputs, warnings = workload_speculative(result.workload)
+    inputs.update(spec_inputs)
+    warnings += transfer_warnings(catalog, (p.gpu for p in result.deployment.pools), result.workload.precision)
     return CheckRun(options=options, result=result, catalog=catalog, inputs=inputs, warnings=tuple(warnings), sources=sources)

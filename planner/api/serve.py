@@ -17,10 +17,12 @@ from planner.domain import (
     ModelSpec,
     Precision,
     ServeMode,
+    Speculative,
 )
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog, select_engine
 from planner.io.sources import read_source, reading_once
+from planner.io.speculative import parse_speculative_flag
 from planner.perf.memory import check_layout, check_tp, require_fit
 from planner.perf.roofline import peak_flop_per_s
 
@@ -60,6 +62,7 @@ class ServeRequest:
     decode_moe_ep: int = 1
     decode_workers: int = 1
     link: str | None = None  # disaggregated: the link the KV cache crosses (None: not modelled)
+    speculative: str | None = None  # METHOD[:K[:A]] (--speculative): speculative decoding, defaults for what it omits
     where: str = ""  # prefix of error messages (a grid file line)
 
 
@@ -70,6 +73,7 @@ class ServeResult:
     engine: EngineSpec
     point: ServePoint
     replicas: tuple[tuple[str, GpuSpec, int, Efficiency], ...]  # (role, GPU, TP, factors) of each worker type
+    speculative: Speculative | None = None  # the resolved --speculative (defaults and their sources filled in)
 
 
 MAX_EP_GPUS = 256  # the widest expert-parallel replica (DeepSeek's decode units reach 144 GPUs of EP)
@@ -85,9 +89,12 @@ def serve_replica(
     *,
     attention_dp: int = 1,
     moe_ep: int = 1,
+    speculative: Speculative | None = None,
 ) -> Replica:
     """The replica the serving model runs (weights must fit; raises InputError otherwise): ``tp`` GPUs, split into
-    ``attention_dp`` data-parallel attention groups and, for an MoE model, ``moe_ep`` expert-parallel groups."""
+    ``attention_dp`` data-parallel attention groups and, for an MoE model, ``moe_ep`` expert-parallel groups,
+    decoding with ``speculative`` (None: plain decoding)."""
+    from planner.perf.memory import draft_weight_frac
     from planner.perf.serving import Replica
 
     pre = f"{where}: " if where else ""
@@ -100,9 +107,9 @@ def serve_replica(
     else:
         check_tp(model, gpu, tp)
     peak_flop_per_s(gpu, precision)
-    fit = require_fit(model, gpu, catalog.engine, tp, precision, attention_dp)
+    fit = require_fit(model, gpu, catalog.engine, tp, precision, attention_dp, draft_weight_frac(speculative, model))
     hw = hardware(catalog, gpu, tp, attention_dp, moe_ep)
-    return Replica(model=model, hw=hw, tp=tp, precision=precision, memory=fit, engine=catalog.engine)
+    return Replica(model=model, hw=hw, tp=tp, precision=precision, memory=fit, engine=catalog.engine, speculative=speculative)
 
 
 def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_dirs: Sequence[Path] = ()) -> ServeResult:
@@ -126,14 +133,18 @@ def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_di
         if not (isinstance(value, int) and value >= 1):
             raise InputError(f"{pre}{flag}: must be a whole number >= 1, got {value}")
     check_context(m, req.isl + req.osl, f"{pre}--isl + --osl")
+    spec = None if req.speculative is None else parse_speculative_flag(req.speculative, cat, m.id, f"{pre}--speculative")
+    need = req.isl + req.osl + (0 if spec is None else spec.draft_tokens)  # KV tokens of one request (+ K drafts)
     if req.mode == "aggregated":
         if req.gpu is None:
             raise InputError(f"{pre}--gpu is required in aggregated mode")
         g = resolve_gpu(cat, req.gpu, f"{pre}--gpu")
-        rep = serve_replica(cat, m, g, req.tp, req.precision, pre, attention_dp=req.attention_dp, moe_ep=req.moe_ep)
-        if req.isl + req.osl > rep.memory.max_kv_tokens:
+        rep = serve_replica(
+            cat, m, g, req.tp, req.precision, pre, attention_dp=req.attention_dp, moe_ep=req.moe_ep, speculative=spec
+        )
+        if need > rep.memory.max_kv_tokens:
             raise InputError(
-                f"{pre}one request of {req.isl + req.osl} tokens needs more KV cache than {req.tp}x {g.id} holds "
+                f"{pre}one request of {need} tokens needs more KV cache than {req.tp}x {g.id} holds "
                 f"({rep.memory.max_kv_tokens} tokens)",
                 hint="raise --tp or shorten --isl/--osl",
             )
@@ -148,10 +159,18 @@ def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_di
             cat, m, gp, req.prefill_tp, req.precision, pre, attention_dp=req.prefill_attention_dp, moe_ep=req.prefill_moe_ep
         )
         dec_rep = serve_replica(
-            cat, m, gd, req.decode_tp, req.precision, pre, attention_dp=req.decode_attention_dp, moe_ep=req.decode_moe_ep
+            cat,
+            m,
+            gd,
+            req.decode_tp,
+            req.precision,
+            pre,
+            attention_dp=req.decode_attention_dp,
+            moe_ep=req.decode_moe_ep,
+            speculative=spec,
         )
-        if req.isl + req.osl > dec_rep.memory.max_kv_tokens:
-            raise InputError(f"{pre}one request of {req.isl + req.osl} tokens does not fit the decode worker's KV cache")
+        if need > dec_rep.memory.max_kv_tokens:
+            raise InputError(f"{pre}one request of {need} tokens does not fit the decode worker's KV cache")
         link = None
         if req.link is not None:
             link = cat.links[IdIndex("link", cat.links).resolve(req.link, f"{pre}--link")]
@@ -169,7 +188,7 @@ def estimate_serve(req: ServeRequest, catalog: Catalog | None = None, catalog_di
             ("prefill", gp, req.prefill_tp, pre_rep.hw.efficiency),
             ("decode", gd, req.decode_tp, dec_rep.hw.efficiency),
         )
-    return ServeResult(request=req, model=m, engine=cat.engine, point=point, replicas=workers)
+    return ServeResult(request=req, model=m, engine=cat.engine, point=point, replicas=workers, speculative=spec)
 
 
 # ------------------------------------------------------------------------- the command's one door
@@ -203,6 +222,7 @@ class ServeOptions:
     decode_moe_ep: int = 1
     decode_workers: int = 1
     link: str | None = None
+    speculative: str | None = None  # METHOD[:K[:A]]
     grid: Path | None = None  # CSV of points, columns named as these fields (planner.io.grid)
     catalog_dirs: tuple[Path, ...] = ()
 

@@ -96,6 +96,7 @@ def run_simulate(options: SimulateOptions) -> SimulateRun:
     from planner.api.check import load_proposal, proposal_sources
     from planner.api.inputs import proposal_catalog
     from planner.report.engine import engine_doc, transfer_warnings
+    from planner.report.speculative import workload_speculative
 
     path, sim = options.proposal_file, options.sim
     with reading_once():
@@ -122,7 +123,10 @@ def run_simulate(options: SimulateOptions) -> SimulateRun:
         inputs["trace_sha256"] = trace_sha256
         inputs["trace_format"] = sim.trace_format
     pools = proposal.deployment.pools
+    spec_inputs, spec_warnings = workload_speculative(proposal.workload)
+    inputs.update(spec_inputs)
     warnings = (
+        *spec_warnings,
         *result.warnings,
         *transfer_warnings(catalog, (p.gpu for p in pools), proposal.workload.precision, power=False),
     )

@@ -278,6 +278,7 @@ def run_size(options: SizeOptions) -> SizeRun:
 def _run_size(o: SizeOptions) -> SizeRun:
     from planner import api  # the package's names: what callers (and tests) may replace
     from planner.report.engine import engine_doc, transfer_warnings
+    from planner.report.speculative import workload_speculative
 
     inputs: dict[str, Any] = {}
     several = several_engines(o.engine)
@@ -348,7 +349,9 @@ def _run_size(o: SizeOptions) -> SizeRun:
             inputs["engines"] = [e["engine"] for e in tried]
         raise SizeInfeasibleError(exc, inputs) from exc
     inputs["engine"] = engine_doc(catalog.engine)
-    warnings = list(result.warnings)
+    spec_inputs, spec_warnings = workload_speculative(workload)
+    inputs.update(spec_inputs)
+    warnings = [*spec_warnings, *result.warnings]
     warnings += transfer_warnings(
         catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision, power=False
     )  # sizing's own warnings name a transferred power set

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from planner.domain import Catalog, Deployment, Pool, RequestClass, Severity, Workload
-from planner.perf.evaluate import Evaluation, busy_parts_s, busy_s_per_request, max_rate, pool_replica
-from planner.perf.memory import kv_bytes_per_token, memory_fit
+from planner.perf.evaluate import Evaluation, busy_parts_s, busy_s_per_request, first_step_bound_s, max_rate, pool_replica
+from planner.perf.memory import draft_weight_frac, kv_bytes_per_token, memory_fit
 from planner.perf.serving import cache_reserve_tokens, mean_context_tokens
 from planner.units import GB, GIB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
@@ -213,7 +213,8 @@ def _slo_hint(ctx: CheckContext, name: str, metric: str, target_s: float) -> str
         if step_s > cls.slo.tpot_s * (1 + SLO_TOLERANCE):
             first = "" if metric == "tpot" else "its first decode step is unbounded: "
             return (
-                f"{first}a decode step at max_batch {p.max_batch} on {p.tp}x {p.gpu} takes {_num(s_to_ms(step_s))} ms, "
+                f"{first}a decode step at max_batch {p.max_batch} on {p.tp}x {p.gpu} takes {_num(s_to_ms(step_s))} ms"
+                f"{' per output token (speculative)' if rep.speculative is not None else ''}, "
                 f"over the {_num(s_to_ms(cls.slo.tpot_s))} ms TPOT target; lower max_batch or use a faster GPU"
             )
     return "unbounded: a pool serving it is at or past the load it can carry within the target; add replicas"
@@ -296,7 +297,7 @@ def slo_load_frac(ctx: CheckContext, pool: Pool) -> float:
     servers = n_eff if len(routed) == 1 else 1
     total = 0.0
     for c in routed:
-        cap = max_rate(rep, pool, c, link, c.slo.tpot_s, servers)
+        cap = max_rate(rep, pool, c, link, first_step_bound_s(rep, c), servers)
         if cap <= 0:
             return math.inf
         total += c.rate_rps * ev.routing[c.name][pool.key] / (n_eff * cap)
@@ -342,7 +343,15 @@ def unfit_pools(workload: Workload, deployment: Deployment, catalog: Catalog) ->
     return [
         p
         for p in deployment.pools
-        if not memory_fit(model, catalog.gpus[p.gpu], catalog.engine, p.tp, workload.precision, p.attention_dp).fits
+        if not memory_fit(
+            model,
+            catalog.gpus[p.gpu],
+            catalog.engine,
+            p.tp,
+            workload.precision,
+            p.attention_dp,
+            draft_weight_frac(workload.speculative, model),
+        ).fits
     ]
 
 
@@ -351,14 +360,17 @@ def memory(ctx: CheckContext) -> list[Outcome]:
     """Weights must fit on every replica; a decode or co-located replica must also hold ``max_batch``
     sequences at full mean length and the single longest (p99) request; a prefill replica the
     longest prompt; each beside the working set of a class's prefix cache where the pool holds it. The same
-    test the core applies (serving.kv_fits, serving.prefill_fits)."""
+    test the core applies (serving.kv_fits, serving.prefill_fits): with speculative decoding every replica
+    also holds the drafter's weights and each decoding sequence its K draft tokens' KV."""
     wl, cat = ctx.workload, ctx.catalog
     model = cat.models[wl.model]
+    draft = draft_weight_frac(wl.speculative, model)
+    extra = 0 if wl.speculative is None else wl.speculative.draft_tokens
     kv_tok = kv_bytes_per_token(model, wl.precision)
     routing = ctx.evaluation.routing if ctx.evaluation is not None else {}
     out = []
     for p in ctx.deployment.pools:
-        fit = memory_fit(model, cat.gpus[p.gpu], cat.engine, p.tp, wl.precision, p.attention_dp)
+        fit = memory_fit(model, cat.gpus[p.gpu], cat.engine, p.tp, wl.precision, p.attention_dp, draft)
         if not fit.fits:
             need = (fit.weight_bytes + fit.reserve_bytes) / GIB
             have = fit.usable_bytes / GIB
@@ -383,8 +395,8 @@ def memory(ctx: CheckContext) -> list[Outcome]:
             if p.role == "prefill":
                 tokens, what = c.input_tokens.p99, f"class {c.name}'s p99 prompt of {c.input_tokens.p99:.0f} tokens"
             else:
-                per_seq = c.input_tokens.mean + c.output_tokens.mean
-                longest = c.input_tokens.p99 + c.output_tokens.p99
+                per_seq = c.input_tokens.mean + c.output_tokens.mean + extra
+                longest = c.input_tokens.p99 + c.output_tokens.p99 + extra
                 if p.max_batch * per_seq >= longest:
                     tokens, what = p.max_batch * per_seq, f"max_batch {p.max_batch} x {per_seq:.0f} tokens of class {c.name}"
                 else:

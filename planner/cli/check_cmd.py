@@ -61,6 +61,7 @@ def check(
     from planner.report.check import check_data, check_github, check_junit, check_markdown, check_table, csv_rows
     from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope
+    from planner.report.speculative import with_speculative
 
     run = run_check(
         CheckOptions(
@@ -73,7 +74,7 @@ def check(
         )
     )
     result, name, engine_spec = run.result, run.name, run.catalog.engine
-    line = engine_line(engine_spec)
+    line = with_speculative(engine_line(engine_spec), result.workload)
     markdown = check_markdown(result, name, line)
     if junit is not None:  # refused before anything is printed or written
         check_output(junit, inputs=(proposal_file,))

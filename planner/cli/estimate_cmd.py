@@ -161,6 +161,14 @@ def serve(
     link: Annotated[
         str | None, typer.Option("--link", help="Link the KV cache crosses (disaggregated; default: not modelled).")
     ] = None,
+    speculative: Annotated[
+        str | None,
+        typer.Option(
+            "--speculative",
+            help="Speculative decoding METHOD[:K[:A]] (mtp, eagle, ngram; K draft tokens, A per-token acceptance); "
+            "what is left out takes the method's published default (catalogs/speculative.yaml).",
+        ),
+    ] = None,
     grid: Annotated[
         Path | None,
         typer.Option(
@@ -176,7 +184,8 @@ def serve(
     --max-concurrency, aiperf, InferenceMAX)."""
     from planner.api.serve import ServeOptions, run_serve
     from planner.report.envelope import envelope
-    from planner.report.serve import grid_row, grid_table, serve_data, serve_table
+    from planner.report.serve import grid_rows, grid_table, serve_data, serve_table
+    from planner.report.speculative import speculative_line
 
     if grid is None:
         for name, value in (("isl", isl), ("osl", osl), ("concurrency", concurrency)):
@@ -206,6 +215,7 @@ def serve(
         decode_attention_dp=decode_attention_dp,
         decode_moe_ep=decode_moe_ep,
         link=link,
+        speculative=speculative,
         grid=grid,
         catalog_dirs=tuple(catalog_dir or ()),
     )
@@ -216,8 +226,14 @@ def serve(
         if fmt is Format.table:
             for w in run.warnings:
                 err_console().print(f"warning: {w}")
-        output_document(doc, fmt, output, table=serve_table(result))
+        table = serve_table(result)
+        output_document(
+            doc,
+            fmt,
+            output,
+            table=table if result.speculative is None else with_line(table, speculative_line(result.speculative)),
+        )
         return
-    rows = [grid_row(r) for r in run.results]
+    rows = grid_rows(run.results)
     doc = envelope("estimate serve", "ok", run.inputs, {"points": rows}, run.warnings)
     output_document(doc, fmt, output, table=grid_table(rows), csv_rows=rows, inputs=run.input_paths)

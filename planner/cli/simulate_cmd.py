@@ -59,6 +59,7 @@ def simulate(
     from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope
     from planner.report.simulate import simulate_data, simulate_table
+    from planner.report.speculative import with_speculative
 
     run = run_simulate(
         SimulateOptions(
@@ -88,7 +89,7 @@ def simulate(
         doc,
         fmt,
         output,
-        table=with_line(simulate_table(data), engine_line(run.catalog.engine)),
+        table=with_line(simulate_table(data), with_speculative(engine_line(run.catalog.engine), run.proposal.workload)),
         csv_rows=with_engine_column([flat_rows(doc["data"])], run.catalog.engine),
         inputs=(proposal_file, *((trace,) if trace else ())),
     )

@@ -80,6 +80,7 @@ def size(
     from planner.report.engine import engine_line, engines_data, engines_table, with_engine_column
     from planner.report.envelope import envelope
     from planner.report.size import size_data, size_markdown, size_table, verify_failures
+    from planner.report.speculative import with_speculative
 
     if strict and not verify:
         from planner.errors import InputError
@@ -159,8 +160,8 @@ def size(
         doc,
         fmt,
         output,
-        table=with_line(table, engine_line(catalog.engine)),
-        markdown=size_markdown(data, engine_line(catalog.engine)),
+        table=with_line(table, with_speculative(engine_line(catalog.engine), run.workload)),
+        markdown=size_markdown(data, with_speculative(engine_line(catalog.engine), run.workload)),
         csv_rows=with_engine_column(data["line_items"], catalog.engine),
         inputs=run.input_paths,
     )

@@ -33,6 +33,7 @@ FILES: dict[str, type[BaseModel]] = {
     "efficiency": schemas.EfficiencyFile,
     "engines": schemas.EnginesFile,
     "power": schemas.PowerFile,  # optional: measured step-power factors per GPU
+    "speculative": schemas.SpeculativeFile,  # speculative-decoding defaults per method, each with its source
 }
 EFFICIENCY_DIR = "efficiency"  # efficiency/<engine>.yaml: one engine's factors per file
 ENV_VAR = "PLANNER_CATALOG_DIR"
@@ -104,6 +105,7 @@ class _Raw:
     engines: dict[str, schemas.EngineEntry] = field(default_factory=dict)
     engines_file: schemas.EnginesFile | None = None
     power: dict[str, schemas.PowerEntry] = field(default_factory=dict)
+    speculative: dict[str, schemas.SpeculativeEntry] = field(default_factory=dict)
     origin: dict[str, Path] = field(default_factory=dict)  # "kind:id" -> file
 
 
@@ -170,6 +172,8 @@ def _load_raw(dirs: Sequence[Path]) -> _Raw:
                 _merge_prices(raw, doc, path)
             elif kind == "power":
                 _merge_ids(raw.power, doc.gpus, "power", path, raw)
+            elif kind == "speculative":
+                _merge_ids(raw.speculative, doc.methods, "speculative", path, raw)
     return raw
 
 
@@ -455,6 +459,7 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         key: domain.Source(id=key, title=s.title, url=s.url, as_of=str(s.as_of), note=s.note)
         for key, s in sorted(raw.sources.items())
     }
+    speculative = _speculative(raw, IdIndex.models(models))
     return domain.Catalog(
         gpus=gpus,
         models=models,
@@ -471,7 +476,41 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         engine_efficiency=engine_efficiency,
         default_engine=default_engine,
         power=dict(sorted(power.items())),
+        speculative=speculative,
     )
+
+
+def _speculative(raw: _Raw, model_index: IdIndex) -> dict[str, domain.SpeculativeDefaults]:
+    """``speculative.yaml``: each method's defaults, a mean acceptance length turned into the per-token rate."""
+    out: dict[str, domain.SpeculativeDefaults] = {}
+    for key, e in sorted(raw.speculative.items()):
+        where = f"{raw.origin[f'speculative:{domain.canonical_id(key)}']}: methods.{key}"
+        for src in {e.source, *e.field_sources.values()}:
+            _check_source(raw, src, where)
+        rate = e.acceptance_rate
+        if e.mean_acceptance_length is not None and e.draft_tokens is not None:
+            rate = domain.acceptance_for_tokens_per_step(e.mean_acceptance_length, e.draft_tokens)
+        sources = {"draft_layers": e.source_of("draft_layers")}
+        if e.draft_tokens is not None:
+            sources["draft_tokens"] = e.source_of("draft_tokens")
+        if rate is not None:
+            sources["acceptance_rate"] = e.source_of(
+                "mean_acceptance_length" if e.mean_acceptance_length is not None else "acceptance_rate"
+            )
+        if e.models:
+            sources["models"] = e.source_of("models")
+        method: domain.SpeculativeMethod = "mtp" if key == "mtp" else "eagle" if key == "eagle" else "ngram"
+        out[key] = domain.SpeculativeDefaults(
+            method=method,
+            draft_tokens=e.draft_tokens,
+            acceptance_rate=rate,
+            mean_acceptance_length=e.mean_acceptance_length,
+            draft_layers=e.draft_layers,
+            models=tuple(sorted({model_index.resolve(m, f"{where}: models") for m in e.models})),
+            sources=dict(sorted(sources.items())),
+            note=e.note,
+        )
+    return out
 
 
 def power_factors(gpu: str, e: schemas.PowerEntry) -> domain.PowerFactors:

@@ -16,7 +16,7 @@ from planner.errors import InputError
 from planner.io.yamlio import read_text
 
 INT_COLUMNS = ("isl", "osl", "concurrency", "tp", "replicas", "prefill_tp", "prefill_workers", "decode_tp", "decode_workers")
-TEXT_COLUMNS = ("model", "gpu", "engine", "precision", "mode", "prefill_gpu", "decode_gpu", "link")
+TEXT_COLUMNS = ("model", "gpu", "engine", "precision", "mode", "prefill_gpu", "decode_gpu", "link", "speculative")
 MODES = {"aggregated": "aggregated", "agg": "aggregated", "disaggregated": "disaggregated", "disagg": "disaggregated"}
 
 

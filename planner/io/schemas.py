@@ -501,3 +501,43 @@ class PowerFile(Strict):
     schema_version: Literal[1]
     gpus: dict[CatalogId, PowerEntry]
     fit_error: dict[str, dict[str, NonNegative]] = Field(default_factory=dict)
+
+
+MAX_DRAFT_TOKENS = 16  # the workload's speculative.draft_tokens has the same bound
+
+
+class SpeculativeEntry(Sourced):
+    """One speculative-decoding method's published defaults. ``null``: no published figure, so a workload using the
+    method must give it. Give the per-token ``acceptance_rate`` or, where the source reports the mean acceptance
+    length τ (tokens per verify step, bonus token included) at ``draft_tokens``, ``mean_acceptance_length``: the
+    loader inverts ``τ = (1 − A^(K+1))/(1 − A)`` for A. Ranges: draft_tokens 1-16, draft_layers 0-8."""
+
+    draft_tokens: Annotated[int, Field(ge=1, le=MAX_DRAFT_TOKENS), WHOLE] | None
+    """K, tokens drafted per step."""
+    acceptance_rate: Annotated[float, Field(ge=0, lt=1), NUMBER] | None = None
+    """A, probability each draft token is accepted (given the ones before it were)."""
+    mean_acceptance_length: Annotated[float, Field(ge=1, le=MAX_DRAFT_TOKENS + 1), NUMBER] | None = None
+    """τ measured at ``draft_tokens``: mean tokens a verify step emits (1 + accepted drafts per step)."""
+    draft_layers: Annotated[int, Field(ge=0, le=8), WHOLE]
+    """Transformer layers the drafter runs per draft token (0: a lookup, no model)."""
+    models: list[CatalogId] = Field(default_factory=list)
+    """Catalog models known to ship the drafter the method needs (MTP: a multi-token-prediction head)."""
+
+    @model_validator(mode="after")
+    def _one_acceptance_figure(self) -> SpeculativeEntry:
+        if self.acceptance_rate is not None and self.mean_acceptance_length is not None:
+            raise ValueError("give acceptance_rate or mean_acceptance_length, not both")
+        if self.mean_acceptance_length is not None:
+            if self.draft_tokens is None:
+                raise ValueError("mean_acceptance_length is measured at some draft_tokens: give draft_tokens")
+            if self.mean_acceptance_length >= self.draft_tokens + 1:
+                raise ValueError(
+                    f"mean_acceptance_length {self.mean_acceptance_length:g} must be below draft_tokens + 1 "
+                    f"({self.draft_tokens + 1}): every draft accepted always would need no drafting"
+                )
+        return self
+
+
+class SpeculativeFile(Strict):
+    schema_version: Literal[1]
+    methods: dict[Literal["mtp", "eagle", "ngram"], SpeculativeEntry]

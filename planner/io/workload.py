@@ -21,7 +21,7 @@ from planner import domain
 from planner.domain import Objective, Precision, PricingMode
 from planner.errors import InputError
 from planner.io.catalog import IdIndex, format_validation_error
-from planner.io.schemas import NUMBER, WHOLE, Positive, Strict, _finite, within
+from planner.io.schemas import MAX_DRAFT_TOKENS, NUMBER, WHOLE, Positive, Strict, _finite, within
 from planner.io.sources import check_path_text, shown
 from planner.io.yamlio import loads, read_text
 from planner.perf.distributions import from_histogram, from_stats
@@ -184,7 +184,7 @@ class SpeculativeSpec(Strict):
 
     method: domain.SpeculativeMethod
     """mtp (the model's multi-token-prediction head), eagle (an EAGLE draft head) or ngram (prompt lookup)."""
-    draft_tokens: Annotated[int, Field(ge=1, le=16), WHOLE] | None = None
+    draft_tokens: Annotated[int, Field(ge=1, le=MAX_DRAFT_TOKENS), WHOLE] | None = None
     """Tokens drafted per step (K); the verify step runs K+1 tokens per sequence."""
     acceptance_rate: Annotated[float, Field(ge=0, lt=1), NUMBER] | None = None
     """Probability each draft token is accepted (A, per token, until the first rejection)."""
@@ -494,5 +494,10 @@ def speculative(spec: SpeculativeSpec, catalog: domain.Catalog, model: str, orig
     from planner.io.speculative import resolve_speculative
 
     return resolve_speculative(
-        spec.method, spec.draft_tokens, spec.acceptance_rate, catalog.models[model], f"{origin}: speculative"
+        spec.method,
+        spec.draft_tokens,
+        spec.acceptance_rate,
+        catalog,
+        model,
+        lambda field: f"{origin}: speculative.{field}",
     )

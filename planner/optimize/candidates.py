@@ -18,7 +18,15 @@ from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Pool, Workload
 from planner.perf import cost, power
-from planner.perf.evaluate import busy_power_w, busy_s_per_request, make_replica, max_rate, pool_replica, rate_bound
+from planner.perf.evaluate import (
+    busy_power_w,
+    busy_s_per_request,
+    first_step_bound_s,
+    make_replica,
+    max_rate,
+    pool_replica,
+    rate_bound,
+)
 from planner.perf.memory import TP_DEGREES, kv_bytes_per_token, max_tp
 from planner.perf.serving import Replica, mean_sent_tokens
 
@@ -85,7 +93,7 @@ def _layouts(catalog: Catalog, workload: Workload, gpu: str, tps: list[tuple[int
 def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, servers: int = 1) -> Candidate | None:
     link = catalog.links[pool.link] if pool.link else None
     keep = 1.0 - workload.constraints.headroom_frac
-    rates = {c.name: keep * max_rate(rep, pool, c, link, c.slo.tpot_s, servers) for c in workload.classes}
+    rates = {c.name: keep * max_rate(rep, pool, c, link, first_step_bound_s(rep, c), servers) for c in workload.classes}
     if not any(r > 0 for r in rates.values()):
         return None
     busy = {c.name: busy_s_per_request(rep, pool, c, link) for c in workload.classes if rates[c.name] > 0}
@@ -135,7 +143,7 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
     upper = int(rate_rps / lone) + 1  # lone replicas suffice at this size
 
     def per_replica(m: int) -> float:
-        return keep * max_rate(rep, candidate.pool, cls, link, cls.slo.tpot_s, m)
+        return keep * max_rate(rep, candidate.pool, cls, link, first_step_bound_s(rep, cls), m)
 
     lo, hi = 1, upper  # hi carries the rate, lo does not; pooled capacity grows with m
     while hi - lo > 1:

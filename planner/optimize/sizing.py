@@ -311,7 +311,7 @@ def _diagnose_slo(workload: Workload, catalog: Catalog, prefill: list[Candidate]
                     continue
                 for lk in workload.links:
                     svc = prefill_service(rep, cls, catalog.links[lk])
-                    t = svc.at(cls.slo.ttft_quantile) + best_tpot
+                    t = svc.at(cls.slo.ttft_quantile) + best_tpot * rep.tokens_per_step  # + the first iteration
                     if t < best:
                         best, where = t, f"{tp}x {gpu} over {lk}"
         name = _pct_name("ttft", cls.slo.ttft_quantile)

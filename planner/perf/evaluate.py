@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from planner.domain import Catalog, Deployment, LinkSpec, Pool, PowerFactors, RequestClass, StepEstimate, Workload
 from planner.errors import InputError
 from planner.perf.cost import gpu_fixed_usd_per_hour, gpu_usd_per_hour, port_usd_per_hour
-from planner.perf.memory import check_layout, check_tp, kv_bytes_per_token, memory_fit
+from planner.perf.memory import check_layout, check_tp, draft_weight_frac, kv_bytes_per_token, memory_fit
 from planner.perf.nodes import NodeUse, pack_nodes
 from planner.perf.power import busy_steps_power_w, gpu_power_w, measured_gpu_power_w
 from planner.perf.serving import (
@@ -40,6 +40,7 @@ from planner.perf.serving import (
     prefill_max_rate,
     prefill_service,
     prefill_ttft,
+    tokens_per_step,
 )
 from planner.perf.transfer import link_effective_bytes_per_s, replica_hardware
 from planner.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_MTOK
@@ -49,16 +50,33 @@ def make_replica(
     catalog: Catalog, workload: Workload, gpu_id: str, tp: int, *, attention_dp: int = 1, moe_ep: int = 1
 ) -> Replica | None:
     """The replica type, or None when the model's weights do not fit at this TP (and layout: ``attention_dp``
-    data-parallel attention groups, ``moe_ep`` expert-parallel groups, both within the node)."""
+    data-parallel attention groups, ``moe_ep`` expert-parallel groups, both within the node). It decodes with the
+    workload's speculative settings, so sizing, check, simulate and the evaluation all see the same steps."""
     model = catalog.models[workload.model]
     gpu = catalog.gpus[gpu_id]
     check_tp(model, gpu, tp)
     check_layout(model, tp, attention_dp, moe_ep)
-    fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision, attention_dp)
+    fit = memory_fit(
+        model, gpu, catalog.engine, tp, workload.precision, attention_dp, draft_weight_frac(workload.speculative, model)
+    )
     if not fit.fits:
         return None
     hw = replica_hardware(catalog, gpu, tp, attention_dp, moe_ep)
-    return Replica(model=model, hw=hw, tp=tp, precision=workload.precision, memory=fit, engine=catalog.engine)
+    return Replica(
+        model=model,
+        hw=hw,
+        tp=tp,
+        precision=workload.precision,
+        memory=fit,
+        engine=catalog.engine,
+        speculative=workload.speculative,
+    )
+
+
+def first_step_bound_s(rep: Replica, cls: RequestClass) -> float:
+    """The longest first decode step a TTFT may include when decoding meets its TPOT target: the target itself, or
+    with speculation one iteration, ``E ×`` the target (what sizing assumes of the decode pool it feeds)."""
+    return cls.slo.tpot_s * rep.tokens_per_step
 
 
 def pool_replica(catalog: Catalog, workload: Workload, pool: Pool) -> Replica | None:
@@ -94,13 +112,14 @@ def busy_parts_s(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | N
     """Replica-seconds one request keeps a replica busy with (prefill work, decode work)."""
     if pool.role == "prefill":
         return prefill_service(rep, cls, link).mean_s, 0.0
-    if pool.role == "decode":
+    if pool.role == "decode":  # decode_s is per output token: (E[OSL]/E)·T_iteration/b
         return 0.0, cls.output_tokens.mean * rep.decode_s(pool.max_batch, mean_context_tokens(cls)) / pool.max_batch
     co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)
     if co is None:
         return math.inf, math.inf
     computed = cls.input_tokens.mean - mean_cached_tokens(cls)  # the chunks cover the missed tokens only
-    return computed / co.chunk_tokens * co.t_mix_s, cls.output_tokens.mean * co.t_mix_s / pool.max_batch
+    iterations = cls.output_tokens.mean / co.tokens_per_step
+    return computed / co.chunk_tokens * co.t_mix_s, iterations * co.t_mix_s / pool.max_batch
 
 
 def busy_s_per_request(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None) -> float:
@@ -113,14 +132,30 @@ def busy_steps(rep: Replica, pool: Pool, cls: RequestClass) -> list[tuple[StepEs
     """The steps a replica of this pool is busy with serving ``cls``, each with its share of the busy
     time: the prefill of every prompt length of the class's grid (weighted by its latency, as in
     :func:`busy_parts_s`), the decode step at the pool's batch and the class's mean context, or the
-    co-located iteration (a full chunk and ``max_batch`` decodes). Empty when the pool cannot run it."""
+    co-located iteration (a full chunk and ``max_batch`` decodes). With speculation the verify step (or the mixed
+    step) and the drafting, costed as a plain decode step (:func:`planner.perf.serving.draft_cost_frac`), each
+    weighted by its time. Empty when the pool cannot run it."""
     if pool.role == "prefill":
         steps = (rep.prefill_step(L, cached_tokens(cls, L)) for L in cls.input_tokens.grid)
         return [(est, est.latency_s) for est in steps]
+    ctx = mean_context_tokens(cls)
     if pool.role == "decode":
-        return [(rep.decode_step(pool.max_batch, mean_context_tokens(cls)), 1.0)]
+        if rep.speculative is None:
+            return [(rep.decode_step(pool.max_batch, ctx), 1.0)]
+        verify = rep.verify_step(pool.max_batch, ctx)
+        return [(verify, verify.latency_s), *_draft_steps(rep, pool.max_batch, ctx)]
     mixed = colocated_mixed_step(rep, cls, pool.max_batch, pool.token_budget or 0)
-    return [] if mixed is None else [(mixed, 1.0)]
+    if mixed is None:
+        return []
+    if rep.speculative is None:
+        return [(mixed, 1.0)]
+    return [(mixed, mixed.latency_s), *_draft_steps(rep, pool.max_batch, ctx)]
+
+
+def _draft_steps(rep: Replica, batch: int, ctx: float) -> list[tuple[StepEstimate, float]]:
+    """The drafting of an iteration as (the plain decode step it is costed as, its drafting time), if any."""
+    draft = rep.draft_s(batch, ctx)
+    return [(rep.decode_step(batch, ctx), draft)] if draft > 0 else []
 
 
 def busy_power_w(factors: PowerFactors, rep: Replica, pool: Pool, cls: RequestClass) -> float:
@@ -135,6 +170,7 @@ def busy_power_w(factors: PowerFactors, rep: Replica, pool: Pool, cls: RequestCl
         cls.input_tokens,
         cls.prefix_cache,
         cls.output_tokens.mean,
+        rep.speculative_key,
     )
     if key not in rep.memo:
         rep.memo[key] = busy_steps_power_w(factors, busy_steps(rep, pool, cls))
@@ -257,7 +293,8 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
     rates: dict[tuple[str, str], float] = {}
     for cls in workload.classes:
         for p in pools:
-            rates[(cls.name, p.key)] = max_rate(replicas[p.key], p, cls, links[p.key], cls.slo.tpot_s)
+            rep = replicas[p.key]
+            rates[(cls.name, p.key)] = max_rate(rep, p, cls, links[p.key], first_step_bound_s(rep, cls))
     routing = _routing(deployment, workload, rates)
 
     def share_rate(cls: RequestClass, pool: Pool) -> float:
@@ -304,7 +341,8 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
                     t1, t2 = colocated_metrics(rep, cls, co, rate, p.max_batch, servers(p))
                     ttft.append(t1)
                     tpot.append(t2)
-        first_step = max((t.pct_s for t in tpot), default=0.0)
+        # The first decode step the TTFT includes: one iteration (E × TPOT with speculation).
+        first_step = max((t.pct_s for t in tpot), default=0.0) * tokens_per_step(workload.speculative)
         for p in pools:
             if p.role != "prefill" or routing[cls.name].get(p.key, 0.0) <= 0:
                 continue

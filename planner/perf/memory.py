@@ -7,7 +7,7 @@ left after the weights and the reserve.
 
 from __future__ import annotations
 
-from planner.domain import EngineSpec, GpuSpec, MemoryFit, ModelSpec, Precision
+from planner.domain import EngineSpec, GpuSpec, MemoryFit, ModelSpec, Precision, Speculative
 from planner.errors import DoesNotFitError, InputError
 from planner.perf.roofline import kv_replication as kv_replication  # re-exported: memory's own name since issue 13
 from planner.perf.roofline import moe_split
@@ -69,14 +69,30 @@ def check_tp(model: ModelSpec, gpu: GpuSpec, tp: int) -> None:
         raise InputError(f"--tp {tp}: {model.id} has {model.num_attention_heads} attention heads, not divisible by {tp}")
 
 
+def draft_weight_frac(spec: Speculative | None, model: ModelSpec) -> float:
+    """A speculative drafter's weights as a share of the model's: ``draft_layers / num_layers`` (the assumption the
+    drafting cost makes, :func:`planner.perf.serving.draft_cost_frac`; DeepSeek-V3's MTP module is 14B parameters
+    against the 11B this gives). 0 without speculation or for a lookup drafter."""
+    return 0.0 if spec is None else spec.draft_layers / model.num_layers
+
+
 def memory_fit(
-    model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision, attention_dp: int = 1
+    model: ModelSpec,
+    gpu: GpuSpec,
+    engine: EngineSpec,
+    tp: int,
+    precision: Precision,
+    attention_dp: int = 1,
+    draft_frac: float = 0.0,
 ) -> MemoryFit:
     """Weights, reserve and KV capacity of one replica (``fits`` is False when weights do not fit). Under
     data-parallel attention each of the ``attention_dp`` groups holds its own copy of the shared (non-expert)
-    weights, and the KV replication is that of the group's tensor-parallel degree."""
+    weights, and the KV replication is that of the group's tensor-parallel degree. ``draft_frac``: a speculative
+    drafter's weights as that share of the model's (:func:`draft_weight_frac`)."""
     usable = tp * gpu.hbm_capacity_bytes * engine.gpu_memory_utilization_frac
     weights = weight_bytes(model, precision)
+    if draft_frac > 0:
+        weights += draft_frac * weight_bytes(model, precision)
     if attention_dp > 1:
         weights += (attention_dp - 1) * moe_split(model)[0] * PRECISION_BYTES[precision]
     reserve = tp * engine.activation_reserve_bytes
@@ -91,13 +107,21 @@ def memory_fit(
 
 
 def require_fit(
-    model: ModelSpec, gpu: GpuSpec, engine: EngineSpec, tp: int, precision: Precision, attention_dp: int = 1
+    model: ModelSpec,
+    gpu: GpuSpec,
+    engine: EngineSpec,
+    tp: int,
+    precision: Precision,
+    attention_dp: int = 1,
+    draft_frac: float = 0.0,
 ) -> MemoryFit:
     """:func:`memory_fit`, raising :class:`DoesNotFitError` (with the TPs that do fit) when it does not."""
-    fit = memory_fit(model, gpu, engine, tp, precision, attention_dp)
+    fit = memory_fit(model, gpu, engine, tp, precision, attention_dp, draft_frac)
     if fit.fits:
         return fit
-    fitting = [t for t in TP_DEGREES if t <= max_tp(gpu) and memory_fit(model, gpu, engine, t, precision).fits]
+    fitting = [
+        t for t in TP_DEGREES if t <= max_tp(gpu) and memory_fit(model, gpu, engine, t, precision, draft_frac=draft_frac).fits
+    ]
     need_gib = (fit.weight_bytes + fit.reserve_bytes) / GIB
     have_gib = fit.usable_bytes / GIB
     hint = (

@@ -35,6 +35,12 @@ Co-located replica (one engine serves both phases), as the engine profile schedu
 Disaggregated (``P`` prefill and ``D`` decode workers): ``TTFT`` = G/G/P wait + prefill + exposed
 KV transfer + first decode iteration; ``TPOT`` = the decode step at the per-worker batch (no
 interference). All step times come from the roofline of :mod:`planner.perf.roofline`.
+
+Speculative decoding (the replicas' ``speculative``): every decode iteration is the drafting plus a verify step
+over ``K + 1`` tokens per sequence (:class:`planner.perf.serving.Replica`) and emits ``E`` tokens per sequence,
+so ``TPOT = T_it/E`` wherever a decode step stood above; a request decodes in ``(O − 1)/E`` iterations
+(co-located; the binomial count of chunk-carrying ones is over those), and in disaggregated serving the TTFT's
+first decode iteration takes ``E·TPOT`` and emits ``E`` tokens, leaving ``O − E``.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import numpy as np
 
 from planner.domain import LinkSpec
 from planner.perf.queueing import mean_wait_s, normal_quantile, sum_quantile_s, wait_tail
-from planner.perf.serving import Replica
+from planner.perf.serving import Replica, acceptance_spread_over
 from planner.perf.transfer import kv_transfer_s
 
 P50, P99 = 0.5, 0.99
@@ -91,9 +97,9 @@ class ServePoint:
 
 def running_limit(rep: Replica, isl: int, osl: int) -> int:
     """Sequences one replica runs at once: the engine's scheduler cap and what its KV cache holds at
-    a sequence's mean length ``I + O/2``."""
+    a sequence's mean length ``I + O/2`` (plus its ``K`` draft tokens with speculation)."""
     cap = rep.engine.limits(rep.hw.gpu.id).max_num_seqs
-    return max(0, min(cap, int(rep.memory.max_kv_tokens // max(1.0, isl + osl / 2.0))))
+    return max(0, min(cap, int(rep.memory.max_kv_tokens // max(1.0, isl + osl / 2.0 + rep.draft_kv_tokens))))
 
 
 def chunk_sizes(prompt_tokens: int, chunk_tokens: int) -> list[tuple[int, int]]:
@@ -156,6 +162,7 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
     others = (clients - 1.0) / clients if clients > 1 else 0.0
     factors = rep.hw.efficiency.for_precision(rep.precision)
     sync, own_fixed = factors.prefill_sync_frac, factors.request_fixed_s  # own_fixed: outside the GPU
+    e = rep.tokens_per_step  # tokens an iteration emits per sequence (1 without speculation)
     tpot = rep.decode_s(1, ctx)
     cyc: _Cycle | None = None
     for _ in range(60):
@@ -164,7 +171,7 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         chunk = isl if not engine.chunked_prefill else max(1, min(isl, budget - math.ceil(n_dec)))
         pieces = chunk_sizes(isl, chunk)
         k = sum(n for _q, n in pieces)
-        t_dec = rep.decode_s(batch, ctx)
+        t_dec = rep.decode_iteration_s(batch, ctx)  # one iteration (T_it; TPOT = T_it / E)
         if engine.decode_first:
             t_mix = _prompt_s(rep, pieces, isl, math.ceil(batch), ctx)  # all of one prompt's chunks
             delta = t_mix / k - t_dec
@@ -177,11 +184,11 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         busy = x * others * t_mix
         if busy >= 1.0:
             return None
-        if engine.decode_first:
-            new_tpot = 1.0 / (rate_chunks + (1.0 - busy) / t_dec)
+        if engine.decode_first:  # iterations/s of a sequence: the chunk ones plus plain ones in the rest of the time
+            new_tpot = 1.0 / (e * (rate_chunks + (1.0 - busy) / t_dec))
         else:
-            new_tpot = t_dec / (1.0 - busy)
-        f = min(1.0, rate_chunks * new_tpot)
+            new_tpot = t_dec / (e * (1.0 - busy))
+        f = min(1.0, rate_chunks * new_tpot * e)  # share of a sequence's iterations that carry a chunk
         # Prompts ahead: m prompts share one budget; the others' prompts arrive at x·others.
         servers = max(1, (budget - math.ceil(n_dec)) // isl) if engine.chunked_prefill or isl <= budget else 1
         if x * others * service >= servers:
@@ -190,13 +197,13 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         wait = (1.0 - sync) * mean_wait_s(x * others, service, 0.0, 1.0, servers)
         wait_prob, theta = wait_tail(x * others, service, 0.0, 1.0, servers)
         theta = (1.0 - sync) * theta
-        residual = others * 0.5 * new_tpot
+        residual = others * 0.5 * new_tpot * e  # half the iteration in flight
         base = residual + service + burst + own_fixed
         cyc = _Cycle(
             ttft_s=base + wait,
             tpot_s=new_tpot,
-            t_dec_s=t_dec,
-            delta_s=delta,
+            t_dec_s=t_dec / e,  # per output token
+            delta_s=delta / e,
             chunk_frac=f,
             decoding=n_dec,
             wait_prob=wait_prob,
@@ -233,11 +240,12 @@ def serve_colocated(rep: Replica, *, isl: int, osl: int, concurrency: int, repli
         p50_s=sum_quantile_s(base, cyc.wait_prob, cyc.wait_theta_s, P50),
         p99_s=sum_quantile_s(base, cyc.wait_prob, cyc.wait_theta_s, P99),
     )
-    tpot = Quantiles(
-        mean_s=cyc.tpot_s,
-        p50_s=_binomial_quantile(cyc.t_dec_s, cyc.delta_s, decode_tokens, cyc.chunk_frac, P50),
-        p99_s=_binomial_quantile(cyc.t_dec_s, cyc.delta_s, decode_tokens, cyc.chunk_frac, P99),
-    )
+    iterations = round(decode_tokens / rep.tokens_per_step)  # a request's decode iterations (O − 1 without speculation)
+    p50 = _binomial_quantile(cyc.t_dec_s, cyc.delta_s, iterations, cyc.chunk_frac, P50)
+    p99 = _binomial_quantile(cyc.t_dec_s, cyc.delta_s, iterations, cyc.chunk_frac, P99)
+    if rep.speculative is not None:  # the acceptance draws' spread, in quadrature with the chunks'
+        p99 = p50 + math.hypot(p99 - p50, p50 * acceptance_spread_over(rep.speculative, np.array([float(osl)]), P99))
+    tpot = Quantiles(mean_s=cyc.tpot_s, p50_s=p50, p99_s=p99)
     return ServePoint(
         ttft=ttft,
         tpot=tpot,
@@ -279,7 +287,8 @@ def serve_disaggregated(
         )
     )
     ctx = isl + osl / 2.0
-    decode_tokens = max(osl - 1, 0)
+    e = decode.tokens_per_step  # the first decode iteration (in the TTFT) emits E tokens on average
+    decode_tokens = max(osl - e, 0.0)  # tokens after it (O − 1 without speculation)
     admitted = min(float(concurrency), float(limit * decode_workers))
 
     def parts(x: float) -> tuple[float, float, float] | None:
@@ -297,7 +306,7 @@ def serve_disaggregated(
 
     def cycle(x: float) -> float:
         p = parts(x)
-        return math.inf if p is None else p[0] + service + kv + p[1] + decode_tokens * p[1]
+        return math.inf if p is None else p[0] + service + kv + p[1] * e + decode_tokens * p[1]
 
     x_hi = admitted / (service + kv + osl * decode.decode_s(1, ctx))
     x = _bisect_rate(admitted, cycle, x_hi)
@@ -306,14 +315,19 @@ def serve_disaggregated(
     wait, tpot, per_worker = got
     admission = (concurrency - admitted) / x if concurrency > admitted else 0.0
     wait_prob, theta = wait_tail(x, service, 0.0, 1.0, prefill_workers)
-    base = np.array([service + kv + tpot + admission + prefill.hw.efficiency.for_precision(prefill.precision).request_fixed_s])
+    first = tpot * e  # the first decode iteration
+    base = np.array([service + kv + first + admission + prefill.hw.efficiency.for_precision(prefill.precision).request_fixed_s])
     return ServePoint(
         ttft=Quantiles(
             mean_s=wait + base[0],
             p50_s=sum_quantile_s(base, wait_prob, theta, P50),
             p99_s=sum_quantile_s(base, wait_prob, theta, P99),
         ),
-        tpot=Quantiles(mean_s=tpot, p50_s=tpot, p99_s=tpot),
+        tpot=Quantiles(
+            mean_s=tpot,
+            p50_s=tpot,
+            p99_s=tpot * (1.0 + acceptance_spread_over(decode.speculative, np.array([float(osl)]), P99)),
+        ),
         requests_per_s=x,
         output_tokens=osl,
         num_gpus=prefill.tp * prefill_workers + decode.tp * decode_workers,

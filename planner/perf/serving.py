@@ -8,7 +8,8 @@ least-loaded router: G/G/c, Allen–Cunneen); ``c = 1`` is the bound for a repli
 Prefill replica (TTFT): a G/G/1 queue whose service time is the prefill of one prompt (lengths from
 the class's quantile grid; Kingman/Allen–Cunneen wait with the class's inter-arrival c_a²);
 ``TTFT = W + S(L) + KV transfer(L) + first decode step``, its percentiles those of the sum (W with the
-exponential tail, L over the quantile grid).
+exponential tail, L over the quantile grid). With speculation the first decode step is a whole iteration,
+``E × TPOT``, whose end the first token waits for.
 
 Prefix cache (a class's ``prefix_cache``, hit share ``h``): a grid prompt of ``L`` tokens finds its first
 ``c = min(h·L, L − 1)`` tokens' KV cached (at least one token is computed), so its prefill computes ``L − c``
@@ -21,13 +22,22 @@ Decode replica (TPOT): continuous batching up to ``max_batch`` sequences. Occupa
 mean ``n̄ = λ·E[OSL]·T_step`` (Little's law, M/G/∞); the ``p`` quantile of the occupancy must fit
 the batch cap and the KV memory; ``TPOT_p = T_step(n_p)``, ``TPOT_p50 = T_step(n̄)``.
 
+Speculative decoding (the replica's ``speculative``: K drafts, per-token acceptance A): a decode iteration is
+the drafting plus one verify step over ``K + 1`` tokens per sequence, ``T_it = T_verify + K·(L_d/n_L)·T_step``
+(:func:`draft_cost_frac`, an assumption), and emits ``E = (1 − A^(K+1))/(1 − A)`` tokens per sequence on
+average. ``TPOT = T_it/E`` (:meth:`Replica.decode_s`), a sequence stays ``E[OSL]/E`` iterations, so
+``n̄ = λ·(E[OSL]/E)·T_it = λ·E[OSL]·TPOT``: every formula above holds with the step time per output token.
+Each sequence also holds its K draft tokens' KV (:func:`kv_fits`).
+
 Co-located replica (both phases, chunked prefill): each iteration decodes up to ``b`` sequences
 and, while prompts wait, prefills a chunk of ``B − b`` prompt tokens (B = token budget). An
 iteration that carries a chunk takes ``T_mix`` > ``T_decode``: this is the interference. Any
 iteration may carry a chunk, so ``TPOT_p = T_mix``; prompts are served at ``(B − b)/T_mix``
 tokens/s, so ``TTFT = W + (L/(B − b))·T_mix`` with the same G/G/1 queue. With a prefix cache the chunks cover
 the ``L − c`` missed tokens only: ``TTFT = W + ((L − c)/(B − b))·T_mix``, each chunk token attending over
-``Σ(L² − c²)/Σ(L − c)`` tokens on average (``E[L²]/E[L]`` without a cache).
+``Σ(L² − c²)/Σ(L − c)`` tokens on average (``E[L²]/E[L]`` without a cache). With speculation both iterations
+carry the verify steps and the drafting, a request decodes in ``OSL/E`` of them, and TPOT is the iteration
+time over ``E``.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass, Role, StepEstimate
+from planner.domain import EngineSpec, LinkSpec, MemoryFit, ModelSpec, Precision, RequestClass, Role, Speculative, StepEstimate
 from planner.perf.distributions import second_moment_ratio
 from planner.perf.queueing import (
     decreasing_root,
@@ -54,9 +64,40 @@ from planner.perf.transfer import kv_transfer_s
 MEDIAN = 0.5
 
 
+def draft_cost_frac(spec: Speculative | None, model: ModelSpec) -> float:
+    """The drafting of one speculative iteration as a share of a target decode step at the same batch and contexts:
+    ``K × draft_layers / num_layers`` (K draft tokens, each one pass of the drafter's ``draft_layers`` layers).
+    A planner assumption, not a measurement: the drafter is costed as that share of the target's whole step (its
+    GEMMs, weight and KV reads, communication and per-step overhead alike); n-gram lookup (0 layers) costs nothing."""
+    if spec is None or spec.draft_layers <= 0:
+        return 0.0
+    return spec.draft_tokens * spec.draft_layers / model.num_layers
+
+
+def tokens_per_step(spec: Speculative | None) -> float:
+    """Output tokens one decode iteration emits per sequence, on average: 1, or the speculative ``E``."""
+    return 1.0 if spec is None else spec.tokens_per_step
+
+
+def query_tokens(spec: Speculative | None) -> int:
+    """Tokens per sequence one target decode step runs: 1, or the ``K + 1`` of a verify step."""
+    return 1 if spec is None else spec.draft_tokens + 1
+
+
+def draft_kv_tokens(spec: Speculative | None) -> int:
+    """KV tokens a running sequence holds beyond its context: the ``K`` draft tokens of a verify step."""
+    return 0 if spec is None else spec.draft_tokens
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Replica:
-    """One replica type: the model on ``tp`` GPUs of one kind, with its memory fit."""
+    """One replica type: the model on ``tp`` GPUs of one kind, with its memory fit, and the speculative decoding
+    its decode iterations run (``None``: plain decoding, one token per sequence per step).
+
+    With ``speculative`` a decode iteration is the drafting (:func:`draft_cost_frac` of a plain decode step) plus
+    one verify step over ``K + 1`` tokens per sequence (each sequence's KV read once), and it emits
+    ``E = tokens_per_step`` tokens per sequence on average: :meth:`decode_iteration_s` is its time,
+    :meth:`decode_s` the time per output token (``T_iteration / E``), what TPOT and Little's law take."""
 
     model: ModelSpec
     hw: Hardware
@@ -64,8 +105,24 @@ class Replica:
     precision: Precision
     memory: MemoryFit
     engine: EngineSpec
+    speculative: Speculative | None = None
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
-    """Results of the pure functions below for this replica, keyed by their other arguments."""
+    """Results of the pure functions below for this replica, keyed by their other arguments (and by
+    :attr:`speculative_key` where the speculative settings change them)."""
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens a decode iteration emits per sequence on average (1 without speculation)."""
+        return tokens_per_step(self.speculative)
+
+    @property
+    def draft_kv_tokens(self) -> int:
+        """KV tokens each running sequence holds beyond its context (the K drafts; 0 without speculation)."""
+        return draft_kv_tokens(self.speculative)
+
+    @property
+    def speculative_key(self) -> tuple[object, ...] | None:
+        return None if self.speculative is None else self.speculative.key
 
     def prefill_step(self, tokens: float, cached_tokens: float = 0.0) -> StepEstimate:
         """Prefill of one ``tokens``-token prompt whose first ``cached_tokens`` have their KV cached: the rest are
@@ -82,7 +139,7 @@ class Replica:
         )
 
     def decode_step(self, batch: float, context_tokens: float, query_tokens: int = 1) -> StepEstimate:
-        """One decode step of ``batch`` sequences (``query_tokens`` > 1: a speculative verify step of that many
+        """One target decode step of ``batch`` sequences (``query_tokens`` > 1: a speculative verify step of that many
         tokens per sequence)."""
         b = max(1, math.ceil(batch))
         return step(
@@ -95,7 +152,26 @@ class Replica:
             decode_query_tokens=query_tokens,
         )
 
+    def verify_step(self, batch: float, context_tokens: float) -> StepEstimate:
+        """The target step of a decode iteration: a verify step over ``K + 1`` tokens per sequence with speculation,
+        else the plain decode step."""
+        return self.decode_step(batch, context_tokens, query_tokens(self.speculative))
+
+    def draft_s(self, batch: float, context_tokens: float) -> float:
+        """Drafting time of one iteration of ``batch`` sequences: :func:`draft_cost_frac` of a plain decode step."""
+        frac = draft_cost_frac(self.speculative, self.model)
+        return 0.0 if frac <= 0 else frac * self.decode_step(batch, context_tokens).latency_s
+
+    def decode_iteration_s(self, batch: float, context_tokens: float) -> float:
+        """One decode iteration of ``batch`` sequences of ``context_tokens`` each: drafting plus verify step (without
+        speculation, the decode step)."""
+        if self.speculative is None:
+            return self.decode_step(batch, context_tokens).latency_s
+        return self.verify_step(batch, context_tokens).latency_s + self.draft_s(batch, context_tokens)
+
     def mixed_step(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> StepEstimate:
+        """A prefill chunk and ``batch`` decoding sequences in one step (each verifying ``K + 1`` tokens with
+        speculation; the drafting is :meth:`draft_s`, added by :meth:`mixed_s`)."""
         return step(
             self.model,
             self.hw,
@@ -105,18 +181,24 @@ class Replica:
             prefill_sq_tokens=chunk_tokens * attended_tokens,
             decode_batch=batch,
             decode_context_tokens=batch * context_tokens,
+            decode_query_tokens=query_tokens(self.speculative),
         )
 
     def prefill_s(self, tokens: float, cached_tokens: float = 0.0) -> float:
         return self.prefill_step(tokens, cached_tokens).latency_s
 
     def decode_s(self, batch: float, context_tokens: float) -> float:
-        """One decode step of ``batch`` sequences of ``context_tokens`` each (per sequence, not the batch's sum:
-        the simulator's ``Steps.decode_batch_s`` takes the sum)."""
-        return self.decode_step(batch, context_tokens).latency_s
+        """Seconds per output token of each of ``batch`` sequences of ``context_tokens`` each (per sequence, not the
+        batch's sum: the simulator's ``Steps.decode_batch_s`` takes the sum): one decode step, or with speculation
+        one iteration divided by the tokens it emits, ``T_iteration / E``. TPOT at that batch."""
+        if self.speculative is None:
+            return self.decode_step(batch, context_tokens).latency_s
+        return self.decode_iteration_s(batch, context_tokens) / self.tokens_per_step
 
     def mixed_s(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> float:
-        return self.mixed_step(chunk_tokens, attended_tokens, batch, context_tokens).latency_s
+        """One chunked-prefill iteration: the mixed step, plus the drafting for its ``batch`` decoding sequences."""
+        t = self.mixed_step(chunk_tokens, attended_tokens, batch, context_tokens).latency_s
+        return t + self.draft_s(batch, context_tokens) if self.speculative is not None and batch > 0 else t
 
 
 def request_fixed_s(rep: Replica) -> float:
@@ -188,9 +270,10 @@ def cache_reserve_tokens(cls: RequestClass, role: Role) -> float:
 
 def kv_fits(rep: Replica, cls: RequestClass, batch: float, role: Role = "decode") -> bool:
     """``batch`` sequences at full length fit, and so does the single longest (p99) request, beside the
-    prefix cache's working set where a replica of ``role`` holds it."""
-    per_seq = cls.input_tokens.mean + cls.output_tokens.mean
-    longest = cls.input_tokens.p99 + cls.output_tokens.p99
+    prefix cache's working set where a replica of ``role`` holds it; with speculation each sequence also
+    holds its ``K`` draft tokens' KV."""
+    per_seq = cls.input_tokens.mean + cls.output_tokens.mean + rep.draft_kv_tokens
+    longest = cls.input_tokens.p99 + cls.output_tokens.p99 + rep.draft_kv_tokens
     return rep.memory.max_kv_tokens - cache_reserve_tokens(cls, role) >= max(batch * per_seq, longest)
 
 
@@ -201,6 +284,46 @@ def prefill_fits(rep: Replica, cls: RequestClass) -> bool:
     if cls.prefix_cache is None:
         return True
     return rep.memory.max_kv_tokens - cache_reserve_tokens(cls, "prefill") >= cls.input_tokens.p99
+
+
+def acceptance_spread(rep: Replica, cls: RequestClass, p: float) -> float:
+    """How far above its mean a request's TPOT lies at quantile ``p`` from the acceptance draws alone, as a share
+    of the mean (0 without speculation, or for ``p <= 0.5``). A request decodes its ``L − 1`` tokens after the
+    first in ``N ≈ (L − 1)/E`` iterations whose yields have variance ``σ²`` (:attr:`Speculative.tokens_per_step_variance`),
+    so ``Var N ≈ (L − 1)·σ²/E³`` (renewal counting) and its TPOT's relative spread is ``s_L = σ/√((L − 1)·E)``;
+    the ``p`` quantile of ``Z·s_L`` mixed over the class's OSL grid (normal approximation)."""
+    spec = rep.speculative
+    if spec is None or p <= MEDIAN:
+        return 0.0
+    key = ("acceptance_spread", cls.output_tokens, p, spec.key)
+    if key not in rep.memo:
+        rep.memo[key] = acceptance_spread_over(spec, np.array(cls.output_tokens.grid, dtype=float), p)
+    return rep.memo[key]  # type: ignore[return-value]
+
+
+def acceptance_spread_over(spec: Speculative | None, lengths: np.ndarray, p: float) -> float:
+    """:func:`acceptance_spread` for requests of the output ``lengths`` (equally likely)."""
+    if spec is None or p <= MEDIAN:
+        return 0.0
+    sigma = math.sqrt(spec.tokens_per_step_variance)
+    after_first = lengths - 1.0
+    s = np.where(after_first >= 1.0, sigma / np.sqrt(np.maximum(after_first, 1.0) * spec.tokens_per_step), 0.0)
+    top = float(s.max())
+    if top <= 0:
+        return 0.0
+    safe = np.where(s > 0, s, 1.0)
+
+    def exceed(x: float) -> float:
+        return float(np.where(s > 0, normal_sf(x / safe), 0.0).mean())
+
+    lo, hi = 0.0, 10.0 * top
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if exceed(mid) > 1.0 - p:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 # ---------------------------------------------------------------------------------------- prefill
@@ -293,10 +416,13 @@ def prefill_max_rate(svc: PrefillService, cls: RequestClass, first_step_s: float
 
 def decode_max_rate(rep: Replica, cls: RequestClass, max_batch: int) -> float:
     """Largest per-replica rate whose occupancy quantile fits ``max_batch`` and whose TPOT at the
-    SLO percentile meets the target (0 if the cap is too slow or does not fit in memory)."""
+    SLO percentile meets the target (0 if the cap is too slow or does not fit in memory). With speculation the
+    TPOT at the cap plus the acceptance spread (:func:`acceptance_spread`) must meet it, which bounds what
+    :func:`decode_tpot` predicts at any load this rate allows."""
     ctx = mean_context_tokens(cls)
     t_cap = rep.decode_s(max_batch, ctx)
-    if t_cap > cls.slo.tpot_s or not kv_fits(rep, cls, max_batch, "decode"):
+    spread = acceptance_spread(rep, cls, cls.slo.tpot_quantile)
+    if t_cap * (1.0 + spread) > cls.slo.tpot_s or not kv_fits(rep, cls, max_batch, "decode"):
         return 0.0
     return max_mean_occupancy(max_batch, cls.slo.tpot_quantile) / (cls.output_tokens.mean * t_cap)
 
@@ -323,11 +449,12 @@ def decode_tpot(rep: Replica, cls: RequestClass, rate_per_replica: float, max_ba
     if occupancy_quantile(n_mean, cls.slo.tpot_quantile) > max_batch * (1 + 1e-9):
         return Latency(p50_s=math.inf, pct_s=math.inf, utilization_frac=1.0)
     n_p = min(max_batch, occupancy_quantile(n_mean, cls.slo.tpot_quantile))
-    return Latency(
-        p50_s=rep.decode_s(max(n_mean, 1.0), ctx),
-        pct_s=rep.decode_s(max(n_p, 1.0), ctx),
-        utilization_frac=min(1.0, n_mean / max_batch),
-    )
+    p50 = rep.decode_s(max(n_mean, 1.0), ctx)
+    pct = rep.decode_s(max(n_p, 1.0), ctx)
+    if rep.speculative is not None:
+        # Two spreads around the median: the batch size's and the acceptance draws', combined in quadrature.
+        pct = p50 * (1.0 + math.hypot(pct / p50 - 1.0, acceptance_spread(rep, cls, cls.slo.tpot_quantile)))
+    return Latency(p50_s=p50, pct_s=pct, utilization_frac=min(1.0, n_mean / max_batch))
 
 
 # -------------------------------------------------------------------------------------- co-located
@@ -335,16 +462,25 @@ def decode_tpot(rep: Replica, cls: RequestClass, rate_per_replica: float, max_ba
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Colocated:
-    t_mix_s: float  # iteration with a full prefill chunk and max_batch decodes
+    t_mix_s: float  # iteration with a full prefill chunk and max_batch decodes (with speculation: verifies + drafting)
     t_decode_s: float  # iteration with decodes only, at max_batch
     chunk_tokens: int
+    tokens_per_step: float = 1.0  # output tokens an iteration emits per decoding sequence (E; 1 without speculation)
 
 
 def colocated_steps(rep: Replica, cls: RequestClass, max_batch: int, token_budget: int) -> Colocated | None:
     chunk = token_budget - max_batch
     if chunk <= 0:
         return None
-    key = ("colocated_steps", cls.input_tokens, cls.prefix_cache, cls.output_tokens.mean, max_batch, token_budget)
+    key = (
+        "colocated_steps",
+        cls.input_tokens,
+        cls.prefix_cache,
+        cls.output_tokens.mean,
+        max_batch,
+        token_budget,
+        rep.speculative_key,
+    )
     if key not in rep.memo:
         rep.memo[key] = _colocated_steps(rep, cls, max_batch, chunk)
     return rep.memo[key]  # type: ignore[return-value]
@@ -372,7 +508,10 @@ def _colocated_steps(rep: Replica, cls: RequestClass, max_batch: int, chunk: int
     ctx = mean_context_tokens(cls)
     attended = chunk_attended_tokens(cls)
     return Colocated(
-        t_mix_s=rep.mixed_s(chunk, attended, max_batch, ctx), t_decode_s=rep.decode_s(max_batch, ctx), chunk_tokens=chunk
+        t_mix_s=rep.mixed_s(chunk, attended, max_batch, ctx),
+        t_decode_s=rep.decode_iteration_s(max_batch, ctx),
+        chunk_tokens=chunk,
+        tokens_per_step=rep.tokens_per_step,
     )
 
 
@@ -392,24 +531,30 @@ def _colocated_service(co: Colocated, cls: RequestClass) -> tuple[float, float, 
     return mean, (float(g.var() / mean**2) if mean > 0 else 0.0), g
 
 
+def _iterations(cls: RequestClass, co: Colocated) -> np.ndarray:
+    """Decode iterations of each request of the OSL grid: ``OSL / E`` (at least one)."""
+    return np.maximum(np.round(np.array(cls.output_tokens.grid) / co.tokens_per_step), 1.0)
+
+
 def _tpot_quantile(cls: RequestClass, co: Colocated, chunk_frac: float, p: float) -> float:
-    """``p`` quantile of a request's TPOT when each of its OSL iterations carries a prefill chunk
+    """``p`` quantile of a request's TPOT when each of its ``n = OSL/E`` iterations carries a prefill chunk
     with probability ``chunk_frac`` (binomial count, normal approximation, mixed over the OSL grid):
-    ``TPOT = T_decode + (T_mix − T_decode)·K/OSL``."""
+    ``TPOT = (T_decode + (T_mix − T_decode)·K/n) / E`` (E = 1 without speculation)."""
+    e = co.tokens_per_step
     delta = co.t_mix_s - co.t_decode_s
     f = min(max(chunk_frac, 0.0), 1.0)
     if delta <= 0 or f <= 0:
-        return co.t_decode_s
+        return co.t_decode_s / e
     if f >= 1:
-        return co.t_mix_s
-    n = np.maximum(np.round(np.array(cls.output_tokens.grid)), 1.0)
+        return co.t_mix_s / e
+    n = _iterations(cls, co)
     sd = np.sqrt(n * f * (1 - f))
 
     def exceed(t: np.ndarray) -> np.ndarray:
-        k = (t[:, None] - co.t_decode_s) / delta * n[None, :]
+        k = (t[:, None] * e - co.t_decode_s) / delta * n[None, :]
         return np.asarray(normal_sf((k - n * f) / sd).mean(axis=1))
 
-    return decreasing_root(exceed, co.t_decode_s, co.t_mix_s, 1 - p)
+    return decreasing_root(exceed, co.t_decode_s / e, co.t_mix_s / e, 1 - p)
 
 
 def colocated_metrics(
@@ -428,26 +573,30 @@ def colocated_metrics(
         utilization_frac=rho,
     )
     t_avg = rho * co.t_mix_s + (1 - rho) * co.t_decode_s
-    n_mean = rate_per_replica * cls.output_tokens.mean * t_avg
+    n_mean = rate_per_replica * (cls.output_tokens.mean / co.tokens_per_step) * t_avg  # Little: λ·(OSL/E)·T_iteration
     if occupancy_quantile(n_mean, cls.slo.tpot_quantile) > max_batch * (1 + 1e-9):
         return ttft, _SATURATED
-    tpot = Latency(
-        p50_s=_tpot_quantile(cls, co, rho, MEDIAN),
-        pct_s=_tpot_quantile(cls, co, rho, cls.slo.tpot_quantile),
-        utilization_frac=min(1.0, max(rho, n_mean / max_batch)),
-    )
+    p50 = _tpot_quantile(cls, co, rho, MEDIAN)
+    pct = _tpot_quantile(cls, co, rho, cls.slo.tpot_quantile)
+    if rep.speculative is not None:  # the acceptance draws' spread, in quadrature with the chunks'
+        pct = p50 + math.hypot(pct - p50, p50 * acceptance_spread(rep, cls, cls.slo.tpot_quantile))
+    tpot = Latency(p50_s=p50, pct_s=pct, utilization_frac=min(1.0, max(rho, n_mean / max_batch)))
     return ttft, tpot
 
 
-def _max_chunk_frac(cls: RequestClass, co: Colocated) -> float:
-    """Largest fraction of chunk-carrying iterations whose TPOT quantile meets the target."""
-    target, p = cls.slo.tpot_s, cls.slo.tpot_quantile
+def _max_chunk_frac(cls: RequestClass, co: Colocated, spread: float = 0.0) -> float:
+    """Largest fraction of chunk-carrying iterations whose TPOT quantile meets the target (less the acceptance
+    ``spread`` with speculation: then :func:`colocated_metrics` meets it too)."""
+    p = cls.slo.tpot_quantile
+    target = cls.slo.tpot_s * co.tokens_per_step  # the target per iteration
+    if spread > 0:
+        target /= 1.0 + spread
     if co.t_decode_s > target:
         return 0.0
     delta = co.t_mix_s - co.t_decode_s
     if co.t_mix_s <= target or delta <= 0:
         return 1.0
-    n = np.maximum(np.round(np.array(cls.output_tokens.grid)), 1.0)
+    n = _iterations(cls, co)
     k = (target - co.t_decode_s) / delta * n
 
     lo, hi = 0.0, 1.0  # exceed(lo) <= 1 − p < exceed(hi); the exceedance grows with f
@@ -464,7 +613,16 @@ def _max_chunk_frac(cls: RequestClass, co: Colocated) -> float:
 def colocated_rate_bound(rep: Replica, cls: RequestClass, co: Colocated, max_batch: int) -> float:
     """Per-replica rate that no pool size can raise: the TPOT limit (share of iterations that may
     carry a chunk) and the batch-slot limit (0 when the SLOs cannot be met at all)."""
-    key = ("colocated_rate_bound", cls.input_tokens, cls.output_tokens, cls.prefix_cache, cls.slo, co, max_batch)
+    key = (
+        "colocated_rate_bound",
+        cls.input_tokens,
+        cls.output_tokens,
+        cls.prefix_cache,
+        cls.slo,
+        co,
+        max_batch,
+        rep.speculative_key,
+    )
     if key not in rep.memo:
         rep.memo[key] = _colocated_rate_bound(rep, cls, co, max_batch)
     return rep.memo[key]  # type: ignore[return-value]
@@ -474,13 +632,14 @@ def _colocated_rate_bound(rep: Replica, cls: RequestClass, co: Colocated, max_ba
     if not kv_fits(rep, cls, max_batch, "colocated"):
         return 0.0
     mean = _colocated_service(co, cls)[0]
-    rho_max = _max_chunk_frac(cls, co)
+    rho_max = _max_chunk_frac(cls, co, acceptance_spread(rep, cls, cls.slo.tpot_quantile))
     if rho_max <= 0:
         return 0.0
-    # Slots: n̄ = λ·OSL·(ρ·T_mix + (1 − ρ)·T_decode) with ρ = λ·mean, a quadratic in λ.
+    # Slots: n̄ = λ·(OSL/E)·(ρ·T_mix + (1 − ρ)·T_decode) with ρ = λ·mean, a quadratic in λ.
     n_max = max_mean_occupancy(max_batch, cls.slo.tpot_quantile)
-    a = cls.output_tokens.mean * mean * (co.t_mix_s - co.t_decode_s)
-    b = cls.output_tokens.mean * co.t_decode_s
+    iterations = cls.output_tokens.mean / co.tokens_per_step
+    a = iterations * mean * (co.t_mix_s - co.t_decode_s)
+    b = iterations * co.t_decode_s
     occ_rate = n_max / b if a <= 0 else (-b + math.sqrt(b * b + 4 * a * n_max)) / (2 * a)
     return min(rho_max / mean, occ_rate, (1 - 1e-9) / mean)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
@@ -11,6 +12,7 @@ from planner.api import ServeResult, ServingCalibration
 from planner.calibrate.engine_fit import ServeError
 from planner.report.engine import engine_doc
 from planner.report.estimate import WEIGHT_ONLY_FP4
+from planner.report.speculative import speculative_doc
 from planner.units import s_to_ms
 
 
@@ -42,6 +44,8 @@ def serve_inputs(r: ServeResult) -> dict[str, Any]:
         )
         inputs.update(_layout("prefill_", q.prefill_attention_dp, q.prefill_moe_ep))
         inputs.update(_layout("decode_", q.decode_attention_dp, q.decode_moe_ep))
+    if r.speculative is not None:
+        inputs["speculative"] = speculative_doc(r.speculative)
     return inputs
 
 
@@ -57,7 +61,7 @@ def _quantiles_ms(mean_s: float, p50_s: float, p99_s: float) -> dict[str, float]
 
 def serve_data(r: ServeResult) -> dict[str, Any]:
     p = r.point
-    return {
+    data = {
         "ttft_ms": _quantiles_ms(p.ttft.mean_s, p.ttft.p50_s, p.ttft.p99_s),
         "tpot_ms": _quantiles_ms(p.tpot.mean_s, p.tpot.p50_s, p.tpot.p99_s),
         "requests_per_s": p.requests_per_s,
@@ -81,10 +85,13 @@ def serve_data(r: ServeResult) -> dict[str, Any]:
             for role, gpu, tp, eff in r.replicas
         ],
     }
+    if r.speculative is not None:  # what a decode iteration emits (inputs.speculative has the settings)
+        data["tokens_per_step"] = r.speculative.tokens_per_step
+    return data
 
 
 def serve_warnings(r: ServeResult) -> list[str]:
-    out = []
+    out = list(r.speculative.warnings) if r.speculative is not None else []
     for role, gpu, _tp, eff in r.replicas:
         if eff.transferred_from:
             out.append(
@@ -131,6 +138,18 @@ def grid_row(r: ServeResult) -> dict[str, Any]:
     }
 
 
+def grid_rows(results: Sequence[ServeResult]) -> list[dict[str, Any]]:
+    """:func:`grid_row` of every point; when any point speculates, every row gains ``speculative`` (its
+    ``METHOD:K:A``, empty for the others) and ``tokens_per_step`` (1 for the others), so the CSV stays rectangular."""
+    rows = [grid_row(r) for r in results]
+    if any(r.speculative is not None for r in results):
+        for row, r in zip(rows, results, strict=True):
+            sp = r.speculative
+            row["speculative"] = "" if sp is None else f"{sp.method}:{sp.draft_tokens}:{sp.acceptance_rate:g}"
+            row["tokens_per_step"] = 1.0 if sp is None else sp.tokens_per_step
+    return rows
+
+
 def serve_table(r: ServeResult) -> Table:
     d, q = serve_data(r), r.request
     where = (
@@ -152,6 +171,8 @@ def serve_table(r: ServeResult) -> Table:
     t.add_row("requests/s", f"{d['requests_per_s']:.3f}", "", "")
     t.add_row("output tokens/s per GPU", f"{d['output_tokens_per_s_per_gpu']:.1f}", "", "")
     t.add_row("output tokens/s per user", f"{d['output_tokens_per_s_per_user']:.1f}", "", "")
+    if r.speculative is not None:
+        t.add_row("tokens per decode iteration", f"{d['tokens_per_step']:.3f}", "", "")
     t.add_row("decode batch (mean)", f"{d['decode_batch']:.1f}", "", "")
     t.add_row("sequences admitted (limit)", f"{d['running_limit']}", "", "")
     return t

@@ -237,6 +237,7 @@ def _pool_configs(
                 num_layers=model.num_layers,
                 cache_reserve_tokens=reserve,
                 request_fixed_s=request_fixed_s(rep),
+                speculative=None if p.role == "prefill" else rep.speculative,
             )
         )
     return pools, configs
@@ -329,6 +330,7 @@ def simulate_requests(
         warmup_frac=opt.warmup_frac,
         time_cap_s=opt.time_cap_s,
         queue_cap=opt.queue_cap,
+        seed=opt.seed,
     )
     result = run(requests, configs, front, back, engine_opt)
     mask = result.measured

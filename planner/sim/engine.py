@@ -37,6 +37,14 @@ Model (each point says how it matches the analytic core in :mod:`planner.perf.se
   prefix (chunk ``c_k`` at position ``pos`` attends ``(pos + c_k)² − pos²``). A pool that holds caches
   reserves their working sets (``cache_reserve_tokens``) of its KV memory, so admission sees less; a
   sequence still counts its whole context in KV (its cached prefix is not taken as shared pages).
+* Speculative decoding (a pool's ``speculative``: K drafts, per-token acceptance A): an iteration's time is
+  the core's verify step over ``K + 1`` tokens per sequence plus the drafting
+  (:func:`planner.perf.serving.draft_cost_frac` of a plain step); at its end every running sequence draws
+  its accepted drafts, each accepted with probability A until the first rejection (at most K), and
+  advances by those plus the verified token (never past its output length). The draws come from a
+  generator seeded with ``Options.seed`` (a stream of its own, apart from the arrivals'), one uniform per
+  sequence per iteration in a fixed order, so a run is deterministic. Each sequence also reserves its K
+  draft tokens' KV.
 
 Saturation: the run stops when simulated time passes ``time_cap_s`` or a pool's waiting queue
 exceeds ``queue_cap``; a pool whose queue grew by more than ``max(50, 5%)`` of its second-half
@@ -47,6 +55,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,12 +63,14 @@ from typing import Protocol
 
 import numpy as np
 
-from planner.domain import Role, Routing, StepEstimate
+from planner.domain import Role, Routing, Speculative, StepEstimate
 from planner.perf.roofline import step
-from planner.perf.serving import Replica
+from planner.perf.serving import Replica, draft_cost_frac, query_tokens
 from planner.sim.arrivals import Requests
 
 ROUTINGS: tuple[str, ...] = ("jsq", "rr", "central")
+SPECULATIVE_STREAM = 0x5EC  # the acceptance draws' generator: np.random.default_rng([SPECULATIVE_STREAM, seed])
+_UNIFORM_BLOCK = 65_536  # uniforms drawn at a time for the acceptance draws
 
 _ARRIVE, _PREFILL_DONE, _KV, _KV_ARRIVE, _DECODE_DONE, _COLOC_DONE = range(6)
 
@@ -83,16 +94,25 @@ class CoreSteps:
     Decode: for a batch ``b`` the core's compute and memory terms are affine in the total context
     (``step()`` adds ``4·n_L·d·Σc`` FLOPs and ``kv_tok·Σc`` bytes), so two calls per ``b`` give
     the exact step time at any context: ``max(c0 + c1·Σc, m0 + m1·Σc) + comm + overhead``.
-    Prefill and mixed steps call ``step()`` (memoized)."""
+    Prefill and mixed steps call ``step()`` (memoized). With the replica's speculative decoding a decode
+    iteration is the verify step over ``K + 1`` tokens per sequence (its own table, affine in Σc alike) plus
+    the drafting, :func:`planner.perf.serving.draft_cost_frac` of the plain step (the plain table)."""
 
     def __init__(self, rep: Replica, max_batch: int) -> None:
         self.rep = rep
         self._max_kv = rep.memory.max_kv_tokens
+        self._q = query_tokens(rep.speculative)
+        self._draft = draft_cost_frac(rep.speculative, rep.model)
+        self._table = self._tables(max_batch, self._q)
+        self._plain = self._tables(max_batch, 1) if self._draft > 0 else self._table
+        self._prefill: dict[tuple[int, float, int], float] = {}
+
+    def _tables(self, max_batch: int, q: int) -> list[tuple[float, float, float, float, float]]:
         probe = 1.0e6
         table: list[tuple[float, float, float, float, float]] = [(0.0, 0.0, 0.0, 0.0, 0.0)]
         for b in range(1, max(1, max_batch) + 1):
-            s0 = self._step(decode_batch=b, decode_context_tokens=0.0)
-            s1 = self._step(decode_batch=b, decode_context_tokens=probe)
+            s0 = self._step(decode_batch=b, decode_context_tokens=0.0, q=q)
+            s1 = self._step(decode_batch=b, decode_context_tokens=probe, q=q)
             table.append(
                 (
                     s0.compute_s,
@@ -102,13 +122,18 @@ class CoreSteps:
                     s0.comm_s + s0.overhead_s,
                 )
             )
-        self._table = table
-        self._prefill: dict[tuple[int, float, int], float] = {}
+        return table
 
-    def _step(self, *, decode_batch: int, decode_context_tokens: float) -> StepEstimate:
+    def _step(self, *, decode_batch: int, decode_context_tokens: float, q: int = 1) -> StepEstimate:
         r = self.rep
         return step(
-            r.model, r.hw, tp=r.tp, precision=r.precision, decode_batch=decode_batch, decode_context_tokens=decode_context_tokens
+            r.model,
+            r.hw,
+            tp=r.tp,
+            precision=r.precision,
+            decode_batch=decode_batch,
+            decode_context_tokens=decode_context_tokens,
+            decode_query_tokens=q,
         )
 
     @property
@@ -132,18 +157,24 @@ class CoreSteps:
             self._prefill[key] = t
         return t
 
+    def _decode_s(self, table: list[tuple[float, float, float, float, float]], q: int, batch: int, ctx: float) -> float:
+        if batch >= len(table):
+            return self._step(decode_batch=batch, decode_context_tokens=ctx, q=q).latency_s
+        c0, c1, m0, m1, rest = table[batch]
+        return max(c0 + c1 * ctx, m0 + m1 * ctx) + rest
+
+    def _draft_s(self, batch: int, total_context_tokens: float) -> float:
+        if self._draft <= 0 or batch <= 0:
+            return 0.0
+        return self._draft * self._decode_s(self._plain, 1, batch, total_context_tokens)
+
     def decode_batch_s(self, batch: int, total_context_tokens: float) -> float:
-        if batch >= len(self._table):
-            r = self.rep
-            return step(
-                r.model, r.hw, tp=r.tp, precision=r.precision, decode_batch=batch, decode_context_tokens=total_context_tokens
-            ).latency_s
-        c0, c1, m0, m1, rest = self._table[batch]
-        return max(c0 + c1 * total_context_tokens, m0 + m1 * total_context_tokens) + rest
+        t = self._decode_s(self._table, self._q, batch, total_context_tokens)
+        return t + self._draft_s(batch, total_context_tokens) if self._draft > 0 else t
 
     def mixed_batch_s(self, chunk_tokens: int, sq_tokens: float, batch: int, total_context_tokens: float) -> float:
         r = self.rep
-        return step(
+        t = step(
             r.model,
             r.hw,
             tp=r.tp,
@@ -152,7 +183,9 @@ class CoreSteps:
             prefill_sq_tokens=sq_tokens,
             decode_batch=batch,
             decode_context_tokens=total_context_tokens,
+            decode_query_tokens=self._q,
         ).latency_s
+        return t + self._draft_s(batch, total_context_tokens) if self._draft > 0 else t
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +202,7 @@ class PoolConfig:
     num_layers: int = 1
     cache_reserve_tokens: int = 0  # KV tokens of each replica reserved for prefix caches' working sets
     request_fixed_s: float = 0.0  # front pools: the engine's latency outside the GPU before a request's first token
+    speculative: Speculative | None = None  # decode and co-located: the acceptance draws (steps carry the cost)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,6 +212,7 @@ class Options:
     warmup_frac: float = 0.1
     time_cap_s: float | None = None  # None: 20 × the arrival span + 60 s
     queue_cap: int = 100_000
+    seed: int = 0  # the speculative acceptance draws (SPECULATIVE_STREAM)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -295,6 +330,21 @@ class _Sim:
         self.t_first = [nan] * n
         self.t_done = [nan] * n
         self.ctx_sub = [0] * n  # context to remove from the batch when the request finishes
+        # Speculative pools: the K draft tokens each sequence reserves KV for, the acceptance thresholds (A^K, ...,
+        # A², A, ascending: a uniform below A^m accepts at least m drafts), each request's tokens still to decode,
+        # and each replica's running sequences in admission order (the order the draws are made in).
+        self.kv_extra = [0 if p.speculative is None else p.speculative.draft_tokens for p in pools]
+        self.accept = [
+            None
+            if p.speculative is None
+            else [p.speculative.acceptance_rate**m for m in range(p.speculative.draft_tokens, 0, -1)]
+            for p in pools
+        ]
+        self.remaining = [0] * n
+        self.seqs: list[list[list[int]]] = [[[] for _ in range(p.replicas)] for p in pools]
+        self._rng = np.random.default_rng([SPECULATIVE_STREAM, opt.seed])
+        self._u: list[float] = []
+        self._ui = 0
         self.pf_done = [False] * n
         self.kva_done = [False] * n
         self.heap: list[tuple[float, int, int, int, int]] = []
@@ -553,10 +603,11 @@ class _Sim:
             k = self.iter_k[p][r]
             bucket = self.buckets[p][r]
             lin, lout = self.lin, self.lout
+            extra, spec = self.kv_extra[p], self.accept[p] is not None
             taken = 0
             while wait and running < cfg.max_batch:
                 j = wait[0]
-                need = lin[j] + lout[j]
+                need = lin[j] + lout[j] + extra
                 if kv + need > kv_cap and running > 0:
                     break
                 wait.popleft()
@@ -564,8 +615,12 @@ class _Sim:
                 running += 1
                 kv += need
                 ctx += lin[j]
-                self.ctx_sub[j] = need
-                bucket.setdefault(k + lout[j] - 1, []).append(j)
+                self.ctx_sub[j] = lin[j] + lout[j]
+                if spec:
+                    self.remaining[j] = lout[j]
+                    self.seqs[p][r].append(j)
+                else:
+                    bucket.setdefault(k + lout[j] - 1, []).append(j)
                 admitted.append(j)
             if taken:
                 self.q_change(p, -taken)
@@ -589,8 +644,57 @@ class _Sim:
         st.iterations += 1
         self.push(now + dt, done, p, r)
 
+    def _uniforms(self, count: int) -> list[float]:
+        """The next ``count`` uniforms of the acceptance stream (drawn in blocks)."""
+        out: list[float] = []
+        while len(out) < count:
+            if self._ui == len(self._u):
+                self._u = self._rng.random(max(_UNIFORM_BLOCK, count)).tolist()
+                self._ui = 0
+            take = min(count - len(out), len(self._u) - self._ui)
+            out += self._u[self._ui : self._ui + take]
+            self._ui += take
+        return out
+
+    def _finish_speculative(self, p: int, r: int, ascending: list[float]) -> None:
+        """End of a speculative iteration: each running sequence advances by its accepted drafts (each accepted
+        with probability A until the first rejection, at most K) plus the verified token; finished ones leave.
+        ``ascending``: A^K, ..., A², A; a uniform u accepts the drafts m with u < A^m, so it advances
+        ``1 + K − #{thresholds <= u}`` tokens."""
+        now = self.now
+        rem, lin, lout, sub, t_done = self.remaining, self.lin, self.lout, self.ctx_sub, self.t_done
+        extra = self.kv_extra[p]
+        top = len(ascending) + 1
+        seqs = self.seqs[p][r]
+        kept: list[int] = []
+        advanced = 0
+        done_kv = 0
+        done_ctx = 0
+        for j, u in zip(seqs, self._uniforms(len(seqs)), strict=True):
+            x = top - bisect_right(ascending, u)
+            left = rem[j]
+            if x >= left:
+                advanced += left
+                rem[j] = 0
+                t_done[j] = now
+                done_kv += lin[j] + lout[j] + extra
+                done_ctx += sub[j]
+            else:
+                advanced += x
+                rem[j] = left - x
+                kept.append(j)
+        self.running[p][r] -= len(seqs) - len(kept)
+        self.seqs[p][r] = kept
+        self.ctx[p][r] += advanced - done_ctx
+        self.kv_used[p][r] -= done_kv
+        self.iter_k[p][r] += 1
+
     def _finish_iteration(self, p: int, r: int) -> None:
         """End of an iteration: every running sequence gains a token; finished ones leave."""
+        thresholds = self.accept[p]
+        if thresholds is not None:
+            self._finish_speculative(p, r, thresholds)
+            return
         now = self.now
         self.ctx[p][r] += self.running[p][r]
         k = self.iter_k[p][r]
@@ -640,13 +744,13 @@ class _Sim:
                     if not q or running + len(inprog) >= cfg.max_batch:
                         break
                     j = q[0]
-                    need = lin[j] + lout[j]
+                    need = lin[j] + lout[j] + self.kv_extra[p]
                     if self.kv_used[p][r] + need > kv_cap and running + len(inprog) > 0:
                         break
                     q.popleft()
                     taken += 1
                     self.kv_used[p][r] += need
-                    self.ctx_sub[j] = need - 1
+                    self.ctx_sub[j] = lin[j] + lout[j] - 1
                     self.t_start[j] = self.now
                     inprog.append([j, self.cached[j]])  # the chunks start after the cached prefix
                 j, pos = inprog[slot]
@@ -680,11 +784,15 @@ class _Sim:
                 self.t_first[j] = self.now
                 if self.lout[j] <= 1:
                     self.t_done[j] = self.now
-                    self.kv_used[p][r] -= self.ctx_sub[j] + 1
+                    self.kv_used[p][r] -= self.lin[j] + self.lout[j] + self.kv_extra[p]
                 else:
                     self.running[p][r] += 1
                     self.ctx[p][r] += self.lin[j]
-                    self.buckets[p][r].setdefault(k_next + self.lout[j] - 2, []).append(j)
+                    if self.accept[p] is not None:
+                        self.remaining[j] = self.lout[j] - 1  # the prefill sampled the first token
+                        self.seqs[p][r].append(j)
+                    else:
+                        self.buckets[p][r].setdefault(k_next + self.lout[j] - 2, []).append(j)
         plan.clear()
         for slot in reversed(finished_slots):
             del inprog[slot]
