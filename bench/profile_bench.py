@@ -9,7 +9,10 @@ generator, then measures, each in a fresh subprocess so peak memory is its own:
   json`` does);
 * cli: the ``planner profile FILE --format json`` command end to end (interpreter start included).
 
-Run: ``.venv/bin/python bench/profile_bench.py [--rows 10000000] [--repeat 3] [--classes auto]``.
+``--trace-format mooncake`` writes a Mooncake JSONL trace instead (``hash_ids`` of 512-token blocks, half of the
+requests sharing a group prefix), which exercises the prefix-reuse path the Azure CSV has no data for.
+
+Run: ``.venv/bin/python bench/profile_bench.py [--rows 10000000] [--repeat 3] [--classes auto] [--trace-format mooncake]``.
 Prints rows/s, seconds and peak RSS (ru_maxrss of the subprocess) for each, best of ``--repeat``.
 """
 
@@ -30,7 +33,7 @@ from pathlib import Path
 from planner.io.traces import write_trace
 from planner.sim.synth import SynthSpec, synthesize
 spec = SynthSpec(requests=int(sys.argv[2]), rate_rps=2000.0, cv2=2.0, isl_mean=2048, osl_mean=256, seed=0)
-write_trace(Path(sys.argv[1]), synthesize(spec), "azure")
+write_trace(Path(sys.argv[1]), synthesize(spec), sys.argv[3])
 print(json.dumps({}))
 """
 
@@ -84,17 +87,19 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--classes", default="none", help="none, auto or K (request classes in the profile run)")
+    ap.add_argument("--trace-format", choices=("azure", "mooncake"), default="azure", help="trace written and profiled")
     ap.add_argument("--keep", type=Path, default=None, help="write the trace here and keep it")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.keep or Path(tmp) / "azure_10m.csv"
+        path = args.keep or Path(tmp) / ("azure.csv" if args.trace_format == "azure" else "mooncake.jsonl")
         # Generate in a subprocess: a child forked from a big parent would inherit its peak RSS.
         t0 = time.perf_counter()
-        _run(GENERATE, str(path), str(args.rows))
+        _run(GENERATE, str(path), str(args.rows), args.trace_format)
         gen_s = time.perf_counter() - t0
         size_mb = path.stat().st_size / 1e6
-        print(f"trace: {args.rows:,} rows, {size_mb:,.0f} MB Azure CSV, generated in {gen_s:.1f} s ({os.cpu_count()} CPUs)")
+        what = f"{args.rows:,} rows, {size_mb:,.0f} MB {args.trace_format} file"
+        print(f"trace: {what}, generated in {gen_s:.1f} s ({os.cpu_count()} CPUs)")
         results = {}
         for name, fn in (
             ("parse (read_trace)", lambda: _run(PARSE, str(path))),

@@ -137,6 +137,13 @@ def _run_profile(options: ProfileOptions) -> ProfileRun:
             f"{trace_path}: timestamps are not sorted ({prof.out_of_order_requests:,} requests arrive before the one logged "
             "above them); the trace was sorted by arrival time before profiling"
         )
+    reuse = prof.prefix_reuse
+    if reuse is not None and reuse.block_mismatch_requests:
+        warnings.append(
+            f"{trace_path}: {reuse.block_mismatch_requests:,} requests carry a number of hash_ids other than "
+            f"ceil(input tokens / {reuse.block_tokens}); their prompt tokens beyond the blocks count as misses, and the "
+            f"token hit share assumes {reuse.block_tokens}-token blocks"
+        )
     inputs: dict[str, Any] = {
         "trace": str(trace_path),
         "trace_format": tf.format,

@@ -14,9 +14,27 @@ Definitions (all exact, no binning unless stated):
   mean (1 for a Poisson process, > 1 bursty).
 * Token percentiles: linear interpolation between order statistics (numpy's default, the same as
   pandas' ``quantile``).
-* ``prefix_reuse``: in arrival order, a request's leading blocks whose hash id an earlier request
-  already carried are hits; the walk stops at the first miss (a KV prefix cache reuses a prefix, not
-  scattered blocks). ``hit_frac`` = hit blocks / all blocks.
+* ``hour_of_day``: arrivals by hour of day. Hour 0 is 00:00 of the timestamps' clock when the trace has
+  date-time timestamps (Azure, date-time CSV/JSONL; UTC when they carry a zone offset), else the hour that
+  starts at the first request (numeric timestamps, Mooncake ms, BurstGPT and Vidur seconds, are read as
+  offsets: :mod:`planner.io.traces` keeps no absolute time for them). The rate of hour h is the arrivals in
+  hour h of every day over the seconds of the trace's span (first to last arrival) that fall in hour h of
+  some day: for a trace of whole days, the mean over the days of that hour's rate; partial first and last
+  hours count for the time they cover. A span of at least 24 h observes every hour for at least an hour
+  (``complete``); a shorter one leaves some hours unobserved (``None``), and a workload gets no
+  ``rate_profile`` from it. A class's hours are its own arrivals over the trace's span.
+* ``prefix_reuse``: in arrival order, a request's leading blocks whose hash id an earlier request (of any
+  class) already carried are hits; the walk stops at the first miss (a KV prefix cache reuses a prefix, not
+  scattered blocks). ``hit_frac`` = hit blocks / all blocks. In tokens: block j of a request of ``L``
+  prompt tokens holds ``min(B, L − B·j)`` of them (``B`` = 512: the last block is usually partial), so
+  ``h`` hit blocks save ``min(L, B·h)`` tokens, capped at ``L − 1``: the last prompt token is always
+  computed (it yields the first output token), so a request whose whole prompt was seen before counts
+  ``L − 1`` (``full_hit_requests``) and ``hit_token_frac`` = hit tokens / prompt tokens is below 1.
+  Prompt tokens beyond a request's blocks (fewer ``hash_ids`` than ``ceil(L/B)``, counted in
+  ``block_mismatch_requests``) are misses. ``working_set_tokens``: the KV tokens of the distinct blocks
+  that were ever hit (a block counts the most tokens any hit took from it), the cache that achieves this hit
+  share with unlimited capacity and no eviction; a class's working set counts the blocks its own requests
+  hit (a block several classes hit is in each class's working set).
 * Classes: k-means on ``(ln(1+input), ln(1+output))`` (seeded k-means++ start, best of 3 runs,
   fitted on at most 20,000 requests sampled with a fixed seed, then every request goes to its
   nearest centre). ``classes="auto"`` picks ``k`` in 2..6 with the best mean silhouette on a fixed
@@ -26,7 +44,7 @@ Definitions (all exact, no binning unless stated):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -88,10 +106,32 @@ class Arrivals:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrefixReuse:
+    """Leading-prefix reuse of a set of requests (the trace, or a class) over the whole trace's arrival
+    order (definitions in the module docstring)."""
+
     block_tokens: int
     num_blocks: int
     hit_blocks: int
-    hit_frac: float
+    hit_frac: float  # hit blocks / blocks
+    prompt_tokens: int
+    hit_tokens: int  # prompt tokens whose KV an earlier request's prefix holds (at most L − 1 per request)
+    hit_token_frac: float  # hit_tokens / prompt_tokens (< 1)
+    working_set_blocks: int  # distinct blocks ever hit
+    working_set_tokens: int  # their KV tokens: the unlimited cache that achieves this hit share
+    full_hit_requests: int  # requests whose whole prompt was seen before (counted L − 1: the last token is computed)
+    block_mismatch_requests: int  # requests whose hash_ids count is not ceil(input_tokens / block_tokens)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HourOfDay:
+    """Arrival rate by hour of day (definitions in the module docstring)."""
+
+    origin: Literal["clock", "first_request"]  # hour 0: 00:00 of the timestamps' clock, or the first request's hour
+    first_hour: int  # hour of day of the first request (0 when the origin is the first request)
+    span_days: float  # first to last arrival, days
+    complete: bool  # the span covers every hour of the day (at least 24 h)
+    exposure_s: tuple[float, ...]  # 24: seconds of the span in each hour of day
+    hourly_rps: tuple[float | None, ...]  # 24: arrivals in each hour of day / its exposure (None: not observed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +159,8 @@ class ProfiledClass:
     input_tokens: TokenSummary
     output_tokens: TokenSummary
     center_tokens: tuple[float, float]  # k-means centre back in tokens: (input, output)
+    hour_of_day: HourOfDay | None = None  # the class's own arrivals by hour of day, over the trace's span
+    prefix_reuse: PrefixReuse | None = None  # hits of the class's requests (on prefixes of any class)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +181,7 @@ class Profile:
     class_rule: str | None = None
     silhouette: dict[int, float] = field(default_factory=dict)
     out_of_order_requests: int = 0  # rows that arrived earlier than the row before them (sorted before profiling)
+    hour_of_day: HourOfDay | None = None
 
 
 # --- arrivals ---------------------------------------------------------------------------------
@@ -191,6 +234,62 @@ def hourly_rates(t_sorted: F64) -> tuple[float, ...]:
     return tuple(float(c) / HOUR_S for c in np.bincount(hours))
 
 
+DAY_S = 86_400.0
+HOURS_PER_DAY = 24
+
+
+def _second_of_day(start: str | None) -> float | None:
+    """Seconds since 00:00 of the first request's date-time (``Trace.start``), or None without one."""
+    if start is None:
+        return None
+    ns = int(np.datetime64(start, "ns").astype(np.int64))
+    return (ns % (86_400 * 10**9)) / 1e9
+
+
+def _exposure(origin_s: float, span_s: float) -> F64:
+    """Seconds of ``[origin_s, origin_s + span_s]`` (day seconds, origin in ``[0, 86400)``) in each hour of day."""
+    full = math.floor(span_s / DAY_S)
+    rest = span_s - full * DAY_S
+    lo = np.arange(2 * HOURS_PER_DAY, dtype=np.float64) * HOUR_S  # the rest spans at most two calendar days
+    overlap = np.clip(np.minimum(lo + HOUR_S, origin_s + rest) - np.maximum(lo, origin_s), 0.0, HOUR_S)
+    exposure: F64 = full * HOUR_S + overlap[:HOURS_PER_DAY] + overlap[HOURS_PER_DAY:]
+    return exposure
+
+
+def hour_of_day(t_sorted: F64, start: str | None, labels: I64 | None = None, k: int = 1) -> tuple[HourOfDay, list[HourOfDay]]:
+    """Arrival rate by hour of day of sorted arrivals (seconds from the first): the whole trace's, and with
+    ``labels`` (``labels[i]`` in ``0..k-1`` the class of arrival i) each class's, every class observed over
+    the whole trace's span. One pass: arrivals are counted per hour since 00:00 of the first day (at most
+    87,684 hours, :data:`MAX_SPAN_S`), then folded onto the 24 hours."""
+    sod = _second_of_day(start)
+    origin: Literal["clock", "first_request"] = "first_request" if sod is None else "clock"
+    origin_s = 0.0 if sod is None else sod
+    span = float(t_sorted[-1] - t_sorted[0])
+    exposure = _exposure(origin_s, span)
+    hour = np.floor((t_sorted - (t_sorted[0] - origin_s)) / HOUR_S).astype(np.int64)  # "/" then floor: 3x faster than "//"
+    hours = int(hour[-1]) + 1
+    if labels is None:
+        per_hour = np.bincount(hour, minlength=hours).reshape(1, hours)
+    else:
+        per_hour = np.bincount(labels * hours + hour, minlength=k * hours).reshape(k, hours)
+    days = -(-hours // HOURS_PER_DAY)
+    padded = np.zeros((per_hour.shape[0], days * HOURS_PER_DAY), dtype=np.int64)
+    padded[:, :hours] = per_hour
+    counts = padded.reshape(per_hour.shape[0], days, HOURS_PER_DAY).sum(axis=1)
+
+    def made(row: I64) -> HourOfDay:
+        return HourOfDay(
+            origin=origin,
+            first_hour=int(origin_s // HOUR_S),
+            span_days=span / DAY_S,
+            complete=span >= DAY_S,
+            exposure_s=tuple(float(e) for e in exposure),
+            hourly_rps=tuple(float(c) / float(e) if e > 0 else None for c, e in zip(row, exposure, strict=True)),
+        )
+
+    return made(counts.sum(axis=0)), [made(row) for row in counts] if labels is not None else []
+
+
 # --- lengths ----------------------------------------------------------------------------------
 
 
@@ -220,22 +319,131 @@ def correlation(a: I64, b: I64) -> float | None:
 # --- prefix reuse -----------------------------------------------------------------------------
 
 
-def prefix_reuse(trace: Trace, block_tokens: int = 512) -> PrefixReuse | None:
-    """Leading-prefix block hits in arrival order (``trace`` must be sorted)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockHits:
+    """Leading-prefix hits of a sorted trace's requests, per request and per hit block occurrence (what
+    :func:`reuse_summary` aggregates over any set of requests)."""
+
+    block_tokens: int
+    blocks: I64  # per request: hash ids carried
+    hit_blocks: I64  # per request: leading blocks an earlier request carried
+    prompt_tokens: I64  # per request: input tokens
+    hit_tokens: I64  # per request: min(L − 1, B·hit_blocks), at least 0
+    full_hit: npt.NDArray[np.bool_]  # per request: the cap at L − 1 applied
+    mismatch: npt.NDArray[np.bool_]  # per request: blocks != ceil(L / B)
+    hit_owner: I64  # per hit block occurrence: its request
+    hit_id: I64  # per hit block occurrence: index of its hash id among the distinct ids
+    hit_id_tokens: I64  # per hit block occurrence: tokens the hit took from the block
+    num_ids: int  # distinct hash ids
+
+
+def block_hits(trace: Trace, block_tokens: int = 512) -> BlockHits | None:
+    """Per-request leading-prefix hits in arrival order (``trace`` must be sorted); None without hash ids.
+    Vectorised: one stable sort of all block ids, no loop over requests."""
     values, offsets = trace.hash_values, trace.hash_offsets
     if values is None or offsets is None or values.size == 0:
         return None
     n = offsets.size - 1
     counts = np.diff(offsets)
     owner = np.repeat(np.arange(n, dtype=np.int64), counts)
-    _, first_idx, inverse = np.unique(values, return_index=True, return_inverse=True)
+    # np.unique(values, return_index=True, return_inverse=True), written out: half its time on numpy 2.4.
+    order = np.argsort(values, kind="stable")
+    run_start = np.empty(values.size, dtype=np.bool_)
+    run_start[0] = True
+    sorted_values = values[order]
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=run_start[1:])
+    del sorted_values
+    first_idx = order[run_start]  # stable: the first position of each id, in the earliest request carrying it
+    inverse = np.empty(values.size, dtype=np.int64)
+    inverse[order] = np.cumsum(run_start) - 1
+    del order, run_start
     seen = owner[first_idx[inverse]] < owner  # first carried by an earlier request
     pos = np.arange(values.size, dtype=np.int64) - np.repeat(offsets[:-1], counts)
     miss_pos = np.where(seen, np.iinfo(np.int64).max, pos)
+    del seen
     nonempty = counts > 0
-    first_miss = np.minimum.reduceat(miss_pos, offsets[:-1][nonempty])
-    hits = int(np.minimum(first_miss, counts[nonempty]).sum())
-    return PrefixReuse(block_tokens=block_tokens, num_blocks=int(values.size), hit_blocks=hits, hit_frac=hits / values.size)
+    hit_blocks = np.zeros(n, dtype=np.int64)
+    hit_blocks[nonempty] = np.minimum(np.minimum.reduceat(miss_pos, offsets[:-1][nonempty]), counts[nonempty])
+    del miss_pos
+    prompt = trace.input_tokens.astype(np.int64, copy=False)
+    cap = np.maximum(prompt - 1, 0)  # the last prompt token is always computed
+    covered = np.minimum(prompt, block_tokens * hit_blocks)
+    hit_tokens = np.minimum(covered, cap)
+    full_hit = (hit_blocks > 0) & (covered > cap)
+    mismatch = counts != -(-prompt // block_tokens)
+    hit = pos < np.repeat(hit_blocks, counts)
+    hit_owner = owner[hit]
+    hit_pos = pos[hit]
+    del owner, pos
+    hit_id_tokens = np.clip(cap[hit_owner] - block_tokens * hit_pos, 0, block_tokens)
+    return BlockHits(
+        block_tokens=block_tokens,
+        blocks=counts,
+        hit_blocks=hit_blocks,
+        prompt_tokens=prompt,
+        hit_tokens=hit_tokens,
+        full_hit=full_hit,
+        mismatch=mismatch,
+        hit_owner=hit_owner,
+        hit_id=inverse[hit],
+        hit_id_tokens=hit_id_tokens,
+        num_ids=int(first_idx.size),
+    )
+
+
+def _working_sets(h: BlockHits, labels: I64 | None, k: int) -> tuple[I64, I64]:
+    """Distinct hit blocks and their tokens (each block at the most tokens a hit took from it) for each of
+    ``k`` groups of requests (``labels`` None: one group, the trace). One sort of the composite key
+    ``(group·ids + id)·(B+1) + tokens`` of the hit occurrences: the last entry of each (group, id) run holds
+    its maximum."""
+    if h.hit_id.size == 0:
+        return np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
+    group = np.zeros(h.hit_id.size, dtype=np.int64) if labels is None else labels[h.hit_owner]
+    radix = h.block_tokens + 1
+    assert k * h.num_ids * radix < 2**63  # k <= 20 classes, 513: fits for up to 8e14 distinct ids
+    key = np.sort((group * h.num_ids + h.hit_id) * radix + h.hit_id_tokens)
+    pair = key // radix
+    last = np.append(pair[1:] != pair[:-1], True)
+    g, tok = pair[last] // h.num_ids, key[last] % radix
+    blocks = np.bincount(g, minlength=k).astype(np.int64)
+    tokens = np.bincount(g, weights=tok.astype(np.float64), minlength=k)
+    return blocks, np.rint(tokens).astype(np.int64)
+
+
+def reuse_summary(h: BlockHits, mask: npt.NDArray[np.bool_] | None, working_set: tuple[int, int]) -> PrefixReuse:
+    """:class:`PrefixReuse` of the requests in ``mask`` (None: all), with their ``working_set``
+    (distinct hit blocks, tokens) from :func:`_working_sets`."""
+
+    def total(a: npt.NDArray[np.int64] | npt.NDArray[np.bool_]) -> int:
+        return int(a.sum() if mask is None else a[mask].sum())
+
+    blocks, hit_blocks = total(h.blocks), total(h.hit_blocks)
+    prompt, hit_tokens = total(h.prompt_tokens), total(h.hit_tokens)
+    return PrefixReuse(
+        block_tokens=h.block_tokens,
+        num_blocks=blocks,
+        hit_blocks=hit_blocks,
+        hit_frac=hit_blocks / blocks if blocks else 0.0,
+        prompt_tokens=prompt,
+        hit_tokens=hit_tokens,
+        hit_token_frac=hit_tokens / prompt if prompt else 0.0,
+        working_set_blocks=working_set[0],
+        working_set_tokens=working_set[1],
+        full_hit_requests=total(h.full_hit),
+        block_mismatch_requests=total(h.mismatch),
+    )
+
+
+def _trace_reuse(h: BlockHits | None) -> PrefixReuse | None:
+    if h is None:
+        return None
+    blocks, tokens = _working_sets(h, None, 1)
+    return reuse_summary(h, None, (int(blocks[0]), int(tokens[0])))
+
+
+def prefix_reuse(trace: Trace, block_tokens: int = 512) -> PrefixReuse | None:
+    """Leading-prefix hits in arrival order (``trace`` must be sorted), in blocks and in tokens."""
+    return _trace_reuse(block_hits(trace, block_tokens))
 
 
 # --- prefill / decode share -------------------------------------------------------------------
@@ -442,12 +650,25 @@ def choose_classes(trace: Trace, classes: int | Literal["auto"], seed: int = 0) 
     return labels, centers, rule, scores
 
 
-def request_classes(trace: Trace, labels: I64, centers: F64, window_s: float, origin: str) -> tuple[ProfiledClass, ...]:
-    """Per-class statistics; classes with fewer than 2 requests are dropped (their requests still count
-    in the totals)."""
+def request_classes(
+    trace: Trace,
+    labels: I64,
+    centers: F64,
+    window_s: float,
+    origin: str,
+    *,
+    hits: BlockHits | None = None,
+    hours: Sequence[HourOfDay] | None = None,
+) -> tuple[ProfiledClass, ...]:
+    """Per-class statistics (``trace`` sorted), with each class's hours of the day (``hours``, else computed)
+    and, given the trace's ``hits``, its prefix reuse; classes with fewer than 2 requests are dropped (their
+    requests still count in the totals)."""
     out: list[ProfiledClass] = []
     n = len(trace)
     k = centers.shape[0]
+    if hours is None:
+        hours = hour_of_day(trace.arrival_s, trace.start, labels, k)[1]
+    sets = _working_sets(hits, labels, k) if hits is not None else None
     for j in range(k):
         mask = labels == j
         m = int(mask.sum())
@@ -466,6 +687,10 @@ def request_classes(trace: Trace, labels: I64, centers: F64, window_s: float, or
                 input_tokens=summarize(trace.input_tokens[mask]),
                 output_tokens=summarize(trace.output_tokens[mask]),
                 center_tokens=(float(np.expm1(centers[j, 0])), float(np.expm1(centers[j, 1]))),
+                hour_of_day=hours[j],
+                prefix_reuse=None
+                if hits is None or sets is None
+                else reuse_summary(hits, mask, (int(sets[0][j]), int(sets[1][j]))),
             )
         )
     if k > 1 and len(out) == 1:
@@ -494,9 +719,13 @@ def profile(
     rc: tuple[ProfiledClass, ...] = ()
     rule = None
     scores: dict[int, float] = {}
+    hits = block_hits(tr, block_tokens)
     if classes is not None:
         labels, centers, rule, scores = choose_classes(tr, classes, seed)
-        rc = request_classes(tr, labels, centers, window_s, origin)
+        day, class_days = hour_of_day(tr.arrival_s, tr.start, labels, centers.shape[0])
+        rc = request_classes(tr, labels, centers, window_s, origin, hits=hits, hours=class_days)
+    else:
+        day = hour_of_day(tr.arrival_s, tr.start)[0]
     return Profile(
         arrivals=arr,
         hourly_rate_rps=hourly_rates(tr.arrival_s),
@@ -509,9 +738,10 @@ def profile(
         output_tokens_per_s=float(tr.output_tokens.sum()) / duration,
         failed_requests=tr.failed,
         start=tr.start,
-        prefix_reuse=prefix_reuse(tr, block_tokens),
+        prefix_reuse=_trace_reuse(hits),
         classes=rc,
         class_rule=rule,
         silhouette=scores,
         out_of_order_requests=out_of_order,
+        hour_of_day=day,
     )

@@ -8,7 +8,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from planner.profile.analysis import Histogram, PhaseShare, Profile, ProfiledClass, TokenSummary
+from planner.profile.analysis import (
+    Histogram,
+    HourOfDay,
+    PhaseShare,
+    PrefixReuse,
+    Profile,
+    ProfiledClass,
+    TokenSummary,
+)
 
 BAR_WIDTH = 40
 SPARK = "▁▂▃▄▅▆▇█"
@@ -32,6 +40,37 @@ def _hist(h: Histogram) -> dict[str, Any]:
     return {"edges": list(h.edges), "counts": list(h.counts)}
 
 
+def _reuse(r: PrefixReuse | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {
+        "block_tokens": r.block_tokens,
+        "num_blocks": r.num_blocks,
+        "hit_blocks": r.hit_blocks,
+        "hit_frac": r.hit_frac,
+        "prompt_tokens": r.prompt_tokens,
+        "hit_tokens": r.hit_tokens,
+        "hit_token_frac": r.hit_token_frac,
+        "working_set_blocks": r.working_set_blocks,
+        "working_set_tokens": r.working_set_tokens,
+        "full_hit_requests": r.full_hit_requests,
+        "block_mismatch_requests": r.block_mismatch_requests,
+    }
+
+
+def _hours(h: HourOfDay | None) -> dict[str, Any] | None:
+    if h is None:
+        return None
+    return {
+        "origin": h.origin,
+        "first_hour": h.first_hour,
+        "span_days": h.span_days,
+        "complete": h.complete,
+        "exposure_s": list(h.exposure_s),
+        "hourly_rps": list(h.hourly_rps),
+    }
+
+
 def _class(c: ProfiledClass) -> dict[str, Any]:
     return {
         "name": c.name,
@@ -42,13 +81,14 @@ def _class(c: ProfiledClass) -> dict[str, Any]:
         "input_tokens": c.input_tokens.as_dict(),
         "output_tokens": c.output_tokens.as_dict(),
         "center_tokens": {"input": c.center_tokens[0], "output": c.center_tokens[1]},
+        "hour_of_day_rps": None if c.hour_of_day is None else list(c.hour_of_day.hourly_rps),
+        "prefix_reuse": _reuse(c.prefix_reuse),
     }
 
 
 def profile_data(p: Profile, phase: PhaseShare | None = None) -> dict[str, Any]:
     """The ``data`` of the JSON envelope (docs/design.md §2 keys, plus the rest of the profile)."""
     a = p.arrivals
-    reuse = p.prefix_reuse
     return {
         "num_requests": a.num_requests,
         "failed_requests": p.failed_requests,
@@ -58,19 +98,13 @@ def profile_data(p: Profile, phase: PhaseShare | None = None) -> dict[str, Any]:
         "rate_rps": {"mean": a.mean_rps, "peak": a.peak_rps, "peak_window_s": a.window_s},
         "interarrival_cv2": a.interarrival_cv2,
         "hourly_rate_rps": list(p.hourly_rate_rps),
+        "hour_of_day": _hours(p.hour_of_day),
         "input_tokens": p.input_tokens.as_dict(),
         "output_tokens": p.output_tokens.as_dict(),
         "corr_input_output": p.corr_input_output,
         "tokens_per_s": {"input": p.input_tokens_per_s, "output": p.output_tokens_per_s},
         "histograms": {"input_tokens": _hist(p.input_histogram), "output_tokens": _hist(p.output_histogram)},
-        "prefix_reuse": None
-        if reuse is None
-        else {
-            "block_tokens": reuse.block_tokens,
-            "num_blocks": reuse.num_blocks,
-            "hit_blocks": reuse.hit_blocks,
-            "hit_frac": reuse.hit_frac,
-        },
+        "prefix_reuse": _reuse(p.prefix_reuse),
         "phase_share": None if phase is None else _phase(phase),
         "classes": [_class(c) for c in p.classes],
         "class_rule": p.class_rule,
@@ -85,26 +119,64 @@ def _sig(x: float) -> float:
     return float(f"{x:.6g}")
 
 
+HIT_FRAC_MAX = 0.999999  # the largest 6-digit fraction below 1: the workload needs hit_frac < 1
+MAX_WORKING_SET_TOKENS = 1e9  # the workload schema's bound on working_set_tokens (planner.io.workload.MAX_TOKENS)
+
+
 def _tokens(s: TokenSummary) -> tuple[dict[str, float], bool]:
     raw = s.as_dict()
     clamped = any(v < 1 for v in raw.values())
     return {k: _sig(max(v, 1.0)) for k, v in raw.items()}, clamped
 
 
+def _prefix_cache(name: str, r: PrefixReuse, warnings: list[str]) -> dict[str, float]:
+    """``prefix_cache`` of a class: its hit share of prompt tokens (already below 1: each request's last token
+    counts as computed; rounded to 6 digits, and to at most :data:`HIT_FRAC_MAX` so rounding cannot reach 1)
+    and its working set; ``location`` is left at the workload's default."""
+    entry = {"hit_frac": min(_sig(r.hit_token_frac), HIT_FRAC_MAX)}
+    if r.working_set_tokens > MAX_WORKING_SET_TOKENS:
+        warnings.append(
+            f"class {name}: the prefix working set is {r.working_set_tokens:,} tokens, above the workload's limit of "
+            f"{MAX_WORKING_SET_TOKENS:,.0f}; working_set_tokens is left out (0: the cache lives in free KV memory)"
+        )
+    else:
+        entry["working_set_tokens"] = _sig(r.working_set_tokens)
+    return entry
+
+
 def workload_document(
     p: Profile, *, model: str, precision: str, slo: dict[str, float] | None
 ) -> tuple[dict[str, Any], list[str]]:
-    """The workload YAML ``planner size`` reads: one class per request class (or ``default``),
-    each at its share of the trace's peak rate. Returns the document and warnings."""
+    """The workload YAML ``planner size`` reads: one class per request class (or ``default``), each at
+    its share of the trace's peak rate, with its prefix reuse (``prefix_cache``, when the trace has
+    ``hash_ids``) and its day (``rate_profile``, when the trace spans at least 24 h). Returns the document
+    and warnings."""
     warnings: list[str] = []
     a = p.arrivals
-    rows: list[tuple[str, float, float, TokenSummary, TokenSummary]] = (
-        [(c.name, a.peak_rps * c.share_frac, c.arrivals.interarrival_cv2, c.input_tokens, c.output_tokens) for c in p.classes]
+    rows: list[tuple[str, float, float, TokenSummary, TokenSummary, PrefixReuse | None, HourOfDay | None]] = (
+        [
+            (
+                c.name,
+                a.peak_rps * c.share_frac,
+                c.arrivals.interarrival_cv2,
+                c.input_tokens,
+                c.output_tokens,
+                c.prefix_reuse,
+                c.hour_of_day,
+            )
+            for c in p.classes
+        ]
         if p.classes
-        else [("default", a.peak_rps, a.interarrival_cv2, p.input_tokens, p.output_tokens)]
+        else [("default", a.peak_rps, a.interarrival_cv2, p.input_tokens, p.output_tokens, p.prefix_reuse, p.hour_of_day)]
     )
+    hours = p.hour_of_day
+    if hours is not None and not hours.complete:
+        warnings.append(
+            f"the trace spans {24 * hours.span_days:.3g} h, less than a day: no rate_profile is written "
+            "(hours the trace did not observe are not invented; without one every hour is sized at the peak rate)"
+        )
     classes = []
-    for name, rate, cv2, inp, out in rows:
+    for name, rate, cv2, inp, out, reuse, day in rows:
         itok, iclamp = _tokens(inp)
         otok, oclamp = _tokens(out)
         if iclamp or oclamp:
@@ -118,6 +190,10 @@ def workload_document(
         }
         if slo is not None:
             entry["slo"] = dict(slo)
+        if reuse is not None:
+            entry["prefix_cache"] = _prefix_cache(name, reuse, warnings)
+        if day is not None and day.complete:
+            entry["rate_profile"] = {"hourly_rps": [0.0 if v is None else _sig(v) for v in day.hourly_rps]}
         classes.append(entry)
     return {"model": model, "precision": precision, "classes": classes}, warnings
 
@@ -170,7 +246,11 @@ def profile_table(data: dict[str, Any], source: str) -> RenderableType:
     summary.add_row("tokens/s in / out", f"{_fmt(tps['input'])} / {_fmt(tps['output'])}")
     if data["prefix_reuse"] is not None:
         r = data["prefix_reuse"]
-        summary.add_row(f"prefix reuse ({r['block_tokens']}-token blocks)", f"{100 * r['hit_frac']:.1f}% of blocks")
+        summary.add_row(
+            f"prefix reuse ({r['block_tokens']}-token blocks)",
+            f"{100 * r['hit_token_frac']:.1f}% of prompt tokens ({100 * r['hit_frac']:.1f}% of blocks); "
+            f"working set {r['working_set_tokens']:,} tokens",
+        )
     if data["phase_share"] is not None:
         ph = data["phase_share"]
         summary.add_row(
@@ -188,14 +268,29 @@ def profile_table(data: dict[str, Any], source: str) -> RenderableType:
     hourly = data["hourly_rate_rps"]
     if len(hourly) > 1:
         parts.append(Text(f"hourly rate (req/s, {len(hourly)} h, max {_fmt(max(hourly))}): {_spark(tuple(hourly))}"))
+    day = data["hour_of_day"]
+    if day is not None and day["complete"]:
+        origin = "00:00" if day["origin"] == "clock" else "the first request's hour"
+        parts.append(
+            Text(
+                f"hour of day from {origin} (req/s, mean over {day['span_days']:.3g} days, "
+                f"max {_fmt(max(day['hourly_rps']))}): {_spark(tuple(day['hourly_rps']))}"
+            )
+        )
     for key, title in (("input_tokens", "input"), ("output_tokens", "output")):
         h = data["histograms"][key]
         parts.append(_bars(title, Histogram(edges=tuple(h["edges"]), counts=tuple(h["counts"]))))
     if data["classes"]:
         classes = Table(title=f"request classes ({data['class_rule']})", title_justify="left")
+        reuse = data["prefix_reuse"] is not None
         for col in ("class", "share", "mean rps", "peak rps", "cv²", "in p50", "in p99", "out p50", "out p99"):
             classes.add_column(col, justify="right")
+        if reuse:
+            classes.add_column("prefix hit", justify="right")
+            classes.add_column("working set", justify="right")
         for c in data["classes"]:
+            r = c["prefix_reuse"]
+            extra = [f"{100 * r['hit_token_frac']:.1f}%", f"{r['working_set_tokens']:,}"] if reuse and r is not None else []
             classes.add_row(
                 c["name"],
                 f"{100 * c['share_frac']:.1f}%",
@@ -206,6 +301,7 @@ def profile_table(data: dict[str, Any], source: str) -> RenderableType:
                 _fmt(c["input_tokens"]["p99"]),
                 _fmt(c["output_tokens"]["p50"]),
                 _fmt(c["output_tokens"]["p99"]),
+                *extra,
             )
         parts.append(classes)
     return Group(*parts)
