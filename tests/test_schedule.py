@@ -9,6 +9,7 @@ import io
 import itertools
 import json
 import math
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,20 @@ def test_a_solve_that_times_out_falls_back_to_the_peak_plan(
     assert all(h.source == "peak" and _pools(h.deployment) == _pools(peak.deployment) for h in s.hours)
     assert any("time limit ran out" in w for w in s.warnings)
     assert s.scaled_usd_per_day == pytest.approx(s.peak_on_demand_usd_per_day, rel=REL)
+
+
+def test_a_time_limit_spent_before_the_hours_leaves_them_to_the_peak_plan(catalog: Catalog) -> None:
+    """The run's limit counts from when it started: spent by the sizing, no hour is solved; a growth month, which has
+    no plan to fall back on, is a solver error (exit 4)."""
+    wl = workload(catalog, CHAT, DAY)
+    peak = size(wl, catalog, baselines=False).plan
+    spent = time.monotonic() - 10.0
+    s = day_schedule(wl, catalog, peak, time_limit_s=5.0, started_s=spent)
+    assert s.solves == 0 and all(h.source == "peak" for h in s.hours)
+    assert any("time limit ran out" in w for w in s.warnings)
+    grown = workload(catalog, CHAT, DAY, growth={"per_month_frac": 0.05, "months": 2})
+    with pytest.raises(SolverError, match="growth month 1"):
+        day_schedule(grown, catalog, peak, time_limit_s=5.0, started_s=spent)
 
 
 def test_the_scale_up_lead_time_is_paid_per_added_gpu(catalog: Catalog) -> None:
@@ -438,6 +453,8 @@ def test_html_draws_the_replicas_by_hour(schedule_json: dict[str, Any]) -> None:
         ((str(CHAT_DAY), "--schedule", "--scale-up-lead-min", "90"), "between 0 and 60"),
         ((str(CHAT_DAY), "--schedule", "--scale-up-lead-min", "-5"), "between 0 and 60"),
         ((str(CHAT_DAY), "--schedule", "--scale-up-lead-min", "nan"), "between 0 and 60"),
+        ((str(CHAT_DAY), "--schedule", "--scale-up-lead-min", "1e400"), "between 0 and 60"),
+        ((str(CHAT_DAY), "--schedule", "--scale-up-lead-min", "abc"), "--scale-up-lead-min"),
         ((str(CHAT_DAY), "--scale-up-lead-min", "5"), "needs --schedule"),
     ],
 )

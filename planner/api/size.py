@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,6 +296,7 @@ def _run_size(o: SizeOptions) -> SizeRun:
     if o.schedule:
         _check_schedule_spec(spec, origin)
     comparison = None
+    started = time.monotonic()
     try:
         if catalog is None:  # engine auto or a list: size under each, keep the best
             comparison = api.size_engines(
@@ -330,6 +332,8 @@ def _run_size(o: SizeOptions) -> SizeRun:
         ]
     schedule = None
     if o.schedule:
+        # --time-limit-s bounds the whole run: the hours get what the sizing left (an hour it does not reach is
+        # served by the peak plan, with a warning).
         schedule = api.size_schedule(
             workload,
             catalog,
@@ -337,6 +341,7 @@ def _run_size(o: SizeOptions) -> SizeRun:
             lead_time_min=o.scale_up_lead_min,
             solver=o.solver,
             time_limit_s=o.time_limit_s,
+            started_s=started,
         )
         inputs["schedule"] = {"scale_up_lead_min": schedule.lead_time_min, "lead_time_assumed": schedule.lead_time_assumed}
         warnings += [f"schedule: {w}" for w in schedule.warnings]
@@ -403,10 +408,12 @@ def size_schedule(
     lead_time_min: float | None = None,
     solver: str = "highs",
     time_limit_s: float | None = None,
+    started_s: float | None = None,
 ) -> Schedule:
     """Each hour of the day planned at its rates against the fleet ``plan`` (the plan :func:`size` found for
     ``workload``), priced over the day, and the purchases by month under ``workload.growth`` (see
-    :mod:`planner.optimize.schedule`)."""
+    :mod:`planner.optimize.schedule`). ``time_limit_s`` counts from ``started_s`` (``time.monotonic()``, when the
+    run it bounds began; default: now)."""
     from planner.optimize.schedule import day_schedule
 
     if solver not in ("highs", "cbc"):
@@ -420,4 +427,5 @@ def size_schedule(
         lead_time_min=lead_time_min,
         solver=solver,  # type: ignore[arg-type]
         time_limit_s=time_limit_s,
+        started_s=started_s,
     )

@@ -263,7 +263,8 @@ class _Planner:
         # The hours are rented: on-demand prices; the budget is the fleet's.
         self.rented = replace(workload, pricing=ON_DEMAND, constraints=replace(workload.constraints, budget_usd_per_hour=None))
         gpus = {"prefill": workload.prefill_gpus, "decode": workload.decode_gpus}
-        self.candidates = enumerate_candidates(catalog, self.rented, ("prefill", "decode"), gpus, check=clock.check)
+        # Scored whatever the time left: without them no hour has a plan but the peak plan.
+        self.candidates = enumerate_candidates(catalog, self.rented, ("prefill", "decode"), gpus)
         self.links = set(undominated_links(self.candidates, catalog))
         self.memo = PooledMemo()
         cons = workload.constraints
@@ -310,6 +311,7 @@ class _Planner:
             not any(c.max_rate_rps.get(k.name, 0.0) > 0 for c in cands if c.pool.role == r) for r in roles for k in wl.classes
         ):
             return None
+        self.clock.check("planning the hours of the schedule")
         built = build_model(wl, self.catalog, cands, upper_at_least=upper_at_least)
         if extend is not None:
             extend(built)
@@ -494,10 +496,12 @@ def day_schedule(
     lead_time_min: float | None = None,
     solver: SolverName = "highs",
     time_limit_s: float | None = None,
+    started_s: float | None = None,
 ) -> Schedule:
     """Plan each hour of the day against the fleet ``peak`` (``planner size``'s plan of ``workload``), and the
     purchases by month when the workload has ``growth`` (see the module docstring). ``time_limit_s`` bounds the
-    hourly and monthly solves together; an hour its share does not reach is served by the peak plan."""
+    hourly and monthly solves together, counted from ``started_s`` (``time.monotonic()``; default: now); an hour its
+    share does not reach is served by the peak plan, a growth month it does not reach is a SolverError."""
     lead = DEFAULT_LEAD_TIME_MIN if lead_time_min is None else lead_time_min
     check_lead_time(lead)
     for gpu in sorted(set(workload.prefill_gpus) | set(workload.decode_gpus)):
@@ -507,6 +511,8 @@ def day_schedule(
                 hint="add a default price row or drop it from the workload's hardware",
             )
     clock = _Clock(time_limit_s)
+    if clock.deadline is not None and started_s is not None and time_limit_s is not None:
+        clock.deadline = started_s + time_limit_s  # the limit of a run that began before the schedule
     planner = _Planner(workload, catalog, solver, clock)
     peak_rates = {c.name: c.rate_rps for c in workload.classes}
     warnings: list[str] = []
@@ -615,6 +621,7 @@ def _month_hours(planner: _Planner, month: int, multiplier: float) -> list[HourP
                 hint="plan fewer months or a slower growth",
             )
     _check_rates(planner.at(peak_rates))
+    planner.clock.check(f"planning growth month {month}")
     top = planner.solve(peak_rates)
     top_ev = None if top is None else planner.verified(peak_rates, top)
     if top is not None and top_ev is None:

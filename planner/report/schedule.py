@@ -125,15 +125,26 @@ def schedule_table(data: dict[str, Any]) -> Group:
     """An hour-by-hour table with sparklines of the replica counts, the day's totals, and the months."""
     hours = data["hours"]
     t = Table(title=f"a day of load: pools scaled hour by hour (on demand, {data['lead_time_min']:g} min scale-up lead time)")
-    for col in ("hour", "req/s", "prefill", "decode", "GPUs", "plan", "USD*", "coupled", "coupled USD*", "fleet USD/hour"):
+    for col in (
+        "hour",
+        "req/s",
+        "prefill (GPUs)",
+        "decode (GPUs)",
+        "GPUs",
+        "plan",
+        "USD*",
+        "coupled",
+        "coupled USD*",
+        "fleet USD/hour",
+    ):
         t.add_column(col, justify="left" if col == "plan" else "right")
     for h in hours:
         c = h["coupled"]
         t.add_row(
             f"{h['hour']:02d}",
             f"{sum(h['rates_rps'].values()):.2f}",
-            str(h["prefill_replicas"]),
-            str(h["decode_replicas"]),
+            f"{h['prefill_replicas']} ({sum(h['prefill_gpus'].values())})",
+            f"{h['decode_replicas']} ({sum(h['decode_gpus'].values())})",
             str(h["num_gpus"]),
             h["source"],
             f"{h['usd_per_hour'] + h['scale_up_usd']:,.2f}",
