@@ -395,6 +395,15 @@ class _Planner:
             return None
         return min(1.0, max(0.0, factor[0].value() or 0.0)), got
 
+    def attempt(self, solve_it: _Retry) -> Deployment | None:
+        """``solve_it()``, or None when the time limit (if any) runs out in it."""
+        try:
+            return solve_it()
+        except SolverError:
+            if self.clock.limit_s is None:
+                raise
+            return None
+
     def verified(self, rates: Mapping[str, float], dep: Deployment) -> Evaluation | None:
         """The core's evaluation of ``dep`` at ``rates`` on demand, or None when it misses an SLO."""
         ev = evaluate(self.at(rates), dep, self.catalog)
@@ -430,7 +439,7 @@ class _Planner:
                 found.append((source, dep, ev))
                 if self.workload.objective != "power":
                     break
-            elif retry is not None and (again := retry()) is not None:
+            elif retry is not None and (again := self.attempt(retry)) is not None:
                 pending.append((source, again, None, True))
             elif retry is not None or retried:
                 failed.append(source)
@@ -560,7 +569,12 @@ def day_schedule(
             cev = planner.verified(rates, together[1])
             factor, cdep = together
             if cev is None:
-                again = planner.coupled(rates, peak_dep, pooled=False)
+                try:
+                    again = planner.coupled(rates, peak_dep, pooled=False)
+                except SolverError:
+                    if clock.limit_s is None:
+                        raise
+                    again = None
                 cev = None if again is None else planner.verified(rates, again[1])
                 factor, cdep = again if again is not None and cev is not None else (1.0, peak_dep)
         if cev is None:
@@ -586,7 +600,10 @@ def day_schedule(
             unverified.append(h)
         hours.append(HourPlan(hour=h, rates_rps=rates, deployment=dep, evaluation=ev, source=source))
     if timed_out:
-        warnings.append(f"hours {_hours_text(timed_out)}: the time limit ran out before their solves; the peak plan serves them")
+        warnings.append(
+            f"hours {_hours_text(timed_out)}: the time limit ran out before all their solves; each keeps the best plan found "
+            "by then, at worst the peak plan"
+        )
     if unverified:
         warnings.append(f"hours {_hours_text(unverified)}: no re-optimized plan verified; the peak plan or its pools serve them")
 
