@@ -109,6 +109,7 @@ CASES.update(
         "catalog_show_h200": ["catalog", "show", "h200-sxm", "-f", "json"],
         "schema_workload": ["schema", "workload"],
         "size_engine_auto": ["size", "examples/workloads/code_completion.yaml", "--engine", "auto", "-f", "json"],
+        "size_schedule_chat_day": ["size", "examples/workloads/chat_day.yaml", "--schedule", "-f", "json"],
     }
 )
 

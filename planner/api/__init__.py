@@ -133,6 +133,7 @@ from planner.api.size import (
     several_engines,
     size,
     size_engines,
+    size_schedule,
     size_sweeps,
 )
 from planner.api.sweep import (
@@ -317,6 +318,7 @@ __all__ = [
     "simulate",
     "size",
     "size_engines",
+    "size_schedule",
     "size_sweeps",
     "synth_spec",
     "synth_trace",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +30,8 @@ from planner.io.sources import read_source, reading_once
 
 if TYPE_CHECKING:
     from planner.io.workload import WorkloadSpec
-    from planner.optimize.sizing import NoReuse, SizeResult
+    from planner.optimize.schedule import Schedule
+    from planner.optimize.sizing import NoReuse, SizeResult, Solved
     from planner.sim import Simulation
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "size",
     "size_engines",
     "size_no_reuse",
+    "size_schedule",
     "size_sweeps",
     "without_prefix_cache",
 ]
@@ -225,6 +228,8 @@ class SizeOptions:
     solver: SolverName = "highs"
     time_limit_s: float | None = None  # per solve
     verify: bool = False  # simulate the chosen plan (VERIFY_REQUESTS requests)
+    schedule: bool = False  # plan each hour of the day (rate_profile) and purchases by month (growth)
+    scale_up_lead_min: float | None = None  # with schedule: minutes a scaled-up replica is paid before its hour
     html_file: Path | None = None  # where the HTML report goes (written by the caller; see size_sweeps)
 
 
@@ -252,6 +257,7 @@ class SizeRun:
     inputs: dict[str, Any]
     warnings: tuple[str, ...]
     sources: tuple[InputSource, ...]  # the workload file, when one was read
+    schedule: Schedule | None = None  # ``schedule``: the day's hours and the purchases by month
 
     @property
     def input_paths(self) -> tuple[Path, ...]:
@@ -281,6 +287,7 @@ def _run_size(o: SizeOptions) -> SizeRun:
     from planner.report.speculative import workload_speculative
 
     inputs: dict[str, Any] = {}
+    _check_schedule_options(o)
     several = several_engines(o.engine)
     catalog: Catalog | None = None
     sources: tuple[InputSource, ...] = ()
@@ -323,7 +330,10 @@ def _run_size(o: SizeOptions) -> SizeRun:
         origin = "flags"
     inputs["workload"] = spec.model_dump(mode="json", exclude_none=True)
     inputs["solver"] = o.solver
+    if o.schedule:
+        _check_schedule_spec(spec, origin)
     comparison = None
+    started = time.monotonic()
     try:
         if catalog is None:  # engine auto or a list: size under each, keep the best
             comparison = api.size_engines(
@@ -359,6 +369,21 @@ def _run_size(o: SizeOptions) -> SizeRun:
         warnings += [
             f"engine {r.engine.label}: no plan ({r.infeasible.message})" for r in comparison.runs if r.infeasible is not None
         ]
+    schedule = None
+    if o.schedule:
+        # --time-limit-s bounds the whole run: the hours get what the sizing left (an hour it does not reach is
+        # served by the peak plan, with a warning).
+        schedule = api.size_schedule(
+            workload,
+            catalog,
+            result.plan,
+            lead_time_min=o.scale_up_lead_min,
+            solver=o.solver,
+            time_limit_s=o.time_limit_s,
+            started_s=started,
+        )
+        inputs["schedule"] = {"scale_up_lead_min": schedule.lead_time_min, "lead_time_assumed": schedule.lead_time_assumed}
+        warnings += [f"schedule: {w}" for w in schedule.warnings]
     simulation = None
     if o.verify:
         from planner.sim import SimOptions
@@ -376,6 +401,7 @@ def _run_size(o: SizeOptions) -> SizeRun:
         inputs=inputs,
         warnings=tuple(warnings),
         sources=sources,
+        schedule=schedule,
     )
 
 
@@ -386,3 +412,59 @@ def size_sweeps(run: SizeRun, workload: dict[str, Any] | None = None) -> dict[st
 
     doc = workload if workload is not None else run.inputs["workload"]
     return report_sweeps(doc, run.catalog, solver=run.options.solver, time_limit_s=run.options.time_limit_s)
+
+
+# ------------------------------------------------------------------------------ --schedule: a day of load
+
+
+def _check_schedule_options(o: SizeOptions) -> None:
+    """``--scale-up-lead-min`` needs ``--schedule`` and a lead time the schedule models (refused before sizing)."""
+    if o.scale_up_lead_min is not None and not o.schedule:
+        raise InputError("--scale-up-lead-min: needs --schedule (it prices the replicas the hourly plans add)")
+    if o.schedule and o.scale_up_lead_min is not None:
+        from planner.optimize.schedule import check_lead_time
+
+        check_lead_time(o.scale_up_lead_min)
+
+
+def _check_schedule_spec(spec: WorkloadSpec, origin: str) -> None:
+    """``--schedule`` needs a day that is not flat or a growth to plan: refused before sizing otherwise."""
+    if spec.growth is None and all(k.rate_profile is None for k in spec.classes):
+        where = "the workload from flags" if origin == "flags" else origin
+        raise InputError(
+            f"--schedule: {where}: no class has a rate_profile and there is no growth, so the day is flat: every hour "
+            "would be the peak plan that planner size prints",
+            hint="give classes[].rate_profile.hourly_rps (24 rates, hour 0 first; planner profile prints a trace's "
+            "hourly rates), or growth: {per_month_frac, months}",
+        )
+
+
+def size_schedule(
+    workload: Workload,
+    catalog: Catalog,
+    plan: Solved,
+    *,
+    lead_time_min: float | None = None,
+    solver: str = "highs",
+    time_limit_s: float | None = None,
+    started_s: float | None = None,
+) -> Schedule:
+    """Each hour of the day planned at its rates against the fleet ``plan`` (the plan :func:`size` found for
+    ``workload``), priced over the day, and the purchases by month under ``workload.growth`` (see
+    :mod:`planner.optimize.schedule`). ``time_limit_s`` counts from ``started_s`` (``time.monotonic()``, when the
+    run it bounds began; default: now)."""
+    from planner.optimize.schedule import day_schedule
+
+    if solver not in ("highs", "cbc"):
+        raise InputError(f"--solver {solver}: use highs or cbc")
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise InputError("--time-limit-s must be positive")
+    return day_schedule(
+        workload,
+        catalog,
+        plan,
+        lead_time_min=lead_time_min,
+        solver=solver,  # type: ignore[arg-type]
+        time_limit_s=time_limit_s,
+        started_s=started_s,
+    )

@@ -68,6 +68,21 @@ def size(
             "empty directory (ENGINE: vllm, sglang, dynamo, or auto: the plan's engine).",
         ),
     ] = None,
+    schedule: Annotated[
+        bool,
+        typer.Option(
+            "--schedule",
+            help="Plan each hour of the day (classes' rate_profile) with pools that scale on demand, against the fleet "
+            "for the peak; with growth, what to buy month by month. -f csv: one row per hour and month.",
+        ),
+    ] = False,
+    scale_up_lead_min: Annotated[
+        float | None,
+        typer.Option(
+            "--scale-up-lead-min",
+            help="With --schedule: minutes before its hour a replica added for it is paid (0-60; default 10, an assumption).",
+        ),
+    ] = None,
     engine: SizeEngineOpt = None,
     catalog_dir: CatalogDirOpt = None,
     fmt: FormatOpt = Format.table,
@@ -112,6 +127,8 @@ def size(
         solver=cast(SolverName, solver),  # checked by the library
         time_limit_s=time_limit_s,
         verify=verify,
+        schedule=schedule,
+        scale_up_lead_min=scale_up_lead_min,
         html_file=html_file,
     )
     try:
@@ -139,6 +156,15 @@ def size(
     table: Any = size_table(run.result, catalog, data.get("verification"))
     if run.comparison is not None:
         table = Group(table, engines_table(data["engines"]))
+    markdown = size_markdown(data, with_speculative(engine_line(catalog.engine), run.workload))
+    csv_rows = data["line_items"]
+    if run.schedule is not None:
+        from planner.report.schedule import schedule_csv_rows, schedule_data, schedule_markdown, schedule_table
+
+        data["schedule"] = schedule_data(run.schedule)
+        table = Group(table, schedule_table(data["schedule"]))
+        markdown += schedule_markdown(data["schedule"])
+        csv_rows = schedule_csv_rows(data["schedule"])
     doc = envelope("size", "ok", run.inputs, data, run.warnings)
     if html_file is not None:  # refused before anything is printed or written
         from planner.io.output import check_output
@@ -161,8 +187,8 @@ def size(
         fmt,
         output,
         table=with_line(table, with_speculative(engine_line(catalog.engine), run.workload)),
-        markdown=size_markdown(data, with_speculative(engine_line(catalog.engine), run.workload)),
-        csv_rows=with_engine_column(data["line_items"], catalog.engine),
+        markdown=markdown,
+        csv_rows=with_engine_column(csv_rows, catalog.engine),
         inputs=run.input_paths,
     )
     if html_file is not None:

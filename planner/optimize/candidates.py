@@ -125,15 +125,35 @@ def _score(rep: Replica, pool: Pool, workload: Workload, catalog: Catalog, serve
     )
 
 
-def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_name: str, rate_rps: float) -> Candidate | None:
+@dataclass(slots=True)
+class PooledMemo:
+    """What :func:`pooled` computes that does not depend on a class's rate, kept across calls: the replica of
+    each candidate and its per-replica rate in a pool of m replicas (per candidate, class and m). ``planner size
+    --schedule`` sizes the same candidates at every hour's rates with one memo."""
+
+    replicas: dict[str, Replica] = field(default_factory=dict)
+    rates: dict[tuple[str, str, int], float] = field(default_factory=dict)
+
+
+def pooled(
+    candidate: Candidate,
+    catalog: Catalog,
+    workload: Workload,
+    class_name: str,
+    rate_rps: float,
+    memo: PooledMemo | None = None,
+) -> Candidate | None:
     """A variant of the candidate for a pool that serves one class with its prompts in one shared
     queue, sized as the smallest pool that carries ``rate_rps`` (None when a lone replica already
     does, or pooling does not help). Per-replica capacity grows with the pool, so the variant's rate
-    holds for every pool at least that large: the MIP enforces that size (``pool_size``)."""
+    holds for every pool at least that large: the MIP enforces that size (``pool_size``). ``memo``
+    keeps the rate-independent figures for later calls (the same candidates and classes only)."""
     if candidate.pool.role == "decode" or candidate.variant:
         return None
-    rep = pool_replica(catalog, workload, candidate.pool)
+    memo = memo if memo is not None else PooledMemo()
+    rep = memo.replicas.get(candidate.key) or pool_replica(catalog, workload, candidate.pool)
     assert rep is not None
+    memo.replicas[candidate.key] = rep
     cls = next(c for c in workload.classes if c.name == class_name)
     link = catalog.links[candidate.pool.link] if candidate.pool.link else None
     keep = 1.0 - workload.constraints.headroom_frac
@@ -143,7 +163,10 @@ def pooled(candidate: Candidate, catalog: Catalog, workload: Workload, class_nam
     upper = int(rate_rps / lone) + 1  # lone replicas suffice at this size
 
     def per_replica(m: int) -> float:
-        return keep * max_rate(rep, candidate.pool, cls, link, first_step_bound_s(rep, cls), m)
+        key = (candidate.key, class_name, m)
+        if key not in memo.rates:
+            memo.rates[key] = keep * max_rate(rep, candidate.pool, cls, link, first_step_bound_s(rep, cls), m)
+        return memo.rates[key]
 
     lo, hi = 1, upper  # hi carries the rate, lo does not; pooled capacity grows with m
     while hi - lo > 1:
@@ -166,10 +189,12 @@ def pooled_variants(
     top_k: int = 3,
     *,
     check: Callable[[str], None] | None = None,
+    memo: PooledMemo | None = None,
 ) -> list[Candidate]:
     """Pooled variants, per class, role and GPU type, of the ``top_k`` candidates that carry the class most
     cheaply on lone replicas (GPUs per unit of rate): where the optimum will be, at a fraction of the
-    cost of rescoring every candidate. ``check(what)`` runs before each class (a deadline may raise)."""
+    cost of rescoring every candidate. ``check(what)`` runs before each class (a deadline may raise);
+    ``memo`` (:class:`PooledMemo`) carries the rate-independent figures from call to call."""
     out: list[Candidate] = []
     for cls in workload.classes:
         if check is not None:
@@ -186,7 +211,7 @@ def pooled_variants(
                 # What a large pool approaches (GPUs per request/s at the rate bound), then lone replicas.
                 mine.sort(key=lambda c: (c.pool.tp / c.bound_rps[cls.name], c.pool.tp / c.max_rate_rps[cls.name], c.key))
                 for c in mine[:top_k]:
-                    v = pooled(c, catalog, workload, cls.name, cls.rate_rps)
+                    v = pooled(c, catalog, workload, cls.name, cls.rate_rps, memo)
                     if v is not None:
                         out.append(v)
     return sorted(out, key=lambda c: c.key)

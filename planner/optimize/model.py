@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulp
@@ -84,8 +84,12 @@ def build_model(
     *,
     apply_limits: bool = True,
     objective: Objective | None = None,
+    upper_at_least: Mapping[str, int] | None = None,
 ) -> BuiltModel:
-    """Pure builder: the same inputs give the same LP, variable for variable."""
+    """Pure builder: the same inputs give the same LP, variable for variable. ``upper_at_least`` raises the
+    replica bound of the candidates of a pool key to at least that many (the bound is otherwise what the
+    classes' load needs: a caller that constrains counts from outside the load, such as ``planner size
+    --schedule``'s coupled scaling, needs the room)."""
     cons = workload.constraints
     pricing = workload.pricing
     redundancy = cons.redundancy
@@ -104,7 +108,7 @@ def build_model(
             bw = link_effective_bytes_per_s(catalog.links[c.pool.link], catalog.engine)
             kv_gpus = sum(k.rate_rps * c.kv_bytes.get(k.name, 0.0) for k in classes if c.max_rate_rps.get(k.name, 0) > 0) / bw
             need = max(need, math.ceil(kv_gpus / c.pool.tp) + 1)
-        upper[c.key] = max(need, c.servers) + redundancy
+        upper[c.key] = max(max(need, c.servers) + redundancy, (upper_at_least or {}).get(c.pool.key, 0))
         n[c.key] = pulp.LpVariable(f"n__{_name(c.key)}", lowBound=0, upBound=upper[c.key], cat="Integer")
         if redundancy or c.servers > 1 or c.pool.key in has_variants:
             u[c.key] = pulp.LpVariable(f"u__{_name(c.key)}", cat="Binary")

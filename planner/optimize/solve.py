@@ -55,8 +55,8 @@ def make_solver(name: SolverName, time_limit_s: float | None, gap_rel: float, ma
     return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1, maxNodes=max_nodes)
 
 
-def _gap(built: BuiltModel, solver: SolverName) -> float | None:
-    model = getattr(built.problem, "solverModel", None)
+def _gap(problem: pulp.LpProblem, solver: SolverName) -> float | None:
+    model = getattr(problem, "solverModel", None)
     if solver != "highs" or model is None:
         return None
     try:
@@ -91,23 +91,34 @@ def solve(
     gap_rel: float = MIP_REL_GAP,
     max_nodes: int = MAX_NODES,
 ) -> SolveOutcome:
+    return solve_problem(built.problem, solver, time_limit_s, gap_rel, max_nodes)
+
+
+def solve_problem(
+    problem: pulp.LpProblem,
+    solver: SolverName = "highs",
+    time_limit_s: float | None = None,
+    gap_rel: float = MIP_REL_GAP,
+    max_nodes: int = MAX_NODES,
+) -> SolveOutcome:
+    """Solve any of the optimizer's PuLP problems (the sizing model, the purchase model) the same way."""
     start = time.perf_counter()
     try:
         with _quiet():
-            status = built.problem.solve(make_solver(solver, time_limit_s, gap_rel, max_nodes))
+            status = problem.solve(make_solver(solver, time_limit_s, gap_rel, max_nodes))
     except pulp.PulpSolverError as exc:
         raise SolverError(f"{solver} failed: {exc}") from None
     wall = time.perf_counter() - start
-    sol = built.problem.sol_status
-    gap = _gap(built, solver)
+    sol = problem.sol_status
+    gap = _gap(problem, solver)
     if status == pulp.LpStatusOptimal and sol == pulp.LpSolutionOptimal:
-        return SolveOutcome("optimal", solver, wall, pulp.value(built.problem.objective), gap)
+        return SolveOutcome("optimal", solver, wall, pulp.value(problem.objective), gap)
     if sol == pulp.LpSolutionIntegerFeasible:
-        return SolveOutcome("feasible", solver, wall, pulp.value(built.problem.objective), gap)
+        return SolveOutcome("feasible", solver, wall, pulp.value(problem.objective), gap)
     if status == pulp.LpStatusInfeasible or sol == pulp.LpSolutionInfeasible:
         return SolveOutcome("infeasible", solver, wall, None, None)
     if status == pulp.LpStatusUnbounded:
-        raise SolverError("the sizing model is unbounded: a bug, please report it")
+        raise SolverError(f"the {problem.name} model is unbounded: a bug, please report it")
     raise SolverError(f"{solver} found no plan within the time limit ({pulp.LpStatus[status]})", hint="raise --time-limit-s")
 
 

@@ -278,6 +278,106 @@ def _simulation_chart(verification: dict[str, Any], predicted: dict[str, Any]) -
     )
 
 
+def _schedule_chart(schedule: dict[str, Any]) -> Chart:
+    hours = schedule["hours"]
+    xs = [h["hour"] for h in hours] + [24]  # each hour a step of width 1: the last one repeated at 24
+
+    def through(values: list[float]) -> list[float]:
+        return values + values[-1:]
+
+    def draw(fig: Any) -> None:
+        ax1, ax2 = fig.subplots(1, 2)
+        for role, color in (("prefill", _PALETTE[0]), ("decode", _PALETTE[1])):
+            ax1.step(xs, through([h[f"{role}_replicas"] for h in hours]), where="post", color=color, label=f"{role} (scaled)")
+            ax1.step(
+                xs,
+                through([h["coupled"][f"{role}_replicas"] for h in hours]),
+                where="post",
+                color=color,
+                linestyle=":",
+                label=f"{role} (coupled)",
+            )
+        ax1.set_xlabel("hour of the day")
+        ax1.set_ylabel("replicas (count)")
+        ax1.set_ylim(bottom=0)
+        ax1.set_xticks(range(0, 25, 3))
+        ax1.set_title("Prefill and decode replicas by hour")
+        ax1.legend(fontsize=7, loc="lower right")
+        for label, values, color, style in (
+            ("scaled (on demand)", [h["usd_per_hour"] + h["scale_up_usd"] for h in hours], _PALETTE[2], "-"),
+            (
+                "coupled (on demand)",
+                [h["coupled"]["usd_per_hour"] + h["coupled"]["scale_up_usd"] for h in hours],
+                _PALETTE[5],
+                ":",
+            ),
+            (f"fleet ({schedule['fleet']['pricing_mode']})", [h["fleet_usd_per_hour"] for h in hours], _PALETTE[7], "--"),
+        ):
+            ax2.step(xs, through(values), where="post", color=color, linestyle=style, label=label)
+        ax2.set_xlabel("hour of the day")
+        ax2.set_ylabel("cost (USD/hour)")
+        ax2.set_ylim(bottom=0)
+        ax2.set_xticks(range(0, 25, 3))
+        ax2.set_title("Cost by hour: scaled, coupled, fleet")
+        ax2.legend(fontsize=7, loc="lower right")
+
+    return _chart(
+        "chart-schedule",
+        "A day of load: prefill and decode replicas (count) and cost (USD/hour) by hour, scaled against coupled and the fleet",
+        draw,
+        (9.0, 3.4),
+    )
+
+
+def _schedule_parts(schedule: dict[str, Any]) -> list[str]:
+    """The schedule's tables (the day's cost, the months) for the page; its chart comes with the others."""
+    share = schedule["apart_share_frac"]
+    fleet = schedule["fleet"]
+    parts = [
+        "<h2>A day of load</h2>",
+        f'<p class="note">Pools scaled hour by hour on demand, with a {schedule["lead_time_min"]:g}-minute scale-up lead '
+        f"time{' (an assumption)' if schedule['lead_time_assumed'] else ''}, against the fleet for the peak held all day "
+        f"({html.escape(str(fleet['pricing_mode']))}).</p>",
+        _table(
+            ("deployment", "USD/day", "USD/month"),
+            [
+                (f"fleet for the peak ({fleet['pricing_mode']})", _n(fleet["usd_per_day"]), _n(fleet["usd_per_month"])),
+                (
+                    "the same fleet on demand",
+                    _n(schedule["peak_on_demand"]["usd_per_day"]),
+                    _n(schedule["peak_on_demand"]["usd_per_month"]),
+                ),
+                ("scaled: pools apart", _n(schedule["scaled"]["usd_per_day"]), _n(schedule["scaled"]["usd_per_month"])),
+                ("coupled: one factor", _n(schedule["coupled"]["usd_per_day"]), _n(schedule["coupled"]["usd_per_month"])),
+                (
+                    "share of the saving from scaling the pools apart",
+                    ("-",) if share is None else (f"{100 * share:.1f}%",),
+                    "",
+                ),
+            ],
+        ),
+    ]
+    if schedule.get("months"):
+        parts += [
+            "<h2>Purchase schedule under growth</h2>",
+            _table(
+                ("month", "load", "owned", "bought", "owned share", "USD/month"),
+                [
+                    (
+                        _n(m["month"], "d"),
+                        (f"x{m['rate_multiplier']:.3f}",),
+                        ", ".join(f"{n} {g}" for g, n in m["owned_gpus"].items() if n) or "-",
+                        ", ".join(f"{n} {g}" for g, n in m["bought_gpus"].items() if n) or "-",
+                        ("-",) if m["owned_frac"] is None else (f"{100 * m['owned_frac']:.0f}%",),
+                        _n(m["usd_per_month"]),
+                    )
+                    for m in schedule["months"]
+                ],
+            ),
+        ]
+    return parts
+
+
 # ---------------------------------------------------------------------------------------------
 # planner sweep
 
@@ -474,6 +574,8 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
                 ],
             ),
         ]
+    if data.get("schedule"):
+        parts += _schedule_parts(data["schedule"])
     if doc.get("warnings"):
         parts.append(
             "<h2>Warnings</h2><ul>" + "".join(f'<li class="warn">{html.escape(w)}</li>' for w in doc["warnings"]) + "</ul>"
@@ -485,6 +587,8 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
         charts.append(_pareto_chart(sweeps["slo_grid"], sweeps["slo_grid_class"], sweeps["slo_grid_note"]))
     if data.get("verification"):
         charts.append(_simulation_chart(data["verification"], pr))
+    if data.get("schedule"):
+        charts.append(_schedule_chart(data["schedule"]))
     parts += [_figure(ch) for ch in charts]
     blocks = [("planner-result", to_json(doc))]
     if sweeps is not None:
