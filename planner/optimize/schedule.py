@@ -269,7 +269,8 @@ class _Planner:
         self.memo = PooledMemo()
         cons = workload.constraints
         both = set(workload.prefill_gpus) & set(workload.decode_gpus)
-        self.separable = cons.power_cap_w is None and not (set(cons.max_gpus) & both)
+        # A cap on GPU types in the whole plan couples the roles too (max_gpu_types_per_role does not).
+        self.separable = cons.power_cap_w is None and cons.max_gpu_types is None and not (set(cons.max_gpus) & both)
         self.solves = 0
 
     def at(self, rates: Mapping[str, float], pricing: Pricing | None = None) -> Workload:
