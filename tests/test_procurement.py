@@ -56,6 +56,7 @@ def test_provider_prices_every_gpu_from_one_provider(tmp_path: Path) -> None:
     data = json.loads(out)["data"]
     lambda_usd = {"a100-sxm-40gb": 1.29, "a100-sxm-80gb": 1.79, "b200": 4.99, "h100-pcie": 2.49, "h100-sxm": 2.99}
     expected = sum(lambda_usd[p["gpu"]] * p["tp"] * p["replicas"] for p in data["pools"])  # catalogs/prices.yaml
+    expected += sum(lk["usd_per_hour"] for lk in data["links"])  # the KV ports, priced apart from the GPUs
     assert abs(data["cost"]["usd_per_hour"] - expected) < 1e-6 * expected
     assert all(p["gpu"] in lambda_usd for p in data["pools"])  # GPUs Lambda does not list are left out
 
@@ -140,8 +141,9 @@ def test_min_pool_utilization_leaves_no_extra_pool_below_the_floor(catalog: Cata
             below += sum(u < floor for u in utils[1:])  # a role's first pool may be as small as its load
         return below
 
-    loose = _sized(catalog, 5, max_gpu_types_per_role=None)
-    assert extra_pools_below(loose, 0.3) >= 1  # two decode pools under 30 % without the floor
-    tight = _sized(catalog, 5, max_gpu_types_per_role=None, min_pool_utilization_frac=0.3)
-    assert extra_pools_below(tight, 0.3) == 0
+    # At 6 req/s (with the KV ports priced) the plan without the floor splits decode over two pools (28 %, 56 %).
+    loose = _sized(catalog, 6, max_gpu_types_per_role=None)
+    assert extra_pools_below(loose, 0.6) >= 1  # a second decode pool under 60 % without the floor
+    tight = _sized(catalog, 6, max_gpu_types_per_role=None, min_pool_utilization_frac=0.6)
+    assert extra_pools_below(tight, 0.6) == 0
     assert tight.plan.evaluation.meets_slos
