@@ -211,9 +211,83 @@ LinkKind = Literal["nvlink", "pcie", "infiniband", "roce", "ethernet"]
 LinkScope = Literal["intra_node", "inter_node"]
 
 
+NetworkPart = Literal["nic", "switch", "cable"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkComponent:
+    """A priced network part: a NIC (adapter), a switch or a cable (one link with both ends: a DAC, an AOC, or
+    two transceivers and their fibre). ``usd`` is one unit's price (None where no public price was read);
+    ``ports`` is how many ports one unit serves (a dual-port NIC 2, a 64-port switch 64, a cable 1)."""
+
+    id: str
+    name: str
+    part: NetworkPart
+    usd: float | None
+    ports: int
+    as_of: str | None
+    source: str
+    note: str | None = None
+
+    @property
+    def usd_per_port(self) -> float | None:
+        return None if self.usd is None else self.usd / self.ports
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkPort:
+    """The parts one GPU's port on a link is built from (component ids; None: the link names no such part)."""
+
+    nic: str | None = None
+    switch: str | None = None
+    cable: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferPoint:
+    """One measured KV transfer: ``message_bytes`` sent over one port in ``time_s``."""
+
+    message_bytes: float
+    time_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferCurve:
+    """Achieved KV-transfer time of a message of S bytes over one port of a link kind:
+    ``t(S) = latency_s + S / (peak_frac · line rate)``, fitted on ``points`` (measured on ports of
+    ``measured_line_rate_bytes_per_s``), which it reproduces within ``max_rel_error_frac``."""
+
+    kind: str
+    latency_s: float
+    peak_frac: float
+    measured_line_rate_bytes_per_s: float
+    points: tuple[TransferPoint, ...]
+    max_rel_error_frac: float
+    source: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkSpec:
+    """How network hardware is priced per hour: its capital cost spread over ``amortization_years`` (a
+    labelled assumption, ``amortization_source``), and the fabric a GPU port sits in: a two-tier fat tree
+    (non-blocking leaf/spine), so one GPU port takes ``switch_ports_per_port`` switch ports (its leaf port,
+    the leaf's uplink and the spine port it reaches) and ``cables_per_port`` cables (GPU to leaf, leaf to
+    spine)."""
+
+    amortization_years: float | None = None
+    amortization_source: str | None = None
+    switch_ports_per_port: int = 3
+    cables_per_port: int = 2
+    topology_source: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkSpec:
-    """A link type: per-direction bandwidth per port, latency and port price where known."""
+    """A link type: per-direction bandwidth per port, latency and port price where known. ``port_usd`` is a
+    user's all-in price of one GPU's port (it overrides ``port``, the parts the price is built from);
+    ``transfer_curve`` is the measured transfer-time curve of its kind (None: the engine's efficiency
+    assumption applies)."""
 
     id: str
     name: str
@@ -223,6 +297,8 @@ class LinkSpec:
     latency_s: float | None
     port_usd: float | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    port: LinkPort | None = None
+    transfer_curve: TransferCurve | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -314,6 +390,8 @@ class Catalog:
     default_engine: str = "vllm"
     power: Mapping[str, PowerFactors] = field(default_factory=dict)  # gpu -> measured step-power model
     speculative: Mapping[str, SpeculativeDefaults] = field(default_factory=dict)  # method -> published defaults
+    network_components: Mapping[str, NetworkComponent] = field(default_factory=dict)  # id -> priced part
+    network: NetworkSpec = field(default_factory=NetworkSpec)
 
     def default_price(self, gpu: str) -> GpuPrice | None:
         for price in self.prices:

@@ -4,8 +4,9 @@ Instances: one class, one or two GPU types, one KV link, the candidates that
 ``enumerate_candidates`` scores. The brute force enumerates integer replica counts per candidate
 (which covers every routing split, since shares are continuous): a role's counts are feasible when
 ``Σ_c max(n_c − r, 0)·max_rate_c ≥ rate`` (r = redundancy), and the prefill counts must also carry
-the KV bytes: ``rate·kv_bytes ≤ link_bw·Σ tp·n``. Roles are independent (one link, ports priced
-at zero), so the optimum is the sum of each role's cheapest feasible counts.
+the KV bytes: ``rate·kv_bytes ≤ link_bw·Σ tp·n``. Roles are independent (one link, whose port every
+GPU of either role pays at perf.cost's hourly port price), so the optimum is the sum of each role's cheapest
+feasible counts.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ def candidates_of(catalog: Catalog, workload: Workload) -> list[Candidate]:
     return enumerate_candidates(catalog, workload, ("prefill", "decode"), gpus)
 
 
-def price(catalog: Catalog, c: Candidate) -> float:
+def price(catalog: Catalog, c: Candidate, workload: Workload) -> float:
+    """USD per replica-hour: its GPUs' list price and one KV port per GPU on the workload's one link."""
     p = catalog.default_price(c.pool.gpu)
     assert p is not None
-    return c.pool.tp * p.usd_per_gpu_hour
+    (link,) = workload.links
+    return c.pool.tp * (p.usd_per_gpu_hour + cost.port_usd_per_hour(catalog.links[link], workload.pricing, catalog))
 
 
 def role_optimum(
@@ -194,7 +197,7 @@ def test_mip_cost_matches_brute_force(
     workload = with_rate(chat_wl[redundancy], rate)
     cands = chat_cands[redundancy]
     value, n = mip(catalog, workload, cands)
-    expected = brute_force(catalog, workload, cands, lambda c: price(catalog, c))
+    expected = brute_force(catalog, workload, cands, lambda c: price(catalog, c, workload))
     assert value == pytest.approx(expected, rel=REL)
     assert feasible_counts(workload, cands, n)
     if redundancy:
@@ -231,7 +234,7 @@ def test_mip_with_binding_kv_bandwidth_matches_brute_force(catalog: Catalog, rat
     workload = with_rate(make_workload(catalog, KV_HEAVY, redundancy=redundancy), rate)
     cands = candidates_of(catalog, workload)
     value, _ = mip(catalog, workload, cands)
-    assert value == pytest.approx(brute_force(catalog, workload, cands, lambda c: price(catalog, c)), rel=REL)
+    assert value == pytest.approx(brute_force(catalog, workload, cands, lambda c: price(catalog, c, workload)), rel=REL)
 
 
 def test_kv_bandwidth_row_binds_on_slow_link(catalog: Catalog) -> None:
@@ -244,7 +247,7 @@ def test_kv_bandwidth_row_binds_on_slow_link(catalog: Catalog) -> None:
     prefill = [c for c in cands if c.pool.role == "prefill"]
     decode = [c for c in cands if c.pool.role == "decode"]
     kv_gpus = cls.rate_rps * prefill[0].kv_bytes[cls.name] / bw
-    usd = lambda c: price(catalog, c)  # noqa: E731
+    usd = lambda c: price(catalog, c, workload)  # noqa: E731
     no_kv, _ = role_optimum(prefill, cls.rate_rps, 0, usd)
     with_kv, _ = role_optimum(prefill, cls.rate_rps, 0, usd, kv_gpus)
     dec, _ = role_optimum(decode, cls.rate_rps, 0, usd)
@@ -338,12 +341,22 @@ def test_candidates_carry_perf_coefficients(catalog: Catalog, mode: str) -> None
             assert c.idle_w_per_replica + c.dynamic_w_per_replica * u == pytest.approx(expected, rel=1e-12)
 
 
+def ports_usd_of(catalog: Catalog, workload: Workload, built: BuiltModel) -> float:
+    """USD/hour of the solved model's KV ports: one per GPU of either role on its one link, at perf.cost's price."""
+    (link,) = workload.links
+    gpus = sum(c.pool.tp * round(built.n[c.key].value() or 0.0) for c in built.candidates)
+    return gpus * cost.port_usd_per_hour(catalog.links[link], workload.pricing, catalog)
+
+
 @pytest.mark.parametrize(
-    ("mode", "port_usd"), [("on-demand", None), ("reserved", None), ("capex", None), ("capex", 1500.0), ("on-demand", 1500.0)]
+    ("mode", "port_usd"),
+    [("on-demand", None), ("reserved", None), ("capex", None), ("capex", 1500.0), ("on-demand", 1500.0), ("on-demand", 0.0)],
 )
 def test_mip_objective_is_the_perf_cost_of_its_plan(catalog: Catalog, mode: str, port_usd: float | None) -> None:
     """Solved objective = Σ replicas x perf.cost's fixed price + perf.cost's energy price of the
-    plan's watts + ports, plus the documented tie-breaks, for every pricing mode."""
+    plan's watts + ports, plus the documented tie-breaks, for every pricing mode. The KV ports are priced in
+    every mode: the catalog's parts (NIC, switch ports, cables) or a link's all-in port_usd, amortized over the
+    capex years or the catalog's network assumption."""
     cat = with_port_price(catalog, "ib-ndr-400", port_usd) if port_usd is not None else catalog
     workload = priced_workload(cat, mode)
     cands = candidates_of(cat, workload)
@@ -359,24 +372,35 @@ def test_mip_objective_is_the_perf_cost_of_its_plan(catalog: Catalog, mode: str,
     assert float(built.problem.objective.value()) == pytest.approx(usd + TIE_BREAK_PER_GPU * gpus + tie, rel=1e-9)
     assert outcome.objective == pytest.approx(usd + TIE_BREAK_PER_GPU * gpus + tie, rel=1e-6)
     fixed = sum(n[c.key] * c.usd_per_replica_hour for c in cands)
-    port_hr = cost.port_usd_per_hour(cat.links["ib-ndr-400"], workload.pricing, cat)
-    assert (port_hr > 0) == (mode == "capex" and port_usd is not None)
+    link = cat.links["ib-ndr-400"]
+    years = PRICING_DOCS["capex"]["amortization_years"] if mode == "capex" else cat.network.amortization_years
+    capital = port_usd if port_usd is not None else cost.port_bill(link, cat).usd
+    assert capital is not None and years is not None
+    port_hr = cost.port_usd_per_hour(link, workload.pricing, cat)
+    assert port_hr == pytest.approx(capital / (years * cost.HOURS_PER_YEAR), rel=1e-12)
+    assert (port_hr > 0) == (capital > 0)
+    ports = ports_usd_of(cat, workload, built)
     if mode == "capex":
-        assert usd > fixed * (1 + 1e-3)  # electricity (and ports, when priced) on top of the amortized capex
+        assert usd > (fixed + ports) * (1 + 1e-3)  # electricity on top of the amortized capex and ports
     else:
-        assert usd == pytest.approx(fixed, rel=1e-12)  # cloud prices include power and ports
+        assert usd == pytest.approx(fixed + ports, rel=1e-12)  # cloud prices include power; ports are added
 
 
 def test_reserved_objective_is_the_discounted_on_demand_one(catalog: Catalog) -> None:
-    """Same plan, every replica 35 % cheaper: the discount reaches the objective through perf.cost."""
+    """Same plan, every replica 35 % cheaper: the discount reaches the objective through perf.cost (the KV
+    ports are hardware, amortized alike under both modes, and are not discounted)."""
     built = {}
+    ports = {}
     for mode in ("on-demand", "reserved"):
         workload = priced_workload(catalog, mode)
         built[mode] = build_model(workload, catalog, candidates_of(catalog, workload))
+        assert solve(built[mode]).status == "optimal"
+        ports[mode] = ports_usd_of(catalog, workload, built[mode])
     on_demand, reserved = built["on-demand"], built["reserved"]
-    assert solve(on_demand).status == solve(reserved).status == "optimal"
     assert values(on_demand)[0] == values(reserved)[0]
-    assert float(reserved.cost_expr.value()) == pytest.approx(0.65 * float(on_demand.cost_expr.value()), rel=1e-9)
+    assert ports["reserved"] == pytest.approx(ports["on-demand"], rel=1e-12) and ports["reserved"] > 0
+    gpus_on_demand = float(on_demand.cost_expr.value()) - ports["on-demand"]
+    assert float(reserved.cost_expr.value()) - ports["reserved"] == pytest.approx(0.65 * gpus_on_demand, rel=1e-9)
 
 
 def test_a_change_to_perf_cost_reaches_the_objective(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -388,13 +412,21 @@ def test_a_change_to_perf_cost_reaches_the_objective(catalog: Catalog, monkeypat
     base_usd = float(base.cost_expr.value())
     base_hour = cost.gpu_usd_per_hour(catalog, "h100-sxm", workload.pricing, 500.0)
 
+    base_ports = ports_usd_of(catalog, workload, base)
+    port_hr = cost.port_usd_per_hour(catalog.links["ib-ndr-400"], workload.pricing, catalog)
+
+    def port_part(c: Candidate) -> float:  # a prefill replica's coefficient carries its KV ports too
+        return c.pool.tp * port_hr if c.pool.link is not None else 0.0
+
     fixed = cost.gpu_fixed_usd_per_hour
     monkeypatch.setattr(cost, "gpu_fixed_usd_per_hour", lambda *args: 2.0 * fixed(*args))
     doubled = build_model(workload, catalog, candidates_of(catalog, workload))
     for c in doubled.candidates:
-        assert doubled.cost_expr[doubled.n[c.key]] == pytest.approx(2.0 * base.cost_expr[base.n[c.key]], rel=1e-12)
+        gpu_part = base.cost_expr[base.n[c.key]] - port_part(c)
+        assert doubled.cost_expr[doubled.n[c.key]] == pytest.approx(2.0 * gpu_part + port_part(c), rel=1e-12)
     assert solve(doubled).status == "optimal"
-    assert float(doubled.cost_expr.value()) == pytest.approx(2.0 * base_usd, rel=REL)
+    doubled_ports = ports_usd_of(catalog, workload, doubled)
+    assert float(doubled.cost_expr.value()) - doubled_ports == pytest.approx(2.0 * (base_usd - base_ports), rel=REL)
     assert cost.gpu_usd_per_hour(catalog, "h100-sxm", workload.pricing, 500.0) == pytest.approx(2.0 * base_hour)
     monkeypatch.undo()
 
@@ -407,10 +439,14 @@ def test_a_change_to_perf_cost_reaches_the_objective(catalog: Catalog, monkeypat
     energy = cost.energy_usd_per_hour
     monkeypatch.setattr(cost, "energy_usd_per_hour", lambda cat, pricing, w: 3.0 * energy(cat, pricing, w))
     tripled = build_model(workload, catalog, cands)
+    capex_port_hr = cost.port_usd_per_hour(catalog.links["ib-ndr-400"], workload.pricing, catalog)
     for c in cands:
-        assert plain.cost_expr[plain.n[c.key]] == pytest.approx(c.usd_per_replica_hour + c.idle_w_per_replica * wh, rel=1e-12)
+        ports = c.pool.tp * capex_port_hr if c.pool.link is not None else 0.0
+        assert plain.cost_expr[plain.n[c.key]] == pytest.approx(
+            c.usd_per_replica_hour + c.idle_w_per_replica * wh + ports, rel=1e-12
+        )
         assert tripled.cost_expr[tripled.n[c.key]] == pytest.approx(
-            c.usd_per_replica_hour + c.idle_w_per_replica * 3 * wh, rel=1e-12
+            c.usd_per_replica_hour + c.idle_w_per_replica * 3 * wh + ports, rel=1e-12
         )
     assert solve(tripled).status == "optimal"
     usd, _ = perf_cost_of(catalog, workload, tripled)  # the patched formula prices the plan

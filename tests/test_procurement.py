@@ -59,6 +59,7 @@ def test_provider_prices_every_gpu_from_one_provider(tmp_path: Path) -> None:
     data = json.loads(out)["data"]
     lambda_usd = {"a100-sxm-40gb": 1.29, "a100-sxm-80gb": 1.79, "b200": 4.99, "h100-pcie": 2.49, "h100-sxm": 2.99}
     expected = sum(lambda_usd[p["gpu"]] * p["tp"] * p["replicas"] for p in data["pools"])  # catalogs/prices.yaml
+    expected += sum(lk["usd_per_hour"] for lk in data["links"])  # the KV ports, priced apart from the GPUs
     assert abs(data["cost"]["usd_per_hour"] - expected) < 1e-6 * expected
     assert all(p["gpu"] in lambda_usd for p in data["pools"])  # GPUs Lambda does not list are left out
 
@@ -143,10 +144,11 @@ def test_min_pool_utilization_leaves_no_extra_pool_below_the_floor(catalog: Cata
             below += sum(u < floor for u in utils[1:])  # a role's first pool may be as small as its load
         return below
 
-    loose = _sized(catalog, 5, max_gpu_types_per_role=None)
-    assert extra_pools_below(loose, 0.3) >= 1  # two decode pools under 30 % without the floor
-    tight = _sized(catalog, 5, max_gpu_types_per_role=None, min_pool_utilization_frac=0.3)
-    assert extra_pools_below(tight, 0.3) == 0
+    # At 6 req/s (with the KV ports priced) the plan without the floor splits decode over two pools (28 %, 56 %).
+    loose = _sized(catalog, 6, max_gpu_types_per_role=None)
+    assert extra_pools_below(loose, 0.6) >= 1  # a second decode pool under 60 % without the floor
+    tight = _sized(catalog, 6, max_gpu_types_per_role=None, min_pool_utilization_frac=0.6)
+    assert extra_pools_below(tight, 0.6) == 0
     assert tight.plan.evaluation.meets_slos
 
 
@@ -190,8 +192,8 @@ def test_whole_nodes_pays_for_stranded_gpus_and_the_optimizer_packs_for_them(tmp
     whole = json.loads(out)["data"]
     assert any(n["stranded_gpus"] for n in per_gpu["nodes"])  # GPU by GPU, the plan strands part of a node
     stranded_usd = sum(i["extended_usd"] for i in whole["line_items"] if i["sku"].endswith(":stranded"))
-    gpus_usd = sum(i["extended_usd"] for i in whole["line_items"] if i["sku"].startswith("gpu:"))
-    assert gpus_usd == pytest.approx(whole["cost"]["usd_per_month"], rel=1e-9)  # no priced links here
+    total_usd = sum(i["extended_usd"] for i in whole["line_items"])  # GPUs, stranded GPUs and KV ports
+    assert total_usd == pytest.approx(whole["cost"]["usd_per_month"], rel=1e-9)
     for n in whole["nodes"]:  # every node of the plan is paid in full
         assert n["gpus_used"] + n["stranded_gpus"] == n["nodes"] * n["gpus_per_node"]
     assert stranded_usd >= 0
@@ -200,4 +202,5 @@ def test_whole_nodes_pays_for_stranded_gpus_and_the_optimizer_packs_for_them(tmp
         n["nodes"] * n["gpus_per_node"] * next(p["gpu_usd_per_hour"] for p in per_gpu["pools"] if p["gpu"] == n["gpu"])
         for n in per_gpu["nodes"]
     )
-    assert whole["cost"]["usd_per_hour"] <= rounded * (1 + 1e-9)
+    ports = sum(lk["usd_per_hour"] for lk in per_gpu["links"])  # its KV ports, priced the same either way
+    assert whole["cost"]["usd_per_hour"] <= (rounded + ports) * (1 + 1e-9)

@@ -105,8 +105,10 @@ def test_a_flat_profile_gives_planner_sizes_plan_every_hour(catalog: Catalog, mo
     assert s.solves == 0  # an hour at the peak rates is the peak plan, not a re-solve
     if mode == "on-demand":
         assert s.saving_usd_per_day == pytest.approx(0.0, abs=1e-6)
-    else:  # the reserved fleet is the peak plan at 30 % off; renting it every hour costs 1/0.7 of that
-        assert s.saving_frac == pytest.approx(1 - 1 / 0.7, rel=1e-9)
+    else:  # the reserved fleet is the peak plan's GPUs at 30 % off (its KV ports are not discounted)
+        ev = plain.plan.evaluation
+        gpus, ports = sum(pr.usd_per_hour for pr in ev.pools), sum(lr.usd_per_hour for lr in ev.links)
+        assert s.saving_frac == pytest.approx(1 - (gpus / 0.7 + ports) / (gpus + ports), rel=1e-9)
 
 
 @pytest.mark.parametrize("mode", ["on-demand", "reserved"])
@@ -147,7 +149,8 @@ def test_the_chat_day_example_scales_the_pools_apart(chat_day: tuple[Workload, S
     mixes = {h.replicas("prefill") / h.replicas("decode") for h in s.hours}
     assert len(mixes) > 1
     assert s.fleet_mode == "reserved"
-    assert s.fleet_usd_per_day == pytest.approx(24 * 0.7 * s.peak_on_demand_usd_per_hour, rel=1e-9)
+    ports = sum(lr.usd_per_hour for lr in s.fleet.evaluation.links)  # KV ports: amortized, not discounted
+    assert s.fleet_usd_per_day == pytest.approx(24 * (0.7 * (s.peak_on_demand_usd_per_hour - ports) + ports), rel=1e-9)
 
 
 def test_coupled_pools_share_one_factor(chat_day: tuple[Workload, Schedule]) -> None:

@@ -351,13 +351,14 @@ def test_csv_format_is_the_line_items(flags_outputs: dict[str, CliResult]) -> No
     code, out, err = flags_outputs["csv"]
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert out.splitlines()[0] == ",".join([*LINE_ITEM_KEYS, "engine"])  # the engine as the last column
+    assert out.splitlines()[0] == ",".join([*LINE_ITEM_KEYS, "source", "engine"])  # the price source, then the engine
     items = json.loads(flags_outputs["json"][1])["data"]["line_items"]
     assert len(rows) == len(items)
     for row, item in zip(rows, items, strict=True):
         assert row["sku"] == item["sku"]
         assert int(row["quantity"]) == item["quantity"]
-        assert float(row["extended_usd"]) == pytest.approx(item["extended_usd"], rel=1e-12)
+        assert float(row["extended_usd"]) == pytest.approx(item["extended_usd"], abs=0.005)  # CSV money is in cents
+        assert row["source"] == (item["source"] or "")
 
 
 def test_markdown_format(flags_outputs: dict[str, CliResult]) -> None:

@@ -151,6 +151,12 @@ def run_catalog_show(options: CatalogShowOptions) -> CatalogShowRun:
     if k == "gpus":
         data["efficiency"] = asdict(cat.efficiency[e.id])
         data["prices"] = [asdict(p) for p in cat.prices if p.gpu == e.id]
+    if k == "links" and e.scope == "inter_node":
+        from planner.domain import Pricing
+        from planner.report.size import port_data
+
+        # One GPU's port: its parts, prices and sources, amortized as an on-demand plan prices it.
+        data["port"] = port_data(e, cat, Pricing())
     return CatalogShowRun(options=options, catalog=cat, kind=k, entry_id=e.id, inputs=inputs, data=data)
 
 

@@ -4,6 +4,8 @@
 - :mod:`planner.calibrate.opfit`: per-GPU factor sets from per-op kernel tables (``calibrate fit --op-tables``);
 - :mod:`planner.calibrate.engine_fit`: an engine's scheduling overheads from served TTFT/TPOT (``--serving``);
 - :mod:`planner.calibrate.powerfit`: step-power factors from measured board power;
+- :mod:`planner.calibrate.netfit`: a link kind's KV-transfer curve (latency + size / bandwidth) from measured
+  transfers (``catalogs/links.yaml`` ``transfer_curves``);
 - :mod:`planner.calibrate.microbench` and :mod:`planner.calibrate.powersample`: the GPU measurements
   themselves (``calibrate run``).
 

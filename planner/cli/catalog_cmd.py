@@ -93,8 +93,25 @@ def _show_table(run: CatalogShowRun) -> Table:
     t.add_column("source")
     for f, v in data["entry"].items():
         s = data["sources"].get(f)
+        if f == "transfer_curve" and isinstance(v, dict):
+            s = _source_row(run, v["source"])
+            v = (
+                f"t(S) = {v['latency_s'] * 1e6:g} us + S / ({100 * v['peak_frac']:g} % of line rate), "
+                f"{len(v['points'])} points within {100 * v['max_rel_error_frac']:g} %"
+            )
+        elif isinstance(v, dict):  # a link's port: the component ids it is priced from
+            v = ", ".join(f"{part} {ref}" for part, ref in v.items() if ref)
         shown = ", ".join(v) if isinstance(v, tuple) else str(v)  # a model's hf_aliases
         t.add_row(f, shown, "" if s is None else f"{s['title']} ({s['as_of']})")
+    port = data.get("port")
+    if port is not None:
+        for part in port["parts"]:
+            usd = "no public price" if part["usd_per_port"] is None else f"{part['usd_per_port']:,.2f}"
+            t.add_row(f"port.{part['part']} (x{part['quantity_per_port']}) USD", usd, _source_text(run, part["source"]))
+        t.add_row(
+            "port USD (capital, per GPU port)", f"{port['usd']:,.2f}", f"amortized over {port['amortization_years']:g} years"
+        )
+        t.add_row("port USD per hour", f"{port['usd_per_hour']:.5f}", _source_text(run, port["amortization_source"]))
     for f, v in _flat(data.get("efficiency", {}), "efficiency."):
         t.add_row(f, str(v), "fitted (efficiency.yaml)")
     for p in data.get("prices", []):
@@ -104,6 +121,16 @@ def _show_table(run: CatalogShowRun) -> Table:
             f"{p['provider']} {p['region']} {p['as_of']}{' (default)' if p['default'] else ''}",
         )
     return t
+
+
+def _source_row(run: CatalogShowRun, source_id: str | None) -> dict[str, Any] | None:
+    src = run.catalog.sources.get(source_id) if source_id else None
+    return None if src is None else {"title": src.title, "as_of": src.as_of}
+
+
+def _source_text(run: CatalogShowRun, source_id: str | None) -> str:
+    s = _source_row(run, source_id)
+    return "" if s is None else f"{s['title']} ({s['as_of']})"
 
 
 def _flat(d: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:

@@ -106,6 +106,9 @@ class _Raw:
     engines_file: schemas.EnginesFile | None = None
     power: dict[str, schemas.PowerEntry] = field(default_factory=dict)
     speculative: dict[str, schemas.SpeculativeEntry] = field(default_factory=dict)
+    components: dict[str, schemas.ComponentEntry] = field(default_factory=dict)  # network parts (links.yaml)
+    transfer_curves: dict[str, schemas.TransferCurveEntry] = field(default_factory=dict)  # link kind -> curve
+    network: schemas.NetworkEntry | None = None
     origin: dict[str, Path] = field(default_factory=dict)  # "kind:id" -> file
 
 
@@ -154,6 +157,14 @@ def _load_raw(dirs: Sequence[Path]) -> _Raw:
             doc: Any = parse_file(path, model)
             if kind in ("sources", "gpus", "models", "links"):
                 _merge_ids(getattr(raw, kind), getattr(doc, kind), kind, path, raw)
+            if kind == "links":
+                _merge_ids(raw.components, doc.components, "components", path, raw)
+                for link_kind, curve in doc.transfer_curves.items():
+                    raw.transfer_curves[link_kind] = curve
+                    raw.origin[f"transfer_curves:{link_kind}"] = path
+                if doc.network is not None:
+                    raw.network = doc.network
+                    raw.origin["network:"] = path
             elif kind == "engines":
                 _merge_ids(raw.engines, doc.engines, "engines", path, raw)
                 raw.engines_file = (
@@ -377,6 +388,8 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         for key, m in sorted(raw.models.items())
     }
     IdIndex.models(models, {k: str(raw.origin[f"models:{domain.canonical_id(k)}"]) for k in models})  # no id claimed twice
+    components = _components(raw)
+    curves = _transfer_curves(raw)
     links = {
         key: domain.LinkSpec(
             id=key,
@@ -390,7 +403,9 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
             ),
             latency_s=None if lk.latency_us is None else us_to_s(lk.latency_us),
             port_usd=lk.port_usd,
-            sources=_sources_of(lk, schemas.LinkEntry.model_fields),
+            sources=_sources_of(lk, [f for f in schemas.LinkEntry.model_fields if f != "port"]),
+            port=_link_port(raw, key, lk, components),
+            transfer_curve=curves.get(lk.kind),
         )
         for key, lk in sorted(raw.links.items())
     }
@@ -477,6 +492,94 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         default_engine=default_engine,
         power=dict(sorted(power.items())),
         speculative=speculative,
+        network_components=components,
+        network=_network(raw),
+    )
+
+
+def _components(raw: _Raw) -> dict[str, domain.NetworkComponent]:
+    out = {}
+    for key, c in sorted(raw.components.items()):
+        _check_source(raw, c.source, f"{raw.origin[f'components:{domain.canonical_id(key)}']}: components.{key}")
+        out[key] = domain.NetworkComponent(
+            id=key,
+            name=c.name,
+            part=c.part,
+            usd=c.usd,
+            ports=c.ports,
+            as_of=None if c.as_of is None else str(c.as_of),
+            source=c.source,
+            note=c.note,
+        )
+    return out
+
+
+def _link_port(
+    raw: _Raw, key: str, lk: schemas.LinkEntry, components: Mapping[str, domain.NetworkComponent]
+) -> domain.LinkPort | None:
+    """A link's ``port`` with each component id resolved (any case and separator) and checked to be that part."""
+    if lk.port is None:
+        return None
+    where = f"{raw.origin[f'links:{domain.canonical_id(key)}']}: links.{key}.port"
+    index = IdIndex("network component", components)
+    parts: dict[str, str | None] = {}
+    for part in ("nic", "switch", "cable"):
+        ref = getattr(lk.port, part)
+        if ref is None:
+            parts[part] = None
+            continue
+        found = index.resolve(ref, f"{where}.{part}")  # an UnknownIdError (a CatalogError) lists close matches
+        if components[found].part != part:
+            raise CatalogError(f"{where}.{part}: component {found!r} is a {components[found].part}, not a {part}")
+        parts[part] = found
+    return domain.LinkPort(nic=parts["nic"], switch=parts["switch"], cable=parts["cable"])
+
+
+def _transfer_curves(raw: _Raw) -> dict[str, domain.TransferCurve]:
+    """Each kind's measured curve, its points per port, checked to reproduce them within its stated error."""
+    out = {}
+    for kind, c in sorted(raw.transfer_curves.items()):
+        where = f"{raw.origin[f'transfer_curves:{kind}']}: transfer_curves.{kind}"
+        _check_source(raw, c.source, where)
+        line_rate = gbit_per_s_to_bytes_per_s(c.measured_port_gbit_per_s)
+        curve = domain.TransferCurve(
+            kind=kind,
+            latency_s=us_to_s(c.latency_us),
+            peak_frac=c.peak_frac,
+            measured_line_rate_bytes_per_s=line_rate,
+            points=tuple(
+                domain.TransferPoint(message_bytes=p.total_bytes / c.ports, time_s=p.transfer_ms / 1e3) for p in c.points
+            ),
+            max_rel_error_frac=c.max_rel_error_frac,
+            source=c.source,
+            note=c.note,
+        )
+        for i, p in enumerate(curve.points):
+            predicted = curve.latency_s + p.message_bytes / (curve.peak_frac * line_rate)
+            error = abs(predicted - p.time_s) / p.time_s
+            if error > c.max_rel_error_frac * (1 + 1e-9) + 1e-12:
+                raise CatalogError(
+                    f"{where}: points[{i}]: the curve gives {predicted * 1e3:.4g} ms where {p.time_s * 1e3:.4g} ms was "
+                    f"measured ({100 * error:.1f} % off, more than max_rel_error_frac {c.max_rel_error_frac:g})",
+                    hint="refit latency_us and peak_frac on the points (planner.calibrate.netfit) or state the error",
+                )
+        out[kind] = curve
+    return out
+
+
+def _network(raw: _Raw) -> domain.NetworkSpec:
+    n = raw.network
+    if n is None:
+        return domain.NetworkSpec()
+    where = f"{raw.origin['network:']}: network"
+    _check_source(raw, n.amortization_source, f"{where}.amortization_source")
+    _check_source(raw, n.topology_source, f"{where}.topology_source")
+    return domain.NetworkSpec(
+        amortization_years=n.amortization_years,
+        amortization_source=n.amortization_source,
+        switch_ports_per_port=n.switch_ports_per_port,
+        cables_per_port=n.cables_per_port,
+        topology_source=n.topology_source,
     )
 
 

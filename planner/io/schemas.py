@@ -260,6 +260,14 @@ class ModelsFile(Strict):
     models: dict[CatalogId, ModelEntry]
 
 
+class LinkPortEntry(Strict):
+    """The network components (ids under ``components``) one GPU's port on the link is built from."""
+
+    nic: CatalogId | None = None
+    switch: CatalogId | None = None
+    cable: CatalogId | None = None
+
+
 class LinkEntry(Sourced):
     """Ranges: bandwidth 0.01-1e6 Gbit/s (or GB/s), latency 0-1e6 us, port price 0-1e9 USD."""
 
@@ -270,6 +278,9 @@ class LinkEntry(Sourced):
     bandwidth_gbyte_per_s: Annotated[float, NUMBER, within(0.01, 1e6)] | None = None
     latency_us: Annotated[float, NUMBER, within(0, 1e6, zero=True)] | None = None
     port_usd: Annotated[float, NUMBER, within(0, 1e9, zero=True)] | None = None
+    """All-in price of one GPU's port (NIC, switch ports and cables), USD; overrides ``port``."""
+    port: LinkPortEntry | None = None
+    """The components one GPU's port is priced from (see ``components``)."""
 
     @model_validator(mode="after")
     def _one_bandwidth(self) -> LinkEntry:
@@ -278,9 +289,69 @@ class LinkEntry(Sourced):
         return self
 
 
+class ComponentEntry(Strict):
+    """A priced network part. Ranges: price 0-1e8 USD per unit, 1-100,000 ports per unit."""
+
+    name: Name
+    part: Literal["nic", "switch", "cable"]
+    usd: Annotated[float, NUMBER, within(0, 1e8, zero=True)] | None
+    """Price of one unit (adapter, switch, cable with both ends), USD; null where no public price was read."""
+    ports: Annotated[int, Field(ge=1, le=100_000), WHOLE] = 1
+    """Ports one unit serves: its price is shared by them."""
+    as_of: AsOf | None = None
+    source: SourceId
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _unknown_says_why(self) -> ComponentEntry:
+        if self.usd is None and not self.note:
+            raise ValueError("a component without a price (usd: null) needs a note saying why and how to fill it in")
+        if self.usd is not None and self.as_of is None:
+            raise ValueError("a priced component needs as_of (the date of the price)")
+        return self
+
+
+class TransferPointEntry(Strict):
+    """One measured transfer: ``total_bytes`` over the measurement's ports in ``transfer_ms``."""
+
+    total_bytes: Annotated[float, NUMBER, within(1, 1e15)]
+    transfer_ms: Annotated[float, NUMBER, within(1e-6, 1e7)]
+
+
+class TransferCurveEntry(Strict):
+    """``t(S) = latency + S / (peak_frac · line rate)`` per port, fitted on ``points`` measured over
+    ``ports`` ports of ``measured_port_gbit_per_s`` each (each port carrying ``total_bytes / ports``)."""
+
+    source: SourceId
+    latency_us: Annotated[float, NUMBER, within(0, 1e6, zero=True)]
+    peak_frac: Fraction
+    measured_port_gbit_per_s: Annotated[float, NUMBER, within(0.01, 1e6)]
+    ports: Annotated[int, Field(ge=1, le=100_000), WHOLE] = 1
+    points: Annotated[list[TransferPointEntry], Field(min_length=2, max_length=10_000)]
+    max_rel_error_frac: Annotated[float, NUMBER, within(0, 10, zero=True)]
+    """The largest relative error of the curve's time on its points (checked when the catalog loads)."""
+    note: str | None = None
+
+
+class NetworkEntry(Strict):
+    """How network hardware is amortized and how many switch ports and cables one GPU port takes."""
+
+    amortization_years: Annotated[float, NUMBER, within(0.1, 50)]
+    amortization_source: SourceId
+    switch_ports_per_port: Annotated[int, Field(ge=0, le=16), WHOLE] = 3
+    cables_per_port: Annotated[int, Field(ge=0, le=16), WHOLE] = 2
+    topology_source: SourceId | None = None
+    note: str | None = None
+
+
 class LinksFile(Strict):
     schema_version: Literal[1]
-    links: dict[CatalogId, LinkEntry]
+    links: dict[CatalogId, LinkEntry] = Field(default_factory=dict)
+    components: dict[CatalogId, ComponentEntry] = Field(default_factory=dict)
+    """Priced network parts (NICs, switches, cables) the links' ``port`` entries name."""
+    transfer_curves: dict[LinkKind, TransferCurveEntry] = Field(default_factory=dict)
+    """Measured KV-transfer curves per link kind; a kind without one uses the engines' ``net_efficiency_frac``."""
+    network: NetworkEntry | None = None
 
 
 class GpuPriceEntry(Strict):

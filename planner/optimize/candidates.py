@@ -192,10 +192,19 @@ def pooled_variants(
     memo: PooledMemo | None = None,
 ) -> list[Candidate]:
     """Pooled variants, per class, role and GPU type, of the ``top_k`` candidates that carry the class most
-    cheaply on lone replicas (GPUs per unit of rate): where the optimum will be, at a fraction of the
+    cheaply on lone replicas (USD per unit of rate: the replica's GPUs and its KV ports, so that of candidates
+    alike but for their link the cheaper link's come first): where the optimum will be, at a fraction of the
     cost of rescoring every candidate. ``check(what)`` runs before each class (a deadline may raise);
     ``memo`` (:class:`PooledMemo`) carries the rate-independent figures from call to call."""
     out: list[Candidate] = []
+    port_hr = {
+        lk: cost.port_usd_per_hour(catalog.links[lk], workload.pricing, catalog)
+        for lk in sorted({c.pool.link for c in candidates if c.pool.link is not None})
+    }
+
+    def usd(c: Candidate) -> float:
+        return c.usd_per_replica_hour + (c.pool.tp * port_hr[c.pool.link] if c.pool.link is not None else 0.0)
+
     for cls in workload.classes:
         if check is not None:
             check("scoring pooled candidates")
@@ -208,8 +217,8 @@ def pooled_variants(
                     for c in candidates
                     if c.pool.role == role and c.pool.gpu == gpu and not c.variant and c.max_rate_rps.get(cls.name, 0.0) > 0
                 ]
-                # What a large pool approaches (GPUs per request/s at the rate bound), then lone replicas.
-                mine.sort(key=lambda c: (c.pool.tp / c.bound_rps[cls.name], c.pool.tp / c.max_rate_rps[cls.name], c.key))
+                # What a large pool approaches (USD per request/s at the rate bound), then lone replicas.
+                mine.sort(key=lambda c: (usd(c) / c.bound_rps[cls.name], usd(c) / c.max_rate_rps[cls.name], c.key))
                 for c in mine[:top_k]:
                     v = pooled(c, catalog, workload, cls.name, cls.rate_rps, memo)
                     if v is not None:

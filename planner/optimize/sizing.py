@@ -19,7 +19,7 @@ from planner.optimize.solve import (
     solve,
     values,
 )
-from planner.perf.cost import price_basis_warning
+from planner.perf.cost import port_price_warning, price_basis_warning
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
 from planner.perf.serving import cache_reserve_tokens, mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
@@ -609,6 +609,9 @@ def _warnings(workload: Workload, catalog: Catalog, plan: Solved, savings: float
     basis = price_basis_warning(catalog, (pr.pool.gpu for pr in plan.evaluation.pools), workload.pricing)
     if basis is not None:
         out.append(basis)
+    ports = port_price_warning(catalog, (lr.link for lr in plan.evaluation.links))
+    if ports is not None:
+        out.append(ports)
     if savings is not None and savings < 0:
         out.append(
             f"disaggregation does not pay for this workload: the plan costs {-savings * 100:.1f}% more than the best "

@@ -208,10 +208,15 @@ class ClassResult:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkResult:
     link: str
-    ports: int
+    ports: int  # prefill side: one per prefill GPU on the link (or as a proposal gives)
     demand_bytes_per_s: float
     capacity_bytes_per_s: float
-    usd_per_hour: float
+    usd_per_hour: float  # every port, both sides, at perf.cost.port_usd_per_hour
+    decode_ports: int = 0  # one per decode GPU
+
+    @property
+    def total_ports(self) -> int:
+        return self.ports + self.decode_ports
 
     @property
     def utilization_frac(self) -> float:
@@ -423,7 +428,9 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
             if p.role == "prefill" and p.link == use.link
             for c in workload.classes
         )
-        usd = 2 * use.ports * port_usd_per_hour(link, workload.pricing, catalog)
+        # Every decode GPU receives over its own port on the link (the optimizer prices the same ports).
+        decode_ports = sum(p.num_gpus for p in pools if p.role == "decode")
+        usd = (use.ports + decode_ports) * port_usd_per_hour(link, workload.pricing, catalog)
         total_usd += usd
         link_results.append(
             LinkResult(
@@ -432,6 +439,7 @@ def evaluate(workload: Workload, deployment: Deployment, catalog: Catalog, redun
                 demand_bytes_per_s=demand,
                 capacity_bytes_per_s=use.ports * link_effective_bytes_per_s(link, catalog.engine),
                 usd_per_hour=usd,
+                decode_ports=decode_ports,
             )
         )
     nodes = pack_nodes(pools, catalog)

@@ -1,9 +1,17 @@
 """KV-cache transfer from a prefill replica to a decode replica, and the TP link of a GPU.
 
-Transfer of a prompt of ``L`` tokens: ``L·kv_tok / (t·η_net·B_link) + α`` (docs/design.md §3): the KV
-cache is sharded over the ``t`` GPUs of the prefill replica and each sends its shard over its own
-NIC. Sent layer by layer while prefill runs (Splitwise), so only what outlasts the prefill, and at
-least one layer's share, is exposed to TTFT.
+Transfer of a prompt of ``L`` tokens (docs/design.md §3): the KV cache is sharded over the ``t`` GPUs of the
+prefill replica and each sends its shard, ``S = L·kv_tok/t`` bytes, over its own NIC, taking
+``t(S) = α + S / B_peak`` — the size-dependent curve of the link's kind (:class:`~planner.domain.TransferCurve`,
+fitted on published transfer measurements: a fixed latency plus the asymptotic bandwidth, so a small transfer
+reaches a smaller share of line rate than a large one). A kind without a measured curve keeps the assumption
+``B_peak = η_net · line rate`` (``engines.yaml`` ``net_efficiency_frac``) with the adapter's latency claim as α.
+Sent layer by layer while prefill runs (Splitwise), so only the wire time that outlasts the prefill, and at
+least one layer's share of it, is exposed to TTFT, plus α.
+
+Bandwidth capacity (the KV rows of the MIP, the links' capacity in reports and checks) is ``B_peak`` per port:
+transfers of different requests overlap on a NIC, so the fixed latency costs time, not bandwidth (an
+assumption; the measured curve was taken one request at a time).
 """
 
 from __future__ import annotations
@@ -47,8 +55,27 @@ def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int 
 
 
 def link_effective_bytes_per_s(link: LinkSpec, engine: EngineSpec) -> float:
-    """Achieved per-port bandwidth: line rate times the engine's efficiency for that link kind."""
-    return engine.net_efficiency_frac[link.kind] * link.bandwidth_bytes_per_s
+    """Achieved per-port bandwidth of a large transfer (the curve's asymptote): the measured curve's share of
+    line rate where the link's kind has one, else the engine's efficiency assumption for that kind."""
+    curve = link.transfer_curve
+    frac = curve.peak_frac if curve is not None else engine.net_efficiency_frac[link.kind]
+    return frac * link.bandwidth_bytes_per_s
+
+
+def link_transfer_latency_s(link: LinkSpec) -> float:
+    """The fixed part of a transfer over the link: the measured curve's latency, else the adapter's claim (or 0)."""
+    return link.transfer_curve.latency_s if link.transfer_curve is not None else (link.latency_s or 0.0)
+
+
+def transfer_s(link: LinkSpec, engine: EngineSpec, message_bytes: float) -> float:
+    """Time to send ``message_bytes`` over one port of ``link``: ``α + S / B_peak``."""
+    return link_transfer_latency_s(link) + message_bytes / link_effective_bytes_per_s(link, engine)
+
+
+def achieved_bytes_per_s(link: LinkSpec, engine: EngineSpec, message_bytes: float) -> float:
+    """Achieved bandwidth of one transfer of ``message_bytes`` over one port: ``S / t(S)``, rising with S
+    towards the link's peak (``message_bytes`` > 0)."""
+    return message_bytes / transfer_s(link, engine, message_bytes)
 
 
 def kv_transfer_s(
@@ -61,10 +88,12 @@ def kv_transfer_s(
     tp: int,
     prefill_s: float = 0.0,
 ) -> float:
-    """Exposed KV transfer time of one prompt: what outlasts its prefill, at least one layer's share."""
-    total = prompt_tokens * kv_bytes_per_token(model, precision) / (tp * link_effective_bytes_per_s(link, engine))
-    exposed = max(total - prefill_s, total / model.num_layers)
-    return exposed + (link.latency_s or 0.0)
+    """Exposed KV transfer time of one prompt: each of the ``tp`` GPUs sends its shard (``S = L·kv_tok/tp``
+    bytes) over its port, ``t(S) = α + S/B_peak``; the wire time ``S/B_peak`` is sent layer by layer during the
+    prefill, so what outlasts it (at least one layer's share) is exposed, and α always is."""
+    wire = prompt_tokens * kv_bytes_per_token(model, precision) / (tp * link_effective_bytes_per_s(link, engine))
+    exposed = max(wire - prefill_s, wire / model.num_layers)
+    return exposed + link_transfer_latency_s(link)
 
 
 def kv_demand_bytes_per_s(model: ModelSpec, *, precision: Precision, rate_rps: float, mean_prompt_tokens: float) -> float:

@@ -7,12 +7,19 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-from planner.domain import Catalog, Pool, Workload
+from planner.domain import Catalog, LinkSpec, Pool, Pricing, Workload
 from planner.optimize.sizing import Baseline, SizeResult, Solved
-from planner.perf.cost import gpu_fixed_usd_per_hour
-from planner.perf.evaluate import Evaluation, pool_replica
+from planner.perf.cost import (
+    HOURS_PER_YEAR,
+    gpu_fixed_usd_per_hour,
+    network_amortization_years,
+    port_bill,
+    port_usd_per_hour,
+)
+from planner.perf.evaluate import Evaluation, LinkResult, pool_replica
 from planner.perf.memory import kv_bytes_per_token
 from planner.perf.serving import cache_pools, mean_cached_tokens
+from planner.perf.transfer import link_effective_bytes_per_s, link_transfer_latency_s
 from planner.units import GB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
 
@@ -77,7 +84,8 @@ def cost(ev: Evaluation) -> dict[str, Any]:
 
 
 def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dict[str, Any]]:
-    """Flat procurement rows: one per pool (GPU-months) and per priced link."""
+    """Flat procurement rows: one per pool (GPU-months) and per priced part of each KV link's ports (NIC share,
+    switch ports, cables), each with the source of its price."""
     items = []
     mode = workload.pricing.mode
     for pr in ev.pools:
@@ -87,6 +95,8 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
         basis = f"{mode}, {price.provider} {price.region}, as of {price.as_of}" if price and mode != "capex" else mode
         shape = f"{p.replicas} x TP{p.tp}" + (f" ({p.layout})" if p.layout else "") + (f" via {p.link}" if p.link else "")
         unit = pr.gpu_usd_per_hour * HOURS_PER_MONTH
+        server = next((s for s in catalog.servers if s.gpu == p.gpu and s.capex_usd is not None), None)
+        source = (server.source if server else None) if mode == "capex" else (price.source if price else None)
         items.append(
             {
                 "sku": f"gpu:{p.gpu}",
@@ -95,6 +105,7 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
                 "unit_usd": unit,
                 "extended_usd": unit * p.num_gpus,
                 "period": "month",
+                "source": source,
             }
         )
     if workload.pricing.whole_nodes:
@@ -113,18 +124,7 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
                     }
                 )
     for lr in ev.links:
-        if lr.usd_per_hour > 0:
-            qty = 2 * lr.ports
-            items.append(
-                {
-                    "sku": f"nic-port:{lr.link}",
-                    "description": f"{catalog.links[lr.link].name} ports (both ends), amortized",
-                    "quantity": qty,
-                    "unit_usd": lr.usd_per_hour * HOURS_PER_MONTH / qty,
-                    "extended_usd": lr.usd_per_hour * HOURS_PER_MONTH,
-                    "period": "month",
-                }
-            )
+        items += _port_items(lr, catalog.links[lr.link], catalog, workload.pricing)
     return items
 
 
@@ -141,6 +141,96 @@ def node_rows(ev: Evaluation) -> list[dict[str, Any]]:
         }
         for nu in ev.nodes
     ]
+
+
+def _port_items(lr: LinkResult, link: LinkSpec, catalog: Catalog, pricing: Pricing) -> list[dict[str, Any]]:
+    """The rows of one link's ports: each priced part per GPU port, amortized per month (perf.cost's formula)."""
+    years = network_amortization_years(pricing, catalog)
+    if years is None or lr.usd_per_hour <= 0:
+        return []
+    per_month = HOURS_PER_MONTH / (years * HOURS_PER_YEAR)  # capital USD -> USD per month
+    ports = lr.total_ports
+    bill = port_bill(link, catalog)
+    both = f"{lr.ports} prefill + {lr.decode_ports} decode GPU ports"
+    if bill.override_usd is not None:
+        unit = bill.override_usd * per_month
+        return [
+            {
+                "sku": f"port:{link.id}",
+                "description": f"{link.name}, all-in port ({both}), amortized over {years:g} years",
+                "quantity": ports,
+                "unit_usd": unit,
+                "extended_usd": unit * ports,
+                "period": "month",
+                "source": bill.override_source,
+            }
+        ]
+    items = []
+    for part in bill.parts:
+        if part.usd_per_unit_port is None:
+            continue
+        what = {"nic": "NIC port", "switch": "switch port", "cable": "cable"}[part.part]
+        per_port = {
+            "nic": "one per GPU port",
+            "switch": f"{part.quantity} per GPU port (leaf, leaf uplink, spine)",
+            "cable": f"{part.quantity} per GPU port (GPU-leaf, leaf-spine)",
+        }[part.part]
+        quantity = part.quantity * ports
+        unit = part.usd_per_unit_port * per_month
+        items.append(
+            {
+                "sku": f"{part.part}:{part.component}",
+                "description": f"{part.name}: {what} for {link.id} ({both}; {per_port}), price as of {part.as_of}, "
+                f"amortized over {years:g} years",
+                "quantity": quantity,
+                "unit_usd": unit,
+                "extended_usd": unit * quantity,
+                "period": "month",
+                "source": part.source,
+            }
+        )
+    return items
+
+
+def port_data(link: LinkSpec, catalog: Catalog, pricing: Pricing) -> dict[str, Any]:
+    """One GPU port on ``link``: its parts with their prices and sources, what has no price, the amortization and
+    the fabric rule they are counted by, and the transfer curve (measured or the efficiency assumption)."""
+    bill = port_bill(link, catalog)
+    net = catalog.network
+    curve = link.transfer_curve
+    return {
+        "usd": bill.usd,
+        "usd_per_hour": port_usd_per_hour(link, pricing, catalog),
+        "all_in_usd": bill.override_usd,
+        "parts": [
+            {
+                "part": p.part,
+                "component": p.component,
+                "name": p.name,
+                "quantity_per_port": p.quantity,
+                "usd_per_unit_port": p.usd_per_unit_port,
+                "usd_per_port": p.usd,
+                "as_of": p.as_of,
+                "source": p.source,
+                **({"note": p.note} if p.usd is None and p.note else {}),
+            }
+            for p in bill.parts
+        ],
+        "missing_parts": list(bill.missing),
+        "amortization_years": network_amortization_years(pricing, catalog),
+        "amortization_source": (
+            "pricing.amortization_years" if pricing.mode == "capex" and pricing.amortization_years else net.amortization_source
+        ),
+        "switch_ports_per_port": net.switch_ports_per_port,
+        "cables_per_port": net.cables_per_port,
+        "fabric_source": net.topology_source,
+        "transfer": {
+            "measured": curve is not None,
+            "latency_s": link_transfer_latency_s(link),
+            "peak_bytes_per_s": link_effective_bytes_per_s(link, catalog.engine),
+            "source": curve.source if curve is not None else catalog.engine.sources.get("net_efficiency_frac"),
+        },
+    }
 
 
 def solved_data(s: Solved) -> dict[str, Any]:
@@ -170,11 +260,14 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
             {
                 "link": lr.link,
                 "prefill_ports": lr.ports,
-                "decode_ports": sum(p.pool.num_gpus for p in ev.pools if p.pool.role == "decode"),
+                "decode_ports": lr.decode_ports,
+                "switch_ports": lr.total_ports * catalog.network.switch_ports_per_port,
+                "cables": lr.total_ports * catalog.network.cables_per_port,
                 "demand_bytes_per_s": lr.demand_bytes_per_s,
                 "capacity_bytes_per_s": lr.capacity_bytes_per_s,
                 "utilization_frac": lr.utilization_frac,
                 "usd_per_hour": lr.usd_per_hour,
+                "port": port_data(catalog.links[lr.link], catalog, r.workload.pricing),
             }
             for lr in ev.links
         ],
@@ -299,10 +392,10 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
     totals.add_row("power (kW)", f"{ev.power_w / W_PER_KW:.1f}")
     totals.add_row("energy per output token (J)", f"{ev.energy_j_per_token:.2f}")
     for lr in ev.links:
-        decode_ports = sum(p.pool.num_gpus for p in ev.pools if p.pool.role == "decode")
         totals.add_row(
             f"KV link {lr.link}",
-            f"{lr.ports} prefill + {decode_ports} decode NIC ports, {_pct(lr.utilization_frac)} of achieved bandwidth",
+            f"{lr.ports} prefill + {lr.decode_ports} decode NIC ports, {_pct(lr.utilization_frac)} of achieved bandwidth, "
+            f"{lr.usd_per_hour * HOURS_PER_MONTH:,.0f} USD/month",
         )
     totals.add_row("binding constraints", ", ".join(r.plan.binding) or "none")
     for name, usd in r.limiting:

@@ -23,7 +23,7 @@ from planner.errors import InputError
 from planner.perf.evaluate import Evaluation, evaluate, pool_replica
 from planner.perf.memory import kv_bytes_per_token
 from planner.perf.serving import cache_reserve_tokens, request_fixed_s
-from planner.perf.transfer import link_effective_bytes_per_s
+from planner.perf.transfer import link_effective_bytes_per_s, link_transfer_latency_s
 from planner.sim.arrivals import Requests, from_trace, generate, with_prefix_hits
 from planner.sim.engine import ROUTINGS, CoreSteps, Options, PoolConfig, SimResult, run
 
@@ -222,7 +222,7 @@ def _pool_configs(
         if p.role == "prefill" and p.link is not None:
             link = catalog.links[p.link]
             link_bw = p.tp * link_effective_bytes_per_s(link, catalog.engine)
-            latency = link.latency_s or 0.0
+            latency = link_transfer_latency_s(link)
         configs.append(
             PoolConfig(
                 key=p.key,
