@@ -101,7 +101,7 @@ def rate_bound(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | Non
     """Per-replica rate of ``cls`` that no pool size can exceed (prefill: one prompt at a time;
     co-located: the TPOT and batch-slot limits); what a large shared-queue pool approaches."""
     if pool.role == "prefill":
-        return 1.0 / prefill_service(rep, cls, link).mean_s if prefill_fits(rep, cls) else 0.0
+        return 1.0 / prefill_service(rep, cls, link).pace_mean_s if prefill_fits(rep, cls) else 0.0
     if pool.role == "decode":
         return decode_max_rate(rep, cls, pool.max_batch)
     co = colocated_steps(rep, cls, pool.max_batch, pool.token_budget or 0)

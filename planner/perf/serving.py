@@ -59,7 +59,7 @@ from planner.perf.queueing import (
     wait_tail,
 )
 from planner.perf.roofline import Hardware, step
-from planner.perf.transfer import kv_transfer_s
+from planner.perf.transfer import kv_transfer_s, kv_wire_s
 
 MEDIAN = 0.5
 
@@ -333,8 +333,12 @@ def acceptance_spread_over(spec: Speculative | None, lengths: np.ndarray, p: flo
 class PrefillService:
     """Prefill of each prompt of the class's quantile grid, and the KV transfer exposed after it."""
 
-    service_s: np.ndarray  # prefill time per grid prompt
+    service_s: np.ndarray  # prefill time per grid prompt (the GPU's busy time)
     exposed_s: np.ndarray  # prefill + exposed KV transfer per grid prompt (what TTFT adds to the wait)
+    pace_s: np.ndarray | None = None
+    """Per grid prompt, the time the replica's slower stage holds it: the GPU's prefill or the NIC ports' wire time
+    of its KV (a prefill replica is a two-stage line; prompts queue at the pace of the slower stage). None: the
+    prefill's."""
 
     @property
     def mean_s(self) -> float:
@@ -344,6 +348,20 @@ class PrefillService:
     def cv2(self) -> float:
         m = self.mean_s
         return float(self.service_s.var() / (m * m)) if m > 0 else 0.0
+
+    @property
+    def _pace(self) -> np.ndarray:
+        return self.service_s if self.pace_s is None else self.pace_s
+
+    @property
+    def pace_mean_s(self) -> float:
+        """Mean time a prompt holds the replica's slower stage: what the prompt queue is served at."""
+        return float(self._pace.mean())
+
+    @property
+    def pace_cv2(self) -> float:
+        m = self.pace_mean_s
+        return float(self._pace.var() / (m * m)) if m > 0 else 0.0
 
     def at(self, p: float) -> float:
         """``p`` quantile of prefill + KV time alone (no queueing)."""
@@ -362,7 +380,14 @@ def _prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> 
     times = np.array([rep.prefill_s(L, cached_tokens(cls, L)) for L in lengths])
     if link is None:
         kv = np.zeros_like(times)
+        wire = np.zeros_like(times)
     else:
+        wire = np.array(
+            [
+                kv_wire_s(rep.model, link, rep.engine, precision=rep.precision, prompt_tokens=sent_tokens(cls, L), tp=rep.tp)
+                for L in lengths
+            ]
+        )
         kv = np.array(
             [
                 kv_transfer_s(
@@ -378,7 +403,7 @@ def _prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> 
             ]
         )
     # The engine's latency outside the GPU (API server, tokenization) adds to TTFT, not to busy time.
-    return PrefillService(service_s=times, exposed_s=times + kv + request_fixed_s(rep))
+    return PrefillService(service_s=times, exposed_s=times + kv + request_fixed_s(rep), pace_s=np.maximum(times, wire))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -393,7 +418,7 @@ def prefill_ttft(
 ) -> Latency:
     """TTFT = wait + prefill + exposed KV transfer + first decode step, quantiles of the sum.
     ``servers`` replicas share one queue (a least-loaded router): G/G/c."""
-    c, theta = wait_tail(rate_per_replica * servers, svc.mean_s, svc.cv2, cls.interarrival_cv2, servers)
+    c, theta = wait_tail(rate_per_replica * servers, svc.pace_mean_s, svc.pace_cv2, cls.interarrival_cv2, servers)
     offsets = svc.exposed_s + first_step_s
     return Latency(
         p50_s=sum_quantile_s(offsets, c, theta, MEDIAN),
@@ -406,7 +431,13 @@ def prefill_max_rate(svc: PrefillService, cls: RequestClass, first_step_s: float
     """Largest per-replica rate whose TTFT at the SLO percentile meets the target (0 if none), in a
     pool of ``servers`` replicas sharing one queue."""
     pooled = max_rate_for_quantile(
-        svc.mean_s, svc.cv2, cls.interarrival_cv2, svc.exposed_s + first_step_s, cls.slo.ttft_quantile, cls.slo.ttft_s, servers
+        svc.pace_mean_s,
+        svc.pace_cv2,
+        cls.interarrival_cv2,
+        svc.exposed_s + first_step_s,
+        cls.slo.ttft_quantile,
+        cls.slo.ttft_s,
+        servers,
     )
     return pooled / servers * (1 - 1e-6)
 

@@ -91,9 +91,16 @@ def kv_transfer_s(
     """Exposed KV transfer time of one prompt: each of the ``tp`` GPUs sends its shard (``S = L·kv_tok/tp``
     bytes) over its port, ``t(S) = α + S/B_peak``; the wire time ``S/B_peak`` is sent layer by layer during the
     prefill, so what outlasts it (at least one layer's share) is exposed, and α always is."""
-    wire = prompt_tokens * kv_bytes_per_token(model, precision) / (tp * link_effective_bytes_per_s(link, engine))
+    wire = kv_wire_s(model, link, engine, precision=precision, prompt_tokens=prompt_tokens, tp=tp)
     exposed = max(wire - prefill_s, wire / model.num_layers)
     return exposed + link_transfer_latency_s(link)
+
+
+def kv_wire_s(
+    model: ModelSpec, link: LinkSpec, engine: EngineSpec, *, precision: Precision, prompt_tokens: float, tp: int
+) -> float:
+    """Time one prompt's KV holds a GPU's port: its shard ``L·kv_tok/tp`` at the port's achieved bandwidth."""
+    return prompt_tokens * kv_bytes_per_token(model, precision) / (tp * link_effective_bytes_per_s(link, engine))
 
 
 def kv_demand_bytes_per_s(model: ModelSpec, *, precision: Precision, rate_rps: float, mean_prompt_tokens: float) -> float:

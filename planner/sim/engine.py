@@ -64,7 +64,7 @@ from typing import Protocol
 import numpy as np
 
 from planner.domain import Role, Routing, Speculative, StepEstimate
-from planner.perf.roofline import step
+from planner.perf.roofline import compute_precision, overlap_s, step
 from planner.perf.serving import Replica, draft_cost_frac, query_tokens
 from planner.sim.arrivals import Requests
 
@@ -93,7 +93,8 @@ class CoreSteps:
 
     Decode: for a batch ``b`` the core's compute and memory terms are affine in the total context
     (``step()`` adds ``4·n_L·d·Σc`` FLOPs and ``kv_tok·Σc`` bytes), so two calls per ``b`` give
-    the exact step time at any context: ``max(c0 + c1·Σc, m0 + m1·Σc) + comm + overhead``.
+    the exact step time at any context: ``overlap(c0 + c1·Σc, m0 + m1·Σc) + comm + overhead``, the core's
+    overlap of the two (its q-norm, ``roofline.overlap_s``).
     Prefill and mixed steps call ``step()`` (memoized). With the replica's speculative decoding a decode
     iteration is the verify step over ``K + 1`` tokens per sequence (its own table, affine in Σc alike) plus
     the drafting, :func:`planner.perf.serving.draft_cost_frac` of the plain step (the plain table)."""
@@ -101,6 +102,8 @@ class CoreSteps:
     def __init__(self, rep: Replica, max_batch: int) -> None:
         self.rep = rep
         self._max_kv = rep.memory.max_kv_tokens
+        # The core's overlap of compute and memory time (its q-norm; max where the engine states none).
+        self._overlap_q = rep.hw.efficiency.for_precision(compute_precision(rep.hw.gpu, rep.precision)).overlap_q
         self._q = query_tokens(rep.speculative)
         self._draft = draft_cost_frac(rep.speculative, rep.model)
         self._table = self._tables(max_batch, self._q)
@@ -161,7 +164,7 @@ class CoreSteps:
         if batch >= len(table):
             return self._step(decode_batch=batch, decode_context_tokens=ctx, q=q).latency_s
         c0, c1, m0, m1, rest = table[batch]
-        return max(c0 + c1 * ctx, m0 + m1 * ctx) + rest
+        return overlap_s(c0 + c1 * ctx, m0 + m1 * ctx, self._overlap_q) + rest
 
     def _draft_s(self, batch: int, total_context_tokens: float) -> float:
         if self._draft <= 0 or batch <= 0:
