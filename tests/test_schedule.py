@@ -253,12 +253,15 @@ def test_a_zero_rate_hour_is_idle(catalog: Catalog) -> None:
 
 
 def test_a_link_that_carries_less_for_the_same_price_is_not_solved(catalog: Catalog) -> None:
-    """With ports free (on demand) a faster link carries every prefill replica type at least as well."""
+    """A faster link whose ports cost no more carries every prefill replica type at least as well: the slower one
+    is not solved. With the catalog's port prices the slower links' ports are cheaper, so every link stays."""
     wl = workload(catalog, CHAT, DAY, hardware={**CHAT["hardware"], "links": ["ib-ndr-400", "ethernet-25", "roce-200"]})
     rented = replace(wl, pricing=sched.ON_DEMAND)
     cands = enumerate_candidates(catalog, rented, ("prefill", "decode"), {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus})
-    kept = undominated_links(cands, catalog)
-    assert kept == ["ib-ndr-400"]
+    assert undominated_links(cands, catalog) == ["ethernet-25", "ib-ndr-400", "roce-200"]
+    # All-in ports at one price: the fastest link dominates the others.
+    same = replace(catalog, links={k: replace(v, port_usd=1000.0) for k, v in catalog.links.items()})
+    assert undominated_links(cands, same) == ["ib-ndr-400"]
 
 
 def test_the_separated_hourly_mip_finds_the_joint_optimum(catalog: Catalog) -> None:

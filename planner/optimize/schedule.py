@@ -58,7 +58,7 @@ from planner.optimize.model import BuiltModel, build_model
 from planner.optimize.purchase import PurchasePlan, PurchaseProblem, purchase_cost, solve_purchase
 from planner.optimize.sizing import MAX_RATE_RPS, Solved, _check_rates, _Clock, _extract
 from planner.optimize.solve import MAX_NODES, MIP_REL_GAP, solve
-from planner.perf.cost import energy_usd_per_hour, gpu_fixed_usd_per_hour
+from planner.perf.cost import energy_usd_per_hour, gpu_fixed_usd_per_hour, port_usd_per_hour
 from planner.perf.evaluate import Evaluation, evaluate
 from planner.perf.transfer import link_effective_bytes_per_s
 from planner.units import HOURS_PER_MONTH
@@ -226,6 +226,12 @@ def _merge(parts: Sequence[Deployment]) -> Deployment:
     )
 
 
+def _port_per_gpu(port_usd_per_hour: float, built: BuiltModel) -> None:
+    """Add a decode part's KV ports (one per decode GPU, at ``port_usd_per_hour``) to its objective."""
+    if port_usd_per_hour > 0:
+        built.problem.setObjective(built.problem.objective + port_usd_per_hour * built.gpus_expr)
+
+
 def _at_least_as_good(a: Candidate, b: Candidate) -> bool:
     return (
         all(a.max_rate_rps.get(k, 0.0) >= v for k, v in b.max_rate_rps.items())
@@ -235,8 +241,8 @@ def _at_least_as_good(a: Candidate, b: Candidate) -> bool:
 
 
 def undominated_links(candidates: Sequence[Candidate], catalog: Catalog) -> list[str]:
-    """The KV links worth solving for when ports cost nothing (on-demand prices): a link is left out when another
-    link of at least its achieved bandwidth carries every one of its prefill replica types at least as well (rates
+    """The KV links worth solving for (on-demand prices): a link is left out when another link of at least its
+    achieved bandwidth, whose ports cost no more, carries every one of its prefill replica types at least as well (rates
     and rate bounds for every class; the rates fall with the KV transfer time only); of two equal links the first
     by name stays."""
     by_link: dict[str, dict[tuple[str, int, int, int], Candidate]] = {}
@@ -245,8 +251,14 @@ def undominated_links(candidates: Sequence[Candidate], catalog: Catalog) -> list
             by_link.setdefault(c.pool.link, {})[(c.pool.gpu, c.pool.tp, c.pool.attention_dp, c.pool.moe_ep)] = c
     bw = {lk: link_effective_bytes_per_s(catalog.links[lk], catalog.engine) for lk in by_link}
 
+    port = {lk: port_usd_per_hour(catalog.links[lk], ON_DEMAND, catalog) for lk in by_link}
+
     def dominates(a: str, b: str) -> bool:
-        return bw[a] >= bw[b] and all(k in by_link[a] and _at_least_as_good(by_link[a][k], c) for k, c in by_link[b].items())
+        return (
+            bw[a] >= bw[b]
+            and port[a] <= port[b]  # a faster link whose ports cost more is a different trade, not a better one
+            and all(k in by_link[a] and _at_least_as_good(by_link[a][k], c) for k, c in by_link[b].items())
+        )
 
     links = sorted(by_link)
     return [b for b in links if not any(a != b and dominates(a, b) and (a < b or not dominates(b, a)) for a in links)]
@@ -326,15 +338,25 @@ class _Planner:
         if not self.separable:
             got = self._part(wl, cands, parts)
             return None if got is None else got[1]
-        decode = self._part(wl, [c for c in cands if c.pool.role == "decode"], parts)
-        if decode is None:
-            return None
+        decode_cands = [c for c in cands if c.pool.role == "decode"]
         best: tuple[float, Deployment] | None = None
+        decode_at: dict[float, tuple[float, Deployment] | None] = {}
         for link in sorted({c.pool.link for c in cands if c.pool.role == "prefill" and c.pool.link is not None}):
             got = self._part(wl, [c for c in cands if c.pool.role == "prefill" and c.pool.link == link], parts)
-            if got is not None and (best is None or got[0] < best[0] * (1 - 1e-12)):
-                best = got
-        return None if best is None else _merge([best[1], decode[1]])
+            if got is None:
+                continue
+            # Every decode GPU takes a port on the chosen link: the decode part pays that port per GPU, so it is
+            # solved once per distinct port price (the split stays exact with priced ports).
+            port = port_usd_per_hour(self.catalog.links[link], wl.pricing, self.catalog)
+            if port not in decode_at:
+                decode_at[port] = self._part(wl, decode_cands, parts, extend=partial(_port_per_gpu, port))
+            decode = decode_at[port]
+            if decode is None:
+                continue
+            total = (got[0] + decode[0], _merge([got[1], decode[1]]))
+            if best is None or total[0] < best[0] * (1 - 1e-12):
+                best = total
+        return None if best is None else best[1]
 
     def solve(self, rates: Mapping[str, float], parts: float = 1, pooled: bool = True) -> Deployment | None:
         """The re-optimized plan at ``rates`` (not yet verified; None: infeasible), over the undominated links."""
