@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from planner.report.engine import engine_text, label_of
@@ -27,12 +28,48 @@ _RC = {
     "font.family": "DejaVu Sans",
     "font.size": 9.0,
     "axes.grid": True,
+    "axes.axisbelow": True,
     "grid.alpha": 0.3,
     "figure.dpi": 72.0,
 }
-_PALETTE = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000")
+# Pools get colours of their own (Paul Tol's muted scheme, then four more), one per distinct pool on the page,
+# the same in every chart; past 13 pools the colours repeat with a hatch. Everything else (latency percentiles,
+# targets, sweep series) is drawn in greys with distinct markers and dashes, so no colour means two things.
+_POOL_COLORS = (
+    "#332288",
+    "#88ccee",
+    "#44aa99",
+    "#117733",
+    "#999933",
+    "#ddcc77",
+    "#cc6677",
+    "#882255",
+    "#aa4499",
+    "#ee7733",
+    "#0077bb",
+    "#ee3377",
+    "#009988",
+)
+_POOL_HATCHES = ("", "//", "..", "xx")
+_GREYS = ("#000000", "#555555", "#8c8c8c", "#bdbdbd")
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+_DASHES = ("-", "--", "-.", ":")
+_LINK_STYLE = ("#bdbdbd", "\\\\")  # KV link ports in the cost bars: not a pool
+_NO_PLAN = "no plan (infeasible): marked on the axis, no cost"
 
 Chart = tuple[str, str, str]  # (id, caption, inline svg)
+PoolStyles = dict[str, tuple[str, str]]  # pool label -> (colour, hatch)
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A chart before rendering: its id, caption, drawing function and size (inches); :func:`figure_of` draws it
+    into a matplotlib figure (tests inspect its geometry), :func:`render` makes the inline SVG."""
+
+    chart_id: str
+    caption: str
+    draw: Callable[[Any], None]
+    size: tuple[float, float] = (7.5, 3.2)
 
 
 def _plt() -> Any:
@@ -50,15 +87,27 @@ def _usd_axis(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
 
 
-def _svg(fig: Any) -> str:
+def figure_of(plot: Plot) -> Any:
+    """The plot drawn into a new matplotlib figure (constrained layout: axes, labels and legends do not overlap),
+    under the report's style; the caller closes it."""
     plt = _plt()
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if "USD" in axis.get_label_text():
-                _usd_axis(axis)
+    with plt.rc_context(_RC):
+        fig = plt.figure(figsize=plot.size, layout="constrained")
+        plot.draw(fig)
+        for ax in fig.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                if "USD" in axis.get_label_text():
+                    _usd_axis(axis)
+        fig.canvas.draw()
+    return fig
+
+
+def _svg(fig: Any) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}, bbox_inches="tight")
-    plt.close(fig)
+    with _plt().rc_context(_RC):
+        meta = {"Date": None, "Creator": None, "Format": None, "Type": None}
+        fig.savefig(buf, format="svg", metadata=meta, bbox_inches="tight")
+    _plt().close(fig)
     text = buf.getvalue()
     text = re.sub(r"<\?xml[^>]*\?>\s*", "", text)
     text = re.sub(r"<!DOCTYPE[^>]*>\s*", "", text)
@@ -66,12 +115,8 @@ def _svg(fig: Any) -> str:
     return text.strip()
 
 
-def _chart(chart_id: str, caption: str, draw: Callable[[Any], None], size: tuple[float, float] = (7.5, 3.2)) -> Chart:
-    plt = _plt()
-    with plt.rc_context(_RC):
-        fig = plt.figure(figsize=size)
-        draw(fig)
-        return chart_id, caption, _scope_ids(_svg(fig), chart_id)
+def render(plot: Plot) -> Chart:
+    return plot.chart_id, plot.caption, _scope_ids(_svg(figure_of(plot)), plot.chart_id)
 
 
 def _scope_ids(svg: str, prefix: str) -> str:
@@ -86,11 +131,55 @@ def _pool_label(p: dict[str, Any]) -> str:
     return f"{p['role']} {p['replicas']}x TP{p['tp']} {p['gpu']}"
 
 
+def pool_styles(data: dict[str, Any]) -> PoolStyles:
+    """One (colour, hatch) per distinct pool of the plan and its feasible baselines, in the order they appear."""
+    labels: list[str] = []
+    for pools in [data["pools"], *(b["pools"] for b in data["baselines"] if b["feasible"])]:
+        labels += [label for label in map(_pool_label, pools) if label not in labels]
+    n = len(_POOL_COLORS)
+    return {label: (_POOL_COLORS[i % n], _POOL_HATCHES[(i // n) % len(_POOL_HATCHES)]) for i, label in enumerate(labels)}
+
+
+def _legend_outside(fig: Any, ax: Any, handles: Sequence[Any] | None = None, labels: Sequence[str] | None = None) -> None:
+    """The legend beside the plot area (right of every axes, twin axes included), never over the data."""
+    if handles is None or labels is None:
+        handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7, frameon=False)
+
+
+def _legend_below(fig: Any, ax: Any) -> None:
+    """One legend under a row of axes that share their series, outside every plot area."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=7, frameon=False)
+
+
+def _mark_no_plan(ax: Any, xs: Sequence[float], label: str | None = _NO_PLAN) -> None:
+    """Points with no plan: an x on the x axis (axes coordinates, so never a value of the y axis) and a dotted
+    vertical line through the plot, left out of every line."""
+    if not xs:
+        return
+    for x in xs:
+        ax.axvline(x, color=_GREYS[2], linestyle=(0, (1, 3)), linewidth=1, gid="no-plan-line")
+    ax.plot(
+        list(xs),
+        [0.0] * len(xs),
+        "x",
+        color=_GREYS[0],
+        markersize=9,
+        markeredgewidth=2,
+        transform=ax.get_xaxis_transform(),
+        clip_on=False,
+        zorder=5,
+        label=label,
+        gid="no-plan",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # planner size
 
 
-def _cost_chart(data: dict[str, Any]) -> Chart:
+def _cost_plot(data: dict[str, Any], styles: PoolStyles) -> Plot:
     rows: list[tuple[str, list[tuple[str, float]]]] = [
         ("plan", [(_pool_label(p), p["usd_per_hour"] * HOURS_PER_MONTH) for p in data["pools"]])
     ]
@@ -103,36 +192,43 @@ def _cost_chart(data: dict[str, Any]) -> Chart:
 
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
-        labels = [r[0] for r in rows]
-        seen: dict[str, str] = {}
         drawn: set[str] = set()
         for y, (_, parts) in enumerate(rows):
             left = 0.0
             for name, usd in parts:
-                color = seen.setdefault(name, _PALETTE[len(seen) % len(_PALETTE)])
-                first = name not in drawn
+                color, hatch = styles.get(name, _LINK_STYLE)
+                ax.barh(
+                    y,
+                    usd,
+                    left=left,
+                    color=color,
+                    hatch=hatch or None,
+                    edgecolor="white",
+                    label=name if name not in drawn else None,
+                )
                 drawn.add(name)
-                ax.barh(y, usd, left=left, color=color, edgecolor="white", label=name if first else None)
                 left += usd
             ax.text(left, y, f" {left:,.0f}", va="center", fontsize=8)
-        ax.set_yticks(range(len(rows)), labels)
+        ax.set_yticks(range(len(rows)), [r[0] for r in rows])
         ax.invert_yaxis()
         ax.set_xlabel("cost (USD/month)")
         ax.set_title("Cost per month by pool: plan against each baseline")
-        ax.legend(fontsize=7, loc="lower right")
         ax.margins(x=0.18)
+        _legend_outside(fig, ax)
 
-    return _chart("chart-cost", "Cost per month by pool against each baseline (USD/month)", draw, (7.5, 0.6 * len(rows) + 1.6))
+    return Plot("chart-cost", "Cost per month by pool against each baseline (USD/month)", draw, (8.5, 0.6 * len(rows) + 1.6))
 
 
-def _pool_chart(data: dict[str, Any]) -> Chart:
+def _pool_plot(data: dict[str, Any], styles: PoolStyles) -> Plot:
     pools = data["pools"]
 
     def draw(fig: Any) -> None:
         ax1, ax2 = fig.subplots(1, 2)
         labels = [_pool_label(p) for p in pools]
         ys = range(len(pools))
-        ax1.barh(ys, [p["num_gpus"] for p in pools], color=_PALETTE[0])
+        colors = [styles[label][0] for label in labels]
+        hatches = [styles[label][1] or None for label in labels]
+        ax1.barh(ys, [p["num_gpus"] for p in pools], color=colors, hatch=hatches, edgecolor="white")
         for y, p in zip(ys, pools, strict=True):
             ax1.text(p["num_gpus"], y, f" {p['num_gpus']}", va="center", fontsize=8)
         ax1.set_yticks(ys, labels)
@@ -140,7 +236,7 @@ def _pool_chart(data: dict[str, Any]) -> Chart:
         ax1.set_xlabel("GPUs (count)")
         ax1.set_title("GPU count per pool")
         ax1.margins(x=0.2)
-        ax2.barh(ys, [100 * p["utilization_frac"] for p in pools], color=_PALETTE[2])
+        ax2.barh(ys, [100 * p["utilization_frac"] for p in pools], color=colors, hatch=hatches, edgecolor="white")
         for y, p in zip(ys, pools, strict=True):
             ax2.text(100 * p["utilization_frac"], y, f" {100 * p['utilization_frac']:.0f}%", va="center", fontsize=8)
         ax2.set_yticks(ys, [])
@@ -149,10 +245,16 @@ def _pool_chart(data: dict[str, Any]) -> Chart:
         ax2.set_xlabel("utilization (%)")
         ax2.set_title("Utilization per pool")
 
-    return _chart("chart-pools", "GPU count (GPUs) and utilization (%) per pool", draw, (7.5, 0.45 * len(pools) + 1.6))
+    return Plot("chart-pools", "GPU count (GPUs) and utilization (%) per pool", draw, (7.5, 0.45 * len(pools) + 1.6))
 
 
-def _latency_chart(data: dict[str, Any]) -> Chart:
+def _target_line(ax: Any, x: float, target: float) -> None:
+    """An SLO target over one group of bars, its value written inside the plot area above the line."""
+    ax.hlines(target, x - 0.45, x + 0.45, colors=_GREYS[0], linestyles="dashed", label="SLO target")
+    ax.text(x - 0.45, target, f"target {target:g} ms", fontsize=7, va="bottom", ha="left")
+
+
+def _latency_plot(data: dict[str, Any]) -> Plot:
     classes = data["predicted"]["by_class"]
 
     def draw(fig: Any) -> None:
@@ -160,50 +262,58 @@ def _latency_chart(data: dict[str, Any]) -> Chart:
         for ax, metric in zip(axes, ("ttft", "tpot"), strict=True):
             xs = range(len(classes))
             w = 0.38
-            ax.bar([x - w / 2 for x in xs], [c[f"{metric}_p50_ms"] for c in classes], w, label="p50", color=_PALETTE[4])
-            ax.bar(
-                [x + w / 2 for x in xs],
-                [c[f"{metric}_at_slo_pct_ms"] for c in classes],
-                w,
-                label="at SLO percentile",
-                color=_PALETTE[0],
-            )
-            for x, c in zip(xs, classes, strict=True):
-                ax.hlines(c[f"{metric}_target_ms"], x - 0.45, x + 0.45, colors=_PALETTE[1], linestyles="dashed")
-                ax.text(x + 0.45, c[f"{metric}_target_ms"], f"target {c[f'{metric}_target_ms']:g}", fontsize=7, va="bottom")
+            p50 = [c[f"{metric}_p50_ms"] for c in classes]
+            at = [c[f"{metric}_at_slo_pct_ms"] for c in classes]
+            ax.bar([x - w / 2 for x in xs], p50, w, label="p50", color=_GREYS[3], edgecolor=_GREYS[1])
+            ax.bar([x + w / 2 for x in xs], at, w, label="at SLO percentile", color=_GREYS[1])
+            targets = [c[f"{metric}_target_ms"] for c in classes]
+            for x, t in zip(xs, targets, strict=True):
+                _target_line(ax, x, t)
+            ax.set_ylim(0, 1.15 * max([*p50, *at, *targets]))
             ax.set_xticks(list(xs), [f"{c['name']} (p{100 * c[f'{metric}_slo_percentile']:g})" for c in classes])
             ax.set_ylabel(f"{metric.upper()} (ms)")
             ax.set_title(f"Predicted {metric.upper()} against the SLO")
-            ax.legend(fontsize=7, loc="lower right")
+        _legend_below(fig, axes[0])
 
-    return _chart("chart-latency", "Predicted TTFT and TPOT percentiles against the SLO (ms)", draw)
+    return Plot("chart-latency", "Predicted TTFT and TPOT percentiles against the SLO (ms)", draw, (7.5, 3.4))
 
 
-def _capacity_chart(curve: Sequence[dict[str, Any]]) -> Chart:
+def _capacity_plot(curve: Sequence[dict[str, Any]]) -> Plot:
     def draw(fig: Any) -> None:
         ax = fig.add_subplot()
         ok = [p for p in curve if p["status"] == "ok"]
-        bad = [p for p in curve if p["status"] != "ok"]
-        ax.plot([p["rate_rps"] for p in ok], [p["usd_per_month"] for p in ok], "o-", color=_PALETTE[0], label="cost")
+        ax.plot([p["rate_rps"] for p in ok], [p["usd_per_month"] for p in ok], "o-", color=_GREYS[0], label="cost")
         ax.set_xlabel("arrival rate (requests/s)")
-        ax.set_ylabel("cost (USD/month)", color=_PALETTE[0])
+        ax.set_ylabel("cost (USD/month)")
         ax2 = ax.twinx()
-        ax2.plot([p["rate_rps"] for p in ok], [p["num_gpus"] for p in ok], "s--", color=_PALETTE[1], label="GPUs")
-        ax2.set_ylabel("GPUs (count)", color=_PALETTE[1])
+        ax2.plot([p["rate_rps"] for p in ok], [p["num_gpus"] for p in ok], "s--", color=_GREYS[2], label="GPUs")
+        ax2.set_ylabel("GPUs (count)")
         ax2.grid(False)
-        if bad:
-            ax.plot([p["rate_rps"] for p in bad], [0 for _ in bad], "x", color="black", label="no plan (infeasible)")
+        _mark_no_plan(ax, [p["rate_rps"] for p in curve if p["status"] != "ok"])
         ax.set_ylim(bottom=0)
         ax2.set_ylim(bottom=0)
         ax.set_title("Capacity curve: cost and GPUs against arrival rate")
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+        _legend_outside(fig, ax, h1 + h2, l1 + l2)
 
-    return _chart("chart-capacity", "Capacity curve: cost (USD/month) and GPUs against arrival rate (requests/s)", draw)
+    return Plot("chart-capacity", "Capacity curve: cost (USD/month) and GPUs against arrival rate (requests/s)", draw, (8.5, 3.2))
 
 
-def _pareto_chart(grid: Sequence[dict[str, Any]], who: str, note: str) -> Chart:
+def _series_style(i: int, n: int) -> dict[str, Any]:
+    """The i-th of n overlapping series: its own grey, marker and dashes, and a marker a size smaller than the one
+    before, so series drawn on the same points show as concentric markers (the first, largest, at the back)."""
+    grey = _GREYS[min(i, len(_GREYS) - 1)] if n <= len(_GREYS) else _GREYS[i % len(_GREYS)]
+    return {
+        "color": grey,
+        "marker": _MARKERS[i % len(_MARKERS)],
+        "linestyle": _DASHES[i % len(_DASHES)],
+        "markersize": max(10.0 - 2.0 * i, 3.0),
+        "zorder": 2 + i,
+    }
+
+
+def _pareto_plot(grid: Sequence[dict[str, Any]], who: str, note: str) -> Plot:
     tpots = sorted({p["tpot_target_ms"] for p in grid})
 
     def draw(fig: Any) -> None:
@@ -213,9 +323,8 @@ def _pareto_chart(grid: Sequence[dict[str, Any]], who: str, note: str) -> Chart:
             ax.plot(
                 [p["ttft_target_ms"] for p in pts],
                 [p["usd_per_month"] for p in pts],
-                "o-",
-                color=_PALETTE[i % len(_PALETTE)],
                 label=f"TPOT target {t:g} ms",
+                **_series_style(i, len(tpots)),
             )
         front = [p for p in grid if p.get("on_front")]
         if front:
@@ -223,22 +332,31 @@ def _pareto_chart(grid: Sequence[dict[str, Any]], who: str, note: str) -> Chart:
                 [p["ttft_target_ms"] for p in front],
                 [p["usd_per_month"] for p in front],
                 "o",
-                markersize=11,
+                markersize=15,
                 markerfacecolor="none",
-                markeredgecolor="black",
+                markeredgecolor=_GREYS[0],
+                markeredgewidth=1.5,
                 label="Pareto front",
+                zorder=10,
             )
+        _mark_no_plan(ax, sorted({p["ttft_target_ms"] for p in grid if p["status"] != "ok"}))
         ax.set_xlabel(f"TTFT target (ms, class {who})")
         ax.set_ylabel("cost (USD/month)")
         ax.set_ylim(bottom=0)
         title = "Pareto front: cost against the TTFT and TPOT targets"
         ax.set_title(title + (f" ({note})" if note else ""))
-        ax.legend(fontsize=7)
+        _legend_outside(fig, ax)
 
-    return _chart("chart-pareto", "Pareto front of cost (USD/month) against the TTFT and TPOT targets (ms)", draw)
+    return Plot(
+        "chart-pareto",
+        "Pareto front of cost (USD/month) against the TTFT and TPOT targets (ms); series on the same point show as "
+        "concentric markers",
+        draw,
+        (8.5, 3.4),
+    )
 
 
-def _simulation_chart(verification: dict[str, Any], predicted: dict[str, Any]) -> Chart:
+def _simulation_plot(verification: dict[str, Any], predicted: dict[str, Any]) -> Plot:
     classes = verification["by_class"]
     pred = {c["name"]: c for c in predicted["by_class"]}
 
@@ -247,38 +365,34 @@ def _simulation_chart(verification: dict[str, Any], predicted: dict[str, Any]) -
         xs = range(len(classes))
         w = 0.38
         for ax, metric in zip(axes[:2], ("ttft", "tpot"), strict=True):
-            ax.bar(
-                [x - w / 2 for x in xs],
-                [pred[c["name"]][f"{metric}_at_slo_pct_ms"] for c in classes],
-                w,
-                label="predicted",
-                color=_PALETTE[0],
-            )
-            ax.bar(
-                [x + w / 2 for x in xs], [c[f"{metric}_at_slo_pct_ms"] for c in classes], w, label="simulated", color=_PALETTE[2]
-            )
-            for x, c in zip(xs, classes, strict=True):
-                ax.hlines(pred[c["name"]][f"{metric}_target_ms"], x - 0.45, x + 0.45, colors=_PALETTE[1], linestyles="dashed")
+            predicted_ms = [pred[c["name"]][f"{metric}_at_slo_pct_ms"] for c in classes]
+            simulated_ms = [c[f"{metric}_at_slo_pct_ms"] for c in classes]
+            ax.bar([x - w / 2 for x in xs], predicted_ms, w, label="predicted", color=_GREYS[1])
+            ax.bar([x + w / 2 for x in xs], simulated_ms, w, label="simulated", color=_GREYS[3], edgecolor=_GREYS[1])
+            targets = [pred[c["name"]][f"{metric}_target_ms"] for c in classes]
+            for x, t in zip(xs, targets, strict=True):
+                _target_line(ax, x, t)
+            ax.set_ylim(0, 1.15 * max([*predicted_ms, *simulated_ms, *targets]))
             ax.set_xticks(list(xs), [c["name"] for c in classes])
             ax.set_ylabel(f"{metric.upper()} at SLO percentile (ms)")
             ax.set_title(f"{metric.upper()}: predicted vs simulated")
-            ax.legend(fontsize=7, loc="lower right")
         ax = axes[2]
-        ax.bar(list(xs), [100 * c["slo_attainment_frac"] for c in classes], color=_PALETTE[5])
+        ax.bar(list(xs), [100 * c["slo_attainment_frac"] for c in classes], color=_GREYS[2])
         ax.set_xticks(list(xs), [c["name"] for c in classes])
         ax.set_ylim(0, 105)
         ax.set_ylabel("SLO attainment (% of requests)")
         ax.set_title("Simulated SLO attainment")
+        _legend_below(fig, axes[0])
 
-    return _chart(
+    return Plot(
         "chart-simulation",
         f"Simulated latency ({verification['requests']:,} requests): TTFT and TPOT (ms) and SLO attainment (%)",
         draw,
-        (9.0, 3.2),
+        (9.0, 3.4),
     )
 
 
-def _schedule_chart(schedule: dict[str, Any]) -> Chart:
+def _schedule_plot(schedule: dict[str, Any]) -> Plot:
     hours = schedule["hours"]
     xs = [h["hour"] for h in hours] + [24]  # each hour a step of width 1: the last one repeated at 24
 
@@ -287,7 +401,7 @@ def _schedule_chart(schedule: dict[str, Any]) -> Chart:
 
     def draw(fig: Any) -> None:
         ax1, ax2 = fig.subplots(1, 2)
-        for role, color in (("prefill", _PALETTE[0]), ("decode", _PALETTE[1])):
+        for role, color in (("prefill", _GREYS[0]), ("decode", _GREYS[2])):
             ax1.step(xs, through([h[f"{role}_replicas"] for h in hours]), where="post", color=color, label=f"{role} (scaled)")
             ax1.step(
                 xs,
@@ -302,16 +416,16 @@ def _schedule_chart(schedule: dict[str, Any]) -> Chart:
         ax1.set_ylim(bottom=0)
         ax1.set_xticks(range(0, 25, 3))
         ax1.set_title("Prefill and decode replicas by hour")
-        ax1.legend(fontsize=7, loc="lower right")
+        ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=2, frameon=False)
         for label, values, color, style in (
-            ("scaled (on demand)", [h["usd_per_hour"] + h["scale_up_usd"] for h in hours], _PALETTE[2], "-"),
+            ("scaled (on demand)", [h["usd_per_hour"] + h["scale_up_usd"] for h in hours], _GREYS[0], "-"),
             (
                 "coupled (on demand)",
                 [h["coupled"]["usd_per_hour"] + h["coupled"]["scale_up_usd"] for h in hours],
-                _PALETTE[5],
+                _GREYS[1],
                 ":",
             ),
-            (f"fleet ({schedule['fleet']['pricing_mode']})", [h["fleet_usd_per_hour"] for h in hours], _PALETTE[7], "--"),
+            (f"fleet ({schedule['fleet']['pricing_mode']})", [h["fleet_usd_per_hour"] for h in hours], _GREYS[2], "--"),
         ):
             ax2.step(xs, through(values), where="post", color=color, linestyle=style, label=label)
         ax2.set_xlabel("hour of the day")
@@ -319,13 +433,13 @@ def _schedule_chart(schedule: dict[str, Any]) -> Chart:
         ax2.set_ylim(bottom=0)
         ax2.set_xticks(range(0, 25, 3))
         ax2.set_title("Cost by hour: scaled, coupled, fleet")
-        ax2.legend(fontsize=7, loc="lower right")
+        ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncols=2, frameon=False)
 
-    return _chart(
+    return Plot(
         "chart-schedule",
         "A day of load: prefill and decode replicas (count) and cost (USD/hour) by hour, scaled against coupled and the fleet",
         draw,
-        (9.0, 3.4),
+        (9.0, 3.8),
     )
 
 
@@ -382,45 +496,55 @@ def _schedule_parts(schedule: dict[str, Any]) -> list[str]:
 # planner sweep
 
 
-def sweep_charts(data: dict[str, Any]) -> list[Chart]:
+def sweep_plots(data: dict[str, Any]) -> list[Plot]:
     var, unit = data["variable"], data["unit"]
     points = data["points"]
     ok = [p for p in points if p["status"] == "ok"]
+    bad = [p["value"] for p in points if p["status"] != "ok"]
 
     def cost(fig: Any) -> None:
         ax = fig.add_subplot()
-        ax.plot([p["value"] for p in ok], [p["usd_per_month"] for p in ok], "o-", color=_PALETTE[0], label="cost")
+        ax.plot([p["value"] for p in ok], [p["usd_per_month"] for p in ok], "o-", color=_GREYS[0], label="cost")
         ax.set_xlabel(f"{var} ({unit})")
-        ax.set_ylabel("cost (USD/month)", color=_PALETTE[0])
+        ax.set_ylabel("cost (USD/month)")
         ax2 = ax.twinx()
-        ax2.plot([p["value"] for p in ok], [p["num_gpus"] for p in ok], "s--", color=_PALETTE[1], label="GPUs")
-        ax2.set_ylabel("GPUs (count)", color=_PALETTE[1])
+        ax2.plot([p["value"] for p in ok], [p["num_gpus"] for p in ok], "s--", color=_GREYS[2], label="GPUs")
+        ax2.set_ylabel("GPUs (count)")
         ax2.grid(False)
         for v in data["configuration_changes"]:
-            ax.axvline(v, color="grey", linestyle=":", linewidth=1)
-        bad = [p for p in points if p["status"] != "ok"]
-        if bad:
-            ax.plot([p["value"] for p in bad], [0 for _ in bad], "x", color="black", label="no plan")
+            ax.axvline(v, color=_GREYS[1], linestyle=":", linewidth=1)
+        _mark_no_plan(ax, bad)
         ax.set_ylim(bottom=0)
         ax2.set_ylim(bottom=0)
         ax.set_title(f"Cost and GPUs against {var} (dotted: the configuration changes)")
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+        _legend_outside(fig, ax, h1 + h2, l1 + l2)
 
     def savings(fig: Any) -> None:
         ax = fig.add_subplot()
         pts = [p for p in ok if p["savings_frac"] is not None]
-        ax.plot([p["value"] for p in pts], [100 * p["savings_frac"] for p in pts], "o-", color=_PALETTE[2])
-        ax.axhline(0, color="black", linewidth=0.8)
+        ax.plot([p["value"] for p in pts], [100 * p["savings_frac"] for p in pts], "o-", color=_GREYS[0], label="savings")
+        ax.axhline(0, color=_GREYS[1], linewidth=0.8)
+        _mark_no_plan(ax, bad)
         ax.set_xlabel(f"{var} ({unit})")
         ax.set_ylabel("savings vs best co-located (%)")
         ax.set_title("When disaggregation pays (above 0: cheaper than co-located)")
+        _legend_outside(fig, ax)
 
     return [
-        _chart("chart-sweep-cost", f"Cost (USD/month) and GPUs against {var} ({unit})", cost),
-        _chart("chart-sweep-savings", f"Savings against the best co-located baseline (%) against {var} ({unit})", savings),
+        Plot("chart-sweep-cost", f"Cost (USD/month) and GPUs against {var} ({unit})", cost, (8.5, 3.2)),
+        Plot(
+            "chart-sweep-savings",
+            f"Savings against the best co-located baseline (%) against {var} ({unit})",
+            savings,
+            (8.5, 3.2),
+        ),
     ]
+
+
+def sweep_charts(data: dict[str, Any]) -> list[Chart]:
+    return [render(p) for p in sweep_plots(data)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,6 +618,21 @@ def _engine(doc: dict[str, Any]) -> str:
     """The serving engine a result names (``inputs.engine``), as the summary row shows it."""
     engine = doc["inputs"].get("engine")
     return engine_text(engine) if label_of(engine) is not None and isinstance(engine, dict) else "not recorded"
+
+
+def size_plots(doc: dict[str, Any], sweeps: dict[str, Any] | None) -> list[Plot]:
+    """The charts of a ``planner size`` report, in page order; pools keep one colour across them."""
+    data = doc["data"]
+    styles = pool_styles(data)
+    plots = [_cost_plot(data, styles), _pool_plot(data, styles), _latency_plot(data)]
+    if sweeps is not None:
+        plots.append(_capacity_plot(sweeps["capacity_curve"]))
+        plots.append(_pareto_plot(sweeps["slo_grid"], sweeps["slo_grid_class"], sweeps["slo_grid_note"]))
+    if data.get("verification"):
+        plots.append(_simulation_plot(data["verification"], data["predicted"]))
+    if data.get("schedule"):
+        plots.append(_schedule_plot(data["schedule"]))
+    return plots
 
 
 def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine: str | None = None) -> str:
@@ -581,15 +720,7 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
             "<h2>Warnings</h2><ul>" + "".join(f'<li class="warn">{html.escape(w)}</li>' for w in doc["warnings"]) + "</ul>"
         )
     parts.append("<h2>Charts</h2>")
-    charts = [_cost_chart(data), _pool_chart(data), _latency_chart(data)]
-    if sweeps is not None:
-        charts.append(_capacity_chart(sweeps["capacity_curve"]))
-        charts.append(_pareto_chart(sweeps["slo_grid"], sweeps["slo_grid_class"], sweeps["slo_grid_note"]))
-    if data.get("verification"):
-        charts.append(_simulation_chart(data["verification"], pr))
-    if data.get("schedule"):
-        charts.append(_schedule_chart(data["schedule"]))
-    parts += [_figure(ch) for ch in charts]
+    parts += [_figure(render(plot)) for plot in size_plots(doc, sweeps)]
     blocks = [("planner-result", to_json(doc))]
     if sweeps is not None:
         parts.append(
