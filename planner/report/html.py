@@ -493,6 +493,320 @@ def _schedule_parts(schedule: dict[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# planner size: the procurement sections (recommendation, inputs and assumptions, bill of materials)
+
+
+def _usd(x: float) -> str:
+    return f"{x:,.0f} USD/month"
+
+
+def _pools_text(pools: Sequence[dict[str, Any]]) -> str:
+    return " + ".join(_pool_label(p) for p in pools)
+
+
+def _pools_usd_per_month(pools: Sequence[dict[str, Any]]) -> float:
+    return float(sum(p["usd_per_hour"] for p in pools)) * HOURS_PER_MONTH
+
+
+def _phase_sentence(data: dict[str, Any], best: dict[str, Any] | None) -> str:
+    """What the plan spends per phase, from its pools (and the best co-located baseline's GPUs beside it)."""
+    pools = data["pools"]
+    total = _pools_usd_per_month(pools)
+    by_role: list[str] = []
+    for role in sorted({p["role"] for p in pools}, key=lambda r: (r != "prefill", r)):
+        mine = [p for p in pools if p["role"] == role]
+        share = _pools_usd_per_month(mine) / total if total > 0 else 0.0
+        shapes = ", ".join(sorted({f"{p['gpu']} TP{p['tp']}" for p in mine}))
+        by_role.append(f"{role} {sum(p['num_gpus'] for p in mine)} GPUs on {shapes} ({100 * share:.0f}% of its GPU cost)")
+    text = f"the plan uses {data['num_gpus']} GPUs, " + " and ".join(by_role)
+    link_usd = sum(lk["usd_per_hour"] for lk in data["links"]) * HOURS_PER_MONTH
+    if link_usd > 0:
+        text += f", plus {_usd(link_usd)} of KV link ports"
+    if best is not None:
+        text += f", against {best['num_gpus']} GPUs for {best['name']} ({_pools_text(best['pools'])})"
+    return text
+
+
+def _warning_reason(warnings: Sequence[str], start: str) -> str | None:
+    """The parenthesised reason at the end of the warning that starts with ``start``, if any."""
+    for w in warnings:
+        if w.startswith(start):
+            m = re.search(r"\(([^()]*)\)$", w)
+            return m.group(1) if m else None
+    return None
+
+
+def recommendation(doc: dict[str, Any]) -> tuple[str, str]:
+    """(the recommendation, why): disaggregated or co-located, by how much against the best co-located
+    baseline (``savings_frac``), and the reason from the result's warnings and pools."""
+    data = doc["data"]
+    warnings = doc.get("warnings", [])
+    plan_usd = data["cost"]["usd_per_month"]
+    colocated = [b for b in data["baselines"] if b["name"].startswith("colocated")]
+    feasible = [b for b in colocated if b["feasible"]]
+    best = min(feasible, key=lambda b: b["cost"]["usd_per_month"]) if feasible else None
+    plan = f"{_pools_text(data['pools'])}, {_usd(plan_usd)}"
+    kind = "co-located" if {p["role"] for p in data["pools"]} == {"colocated"} else "disaggregated"
+    savings = data["savings_frac"]
+    if savings is None or best is None:
+        if colocated:
+            why = "no co-located baseline is feasible: " + "; ".join(f"{b['name']}: {b['note']}" for b in colocated)
+        else:
+            why = next((w for w in warnings if w.startswith("no co-located baseline")), "no co-located baseline was sized")
+        return f"{kind.capitalize()} serving ({plan}); nothing co-located to compare it with.", why
+    best_usd = best["cost"]["usd_per_month"]
+    best_text = f"{best['name']} ({_pools_text(best['pools'])}, {_usd(best_usd)})"
+    phases = _phase_sentence(data, best)
+    if savings > 0:
+        return (
+            f"Disaggregated serving ({plan}): {100 * savings:.1f}% ({_usd(best_usd - plan_usd)}) less than the best "
+            f"co-located baseline, {best_text}.",
+            phases[0].upper() + phases[1:] + ".",
+        )
+    reason = _warning_reason(warnings, "disaggregation does not pay")
+    more = "the same as" if savings == 0 else f"{100 * -savings:.1f}% ({_usd(plan_usd - best_usd)}) more than"
+    return (
+        f"Co-located serving, {best_text}: the disaggregated plan ({plan}) costs {more} it.",
+        (f"{reason[0].upper()}{reason[1:]}: " if reason else "") + phases + ".",
+    )
+
+
+def _recommendation_parts(doc: dict[str, Any]) -> list[str]:
+    what, why = recommendation(doc)
+    return [
+        f'<p class="rec" id="recommendation"><strong>Recommendation:</strong> {html.escape(what)}</p>',
+        f'<p class="note" id="recommendation-why">Why: {html.escape(why)}</p>',
+    ]
+
+
+def _text(v: Any) -> str:
+    """An input value as a table cell shows it."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if v is None:
+        return "none"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_text(x)}" for k, x in v.items()) or "none"
+    if isinstance(v, list):
+        return ", ".join(_text(x) for x in v) or "none"
+    return str(v)
+
+
+def _lengths(d: dict[str, Any] | None) -> str:
+    return "-" if not d else ", ".join(f"{k} {v:g}" for k, v in d.items())
+
+
+_PROVENANCE = ("transferred from", "measurements of its own", "no fp4 kernels measured", "no fp8 steps measured")
+
+
+def _gpu_price_basis(item: dict[str, Any], mode: str) -> str:
+    """The price basis a GPU line item's description ends with (``MODE, PROVIDER REGION, as of DATE``)."""
+    desc = str(item["description"])
+    at = desc.rfind(f", {mode}")
+    return desc[at + 2 :] if at >= 0 else desc
+
+
+def _inputs_parts(doc: dict[str, Any]) -> list[str]:
+    inputs = doc["inputs"]
+    wl = inputs.get("workload", {})
+    data = doc["data"]
+    pricing = wl.get("pricing", {})
+    mode = str(pricing.get("mode", ""))
+    parts = [
+        '<h2 id="inputs">Inputs and assumptions</h2>',
+        _table(
+            ("input", "value"),
+            [
+                ("model", wl.get("model", "-")),
+                ("precision", wl.get("precision", "-")),
+                ("objective", wl.get("objective", "-")),
+                ("workload file", f"{inputs.get('workload_file', 'flags')} (sha256 {inputs.get('workload_sha256', '-')})"),
+                ("prefill GPUs allowed", _text(wl.get("hardware", {}).get("prefill_gpus"))),
+                ("decode GPUs allowed", _text(wl.get("hardware", {}).get("decode_gpus"))),
+                ("KV links allowed", _text(wl.get("hardware", {}).get("links"))),
+                ("solver", _text(inputs.get("solver"))),
+            ],
+        ),
+        "<h3>Request classes</h3>",
+        _table(
+            ("class", "rate (requests/s)", "interarrival cv²", "input tokens", "output tokens", "SLO"),
+            [
+                (
+                    c.get("name", "-"),
+                    _n(c.get("rate_rps"), "g"),
+                    _n(c.get("interarrival_cv2"), "g"),
+                    _lengths(c.get("input_tokens")),
+                    _lengths(c.get("output_tokens")),
+                    _text(c.get("slo")),
+                )
+                for c in wl.get("classes", [])
+            ],
+        ),
+        "<h3>Constraints</h3>",
+        _table(("constraint", "value"), [(k, _text(v)) for k, v in wl.get("constraints", {}).items()]),
+        "<h3>Pricing basis</h3>",
+        _table(
+            ("pricing", "value"),
+            [(k, _text(v)) for k, v in pricing.items()]
+            + ([] if "provider" in pricing else [("provider", "not set: each GPU's catalog default price (rows below)")]),
+        ),
+    ]
+    rows = [
+        (item["sku"], _gpu_price_basis(item, mode), item.get("source") or "no source")
+        for item in data["line_items"]
+        if str(item["sku"]).startswith("gpu:")
+    ]
+    for lk in data["links"]:
+        port = lk["port"]
+        for part in port["parts"]:
+            priced = part["usd_per_port"] is not None
+            basis = (
+                f"{part['part']} for {lk['link']}: as of {part['as_of']}, amortized over {port['amortization_years']:g} years"
+                if priced
+                else f"{part['part']} for {lk['link']}: no public price"
+            )
+            rows.append((f"{part['part']}:{part['component']}", basis, part["source"]))
+    parts.append(_table(("price row", "basis", "source"), rows))
+    engine = inputs.get("engine")
+    provenance = [w for w in doc.get("warnings", []) if any(k in w for k in _PROVENANCE)]
+    parts += [
+        "<h3>Engine and factor provenance</h3>",
+        _table(
+            ("item", "value"),
+            [
+                ("engine", _engine(doc)),
+                ("engine version", engine.get("version", "-") if isinstance(engine, dict) else "-"),
+                *([("engines compared", _text(inputs["engines"]))] if inputs.get("engines") else []),
+                (
+                    "factors",
+                    "; ".join(provenance)
+                    if provenance
+                    else "no warning names a transferred or substituted factor set for the plan's GPUs",
+                ),
+            ],
+        ),
+    ]
+    if doc.get("warnings"):
+        parts.append(
+            "<h3>Assumptions and warnings</h3><ul>"
+            + "".join(f'<li class="warn">{html.escape(w)}</li>' for w in doc["warnings"])
+            + "</ul>"
+        )
+    return parts
+
+
+def bom_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bill of materials: every line item (USD per its period), then each KV link part with no price
+    (``extended_usd`` None: no public price, never 0), counted per GPU port as the priced parts are."""
+    rows = [dict(item) for item in data["line_items"]]
+    for lk in data["links"]:
+        ports = lk["prefill_ports"] + lk["decode_ports"]
+        for part in lk["port"]["parts"]:
+            if part["usd_per_port"] is None:
+                rows.append(
+                    {
+                        "sku": f"{part['part']}:{part['component']}",
+                        "description": f"{part['name']}: {part['part']} for {lk['link']} "
+                        f"({lk['prefill_ports']} prefill + {lk['decode_ports']} decode GPU ports; "
+                        f"{part['quantity_per_port']} per GPU port)",
+                        "quantity": part["quantity_per_port"] * ports,
+                        "unit_usd": None,
+                        "extended_usd": None,
+                        "period": "month",
+                        "source": part["source"],
+                    }
+                )
+    return rows
+
+
+def _no_price(x: float | None, fmt: str) -> tuple[str]:
+    return ("no public price",) if x is None else _n(x, fmt)
+
+
+def _bom_parts(data: dict[str, Any], data_whole_nodes: bool) -> list[str]:
+    rows = bom_rows(data)
+    monthly = sum(r["extended_usd"] for r in rows if r["period"] == "month" and r["extended_usd"] is not None)
+    plan_usd = data["cost"]["usd_per_month"]
+    power: dict[str, float] = {}
+    for p in data["pools"]:
+        power[p["gpu"]] = power.get(p["gpu"], 0.0) + p["power_kw"]
+    parts = [
+        '<h2 id="bom">Bill of materials</h2>',
+        "<h3>Nodes</h3>",
+        _table(
+            ("GPU", "nodes", "GPUs per node", "GPUs in the nodes", "GPUs used", "GPUs stranded", "GPU power per node (kW)"),
+            [
+                (
+                    nd["gpu"],
+                    _n(nd["nodes"], "d"),
+                    _n(nd["gpus_per_node"], "d"),
+                    _n(nd["nodes"] * nd["gpus_per_node"], "d"),
+                    _n(nd["gpus_used"], "d"),
+                    _n(nd["stranded_gpus"], "d"),
+                    _n(power.get(nd["gpu"], 0.0) / nd["nodes"] if nd["nodes"] else None, ".2f"),
+                )
+                for nd in data["nodes"]
+            ],
+        ),
+        '<p class="note">'
+        + (
+            "GPUs are priced as whole nodes (pricing.whole_nodes): the stranded GPUs are paid for (their line items). "
+            if data_whole_nodes
+            else "GPUs are priced one by one (pricing.whole_nodes false): the nodes are how the replicas pack, and "
+            "stranded GPUs are not in the cost. "
+        )
+        + f"Power: {data['power_kw']:.1f} kW, the average draw of the plan's GPUs at its load "
+        "(power_kw); per node, the GPU power of the pools on that GPU type over its nodes. Host CPUs, NICs, switches "
+        "and cooling are not in it, and the result names no rack (nodes per rack, rack power budget), so no power "
+        "per rack is given.</p>",
+    ]
+    if data["links"]:
+        parts += [
+            "<h3>KV network</h3>",
+            _table(
+                ("link", "GPU ports (prefill + decode)", "switch ports", "cables", "utilization", "USD/month", "unpriced"),
+                [
+                    (
+                        lk["link"],
+                        (f"{lk['prefill_ports']} + {lk['decode_ports']}",),
+                        _n(lk["switch_ports"], "d"),
+                        _n(lk["cables"], "d"),
+                        (f"{100 * lk['utilization_frac']:.0f}%",),
+                        _n(lk["usd_per_hour"] * HOURS_PER_MONTH),
+                        _text(lk["port"]["missing_parts"]),
+                    )
+                    for lk in data["links"]
+                ],
+            ),
+        ]
+    table_rows: list[Sequence[Any]] = [
+        (
+            r["sku"],
+            r["description"],
+            _n(r["quantity"], "d"),
+            _no_price(r["unit_usd"], ",.2f"),
+            _no_price(r["extended_usd"], ",.2f"),
+            r["period"],
+            r.get("source") or "no source",
+        )
+        for r in rows
+    ]
+    table_rows.append(("total", "priced line items, per month", "", "", _n(monthly, ",.2f"), "month", ""))
+    table_rows.append(("plan cost", "data.cost.usd_per_month", "", "", _n(plan_usd, ",.2f"), "month", ""))
+    if abs(monthly - plan_usd) >= 0.005:  # half a cent: more than the float sums' rounding
+        table_rows.append(("not itemized", "plan cost less the line items", "", "", _n(plan_usd - monthly, ",.2f"), "month", ""))
+    parts += [
+        "<h3>Line items</h3>",
+        _table(("item", "description", "quantity", "unit (USD)", "extended (USD)", "period", "price source"), table_rows),
+        '<p class="note">Parts with no public price are listed with their count and left out of the total '
+        "(the plan costs more than it says by their price).</p>",
+    ]
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------
 # planner sweep
 
 
@@ -557,7 +871,8 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 table{border-collapse:collapse;font-size:.9em;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em}
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
 figure{margin:1.2em 0}figcaption{font-weight:600;margin-bottom:.3em}figure svg{max-width:100%;height:auto}
-.warn{color:#a50}.note{color:#555;font-size:.9em}
+.warn{color:#a50}.note{color:#555;font-size:.9em}h3{font-size:1em}
+.rec{font-size:1.1em;padding:.5em .8em;background:#f4f4f4;border-left:4px solid #333}
 """
 
 _JS = (
@@ -645,6 +960,7 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
     c = data["cost"]
     pr = data["predicted"]
     parts = [
+        *_recommendation_parts(doc),
         '<p class="note">Figures from the planner size result embedded below as JSON (id planner-result); '
         f"planner {html.escape(str(doc['planner_version']))}, schema_version {doc['schema_version']}, "
         f"optimality {html.escape(str(data['optimality']))}.</p>",
@@ -697,6 +1013,7 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
             ],
         ),
     ]
+    parts += _bom_parts(data, bool(wl.get("pricing", {}).get("whole_nodes")))
     if data.get("engines"):
         parts += [
             "<h2>Engines compared</h2>",
@@ -715,10 +1032,7 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
         ]
     if data.get("schedule"):
         parts += _schedule_parts(data["schedule"])
-    if doc.get("warnings"):
-        parts.append(
-            "<h2>Warnings</h2><ul>" + "".join(f'<li class="warn">{html.escape(w)}</li>' for w in doc["warnings"]) + "</ul>"
-        )
+    parts += _inputs_parts(doc)
     parts.append("<h2>Charts</h2>")
     parts += [_figure(render(plot)) for plot in size_plots(doc, sweeps)]
     blocks = [("planner-result", to_json(doc))]
