@@ -154,12 +154,12 @@ def _legend_below(fig: Any, ax: Any) -> None:
 
 
 def _mark_no_plan(ax: Any, xs: Sequence[float], label: str | None = _NO_PLAN) -> None:
-    """Points with no plan: an x on the x axis (axes coordinates, so never a value of the y axis) and a dotted
-    vertical line through the plot, left out of every line."""
+    """Points with no plan: an x on the x axis (axes coordinates, so never a value of the y axis) and a light grey
+    band through the plot, left out of every line."""
     if not xs:
         return
     for x in xs:
-        ax.axvline(x, color=_GREYS[2], linestyle=(0, (1, 3)), linewidth=1, gid="no-plan-line")
+        ax.axvline(x, color=_GREYS[3], alpha=0.35, linewidth=7, gid="no-plan-line")
     ax.plot(
         list(xs),
         [0.0] * len(xs),
