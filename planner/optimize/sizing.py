@@ -376,8 +376,7 @@ def _check_prices(workload: Workload, catalog: Catalog) -> None:
     for gpu in sorted(set(workload.prefill_gpus) | set(workload.decode_gpus)):
         if catalog.default_price(gpu) is None:
             raise InputError(
-                f"hardware: {gpu} has no price in the catalog"
-                + ("" if not any(p.gpu == gpu for p in catalog.prices) else " from the workload's pricing.provider"),
+                f"hardware: {gpu} has no list price in the catalog (no default row, or none from pricing.provider)",
                 hint="add a price row to prices.yaml (with its source) or drop it",
             )
 
