@@ -216,9 +216,13 @@ def parse_setting(name: str, value: Any, where: str, catalog: Catalog, doc: dict
     canon, path = _canonical(name, catalog, doc, where)
     if path is not None:
         return canon, coerce_value(path, value, where)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InputError(f"{where}: {name}: {value!r} is not a number", hint=_HINT)
-    return canon, _number(str(value).strip(), f"{name} value")
+    try:
+        number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else math.nan
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise InputError(f"{where}: {name}: {value!r} is not a positive finite number")
+    return canon, number
 
 
 # ---------------------------------------------------------------------------------------------
