@@ -115,7 +115,7 @@ class Vary:
 
     @property
     def unit(self) -> str:
-        return UNITS.get(self.name.split(":")[0], self.path_unit) if ":" in self.name else UNITS.get(self.name, self.path_unit)
+        return UNITS[self.name.split(":")[0]] if _is_legacy(self.name) else self.path_unit
 
 
 @dataclass(frozen=True, slots=True)

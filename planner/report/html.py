@@ -1089,7 +1089,9 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
 def sweep_html(doc: dict[str, Any]) -> str:
     """The report of a ``planner sweep`` result (one axis: charts against it; several: :func:`grid_html`)."""
     data = doc["data"]
-    if "variable" not in data:
+    from planner.report.sweep import one_axis
+
+    if not one_axis(data):
         return grid_html(doc)
     title = f"planner sweep: {data['variable']} ({data['unit']})"
     rows = []

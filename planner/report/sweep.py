@@ -318,5 +318,9 @@ def grid_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
 
 
 def one_axis(data: dict[str, Any]) -> bool:
-    """A sweep of one --vary axis (the one-axis table, markdown and HTML charts)."""
-    return "variable" in data
+    """A sweep of one numeric --vary axis (the one-axis table, markdown and HTML charts); a result saved before
+    multi-axis sweeps has no ``axes`` and is one."""
+    if "variable" not in data:
+        return False
+    axes = data.get("axes")
+    return not axes or axes[0].get("kind", "number") in ("number", "integer")
