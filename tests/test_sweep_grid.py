@@ -349,6 +349,7 @@ def test_table_and_markdown_show_every_axis_and_the_summary(grid: dict[str, Any]
 # ------------------------------------------------------------------------------------------ CSV and Parquet
 
 
+@pytest.mark.slow
 def test_parquet_round_trip_and_byte_identity(grid: dict[str, Any], run_cli: Run, tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
@@ -414,3 +415,22 @@ def test_report_command_renders_a_saved_multi_axis_sweep(grid: dict[str, Any], r
     code, _, err = run_cli("report", str(saved), "--html", str(out))
     assert code == 0, err
     assert "chart-sweep-grid-cost" in out.read_text()
+
+
+def test_one_axis_of_text_or_null_values_renders_as_a_grid(run_cli: Run, tmp_path: Path) -> None:
+    """One --vary axis keeps the one-axis JSON keys; values that are not numbers get the grid table and page."""
+    from planner.cli._common import render_rich
+    from planner.report.html import sweep_html
+    from planner.report.sweep import grid_table, one_axis
+
+    code, out, err = run_cli("sweep", str(CHATBOT), "--vary", "constraints.max_gpu_types_per_role=1,null", "-f", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    data = doc["data"]
+    assert data["variable"] == "constraints.max_gpu_types_per_role" and [p["value"] for p in data["points"]] == [1, None]
+    assert doc["inputs"]["vary"]["values"] == [1, None] and not one_axis(data)
+    text = render_rich(grid_table(data))
+    assert "null" in text and "configurations: 1 distinct over 2 of 2 points" in text
+    assert "No chart" in sweep_html(doc)
+    code, table, err = run_cli("sweep", str(CHATBOT), "--vary", "pricing.whole_nodes=false,true", "-j", "1")
+    assert code == 0 and "false" in table and "true" in table, err

@@ -487,7 +487,7 @@ def make_tasks(doc: dict[str, Any], catalog: Catalog, grid: Sequence[Sequence[Se
                 cat = with_provider(cat, d["pricing"]["provider"], f"{origin}: pricing.provider")
             engine = None
             if "engine" in names:
-                cat = select_engine(cat, d.get("engine"), f"{origin}: engine")
+                cat = select_engine(cat, d.get("engine") or cat.default_engine, f"{origin}: engine")
                 engine = cat.engine.label
             for name, value in settings:
                 cat = apply_catalog(cat, name, value)
@@ -672,7 +672,10 @@ def _point_engines(catalog: Catalog, grid: Sequence[Sequence[Setting]]) -> list[
 
     out: list[str | None] = []
     for settings in grid:
-        value = next((v for k, v in settings if k == "engine"), None)
+        if not any(k == "engine" for k, _ in settings):
+            out.append(None)
+            continue
+        value = next(v for k, v in settings if k == "engine") or catalog.default_engine
         label = None
         if isinstance(value, str):
             with contextlib.suppress(PlannerError):

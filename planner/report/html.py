@@ -1122,7 +1122,7 @@ def sweep_html(doc: dict[str, Any]) -> str:
 def grid_html(doc: dict[str, Any]) -> str:
     """The report of a sweep of several axes or scenarios: the points (a column per axis), where the
     configuration changes, and for two axes a chart (:func:`grid_plots`)."""
-    from planner.report.sweep import axis_columns, summary_lines, value_text
+    from planner.report.sweep import axis_cell, axis_columns, summary_lines
 
     data = doc["data"]
     cols = axis_columns(data)
@@ -1133,7 +1133,7 @@ def grid_html(doc: dict[str, Any]) -> str:
         rows.append(
             (
                 _n(i + 1, "d"),
-                *(value_text(p["values"].get(c, p.get("settings", {}).get(c))) for c in cols),
+                *(axis_cell(p, c) for c in cols),
                 _n(p["usd_per_month"]) if ok else (p["status"],),
                 _n(p["num_gpus"], "d") if ok else ("-",),
                 (p.get("configuration_id") or "") if ok else "",

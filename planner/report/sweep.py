@@ -119,9 +119,10 @@ def _configuration_lines(data: dict[str, Any]) -> list[str]:
 
 
 def value_text(value: Any) -> str:
-    """An axis value as tables print it: numbers ``:g``, a list of ids ``a|b``, ``-`` for unset."""
+    """An axis value as tables print it: numbers ``:g``, a list of ids ``a|b``, ``null`` (an optional field
+    unset by the sweep)."""
     if value is None:
-        return "-"
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -129,6 +130,14 @@ def value_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "|".join(str(v) for v in value)
     return str(value)
+
+
+def axis_cell(point: dict[str, Any], column: str) -> str:
+    """A point's value of an axis column; empty for a scenario that leaves the variable as the document has it."""
+    if column in point["values"]:
+        return value_text(point["values"][column])
+    settings = point.get("settings", {})
+    return value_text(settings[column]) if column in settings else ""
 
 
 def axis_columns(data: dict[str, Any]) -> list[str]:
@@ -258,7 +267,7 @@ def grid_table(data: dict[str, Any]) -> Group:
         left = col in ("config", "replicas", *cols)
         t.add_column(col, justify="left" if left else "right", overflow="fold")
     for i, p in enumerate(data["points"]):
-        axis_cells = [value_text(p["values"].get(c, p.get("settings", {}).get(c))) for c in cols]
+        axis_cells = [axis_cell(p, c) for c in cols]
         if p["status"] != "ok":
             t.add_row(str(i + 1), *axis_cells, p["status"], "-", "-", p.get("message", ""), "-")
             continue
@@ -304,7 +313,7 @@ def grid_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
         "|--:|" + "---|" * len(cols) + "--:|--:|---|---|--:|",
     ]
     for i, p in enumerate(data["points"]):
-        cells = " | ".join(_md(value_text(p["values"].get(c, p.get("settings", {}).get(c)))) for c in cols)
+        cells = " | ".join(_md(axis_cell(p, c)) for c in cols)
         if p["status"] != "ok":
             lines.append(f"| {i + 1} | {cells} | {p['status']} | - | - | {_md(p.get('message', ''))} | - |")
             continue
@@ -322,5 +331,6 @@ def one_axis(data: dict[str, Any]) -> bool:
     multi-axis sweeps has no ``axes`` and is one."""
     if "variable" not in data:
         return False
+    numbers = all(isinstance(p.get("value"), (int, float)) and not isinstance(p.get("value"), bool) for p in data["points"])
     axes = data.get("axes")
-    return not axes or axes[0].get("kind", "number") in ("number", "integer")
+    return numbers and (not axes or axes[0].get("kind", "number") in ("number", "integer"))
