@@ -157,7 +157,7 @@ def _canonical(name: str, catalog: Catalog, doc: dict[str, Any] | None, where: s
     try:
         path = parse_path(name, doc, where)
     except InputError as exc:
-        if "." not in name and "[" not in name:  # one word: a misspelt variable as likely as a top-level field
+        if "." not in name and "[" not in name and "is not a field" in exc.message:  # a misspelt variable
             raise InputError(f"{where}: unknown variable {name!r}", hint=_HINT) from None
         raise exc from None
     return path.text, path
@@ -181,7 +181,10 @@ def parse_vary(text: str, catalog: Catalog, doc: dict[str, Any] | None = None) -
         if path is None:
             start, stop = _number(a, "START"), _number(b, "STOP")
         else:
-            start, stop = (float(parse_value(path, x, "--vary")) for x in (a, b))  # type: ignore[arg-type]
+            ends = [parse_value(path, x, "--vary") for x in (a, b)]
+            if any(not isinstance(e, (int, float)) for e in ends):
+                raise InputError(f"--vary {text!r}: a range is START:STOP:STEPS (three numbers)", hint=_HINT)
+            start, stop = float(ends[0]), float(ends[1])
         try:
             steps = int(n)
         except ValueError:

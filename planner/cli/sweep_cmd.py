@@ -35,7 +35,7 @@ class SweepFormat(StrEnum):
 
 def sweep(
     workload_file: Annotated[Path, typer.Argument(metavar="WORKLOAD.yaml", help="Workload document.", dir_okay=False)],
-    vary: Annotated[list[str] | None, typer.Option("--vary", help=VARY_HELP)] = None,
+    vary: Annotated[list[str] | None, typer.Option("--vary", help=VARY_HELP, metavar="NAME=VALUES")] = None,
     scenarios: Annotated[
         Path | None, typer.Option("--scenarios", help=SCENARIOS_HELP, dir_okay=False, metavar="FILE.yaml|FILE.csv")
     ] = None,

@@ -57,9 +57,13 @@ def read_scenarios(path: Path, parse: SettingParser) -> tuple[tuple[Scenario, ..
     for line, row in rows:
         where = f"{path}:{line}"
         name = row.get("name")
+        if isinstance(name, int) and not isinstance(name, bool):
+            name = str(name)  # name: 2027 in YAML
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"{where}: a scenario needs a name")
         name = name.strip()
+        if any(ord(ch) < 32 for ch in name) or len(name) > 128:
+            raise InputError(f"{where}: a scenario name is one line of at most 128 characters")
         if name in seen:
             raise InputError(f"{where}: scenario {name!r} is named twice (first at line {seen[name]})")
         seen[name] = line
