@@ -712,16 +712,19 @@ def change_summary(
     between which the savings against the best co-located baseline change sign (``disaggregation_crossings``:
     ``kind`` starts or stops paying). Each point gets its ``configuration_id``."""
     ids = _config_ids(points)
-    for p in points:
+    by_id: dict[str, list[int]] = {}
+    for i, p in enumerate(points):
         shape = p.get("configuration_shape")
         p["configuration_id"] = ids.get(shape) if p.get("status") == "ok" and shape is not None else None
+        if p["configuration_id"] is not None:
+            by_id.setdefault(p["configuration_id"], []).append(i)
     configurations = []
     for shape, cid in ids.items():
-        members = [i for i, p in enumerate(points) if p["configuration_id"] == cid]
-        covered = {
-            name: [v for k, v in enumerate(value_lists[a]) if any(coords[i][a] == k for i in members)]
-            for a, name in enumerate(names)
-        }
+        members = by_id[cid]
+        covered = {}
+        for a, name in enumerate(names):
+            hit = {coords[i][a] for i in members}
+            covered[name] = [v for k, v in enumerate(value_lists[a]) if k in hit]
         configurations.append(
             {
                 "id": cid,
