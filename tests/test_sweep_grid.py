@@ -178,6 +178,10 @@ def _plan_json(pools: list[dict[str, Any]], keys: list[str]) -> str:
 @pytest.mark.slow
 def test_grid_points_equal_planner_size_of_the_changed_document(grid: dict[str, Any], run_cli: Run, tmp_path: Path) -> None:
     """Points 1 and 4, changed by hand (not through the sweep's code), sized by planner size."""
+    from planner.api import engine_catalog, load_workload_spec, resolve_workload
+    from planner.api.sweep import make_tasks
+
+    catalog = engine_catalog()
     base = yaml.safe_load(SUMMARIZATION.read_text())
     hand = {0: (1.0, 40.0), 3: (6.0, 80.0)}  # rate_rps (one class: its rate), TPOT target
     for index, (rate, tpot) in hand.items():
@@ -187,6 +191,10 @@ def test_grid_points_equal_planner_size_of_the_changed_document(grid: dict[str, 
         point = grid["data"]["points"][index]
         assert point["values"] == {"rate_rps": rate, "classes[0].slo.tpot_p99_ms": tpot}
         size = _size(run_cli, doc, tmp_path, f"p{index}")
+        path = tmp_path / f"p{index}.yaml"
+        hand_workload = resolve_workload(load_workload_spec(path), catalog, str(path))
+        (task,) = make_tasks(_doc(SUMMARIZATION), catalog, [[("rate_rps", rate), ("classes[0].slo.tpot_p99_ms", tpot)]])
+        assert task.workload == hand_workload  # the sweep's document resolves to the hand-changed one
         keys = sorted(point["pools"][0])
         assert _plan_json(point["pools"], keys) == _plan_json(size["pools"], keys)  # byte-equal plan
         assert point["usd_per_month"] == size["cost"]["usd_per_month"]
