@@ -442,3 +442,15 @@ def test_one_axis_of_text_or_null_values_renders_as_a_grid(run_cli: Run, tmp_pat
     assert "No chart" in sweep_html(doc)
     code, table, err = run_cli("sweep", str(CHATBOT), "--vary", "pricing.whole_nodes=false,true", "-j", "1")
     assert code == 0 and "false" in table and "true" in table, err
+
+
+def test_a_growth_axis_warns_that_it_changes_nothing(run_cli: Run) -> None:
+    code, out, err = run_cli(
+        "sweep", str(CHATBOT), "--vary", "growth.months=6,12", "--vary", "growth.per_month_frac=0.05", "-f", "json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert len(doc["warnings"]) == 2 and all("only the --schedule output" in w for w in doc["warnings"])
+    assert err.count("warning: growth.") == 2
+    a, b = doc["data"]["points"]
+    assert a["usd_per_month"] == b["usd_per_month"] and a["configuration_id"] == b["configuration_id"]

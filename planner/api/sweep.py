@@ -799,6 +799,7 @@ class SweepRun:
     inputs: dict[str, Any]
     data: dict[str, Any]  # :func:`sweep`'s result
     files_read: tuple[Path, ...]  # the files the options name (no output may replace them)
+    warnings: tuple[str, ...] = ()  # the envelope's warnings
 
 
 def run_sweep(options: SweepOptions) -> SweepRun:
@@ -837,6 +838,12 @@ def _run_sweep(options: SweepOptions) -> SweepRun:
     names = {a.name for a in axes} | {k for sc in scenarios for k, _ in sc.settings}
     if options.engine is not None and "engine" in names:
         raise InputError("--engine and a swept engine: sweep the engine (engine=a,b) or fix it with --engine, not both")
+    warnings = tuple(
+        f"{name}: the sweep sizes each point for its peak rates, as planner size does without --schedule; "
+        "growth and rate_profile change only the --schedule output, so this variable does not change the points"
+        for name in sorted(names)
+        if name.startswith("growth") or ".rate_profile" in name
+    )
     if "pricing.provider" in names:  # each point picks its own prices: start from the catalog without a provider
         from planner.api.inputs import planning_catalog
         from planner.io.catalog import select_engine
@@ -878,6 +885,7 @@ def _run_sweep(options: SweepOptions) -> SweepRun:
         inputs=inputs,
         data=data,
         files_read=tuple(files),
+        warnings=warnings,
     )
 
 

@@ -84,7 +84,7 @@ def sweep(
             catalog_dirs=tuple(catalog_dir or ()),
         )
     )
-    result = envelope("sweep", "ok", run.inputs, run.data)
+    result = envelope("sweep", "ok", run.inputs, run.data, run.warnings)
     if html_file is not None:  # refused before anything is printed or written
         check_output(html_file, inputs=run.files_read)
     line = engine_line(run.catalog.engine)
