@@ -108,10 +108,7 @@ def sweep_markdown(data: dict[str, Any], engine_line: str | None = None) -> str:
 
 def _configuration_lines(data: dict[str, Any]) -> list[str]:
     """The distinct configurations of a one-axis sweep (a result saved before the summary existed has none)."""
-    if "summary" not in data:
-        return []
-    n = sum(1 for line in summary_lines(data) if not line.startswith("along "))
-    return summary_lines(data)[:n]
+    return configuration_lines(data) if "summary" in data else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,10 +223,9 @@ def _at_text(at: dict[str, Any]) -> str:
     return ", ".join(f"{k}={value_text(v)}" for k, v in at.items())
 
 
-def summary_lines(data: dict[str, Any], limit: int = 8) -> list[str]:
-    """Where the configuration changes across the grid: the distinct configurations with the region each covers,
-    then per axis the values between which the shape changes (others held fixed) and where disaggregation starts or
-    stops paying."""
+def configuration_lines(data: dict[str, Any]) -> list[str]:
+    """The distinct configurations over the grid, each with its id, shape and the region (points, and per axis the
+    values) it covers."""
     summary = data["summary"]
     n_ok = sum(1 for p in data["points"] if p["status"] == "ok")
     lines = [f"configurations: {summary['num_configurations']} distinct over {n_ok} of {len(data['points'])} points with a plan"]
@@ -237,6 +233,15 @@ def summary_lines(data: dict[str, Any], limit: int = 8) -> list[str]:
         region = "; ".join(f"{k} {_values_text(v)}" for k, v in c["values"].items())
         kind = "disaggregated" if c["disaggregated"] else "co-located"
         lines.append(f"  {c['id']} {c['shape']} ({kind}): {c['num_points']} point(s): {region}")
+    return lines
+
+
+def summary_lines(data: dict[str, Any], limit: int = 8) -> list[str]:
+    """Where the configuration changes across the grid: the distinct configurations with the region each covers,
+    then per axis the values between which the shape changes (others held fixed) and where disaggregation starts or
+    stops paying."""
+    summary = data["summary"]
+    lines = configuration_lines(data)
     multi = len(summary["axes"]) > 1
     for axis in summary["axes"]:
         var = axis["variable"]
