@@ -155,7 +155,7 @@ def test_marks_configuration_changes_and_where_disaggregation_starts_paying(run_
     assert any(ch in table for ch in "▁▂▃▄▅▆▇█") and "*" in table and "%" in table
     code, csv_text, _ = run_cli("sweep", str(CHATBOT), "--vary", "rate_rps=1:20:6", "-f", "csv")
     lines = csv_text.splitlines()
-    assert lines[0].startswith("point,variable,value,unit,status,usd_per_month,num_gpus,configuration")
+    assert lines[0].startswith("point,rate_rps,status,usd_per_month,usd_per_hour,num_gpus,configuration_id,configuration,")
     assert len(lines) == 7
 
 

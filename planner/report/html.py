@@ -861,6 +861,42 @@ def sweep_charts(data: dict[str, Any]) -> list[Chart]:
     return [render(p) for p in sweep_plots(data)]
 
 
+MAX_GRID_LINES = len(_MARKERS)  # a two-axis chart draws one line per value of the second axis, at most this many
+
+
+def grid_plots(data: dict[str, Any]) -> list[Plot]:
+    """A sweep of several axes: for exactly two axes whose first is numeric, cost against the first axis with one
+    line per value of the second (at most :data:`MAX_GRID_LINES`); otherwise no chart (the table has every point)."""
+    axes = data["axes"]
+    if len(axes) != 2 or axes[0].get("kind") not in ("number", "integer") or len(axes[1]["values"]) > MAX_GRID_LINES:
+        return []
+    first, second = axes[0]["variable"], axes[1]["variable"]
+    unit = axes[0]["unit"]
+    from planner.report.sweep import value_text
+
+    def cost(fig: Any) -> None:
+        ax = fig.add_subplot()
+        for k, v in enumerate(axes[1]["values"]):
+            pts = [p for p in data["points"] if p["values"][second] == v and p["status"] == "ok"]
+            ax.plot(
+                [p["values"][first] for p in pts],
+                [p["usd_per_month"] for p in pts],
+                marker=_MARKERS[k % len(_MARKERS)],
+                linestyle=_DASHES[k % len(_DASHES)],
+                color=_GREYS[k % 3],
+                label=f"{second} = {value_text(v)}",
+            )
+        _mark_no_plan(ax, sorted({p["values"][first] for p in data["points"] if p["status"] != "ok"}))
+        ax.set_xlabel(f"{first}" + (f" ({unit})" if unit else ""))
+        ax.set_ylabel("cost (USD/month)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"Cost against {first}, one line per {second}")
+        _legend_outside(fig, ax)
+
+    caption = f"Cost (USD/month) against {first}" + (f" ({unit})" if unit else "") + f", one line per value of {second}"
+    return [Plot("chart-sweep-grid-cost", caption, cost, (8.5, 3.4))]
+
+
 # ---------------------------------------------------------------------------------------------
 # The page
 
@@ -1051,8 +1087,12 @@ def size_html(doc: dict[str, Any], sweeps: dict[str, Any] | None, sweeps_engine:
 
 
 def sweep_html(doc: dict[str, Any]) -> str:
-    """The report of a ``planner sweep`` result."""
+    """The report of a ``planner sweep`` result (one axis: charts against it; several: :func:`grid_html`)."""
     data = doc["data"]
+    from planner.report.sweep import one_axis
+
+    if not one_axis(data):
+        return grid_html(doc)
     title = f"planner sweep: {data['variable']} ({data['unit']})"
     rows = []
     for i, p in enumerate(data["points"]):
@@ -1076,4 +1116,44 @@ def sweep_html(doc: dict[str, Any]) -> str:
     parts += [f"<p>{html.escape(line)}</p>" for line in crossing_lines(data)]
     parts.append("<h2>Charts</h2>")
     parts += [_figure(ch) for ch in sweep_charts(data)]
+    return _page(title, parts, [("planner-result", to_json(doc))])
+
+
+def grid_html(doc: dict[str, Any]) -> str:
+    """The report of a sweep of several axes or scenarios: the points (a column per axis), where the
+    configuration changes, and for two axes a chart (:func:`grid_plots`)."""
+    from planner.report.sweep import axis_cell, axis_columns, summary_lines
+
+    data = doc["data"]
+    cols = axis_columns(data)
+    title = f"planner sweep: {', '.join(a['variable'] for a in data['axes'])} ({len(data['points'])} points)"
+    rows = []
+    for i, p in enumerate(data["points"]):
+        ok = p["status"] == "ok"
+        rows.append(
+            (
+                _n(i + 1, "d"),
+                *(axis_cell(p, c) for c in cols),
+                _n(p["usd_per_month"]) if ok else (p["status"],),
+                _n(p["num_gpus"], "d") if ok else ("-",),
+                (p.get("configuration_id") or "") if ok else "",
+                p["configuration"] if ok else p.get("message", ""),
+                ("-",) if not ok or p["savings_frac"] is None else (f"{100 * p['savings_frac']:.1f}%",),
+            )
+        )
+    plots = grid_plots(data)
+    parts = [
+        f'<p class="note">Engine: {html.escape(_engine(doc))}.</p>',
+        "<h2>Points</h2>",
+        _table(("point", *cols, "USD/month", "GPUs", "config", "configuration", "savings"), rows),
+        "<h2>Where the configuration changes</h2>",
+        "<ul>" + "".join(f"<li>{html.escape(line.strip())}</li>" for line in summary_lines(data, limit=50)) + "</ul>",
+    ]
+    if plots:
+        parts.append("<h2>Charts</h2>")
+        parts += [_figure(render(plot)) for plot in plots]
+    else:
+        parts.append(
+            '<p class="note">No chart: a chart is drawn for two axes whose first is numeric; the table has every point.</p>'
+        )
     return _page(title, parts, [("planner-result", to_json(doc))])
