@@ -156,6 +156,7 @@ class TimeUncertainty:
     method: str
     source: str
     as_of: str
+    gpus: tuple[str, ...] = ()  # the GPUs of the rows it was measured on
     held_out_rows: int = 0
     held_out_ttft_log_sigma: float | None = None
     held_out_tpot_log_sigma: float | None = None

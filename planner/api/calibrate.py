@@ -79,6 +79,7 @@ class ServingCalibration:
             "tpot_log_sigma": float(f"{train.tpot_log_sigma:.4g}"),
             "correlation": float(f"{train.correlation:.4g}"),
             "rows": train.rows,
+            "gpus": sorted({e.measurement.gpu for e in self.train if e.measurement.gpu}),
             "fitted_on": f"training split: {self.fitted_on}",
             "method": SPREAD_METHOD,
             "source": source,

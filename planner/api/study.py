@@ -356,6 +356,13 @@ def study_robust(
     )
     nominal = size(workload, catalog, solver=solver, time_limit_s=time_limit_s, baselines=False)  # type: ignore[arg-type]
     shape, summary = configuration(nominal)
+    if unc is not None and factor_sigma_scale > 0 and unc.gpus:
+        other = sorted({p.gpu for p in nominal.plan.deployment.pools} - set(unc.gpus))
+        if other:
+            warnings.append(
+                f"the factor spread was measured on {', '.join(unc.gpus)} rows only: on {', '.join(other)} (in the "
+                "plan) it is an assumption"
+            )
 
     def context(deployment: Deployment | None) -> _Context:
         return _Context(
@@ -528,9 +535,16 @@ def _headroom(
         "probes": sorted(probes, key=lambda p: p["rate_multiplier"]),
     }
     if found is None:
+        ok = [p for p in probes if p["status"] == "ok"]
+        best = max(ok, key=lambda p: (p["attainment_frac"], -p["rate_multiplier"]))
+        out["best_attainment_frac"] = best["attainment_frac"]
+        out["best_rate_multiplier"] = best["rate_multiplier"]
         out["message"] = (
-            f"no rate multiplier up to {MAX_HEADROOM:g} (within the workload's limits) holds the SLOs in "
-            f"{confidence:.0%} of the draws"
+            f"no rate multiplier up to {max(p['rate_multiplier'] for p in ok):g} (within the workload's limits) holds "
+            f"the SLOs in {confidence:.0%} of the draws; the best is {best['attainment_frac']:.1%} at "
+            f"{best['rate_multiplier']:g}x. More replicas of the same GPUs and TP do not fix a draw whose single-request "
+            "latency misses the target (a slow prefill or decode step): faster GPUs or a higher TP would, which this "
+            "search does not vary"
         )
         return out
     result, frac = plans[found]

@@ -470,7 +470,7 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
                 hint="fit one with planner calibrate, or add transferred_from with a note",
             )
         engine_efficiency[engine_id] = efficiency
-    uncertainty = {e: u for e in engines if (u := _uncertainty(raw, e, engine_index)) is not None}
+    uncertainty = {e: u for e in engines if (u := _uncertainty(raw, e, engine_index, gpu_index)) is not None}
     sources = {
         key: domain.Source(id=key, title=s.title, url=s.url, as_of=str(s.as_of), note=s.note)
         for key, s in sorted(raw.sources.items())
@@ -499,7 +499,7 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
     )
 
 
-def _uncertainty(raw: _Raw, engine_id: str, engine_index: IdIndex) -> domain.TimeUncertainty | None:
+def _uncertainty(raw: _Raw, engine_id: str, engine_index: IdIndex, gpu_index: IdIndex) -> domain.TimeUncertainty | None:
     """The engine's measured spread: the last efficiency file of the engine (or without an engine) that has one."""
     out = None
     for path, doc in raw.efficiency:
@@ -515,6 +515,7 @@ def _uncertainty(raw: _Raw, engine_id: str, engine_index: IdIndex) -> domain.Tim
             tpot_log_sigma=u.tpot_log_sigma,
             correlation=u.correlation,
             rows=u.rows,
+            gpus=tuple(gpu_index.resolve(g, f"{path}: uncertainty.gpus") for g in u.gpus),
             fitted_on=u.fitted_on,
             method=u.method,
             source=u.source,

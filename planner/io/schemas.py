@@ -504,6 +504,8 @@ class EfficiencyUncertainty(Strict):
     tpot_log_sigma: LogSigma
     correlation: Annotated[float, Field(ge=-1, le=1), NUMBER]
     rows: Annotated[int, Field(ge=1), WHOLE]
+    gpus: list[CatalogId] = Field(default_factory=list)
+    """The GPUs of the rows it was measured on (on any other GPU of the engine it is an assumption)."""
     fitted_on: str
     method: str
     source: SourceId

@@ -25,7 +25,7 @@ def summary_lines(data: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
     unc = data.get("uncertainty")
     lines = [f"plan at the nominal inputs: {nominal['configuration']}; {_usd(nominal['usd_per_month'])} USD/month"]
     drawn = f"{data['draws']} draws (seed {inputs['seed']}): rates x exp({inputs['rate_error_frac']:g} z)"
-    if unc is not None:
+    if unc is not None and (unc["prefill_log_sigma_used"] > 0 or unc["decode_log_sigma_used"] > 0):
         drawn += (
             f", prefill time x exp({unc['prefill_log_sigma_used']:.3g} z), decode time x "
             f"exp({unc['decode_log_sigma_used']:.3g} z), correlation {unc['correlation']:.2f}"
@@ -43,7 +43,7 @@ def summary_lines(data: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
         else:
             plan = hr["plan"]
             lines.append(
-                f"headroom at {hr['confidence']:.0%} confidence: size for {hr['rate_multiplier']:g} x the forecast rates "
+                f"headroom at {hr['confidence']:.0%} confidence: size for {hr['rate_multiplier']:.3g} x the forecast rates "
                 f"-> {plan['configuration']}, {_usd(plan['usd_per_month'])} USD/month "
                 f"({hr['extra_frac']:+.1%} vs nominal), attainment {hr['attainment_frac']:.1%}"
             )
@@ -84,7 +84,7 @@ def study_table(data: dict[str, Any], inputs: dict[str, Any]) -> Group:
         for probe in hr["probes"]:
             ok = probe["status"] == "ok"
             p.add_row(
-                f"{probe['rate_multiplier']:g}",
+                f"{probe['rate_multiplier']:.4g}",
                 f"{probe['attainment_frac']:.1%}" if ok else "-",
                 _usd(probe.get("usd_per_month")),
                 probe["configuration"] if ok else probe["message"],
@@ -118,7 +118,7 @@ def study_markdown(data: dict[str, Any], inputs: dict[str, Any], line: str) -> s
             ok = probe["status"] == "ok"
             att = f"{probe['attainment_frac']:.1%}" if ok else "-"
             what = probe["configuration"] if ok else probe["message"]
-            out.append(f"| {probe['rate_multiplier']:g} | {att} | {_usd(probe.get('usd_per_month'))} | {what} |")
+            out.append(f"| {probe['rate_multiplier']:.4g} | {att} | {_usd(probe.get('usd_per_month'))} | {what} |")
     return "\n".join(out) + "\n"
 
 
