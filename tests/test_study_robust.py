@@ -79,8 +79,8 @@ def test_no_uncertainty_every_draw_is_the_nominal_plan(chatbot: tuple[Workload, 
         assert row["prefill_time_x"] == row["decode_time_x"] == row["rate_x:chat"] == 1.0
         assert row["meets_slos"] is True
         assert row["ttft_at_slo_ms:chat"] == want_ttft
-    assert data["headroom"]["rate_multiplier"] == 1.0
-    assert data["headroom"]["extra_usd_per_month"] == 0.0
+    assert data["headroom"]["rate"]["multiplier"] == 1.0
+    assert data["headroom"]["rate"]["extra_usd_per_month"] == 0.0
 
 
 def test_a_plan_at_an_infeasible_point_attains_nothing(chatbot: tuple[Workload, Catalog]) -> None:
@@ -132,9 +132,9 @@ def test_headroom_holds_at_its_confidence_on_the_same_draws(chatbot: tuple[Workl
     workload, cat = chatbot
     kw = {"draws": 30, "factor_sigma_scale": 0.0, "rate_error_frac": 0.3, "confidence": 0.99, "seed": 7}
     data = _study(chatbot, **kw)
-    hr = data["headroom"]
+    hr = data["headroom"]["rate"]
     assert data["nominal"]["attainment"]["overall_frac"] < 0.99  # the nominal plan does not hold: a search happened
-    h = hr["rate_multiplier"]
+    h = hr["multiplier"]
     assert h is not None and h > 1.0
     plan = size(scaled_rates(workload, h), cat, baselines=False).plan
     points = draw_points(30, ["chat"], None, rate_error_frac=0.3, rate_correlation=1.0, factor_sigma_scale=0.0, seed=7)
@@ -145,7 +145,7 @@ def test_headroom_holds_at_its_confidence_on_the_same_draws(chatbot: tuple[Workl
     assert held / len(points) >= 0.99
     assert hr["attainment_frac"] == held / len(points)
     assert hr["plan"]["usd_per_month"] > data["nominal"]["usd_per_month"]
-    lower = [p for p in hr["probes"] if p["status"] == "ok" and p["rate_multiplier"] < h]
+    lower = [p for p in hr["probes"] if p["status"] == "ok" and p["multiplier"] < h]
     assert lower and all(p["attainment_frac"] < 0.99 for p in lower)
 
 
@@ -192,7 +192,7 @@ def test_table_says_what_headroom_means(run_cli: Run) -> None:
     code, out, err = run_cli("study", "robust", str(CHATBOT), "--draws", "4", "--jobs", "1", "--factor-sigma-scale", "0")
     assert code == 0, err
     assert "SLO attainment of the nominal plan: 100.0% of draws" in out
-    assert "headroom at 95% confidence: size for 1 x the forecast rates" in out
+    assert "rate headroom at 95% confidence: size for 1 x the forecast rates" in out
     assert "the smallest rate multiplier h >= 1" in out
 
 
@@ -208,6 +208,7 @@ def test_table_says_what_headroom_means(run_cli: Run) -> None:
         (["--factor-sigma-scale", "-1"], "--factor-sigma-scale -1"),
         (["--mode", "fast"], "--mode fast"),
         (["--jobs", "0"], "--jobs 0"),
+        (["--headroom", "cost"], "--headroom 'cost'"),
     ],
 )
 def test_bad_input_is_one_error_line_exit_2(args: list[str], needle: str, run_cli: Run, tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "StudyOptions",
     "StudyRun",
     "draw_points",
+    "parse_headroom",
     "run_study",
     "study_robust",
 ]
@@ -326,6 +327,7 @@ def study_robust(
     rate_correlation: float = 1.0,
     factor_sigma_scale: float = 1.0,
     confidence: float | None = 0.95,
+    headroom: Sequence[HeadroomKind] = ("rate",),
     seed: int = DEFAULT_SEED,
     jobs: int | None = None,
     solver: str = "highs",
@@ -337,6 +339,9 @@ def study_robust(
     from planner.optimize.sizing import size
 
     _check(draws, mode, rate_error_frac, rate_correlation, factor_sigma_scale, confidence, jobs, solver, time_limit_s)
+    for kind in headroom:
+        if kind not in HEADROOM_KINDS:
+            raise InputError(f"--headroom {kind}: use rate, slo or rate,slo")
     names = [c.name for c in workload.classes]
     unc = catalog.engine_uncertainty.get(catalog.engine.id)
     warnings: list[str] = []
@@ -404,7 +409,10 @@ def study_robust(
         }
         rows_out = [{**a, **_csv_row(b, names, "size")} for a, b in zip(rows_out, sized, strict=True)]
     if confidence is not None:
-        data["headroom"] = _headroom(workload, catalog, nominal, fixed, names, confidence, run, solver, time_limit_s)
+        data["headroom"] = {
+            kind: _headroom(kind, workload, catalog, nominal, fixed, names, confidence, run, solver, time_limit_s)
+            for kind in headroom
+        }
     data["rows"] = rows_out
     data["uncertainty"] = _uncertainty_doc(unc, factor_sigma_scale)
     data["notes"] = NOTES
@@ -414,8 +422,10 @@ def study_robust(
 NOTES = {
     "attainment": "a class attains its SLOs in a draw when its TTFT and TPOT at the SLO percentile meet the targets "
     "(with the workload's redundancy spares out, as planner check counts) and no pool it uses is saturated",
-    "headroom": "the smallest rate multiplier h >= 1 such that the plan sized for h x the forecast rates, with the "
-    "nominal factors, attains every class's SLOs in at least the confidence share of the same draws",
+    "headroom_rate": "the smallest rate multiplier h >= 1 such that the plan sized for h x the forecast rates, with "
+    "the nominal factors, attains every class's SLOs in at least the confidence share of the same draws",
+    "headroom_slo": "the smallest h >= 1 such that the plan sized for every TTFT and TPOT target divided by h, with "
+    "the nominal factors, attains the workload's own targets in at least the confidence share of the same draws",
     "factors": "one lognormal multiplier on prefill-phase step time (and the request's fixed latency) and one on "
     "decode-phase step time per draw, shared by every GPU (the spread is the engine-level fit error), correlated as "
     "the measured TTFT and TPOT log ratios are",
@@ -470,7 +480,22 @@ def _csv_row(r: dict[str, Any], names: Sequence[str], kind: str) -> dict[str, An
     }
 
 
+def tightened_targets(workload: Workload, factor: float) -> Workload:
+    """The workload with every class's TTFT and TPOT targets divided by ``factor`` (the SLO-margin search)."""
+    return replace(
+        workload,
+        classes=tuple(
+            replace(c, slo=replace(c.slo, ttft_s=c.slo.ttft_s / factor, tpot_s=c.slo.tpot_s / factor)) for c in workload.classes
+        ),
+    )
+
+
+HeadroomKind = Literal["rate", "slo"]
+HEADROOM_KINDS = ("rate", "slo")
+
+
 def _headroom(
+    kind: HeadroomKind,
     workload: Workload,
     catalog: Catalog,
     nominal: SizeResult,
@@ -481,27 +506,31 @@ def _headroom(
     solver: str,
     time_limit_s: float | None,
 ) -> dict[str, Any]:
-    """Smallest ``h`` in [1, MAX_HEADROOM] whose plan (sized for ``h ×`` the rates) holds the SLOs in ≥ confidence
-    of the draws: 1 if the nominal plan does; else the grid until one holds, then bisection to HEADROOM_TOL."""
+    """Smallest ``h`` in [1, MAX_HEADROOM] whose plan holds the SLOs in ≥ confidence of the draws, the plan sized
+    (nominal factors) for ``h ×`` the rates (``rate``) or for every target divided by ``h`` (``slo``), always
+    evaluated against the workload's own targets: 1 if the nominal plan holds; else the grid until one holds, then
+    bisection to HEADROOM_TOL. Attainment need not be monotone in ``h`` across plans of different shapes: the
+    result is the smallest probe that held, with every probe listed."""
     from planner.optimize.sizing import size
 
     probes: list[dict[str, Any]] = []
     plans: dict[float, tuple[SizeResult, float]] = {}
+    change = scaled_rates if kind == "rate" else tightened_targets
 
     def probe(h: float) -> bool | None:
-        """True/False: the plan for h holds/fails; None: no plan for h meets the workload's limits."""
+        """True/False: the plan for h holds/fails; None: no plan for h meets the targets within the limits."""
         if h == 1.0:
             result, rows = nominal, nominal_rows
         else:
             try:
-                result = size(scaled_rates(workload, h), catalog, solver=solver, time_limit_s=time_limit_s, baselines=False)  # type: ignore[arg-type]
+                result = size(change(workload, h), catalog, solver=solver, time_limit_s=time_limit_s, baselines=False)  # type: ignore[arg-type]
             except InfeasibleError as exc:
-                probes.append({"rate_multiplier": h, "status": "infeasible", "message": exc.message})
+                probes.append({"multiplier": h, "status": "infeasible", "message": exc.message})
                 return None
             rows = run(result.plan.deployment)
         frac = _attainment(rows, names)["overall_frac"]
         plans[h] = (result, frac)
-        probes.append({"rate_multiplier": h, "status": "ok", "attainment_frac": frac, **_plan_doc(result)})
+        probes.append({"multiplier": h, "status": "ok", "attainment_frac": frac, **_plan_doc(result)})
         return bool(frac >= confidence)
 
     found: float | None = None
@@ -529,22 +558,28 @@ def _headroom(
             found = hi
     base = nominal.plan.evaluation.usd_per_month
     out: dict[str, Any] = {
+        "kind": kind,
         "confidence": confidence,
-        "meaning": NOTES["headroom"],
-        "rate_multiplier": found,
-        "probes": sorted(probes, key=lambda p: p["rate_multiplier"]),
+        "meaning": NOTES[f"headroom_{kind}"],
+        "multiplier": found,
+        "probes": sorted(probes, key=lambda p: p["multiplier"]),
     }
     if found is None:
         ok = [p for p in probes if p["status"] == "ok"]
-        best = max(ok, key=lambda p: (p["attainment_frac"], -p["rate_multiplier"]))
+        best = max(ok, key=lambda p: (p["attainment_frac"], -p["multiplier"]))
         out["best_attainment_frac"] = best["attainment_frac"]
-        out["best_rate_multiplier"] = best["rate_multiplier"]
+        out["best_multiplier"] = best["multiplier"]
+        why = (
+            " More replicas of the same GPUs and TP do not fix a draw whose single-request latency misses the target "
+            "(a slow prefill or decode step): faster GPUs or a higher TP might (--headroom slo sizes for tighter targets, "
+            "which picks them)"
+            if kind == "rate"
+            else ""
+        )
         out["message"] = (
-            f"no rate multiplier up to {max(p['rate_multiplier'] for p in ok):g} (within the workload's limits) holds "
+            f"no {kind} multiplier up to {max(p['multiplier'] for p in probes):g} (within the workload's limits) holds "
             f"the SLOs in {confidence:.0%} of the draws; the best is {best['attainment_frac']:.1%} at "
-            f"{best['rate_multiplier']:g}x. More replicas of the same GPUs and TP do not fix a draw whose single-request "
-            "latency misses the target (a slow prefill or decode step): faster GPUs or a higher TP would, which this "
-            "search does not vary"
+            f"{best['multiplier']:g}x.{why}"
         )
         return out
     result, frac = plans[found]
@@ -600,6 +635,7 @@ class StudyOptions:
     rate_correlation: float = 1.0  # 1: one error for every class; 0: independent
     factor_sigma_scale: float = 1.0  # times the engine's measured spread (0: no factor uncertainty)
     confidence: float | None = 0.95  # headroom search (None: none)
+    headroom: str = "rate"  # rate, slo or rate,slo: which headroom searches to run
     seed: int = DEFAULT_SEED
     jobs: int | None = None
     solver: str = "highs"
@@ -622,6 +658,15 @@ class StudyRun:
     files_read: tuple[Path, ...]
 
 
+def parse_headroom(text: str) -> tuple[HeadroomKind, ...]:
+    """``--headroom``: ``rate``, ``slo`` or both, comma-separated (each once, in that order)."""
+    parts = {p.strip() for p in text.split(",") if p.strip()}
+    bad = sorted(parts - set(HEADROOM_KINDS))
+    if bad or not parts:
+        raise InputError(f"--headroom {text!r}: use rate, slo or rate,slo")
+    return tuple(k for k in ("rate", "slo") if k in parts)  # type: ignore[misc]
+
+
 def run_study(options: StudyOptions) -> StudyRun:
     """``planner study robust``: read the workload once, select its catalog and engine, run :func:`study_robust`."""
     from planner.io.sources import reading_once
@@ -639,6 +684,7 @@ def _run_study(o: StudyOptions) -> StudyRun:
         o.draws, o.mode, o.rate_error_frac, o.rate_correlation, o.factor_sigma_scale, o.confidence, o.jobs, o.solver,
         o.time_limit_s,
     )  # fmt: skip
+    parse_headroom(o.headroom)
     path = o.workload_file
     spec = load_workload_spec(path)
     source = read_source(path)
@@ -653,6 +699,7 @@ def _run_study(o: StudyOptions) -> StudyRun:
         rate_correlation=o.rate_correlation,
         factor_sigma_scale=o.factor_sigma_scale,
         confidence=o.confidence,
+        headroom=parse_headroom(o.headroom),
         seed=o.seed,
         jobs=o.jobs,
         solver=o.solver,
@@ -667,6 +714,7 @@ def _run_study(o: StudyOptions) -> StudyRun:
         "rate_correlation": o.rate_correlation,
         "factor_sigma_scale": o.factor_sigma_scale,
         "confidence": o.confidence,
+        "headroom": list(parse_headroom(o.headroom)),
         "seed": o.seed,
         "solver": o.solver,
         "engine": engine_doc(catalog.engine),

@@ -47,6 +47,13 @@ def robust(
             "--confidence", help="Share of draws in which the SLOs must hold for the headroom search (strictly 0 to 1)."
         ),
     ] = 0.95,
+    headroom: Annotated[
+        str,
+        typer.Option(
+            "--headroom",
+            help="Headroom searches: rate (size for h x the rates), slo (size for every target / h) or rate,slo.",
+        ),
+    ] = "rate",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (the same seed gives the same study).")] = 20,
     jobs: Annotated[
         int | None,
@@ -78,6 +85,7 @@ def robust(
             rate_correlation=rate_correlation,
             factor_sigma_scale=factor_sigma_scale,
             confidence=confidence,
+            headroom=headroom,
             seed=seed,
             jobs=jobs,
             solver=solver,

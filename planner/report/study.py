@@ -36,18 +36,18 @@ def summary_lines(data: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
         f"SLO attainment of the nominal plan: {att['overall_frac']:.1%} of draws"
         + (f" ({att['saturated_draws']} draws saturate a pool)" if att["saturated_draws"] else "")
     )
-    hr = data.get("headroom")
-    if hr is not None:
-        if hr["rate_multiplier"] is None:
-            lines.append(f"headroom: {hr['message']}")
+    for kind, hr in (data.get("headroom") or {}).items():
+        what = "the forecast rates" if kind == "rate" else "tighter targets (each divided by it)"
+        if hr["multiplier"] is None:
+            lines.append(f"{kind} headroom: {hr['message']}")
         else:
             plan = hr["plan"]
             lines.append(
-                f"headroom at {hr['confidence']:.0%} confidence: size for {hr['rate_multiplier']:.3g} x the forecast rates "
+                f"{kind} headroom at {hr['confidence']:.0%} confidence: size for {hr['multiplier']:.3g} x {what} "
                 f"-> {plan['configuration']}, {_usd(plan['usd_per_month'])} USD/month "
                 f"({hr['extra_frac']:+.1%} vs nominal), attainment {hr['attainment_frac']:.1%}"
             )
-        lines.append(f"  (headroom: {hr['meaning']})")
+        lines.append(f"  ({kind} headroom: {hr['meaning']})")
     rs = data.get("resized")
     if rs is not None:
         cost = rs["usd_per_month"]
@@ -76,15 +76,15 @@ def study_table(data: dict[str, Any], inputs: dict[str, Any]) -> Group:
         lat = nominal["latency"][name]
         t.add_row(name, f"{frac:.1%}", _ms(lat["ttft_at_slo_ms"]), _ms(lat["tpot_at_slo_ms"]))
     parts.append(t)
-    hr = data.get("headroom")
-    if hr is not None and hr["probes"]:
-        p = Table(title="headroom search (plans sized for h x the forecast rates, evaluated on the same draws)")
+    for kind, hr in (data.get("headroom") or {}).items():
+        sized = "h x the forecast rates" if kind == "rate" else "every target / h"
+        p = Table(title=f"{kind} headroom search (plans sized for {sized}, evaluated on the same draws)")
         for col in ("h", "attainment", "USD/month", "configuration"):
             p.add_column(col, justify="left" if col == "configuration" else "right")
         for probe in hr["probes"]:
             ok = probe["status"] == "ok"
             p.add_row(
-                f"{probe['rate_multiplier']:.4g}",
+                f"{probe['multiplier']:.4g}",
                 f"{probe['attainment_frac']:.1%}" if ok else "-",
                 _usd(probe.get("usd_per_month")),
                 probe["configuration"] if ok else probe["message"],
@@ -110,15 +110,14 @@ def study_markdown(data: dict[str, Any], inputs: dict[str, Any], line: str) -> s
     for name, frac in nominal["attainment"]["by_class"].items():
         lat = nominal["latency"][name]
         out.append(f"| {name} | {frac:.1%} | {_ms(lat['ttft_at_slo_ms'])} | {_ms(lat['tpot_at_slo_ms'])} |")
-    hr = data.get("headroom")
-    if hr is not None and hr["probes"]:
-        out.append("\n| h | attainment | USD/month | configuration |")
+    for kind, hr in (data.get("headroom") or {}).items():
+        out.append(f"\n{kind} headroom search:\n\n| h | attainment | USD/month | configuration |")
         out.append("|---:|---:|---:|---|")
         for probe in hr["probes"]:
             ok = probe["status"] == "ok"
             att = f"{probe['attainment_frac']:.1%}" if ok else "-"
             what = probe["configuration"] if ok else probe["message"]
-            out.append(f"| {probe['rate_multiplier']:.4g} | {att} | {_usd(probe.get('usd_per_month'))} | {what} |")
+            out.append(f"| {probe['multiplier']:.4g} | {att} | {_usd(probe.get('usd_per_month'))} | {what} |")
     return "\n".join(out) + "\n"
 
 
