@@ -214,6 +214,7 @@ def _gpus_by_pool(result: SizeResult) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------ execution
 
 
+# EXECUTOR: replace with planner.api.executor.execute (same signature; this local stand-in then goes)
 def execute(
     points: Sequence[dict[str, Any]],
     fn: Callable[[dict[str, Any]], dict[str, Any]],
@@ -227,8 +228,8 @@ def execute(
     keys: Sequence[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run ``fn`` on every point, rows in point order (a local stand-in: serial, or local processes).
-    # EXECUTOR: replace with planner.api.executor.execute"""
+    """Run ``fn`` on every point, rows in point order (a local stand-in for the shared executor: serial, or local
+    processes, one per ``jobs``; ``init(*init_args)`` runs once in each worker)."""
     from planner.api.sweep import _abandon, _signals_blocked, cpu_count
 
     del address, run_dir, keys  # the shared executor's resumable run directory and Ray address
@@ -361,6 +362,7 @@ def study_robust(
     )
     nominal = size(workload, catalog, solver=solver, time_limit_s=time_limit_s, baselines=False)  # type: ignore[arg-type]
     shape, summary = configuration(nominal)
+    warnings += [w for w in nominal.warnings if w not in warnings]  # the nominal plan's own (price basis, transfers)
     if unc is not None and factor_sigma_scale > 0 and unc.gpus:
         other = sorted({p.gpu for p in nominal.plan.deployment.pools} - set(unc.gpus))
         if other:
@@ -381,6 +383,7 @@ def study_robust(
         )
 
     def run(deployment: Deployment | None) -> list[dict[str, Any]]:
+        # EXECUTOR: replace with planner.api.executor.execute (and pass backend/address through)
         return execute(points, _run_point, init=_init, init_args=(context(deployment),), jobs=jobs)
 
     data: dict[str, Any] = {"mode": mode, "draws": draws, "nominal": _plan_doc(nominal)}
