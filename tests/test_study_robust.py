@@ -215,3 +215,54 @@ def test_bad_input_is_one_error_line_exit_2(args: list[str], needle: str, run_cl
     out = tmp_path / "out.json"
     assert_input_error(run_cli("study", "robust", str(CHATBOT), *args, "-o", str(out)), needle)
     assert not out.exists()
+
+
+SILICON = REPO / "catalogs" / "measurements" / "aiconfigurator" / "silicon_sample_dense.csv"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
+def test_the_committed_spread_is_the_profiles_measured_one(engine: str) -> None:
+    """The catalog's uncertainty block is what the committed profile's errors on the training rows give (no refit):
+    re-measured here, every figure, so a hand-edited number fails."""
+    import yaml
+
+    cal = api.calibrate_serving([SILICON], engine=engine, refit=False)
+    doc = cal.uncertainty_doc("aiconfigurator-core-0-12-0", "2026-09")
+    committed = yaml.safe_load((REPO / "catalogs" / "efficiency" / f"{engine}.yaml").read_text())["uncertainty"]
+    committed["as_of"] = str(committed["as_of"])
+    assert doc == committed
+    assert all(e.measurement.model in api.TRAINING_MODELS for e in cal.train)
+    assert not any(e.measurement.model in api.TRAINING_MODELS for e in cal.held_out)
+
+
+@pytest.mark.slow
+def test_calibrate_fit_serving_writes_a_spread_the_study_uses(tmp_path: Path, run_cli: Run) -> None:
+    import re
+
+    lines = SILICON.read_text().splitlines()
+    train = [ln for ln in lines[1:] if re.search(r"8b_instruct_fp8_h200_sxm_vllm_agg_", ln.split(",")[0])][:6]
+    assert len(train) == 6
+    csv_path = tmp_path / "silicon.csv"
+    csv_path.write_text("\n".join([lines[0], *train]) + "\n")
+    overlay = tmp_path / "mine"
+    overlay.mkdir()
+    code, _, err = run_cli(
+        "calibrate", "fit", "--serving", str(csv_path), "--engine", "vllm", "--as-of", "2026-12-02",
+        "--source", "aiconfigurator-core-0-12-0", "--write", str(overlay / "efficiency.yaml"),
+    )  # fmt: skip
+    assert code == 0, err
+    cat = api.load_catalog([overlay])
+    u = cat.engine_uncertainty["vllm"]
+    assert u.rows == 6 and u.held_out_rows == 0 and u.as_of == "2026-12-02"
+    assert u.gpus == ("h200-sxm",)
+    assert u != catalog_spread()
+    code, out, err = run_cli(
+        "study", "robust", str(CHATBOT), "--draws", "3", "--jobs", "1", "--catalog-dir", str(overlay), "-f", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["data"]["uncertainty"]["rows"] == 6
+
+
+def catalog_spread() -> Any:
+    return api.load_catalog().engine_uncertainty["vllm"]

@@ -362,7 +362,8 @@ def study_robust(
     )
     nominal = size(workload, catalog, solver=solver, time_limit_s=time_limit_s, baselines=False)  # type: ignore[arg-type]
     shape, summary = configuration(nominal)
-    warnings += [w for w in nominal.warnings if w not in warnings]  # the nominal plan's own (price basis, transfers)
+    # The nominal plan's own warnings (price basis, transferred factors), but those about baselines: none was sized.
+    warnings += [w for w in nominal.warnings if w not in warnings and "co-located baseline" not in w]
     if unc is not None and factor_sigma_scale > 0 and unc.gpus:
         other = sorted({p.gpu for p in nominal.plan.deployment.pools} - set(unc.gpus))
         if other:
