@@ -156,6 +156,9 @@ def test_size_mode_without_uncertainty_resizes_to_the_nominal_plan(chatbot: tupl
     assert rs["feasible_draws"] == 3
     assert rs["usd_per_month"]["p5"] == rs["usd_per_month"]["p95"] == data["nominal"]["usd_per_month"]
     assert rs["configuration_changed_frac"] == 0.0 and rs["plan_changed_frac"] == 0.0
+    nominal_gpus = data["nominal"]["gpus"]
+    assert {k: v["p50"] for k, v in rs["gpus_by_pool"].items()} == nominal_gpus
+    assert sum(nominal_gpus.values()) == rs["num_gpus"]["p50"]
 
 
 @pytest.mark.slow
@@ -186,6 +189,12 @@ def test_csv_has_one_row_per_draw(run_cli: Run) -> None:
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["draw"] for r in rows] == ["1", "2", "3", "4"]
     assert {"prefill_time_x", "decode_time_x", "rate_x:chat", "meets_slos", "ttft_at_slo_ms:chat", "engine"} <= set(rows[0])
+
+
+def test_markdown_has_the_class_table(run_cli: Run) -> None:
+    code, out, err = run_cli("study", "robust", str(CHATBOT), "--draws", "3", "--jobs", "1", "-f", "markdown")
+    assert code == 0, err
+    assert out.startswith("# planner study robust\n") and "| chat | " in out and "rate headroom search:" in out
 
 
 def test_table_says_what_headroom_means(run_cli: Run) -> None:

@@ -405,6 +405,9 @@ def study_robust(
             "error_draws": sum(1 for r in sized if r["status"] == "error"),
             "usd_per_month": _quantiles([r["usd_per_month"] for r in ok]) if ok else None,
             "num_gpus": _quantiles([r["num_gpus"] for r in ok]) if ok else None,
+            "gpus_by_pool": {
+                pool: _quantiles([r["gpus"].get(pool, 0) for r in ok]) for pool in sorted({k for r in ok for k in r["gpus"]})
+            },
             "configuration_changed_frac": sum(1 for r in ok if r["configuration_changed"]) / draws,
             "plan_changed_frac": sum(1 for r in ok if r["plan_changed"]) / draws,
             "configurations": [
@@ -528,7 +531,7 @@ def _headroom(
         else:
             try:
                 result = size(change(workload, h), catalog, solver=solver, time_limit_s=time_limit_s, baselines=False)  # type: ignore[arg-type]
-            except InfeasibleError as exc:
+            except (InfeasibleError, InputError) as exc:  # InputError: a rate past what one class may size for
                 probes.append({"multiplier": h, "status": "infeasible", "message": exc.message})
                 return None
             rows = run(result.plan.deployment)

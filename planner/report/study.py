@@ -15,6 +15,10 @@ def _ms(q: dict[str, Any] | None) -> str:
     return " / ".join("inf" if v is None else f"{v:,.1f}" for v in (q["p5"], q["p50"], q["p95"]))
 
 
+def _count(q: dict[str, Any]) -> str:
+    return " / ".join(f"{v:g}" for v in (q["p5"], q["p50"], q["p95"]))
+
+
 def _usd(v: float | None) -> str:
     return "-" if v is None else f"{v:,.0f}"
 
@@ -91,6 +95,14 @@ def study_table(data: dict[str, Any], inputs: dict[str, Any]) -> Group:
             )
         parts.append(p)
     rs = data.get("resized")
+    if rs is not None and rs["gpus_by_pool"]:
+        g = Table(title="GPUs of the re-sized draws (p5 / p50 / p95; 0 where a draw's plan has no such pool)")
+        g.add_column("pool")
+        g.add_column("GPUs", justify="right")
+        g.add_row("all", _count(rs["num_gpus"]))
+        for pool, q in rs["gpus_by_pool"].items():
+            g.add_row(pool, _count(q))
+        parts.append(g)
     if rs is not None and rs["configurations"]:
         c = Table(title="configurations of the re-sized draws")
         c.add_column("draws", justify="right")
