@@ -271,7 +271,20 @@ def test_calibrate_fit_serving_writes_a_spread_the_study_uses(tmp_path: Path, ru
     )
     assert code == 0, err
     assert json.loads(out)["data"]["uncertainty"]["rows"] == 6
+    assert "factors not fitted with the overheads" not in err  # the overlay's spread is of its own factors
 
 
 def catalog_spread() -> Any:
     return api.load_catalog().engine_uncertainty["vllm"]
+
+
+def test_factors_fitted_elsewhere_make_the_spread_an_assumption(chatbot: tuple[Workload, Catalog]) -> None:
+    workload, cat = chatbot
+    _, plain = study_robust(workload, cat, draws=2, jobs=1, confidence=None)
+    assert not any("factors not fitted with the overheads" in w for w in plain)
+    assert any("measured on h100-sxm, h200-sxm rows only: on a100-sxm-80gb" in w for w in plain)
+    mine = replace(cat, efficiency={g: replace(e, fitted_on="my own step times") for g, e in cat.efficiency.items()})
+    _, warned = study_robust(workload, mine, draws=2, jobs=1, confidence=None)
+    assert any(w.startswith("a100-sxm-80gb, h100-sxm: factors not fitted with the overheads") for w in warned), warned
+    _, off = study_robust(workload, mine, draws=2, jobs=1, confidence=None, factor_sigma_scale=0.0)
+    assert not any("spread" in w for w in off)

@@ -58,12 +58,13 @@ __all__ = [
 MAX_DRAWS = 10_000
 """Most draws one study takes (a size-mode draw is a whole sizing run: about seconds each on this machine)."""
 MAX_HEADROOM = 4.0
-"""The largest rate multiplier the headroom search sizes for."""
+"""The largest multiplier the headroom searches size for (rates times it, or targets divided by it)."""
 HEADROOM_GRID = (1.1, 1.25, 1.5, 2.0, 3.0, MAX_HEADROOM)
 """The multipliers tried above 1 until one holds; then bisection between the last that failed and it."""
 HEADROOM_TOL = 0.01
-"""Bisection stops when the bracket is this narrow (rate multiplier)."""
+"""Bisection stops when the bracket is this narrow (multiplier)."""
 DEFAULT_SEED = 20
+"""``--seed`` when none is given: a fixed seed, so a study repeats byte for byte."""
 MAX_JOBS = 1024
 Mode = Literal["evaluate", "size"]
 
@@ -364,12 +365,20 @@ def study_robust(
     shape, summary = configuration(nominal)
     # The nominal plan's own warnings (price basis, transferred factors), but those about baselines: none was sized.
     warnings += [w for w in nominal.warnings if w not in warnings and "co-located baseline" not in w]
-    if unc is not None and factor_sigma_scale > 0 and unc.gpus:
-        other = sorted({p.gpu for p in nominal.plan.deployment.pools} - set(unc.gpus))
+    if unc is not None and factor_sigma_scale > 0:
+        plan_gpus = sorted({p.gpu for p in nominal.plan.deployment.pools})
+        other = [g for g in plan_gpus if unc.gpus and g not in unc.gpus]
         if other:
             warnings.append(
                 f"the factor spread was measured on {', '.join(unc.gpus)} rows only: on {', '.join(other)} (in the "
                 "plan) it is an assumption"
+            )
+        rows = unc.fitted_on.removeprefix("training split: ")
+        refitted = [g for g in plan_gpus if rows not in catalog.efficiency[g].for_precision(workload.precision).fitted_on]
+        if refitted:
+            warnings.append(
+                f"{', '.join(refitted)}: factors not fitted with the overheads the spread was measured for ({rows}); "
+                "the spread is an assumption for them (a calibrate fit --serving --write overlay carries its own)"
             )
 
     def context(deployment: Deployment | None) -> _Context:
