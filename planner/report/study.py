@@ -40,6 +40,8 @@ def summary_lines(data: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
         f"SLO attainment of the nominal plan: {att['overall_frac']:.1%} of draws"
         + (f" ({att['saturated_draws']} draws saturate a pool)" if att["saturated_draws"] else "")
     )
+    u = nominal["max_utilization_frac"]
+    lines.append(f"busiest pool's utilization over the draws: p5 {u['p5']:.0%}, p50 {u['p50']:.0%}, p95 {u['p95']:.0%}")
     for kind, hr in (data.get("headroom") or {}).items():
         what = "the forecast rates" if kind == "rate" else "tighter targets (each divided by it)"
         if hr["multiplier"] is None:
