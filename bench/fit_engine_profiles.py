@@ -4,6 +4,7 @@ measurements, end to end, and print what the fit saw.
     pip download aiconfigurator-core==0.12.0 --no-deps -d /tmp/aic && unzip -q /tmp/aic/*.whl -d /tmp/aic/x
     python bench/fit_engine_profiles.py --tables /tmp/aic/x/aiconfigurator_core/systems/data [--engine vllm] [--dry-run]
     python bench/fit_engine_profiles.py --overheads-only [--engine vllm]   # after a change to the serving model
+    python bench/fit_engine_profiles.py --uncertainty-only [--engine vllm] # the spread alone, every factor kept
 
 1. Kernel factors per (GPU, precision) from the engine's per-op latency tables in aiconfigurator-core
    0.12.0 (Apache-2.0): ``planner calibrate fit --op-tables`` (:func:`planner.api.fit_op_tables`).
@@ -11,6 +12,9 @@ measurements, end to end, and print what the fit saw.
    set for the engine, on the TRAINING split of the serving measurements
    (catalogs/measurements/aiconfigurator/silicon_sample_dense.csv: the rows of Llama-3.1-8B and
    Qwen3-32B; :func:`planner.api.calibrate_serving`). Held-out rows are printed, never fitted on.
+   The spread of the fitted profile on those training rows (robust one-sigma of ln predicted/measured of the
+   mean TTFT and TPOT, and their correlation) is written as the file's ``uncertainty`` block, the held-out
+   rows' spread beside it as a check (``planner study robust`` draws from the training figures).
 3. GPUs the tables lack borrow the nearest GPU's set (``transferred_from``, with a note).
 
 The package is needed only here, never at run time: the result is committed.
@@ -86,6 +90,8 @@ def pct(values: list[float]) -> str:
     return f"{100 * statistics.median(abs(v) for v in values):5.1f}%"
 
 
+OVERHEADS_SOURCE = "aiconfigurator-core-0-12-0"  # the silicon sample's source id (sources.yaml) and date
+OVERHEADS_AS_OF = "2026-09"
 OVERHEADS_NOTE = " The overheads are the engine's (one set for every GPU), fitted end to end."
 
 
@@ -134,20 +140,33 @@ def build(engine: str, tables: Path | None, dry_run: bool) -> None:
                     out[block].pop("note", None)
             return out
 
-        def document(overheads: dict[str, float], extra: str) -> dict[str, Any]:
+        def document(overheads: dict[str, float], extra: str, uncertainty: dict[str, Any] | None = None) -> dict[str, Any]:
             entries = {gpu: with_overheads(e, overheads, extra) for gpu, e in kernels.items()}
             for gpu, (donor, why) in TRANSFERS.items():
                 if gpu not in entries and donor in entries:
                     entries[gpu] = {"transferred_from": donor, "note": why}
-            return {"schema_version": 1, "engine": engine, "efficiency": dict(sorted(entries.items()))}
+            doc = {"schema_version": 1, "engine": engine, "efficiency": dict(sorted(entries.items()))}
+            if uncertainty is not None:
+                doc["uncertainty"] = uncertainty
+            return doc
 
         seed_dir = Path(tmp) / "seed"
         seed_dir.mkdir()
         (seed_dir / "efficiency.yaml").write_text(yaml.safe_dump(document(start, ""), sort_keys=False))
         cal = api.calibrate_serving([SILICON], engine=engine, catalog_dirs=[seed_dir])
-    doc = document(cal.overheads, cal.fitted_on)
+    # The spread of the fitted profile on the TRAINING rows (what `planner study robust` draws from); the held-out
+    # rows' spread is written beside it as a check and never used to set it.
+    uncertainty = cal.uncertainty_doc(OVERHEADS_SOURCE, OVERHEADS_AS_OF)
+    doc = document(cal.overheads, cal.fitted_on, uncertainty)
     validate_efficiency_doc(doc)
     print(f"{engine}: overheads " + ", ".join(f"{k} {v:.4g}" for k, v in cal.overheads.items()))
+    if uncertainty is not None:
+        ho = uncertainty.get("held_out", {})
+        print(
+            f"  spread (ln predicted/measured, robust one-sigma): training TTFT {uncertainty['ttft_log_sigma']:.3f} "
+            f"TPOT {uncertainty['tpot_log_sigma']:.3f} corr {uncertainty['correlation']:+.2f}; held out TTFT "
+            f"{ho.get('ttft_log_sigma', float('nan')):.3f} TPOT {ho.get('tpot_log_sigma', float('nan')):.3f}"
+        )
     for name, errs in (("training", cal.train), ("held out", cal.held_out)):
         print(
             f"  {name:9s} {len(errs):4d} rows  TTFT median |err| {pct([e.ttft_rel_error for e in errs])}"
@@ -165,17 +184,45 @@ def build(engine: str, tables: Path | None, dry_run: bool) -> None:
     print(f"  wrote {out.relative_to(ROOT)}")
 
 
+def write_uncertainty(engine: str, dry_run: bool) -> None:
+    """Measure the committed profile's spread on the training rows (and, as a check, the held-out rows) without
+    refitting anything, and write it as the file's ``uncertainty`` block, every other byte kept."""
+    cal = api.calibrate_serving([SILICON], engine=engine, refit=False)
+    uncertainty = cal.uncertainty_doc(OVERHEADS_SOURCE, OVERHEADS_AS_OF)
+    assert uncertainty is not None
+    ho = uncertainty.get("held_out", {})
+    print(
+        f"{engine}: spread of the committed profile (ln predicted/measured, robust one-sigma): training "
+        f"{uncertainty['rows']} rows TTFT {uncertainty['ttft_log_sigma']:.3f} TPOT {uncertainty['tpot_log_sigma']:.3f} "
+        f"corr {uncertainty['correlation']:+.2f}; held out {ho.get('rows', 0)} rows TTFT "
+        f"{ho.get('ttft_log_sigma', float('nan')):.3f} TPOT {ho.get('tpot_log_sigma', float('nan')):.3f}"
+    )
+    path = ROOT / "catalogs/efficiency" / f"{engine}.yaml"
+    text = path.read_text().split("\nuncertainty:\n")[0].rstrip("\n") + "\n"
+    block = yaml.dump({"uncertainty": uncertainty}, Dumper=_Dumper, sort_keys=False, width=110)
+    validate_efficiency_doc({**yaml.safe_load(text), **yaml.safe_load(block)})
+    if not dry_run:
+        path.write_text(text + block)
+        print(f"  wrote the uncertainty block of {path.relative_to(ROOT)}")
+
+
 def main() -> int:
     os.chdir(ROOT)  # the catalogs name the measurements by their path in the repository
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--tables", type=Path, help="aiconfigurator_core/systems/data of aiconfigurator-core 0.12.0")
     src.add_argument("--overheads-only", action="store_true", help="keep the committed kernel factors, refit only the overheads")
+    src.add_argument(
+        "--uncertainty-only", action="store_true", help="keep every committed factor, measure and write only its spread"
+    )
     ap.add_argument("--engine", action="append", choices=("vllm", "sglang", "trtllm"))
     ap.add_argument("--dry-run", action="store_true", help="print the fit, write nothing")
     args = ap.parse_args()
     for engine in args.engine or ("vllm", "sglang", "trtllm"):
-        build(engine, args.tables, args.dry_run)
+        if args.uncertainty_only:
+            write_uncertainty(engine, args.dry_run)
+        else:
+            build(engine, args.tables, args.dry_run)
     return 0
 
 

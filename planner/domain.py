@@ -142,6 +142,28 @@ class Efficiency:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TimeUncertainty:
+    """How far an engine profile's predictions stray from measurements: the one-sigma of ln(predicted/measured) of
+    the mean TTFT and the mean TPOT of serving-benchmark rows (a robust scale about zero, so a bias of the fit
+    counts), and the correlation of the two, measured on the rows the profile was fitted on (``fitted_on``); the
+    same figures on rows not fitted on (``held_out_*``) are a check, never used to draw."""
+
+    ttft_log_sigma: float
+    tpot_log_sigma: float
+    correlation: float
+    rows: int
+    fitted_on: str
+    method: str
+    source: str
+    as_of: str
+    gpus: tuple[str, ...] = ()  # the GPUs of the rows it was measured on
+    held_out_rows: int = 0
+    held_out_ttft_log_sigma: float | None = None
+    held_out_tpot_log_sigma: float | None = None
+    checked_on: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSpec:
     """Architecture figures of one transformer (from its published config)."""
 
@@ -392,6 +414,10 @@ class Catalog:
     speculative: Mapping[str, SpeculativeDefaults] = field(default_factory=dict)  # method -> published defaults
     network_components: Mapping[str, NetworkComponent] = field(default_factory=dict)  # id -> priced part
     network: NetworkSpec = field(default_factory=NetworkSpec)
+    engine_uncertainty: Mapping[str, TimeUncertainty] = field(default_factory=dict)  # engine -> measured spread
+    time_scale: tuple[float, float] = (1.0, 1.0)
+    """(prefill, decode) multipliers on every step time of every replica built from this catalog: 1 everywhere but in
+    the draws of ``planner study robust`` (:attr:`planner.perf.roofline.Hardware.prefill_time_scale`)."""
 
     def default_price(self, gpu: str) -> GpuPrice | None:
         for price in self.prices:

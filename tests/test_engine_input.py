@@ -238,6 +238,8 @@ def test_catalog_show_engine(run_cli: Run, catalog: Catalog) -> None:
     a100 = next(line for line in out.splitlines() if "a100-pcie-80gb" in line and "transferred" in line)
     assert "transferred from" in a100  # the donor's name may fold onto the cell's next line
     assert (sets := data["efficiency"]["b200"])["fp4"] is not None and sets["fp4"]["status"] == "fitted"
+    assert data["uncertainty"]["ttft_log_sigma"] == catalog.engine_uncertainty["vllm"].ttft_log_sigma
+    assert "measured spread (one-sigma of ln predicted/measured, 114 training rows)" in out
     assert_input_error(run_cli("catalog", "show", "sglangg"), "sglang")
 
 

@@ -136,6 +136,7 @@ from planner.api.size import (
     size_schedule,
     size_sweeps,
 )
+from planner.api.study import StudyOptions, StudyRun, run_study, study_robust
 from planner.api.sweep import (
     MAX_JOBS,
     MAX_POINTS,
@@ -253,6 +254,8 @@ __all__ = [
     "SizeOptions",
     "SizeRun",
     "SolverName",
+    "StudyOptions",
+    "StudyRun",
     "SweepOptions",
     "SweepRun",
     "Task",
@@ -310,6 +313,7 @@ __all__ = [
     "run_serve",
     "run_simulate",
     "run_size",
+    "run_study",
     "run_sweep",
     "run_trace_synth",
     "serve_replica",
@@ -320,6 +324,7 @@ __all__ = [
     "size_engines",
     "size_schedule",
     "size_sweeps",
+    "study_robust",
     "synth_spec",
     "synth_trace",
     "workload_catalog",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -66,6 +66,36 @@ class ServingCalibration:
     held_out: tuple[ServeError, ...]
     skipped: tuple[tuple[ServingMeasurement, str], ...]  # rows the serving model cannot represent, and why
 
+    def uncertainty_doc(self, source: str, as_of: str) -> dict[str, Any] | None:
+        """The ``uncertainty`` block of an efficiency file: the spread on the TRAINING rows (what the study draws
+        from) and, as a check, on the held-out rows (:func:`planner.calibrate.engine_fit.spread`)."""
+        from planner.calibrate.engine_fit import SPREAD_METHOD, spread
+
+        train = spread(self.train)
+        if train is None:
+            return None
+        doc: dict[str, Any] = {
+            "ttft_log_sigma": float(f"{train.ttft_log_sigma:.4g}"),
+            "tpot_log_sigma": float(f"{train.tpot_log_sigma:.4g}"),
+            "correlation": float(f"{train.correlation:.4g}"),
+            "rows": train.rows,
+            "gpus": sorted({e.measurement.gpu for e in self.train if e.measurement.gpu}),
+            "fitted_on": f"training split: {self.fitted_on}",
+            "method": SPREAD_METHOD,
+            "source": source,
+            "as_of": as_of,
+        }
+        held = spread(self.held_out)
+        if held is not None:
+            models = sorted({e.measurement.raw_model for e in self.held_out})
+            doc["held_out"] = {
+                "rows": held.rows,
+                "ttft_log_sigma": float(f"{held.ttft_log_sigma:.4g}"),
+                "tpot_log_sigma": float(f"{held.tpot_log_sigma:.4g}"),
+                "checked_on": f"{held.rows} held-out {self.engine.id} rows of {', '.join(models)} (not fitted on)",
+            }
+        return doc
+
 
 def serving_cases(
     rows: Sequence[ServingMeasurement], cat: Catalog
@@ -124,9 +154,11 @@ def calibrate_serving(
     catalog: Catalog | None = None,
     catalog_dirs: Sequence[Path] = (),
     fit_models: Sequence[str] = TRAINING_MODELS,
+    refit: bool = True,
 ) -> ServingCalibration:
     """Fit ``engine``'s overheads (one set over every GPU and precision) on the rows of ``fit_models``
-    (the training split), each row keeping its GPU's kernel factors, and report the other models' rows apart."""
+    (the training split), each row keeping its GPU's kernel factors, and report the other models' rows apart.
+    ``refit=False`` fits nothing: the catalog's profile as it is, with its errors on both splits."""
     from planner.calibrate.engine_fit import errors, fit_serving, set_overheads
     from planner.io.silicon import read_silicon
 
@@ -141,13 +173,17 @@ def calibrate_serving(
     held = [c for c in flat if c.measurement.model not in train_ids]
     if not train:
         raise InputError(f"no {cat.engine.id} rows of {', '.join(sorted(train_ids))} that the serving model represents")
+    if refit is False:  # the profile as it is: its error on the rows (profile_spread)
+        return ServingCalibration(
+            engine=cat.engine,
+            overheads={},
+            fitted_on=_rows_text(train, cat),
+            train=errors(train),
+            held_out=errors(held),
+            skipped=tuple(skipped),
+        )
     overheads, train_errors = fit_serving(train)
-    files = sorted({_shown_path(c.measurement.origin.rsplit(":", 1)[0]) for c in train})
-    by_set = sorted({(c.measurement.gpu or "", c.replica.precision) for c in train})
-    fitted_on = (
-        f"{', '.join(files)}: {len(train)} {cat.engine.id} rows of {', '.join(sorted({c.measurement.raw_model for c in train}))} "
-        f"({', '.join(f'{g} {p}' for g, p in by_set)}; TP {'/'.join(str(t) for t in sorted({c.measurement.tp for c in train}))})"
-    )
+    fitted_on = _rows_text(train, cat)
     held_errors = tuple(
         e for c in held for e in errors([c], set_overheads(c.replica.hw.efficiency.for_precision(c.replica.precision), overheads))
     )
@@ -158,6 +194,15 @@ def calibrate_serving(
         train=train_errors,
         held_out=held_errors,
         skipped=tuple(skipped),
+    )
+
+
+def _rows_text(train: Sequence[ServeCase], cat: Catalog) -> str:
+    files = sorted({_shown_path(c.measurement.origin.rsplit(":", 1)[0]) for c in train})
+    by_set = sorted({(c.measurement.gpu or "", c.replica.precision) for c in train})
+    return (
+        f"{', '.join(files)}: {len(train)} {cat.engine.id} rows of {', '.join(sorted({c.measurement.raw_model for c in train}))} "
+        f"({', '.join(f'{g} {p}' for g, p in by_set)}; TP {'/'.join(str(t) for t in sorted({c.measurement.tp for c in train}))})"
     )
 
 
@@ -526,7 +571,7 @@ def _fit_serving(o: CalibrateFitOptions) -> CalibrateFitRun:
             raise InputError("--write with --serving: give --as-of YYYY-MM-DD (the date of the measurements)")
         write_engine_overheads(
             o.write, cal.engine.id, cat.engine_efficiency[cal.engine.id], cal.overheads, cal.fitted_on,
-            source=o.source, as_of=o.as_of, inputs=tuple(files),
+            source=o.source, as_of=o.as_of, inputs=tuple(files), uncertainty=cal.uncertainty_doc(o.source, o.as_of),
         )  # fmt: skip
     inputs: dict[str, object] = {"serving": [str(f) for f in files], "engine": cal.engine.id, "fit_models": models}
     return CalibrateFitRun(mode="serving", serving=cal, inputs=inputs, written=o.write, sources=_sources(files))

@@ -47,6 +47,43 @@ class ServeError:
     tpot_rel_error: float
 
 
+MAD_TO_SIGMA = 1.4826
+"""median |x| × this is the standard deviation of a normal distribution centred at zero (the robust scale)."""
+
+SPREAD_METHOD = (
+    "one-sigma of ln(predicted/measured) of each row's mean TTFT and mean TPOT, robust and about zero "
+    "(1.4826 x median |ln ratio|: a bias of the fit counts as spread); correlation: Pearson's of the two log ratios"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spread:
+    """:func:`spread` of a set of rows (:data:`SPREAD_METHOD`)."""
+
+    rows: int
+    ttft_log_sigma: float
+    tpot_log_sigma: float
+    correlation: float
+
+
+def spread(errs: Sequence[ServeError]) -> Spread | None:
+    """The robust one-sigma of ln(predicted/measured) of the mean TTFT and of the mean TPOT over ``errs``, and the
+    correlation of the two log ratios (None without rows)."""
+    if not errs:
+        return None
+    a = np.log1p(np.array([e.ttft_rel_error for e in errs]))
+    b = np.log1p(np.array([e.tpot_rel_error for e in errs]))
+    corr = 0.0
+    if len(errs) > 2 and float(np.std(a)) > 0 and float(np.std(b)) > 0:
+        corr = float(np.corrcoef(a, b)[0, 1])
+    return Spread(
+        rows=len(errs),
+        ttft_log_sigma=MAD_TO_SIGMA * float(np.median(np.abs(a))),
+        tpot_log_sigma=MAD_TO_SIGMA * float(np.median(np.abs(b))),
+        correlation=corr,
+    )
+
+
 def median_abs(values: Sequence[float]) -> float:
     return statistics.median(abs(v) for v in values) if values else math.nan
 

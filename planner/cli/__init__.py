@@ -50,6 +50,7 @@ from planner.cli import (  # noqa: E402
     schema_cmd,
     simulate_cmd,
     size_cmd,
+    study_cmd,
     sweep_cmd,
     trace_cmd,
 )
@@ -90,6 +91,7 @@ app.command("profile")(profile_cmd.profile)
 app.add_typer(trace_cmd.app, name="trace")
 app.command("check")(check_cmd.check)
 app.command("sweep")(sweep_cmd.sweep)
+app.add_typer(study_cmd.app, name="study")
 app.command("report")(report_cmd.report)
 
 

@@ -470,6 +470,7 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
                 hint="fit one with planner calibrate, or add transferred_from with a note",
             )
         engine_efficiency[engine_id] = efficiency
+    uncertainty = {e: u for e in engines if (u := _uncertainty(raw, e, engine_index, gpu_index)) is not None}
     sources = {
         key: domain.Source(id=key, title=s.title, url=s.url, as_of=str(s.as_of), note=s.note)
         for key, s in sorted(raw.sources.items())
@@ -494,7 +495,37 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
         speculative=speculative,
         network_components=components,
         network=_network(raw),
+        engine_uncertainty=uncertainty,
     )
+
+
+def _uncertainty(raw: _Raw, engine_id: str, engine_index: IdIndex, gpu_index: IdIndex) -> domain.TimeUncertainty | None:
+    """The engine's measured spread: the last efficiency file of the engine (or without an engine) that has one."""
+    out = None
+    for path, doc in raw.efficiency:
+        if doc.uncertainty is None:
+            continue
+        if doc.engine is not None and engine_index.resolve(doc.engine, f"{path}: engine") != engine_id:
+            continue
+        u = doc.uncertainty
+        _check_source(raw, u.source, f"{path}: uncertainty")
+        ho = u.held_out
+        out = domain.TimeUncertainty(
+            ttft_log_sigma=u.ttft_log_sigma,
+            tpot_log_sigma=u.tpot_log_sigma,
+            correlation=u.correlation,
+            rows=u.rows,
+            gpus=tuple(gpu_index.resolve(g, f"{path}: uncertainty.gpus") for g in u.gpus),
+            fitted_on=u.fitted_on,
+            method=u.method,
+            source=u.source,
+            as_of=str(u.as_of),
+            held_out_rows=0 if ho is None else ho.rows,
+            held_out_ttft_log_sigma=None if ho is None else ho.ttft_log_sigma,
+            held_out_tpot_log_sigma=None if ho is None else ho.tpot_log_sigma,
+            checked_on="" if ho is None else ho.checked_on,
+        )
+    return out
 
 
 def _components(raw: _Raw) -> dict[str, domain.NetworkComponent]:

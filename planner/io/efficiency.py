@@ -74,6 +74,7 @@ def write_engine_overheads(
     source: str,
     as_of: str,
     inputs: Sequence[Path] = (),
+    uncertainty: Mapping[str, Any] | None = None,
 ) -> None:
     """Write ``engine``'s factor sets (``efficiency``: GPU id → :class:`planner.domain.Efficiency`) as
     an overlay of that engine, every fitted set with the engine ``overheads`` in place."""
@@ -100,6 +101,8 @@ def write_engine_overheads(
             if block is not None:
                 entry[name] = one(block)
         entries[gpu] = entry
-    doc = {"schema_version": 1, "engine": engine, "efficiency": entries}
+    doc: dict[str, Any] = {"schema_version": 1, "engine": engine, "efficiency": entries}
+    if uncertainty is not None:  # the measured spread of the fit (planner study robust draws from it)
+        doc["uncertainty"] = dict(uncertainty)
     validate_efficiency_doc(doc)
     write_text_atomic(path, HEADER + dumps(doc), inputs=inputs)

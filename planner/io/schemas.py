@@ -483,12 +483,45 @@ class EfficiencyEntry(Strict):
         return self
 
 
+LogSigma = Annotated[float, NUMBER, within(0, 10, zero=True)]
+
+
+class HeldOutSpread(Strict):
+    """The same spread on rows the factors were not fitted on: a check, never used to draw."""
+
+    rows: Annotated[int, Field(ge=0), WHOLE]
+    ttft_log_sigma: LogSigma | None = None
+    tpot_log_sigma: LogSigma | None = None
+    checked_on: str
+
+
+class EfficiencyUncertainty(Strict):
+    """Measured spread of the profile's predictions: one-sigma of ln(predicted/measured) of the mean TTFT and TPOT
+    of serving-benchmark rows the profile was fitted on (``planner study robust`` draws its time multipliers from
+    it), and the correlation of the two log ratios."""
+
+    ttft_log_sigma: LogSigma
+    tpot_log_sigma: LogSigma
+    correlation: Annotated[float, Field(ge=-1, le=1), NUMBER]
+    rows: Annotated[int, Field(ge=1), WHOLE]
+    gpus: list[CatalogId] = Field(default_factory=list)
+    """The GPUs of the rows it was measured on (on any other GPU of the engine it is an assumption)."""
+    fitted_on: str
+    method: str
+    source: SourceId
+    as_of: AsOf
+    held_out: HeldOutSpread | None = None
+
+
 class EfficiencyFile(Strict):
     schema_version: Literal[1]
     engine: str | None = None
     """The serving engine these factors describe (an id of engines.yaml); without it, an overlay
     applies to whichever engine is selected (a user's own measurements of their deployment)."""
     efficiency: dict[CatalogId, EfficiencyEntry]
+    uncertainty: EfficiencyUncertainty | None = None
+    """The measured spread of the engine's predictions (from the fit of its overheads); the last file that gives one
+    for an engine wins."""
 
 
 class EngineLimits(Strict):

@@ -53,6 +53,10 @@ class Hardware:
     # the per-GPU link the MoE all-to-all (and a DP-attention replica's FFN reduction) crosses when the replica
     # spans more GPUs than an NVLink domain (multi-node expert parallelism); None: intra_node_bytes_per_s
     expert_link_bytes_per_s: float | None = None
+    # Multipliers on every prefill-phase / decode-phase step time (1: the fitted model). ``planner study robust``
+    # draws them from the engine's measured spread (:class:`planner.domain.TimeUncertainty`); nothing else sets them.
+    prefill_time_scale: float = 1.0
+    decode_time_scale: float = 1.0
 
     def replica_wide(self) -> Hardware:
         """The hardware of communication among all the replica's GPUs (the expert link where it spans nodes)."""
@@ -355,6 +359,11 @@ def step(
         overhead_s = eff.decode_fixed_s + eff.decode_per_seq_s * decode_batch
     else:
         overhead_s = eff.prefill_fixed_s
+    # A drawn multiplier scales every part alike (overlap is homogeneous); 1.0 leaves each bit as it was. A mixed
+    # (chunked-prefill) iteration carries decodes: it takes the decode multiplier.
+    scale = hw.decode_time_scale if decode_batch > 0 else hw.prefill_time_scale
+    if scale != 1.0:
+        compute_s, memory_s, comm_s, overhead_s = (v * scale for v in (compute_s, memory_s, comm_s, overhead_s))
     latency_s = overlap_s(compute_s, memory_s, eff.overlap_q) + comm_s + overhead_s
 
     parts: dict[Bound, float] = {"compute": compute_s, "memory": memory_s, "overhead": comm_s + overhead_s}

@@ -202,8 +202,10 @@ class Replica:
 
 
 def request_fixed_s(rep: Replica) -> float:
-    """Latency before a request's first token outside the GPU (the engine's ``request_fixed_s``)."""
-    return rep.hw.efficiency.for_precision(rep.precision).request_fixed_s
+    """Latency before a request's first token outside the GPU (the engine's ``request_fixed_s``; a drawn prefill
+    multiplier scales it with the prefill steps: the TTFT spread it is drawn from was measured on the whole TTFT)."""
+    fixed = rep.hw.efficiency.for_precision(rep.precision).request_fixed_s
+    return fixed if rep.hw.prefill_time_scale == 1.0 else fixed * rep.hw.prefill_time_scale
 
 
 def mean_context_tokens(cls: RequestClass) -> float:

@@ -51,7 +51,16 @@ def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int 
     if tp > max(gpu.nvlink_domain_gpus, gpu.gpus_per_node) and EXPERT_LINK in catalog.links:
         expert_link = link_effective_bytes_per_s(catalog.links[EXPERT_LINK], catalog.engine)
     eff = catalog.efficiency[gpu.id]
-    return Hardware(gpu, eff, link, attention_dp=attention_dp, moe_ep=moe_ep, expert_link_bytes_per_s=expert_link)
+    return Hardware(
+        gpu,
+        eff,
+        link,
+        attention_dp=attention_dp,
+        moe_ep=moe_ep,
+        expert_link_bytes_per_s=expert_link,
+        prefill_time_scale=catalog.time_scale[0],
+        decode_time_scale=catalog.time_scale[1],
+    )
 
 
 def link_effective_bytes_per_s(link: LinkSpec, engine: EngineSpec) -> float:

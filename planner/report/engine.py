@@ -206,6 +206,30 @@ def engine_show_data(catalog: Catalog, engine_id: str) -> dict[str, Any]:
         "source": e.source,
         "sources": {f: _source(catalog, s) for f, s in sources.items()},
         "efficiency": factors,
+        "uncertainty": _uncertainty(catalog, engine_id),
+    }
+
+
+def _uncertainty(catalog: Catalog, engine_id: str) -> dict[str, Any] | None:
+    """The engine's measured spread (what ``planner study robust`` draws from), or None when it has none."""
+    u = catalog.engine_uncertainty.get(engine_id)
+    if u is None:
+        return None
+    return {
+        "ttft_log_sigma": u.ttft_log_sigma,
+        "tpot_log_sigma": u.tpot_log_sigma,
+        "correlation": u.correlation,
+        "rows": u.rows,
+        "gpus": list(u.gpus),
+        "fitted_on": u.fitted_on,
+        "method": u.method,
+        "source": _source(catalog, u.source),
+        "held_out": {
+            "rows": u.held_out_rows,
+            "ttft_log_sigma": u.held_out_ttft_log_sigma,
+            "tpot_log_sigma": u.held_out_tpot_log_sigma,
+            "checked_on": u.checked_on,
+        },
     }
 
 
@@ -258,6 +282,22 @@ def engine_show_table(data: dict[str, Any]) -> Group:
     if e.get("note"):
         parts.append(Text(f"note: {e['note']}"))
     parts.append(g)
+    u = data.get("uncertainty")
+    if u:
+        ho = u["held_out"]
+        check = (
+            f"; held out ({ho['rows']} rows): TTFT {ho['ttft_log_sigma']:.3g}, TPOT {ho['tpot_log_sigma']:.3g}"
+            if ho["rows"]
+            else ""
+        )
+        parts.append(
+            Text(
+                f"measured spread (one-sigma of ln predicted/measured, {u['rows']} training rows): TTFT "
+                f"{u['ttft_log_sigma']:.3g}, TPOT {u['tpot_log_sigma']:.3g}, correlation {u['correlation']:+.2f}{check}"
+            )
+        )
+    else:
+        parts.append(Text("measured spread: none (planner study robust leaves this engine's factors unperturbed)"))
     return Group(*parts)
 
 
