@@ -496,9 +496,13 @@ def _limiting(
         return ()
     out = []
     for i, limit in enumerate(limits):
-        relaxed = _solve_optional(
-            _without(workload, limit), catalog, cands, solver, clock, len(limits) - i + later, True, MIP_REL_GAP
-        )
+        lifted = _without(workload, limit)
+        if not _limits(lifted):
+            # The only limit lifted: the model with its limits applied is the free model, row for row (build_model
+            # adds a limit row only for a limit that _limits names), which was just solved.
+            relaxed = free
+        else:
+            relaxed = _solve_optional(lifted, catalog, cands, solver, clock, len(limits) - i + later, True, MIP_REL_GAP)
         if relaxed is not None and relaxed.evaluation.usd_per_hour < cost * (1 - 1e-9):
             out.append((limit, relaxed.evaluation.usd_per_hour))
     return tuple(out)
