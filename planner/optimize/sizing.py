@@ -497,6 +497,7 @@ def _limiting(
     out = []
     for i, limit in enumerate(limits):
         lifted = _without(workload, limit)
+        relaxed: Solved | None
         if not _limits(lifted):
             # The only limit lifted: the model with its limits applied is the free model, row for row (build_model
             # adds a limit row only for a limit that _limits names), which was just solved.
