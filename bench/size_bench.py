@@ -81,10 +81,44 @@ def solver_rows(path: Path) -> list[tuple[str, str, int, int, float, float]]:
     return rows
 
 
+def points_per_cpu_s(path: Path, points: int) -> tuple[float, float]:
+    """``planner size``'s library call on ``path``, CPU time per point, two ways: ``cold``, each point with a catalog
+    of its own (nothing shared between points); ``study``, the points of a rate sweep (``points`` rates from 0.5x to
+    1.5x the workload's) in one process sharing one catalog, as ``planner sweep``'s workers do. Points per CPU-second
+    (process time, so other load on the machine counts less than in wall time)."""
+    from dataclasses import replace
+
+    spec = api.load_workload_spec(path)
+    start = time.process_time()
+    for _ in range(points):
+        catalog = api.load_catalog()
+        sizing.size(api.resolve_workload(spec, catalog, str(path)), catalog)
+    cold = points / (time.process_time() - start)
+    catalog = api.load_catalog()
+    base = api.resolve_workload(spec, catalog, str(path))
+    start = time.process_time()
+    for i in range(points):
+        factor = 0.5 + i / max(1, points - 1)
+        wl = replace(base, classes=tuple(replace(c, rate_rps=c.rate_rps * factor) for c in base.classes))
+        sizing.size(wl, catalog)
+    study = points / (time.process_time() - start)
+    return cold, study
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--points", type=int, default=20, help="sizing points for the points-per-CPU-second figure")
+    parser.add_argument("--points-only", action="store_true", help="only the points-per-CPU-second figure")
     args = parser.parse_args()
+    chatbot = ROOT / "examples" / "workloads" / "chatbot.yaml"
+    cold, study = points_per_cpu_s(chatbot, args.points)
+    print(
+        f"chatbot, library call: {cold:.2f} points per CPU-second with a catalog per point, {study:.2f} for "
+        f"{args.points} rates of a sweep sharing one catalog"
+    )
+    if args.points_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "twenty_classes.yaml"
         big.write_text(yaml.safe_dump(twenty_classes(), sort_keys=False))

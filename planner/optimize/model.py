@@ -85,11 +85,13 @@ def build_model(
     apply_limits: bool = True,
     objective: Objective | None = None,
     upper_at_least: Mapping[str, int] | None = None,
+    tie_index: Mapping[str, int] | None = None,
 ) -> BuiltModel:
     """Pure builder: the same inputs give the same LP, variable for variable. ``upper_at_least`` raises the
     replica bound of the candidates of a pool key to at least that many (the bound is otherwise what the
     classes' load needs: a caller that constrains counts from outside the load, such as ``planner size
-    --schedule``'s coupled scaling, needs the room)."""
+    --schedule``'s coupled scaling, needs the room). ``tie_index`` gives each candidate (by key) its index in the
+    tie-break (default: its place in ``candidates``): a part of a larger model keeps the larger model's tie-break."""
     cons = workload.constraints
     pricing = workload.pricing
     redundancy = cons.redundancy
@@ -207,7 +209,8 @@ def build_model(
 
     goal = objective or workload.objective
     main = {"cost": cost_expr, "gpus": gpus_expr, "power": power_expr}[goal]
-    tie = pulp.lpSum(TIE_BREAK_PER_INDEX * i * n[c.key] for i, c in enumerate(candidates))
+    index = {c.key: i for i, c in enumerate(candidates)} if tie_index is None else tie_index
+    tie = pulp.lpSum(TIE_BREAK_PER_INDEX * index[c.key] * n[c.key] for c in candidates)
     second = cost_expr * 1e-6 if goal != "cost" else TIE_BREAK_PER_GPU * gpus_expr
     prob += main + second + tie
     return built

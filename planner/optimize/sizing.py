@@ -15,10 +15,12 @@ from planner.optimize.solve import (
     BASELINE_REL_GAP,
     MAX_NODES,
     MIP_REL_GAP,
+    SolveOutcome,
     binding,
     solve,
     values,
 )
+from planner.perf import cost
 from planner.perf.cost import port_price_warning, price_basis_warning
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
 from planner.perf.serving import cache_reserve_tokens, mean_context_tokens, prefill_service
@@ -123,7 +125,12 @@ class SizeResult:
 
 def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deployment:
     n, x, link = values(built)
-    by_key = {c.key: c for c in built.candidates}
+    return _deployment(built.candidates, n, x, link)
+
+
+def _deployment(candidates: list[Candidate], n: dict[str, int], x: dict[tuple[str, str], float], link: str | None) -> Deployment:
+    """The plan of a solution: replica counts ``n`` and routing shares ``x`` by candidate key, the chosen link."""
+    by_key = {c.key: c for c in candidates}
     pools = []
     for key, count in sorted(n.items()):
         if count > 0:
@@ -141,7 +148,7 @@ def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deploym
                     moe_ep=p.moe_ep,
                 )
             )
-    role_of = {c.pool.key: c.pool.role for c in built.candidates}
+    role_of = {c.pool.key: c.pool.role for c in candidates}
     routing: dict[str, dict[str, float]] = {}
     for (cls, key), share in sorted(x.items()):
         if share > 1e-9 and n.get(key, 0) > 0:
@@ -169,20 +176,22 @@ def _solve(
     apply_limits: bool = True,
     gap_rel: float = MIP_REL_GAP,
     parts: float = 1,
+    split: bool = False,
 ) -> Solved | None:
     """Solve over the lone-replica candidates and their pooled variants (a pool serving one class
     with one prompt queue, G/G/c). A plan that does not verify falls back to lone-replica
-    capacities, which always hold. The solve may use ``1/parts`` of the time left (``clock``)."""
+    capacities, which always hold. The solve may use ``1/parts`` of the time left (``clock``).
+    ``split``: a model without limits is solved as its parts where it splits (:func:`_separable`)."""
     variants = pooled_variants(candidates, catalog, workload, check=clock.check)
     clock.check("scoring pooled candidates")
     if not variants:
-        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, parts)
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, parts, split)
     try:
-        return _solve_once(workload, catalog, candidates + variants, solver, clock, apply_limits, gap_rel, parts)
+        return _solve_once(workload, catalog, candidates + variants, solver, clock, apply_limits, gap_rel, parts, split)
     except PlannerError:
         clock.check("re-solving with lone-replica capacities")
         # The smaller model may use all the time left: without it there is no plan.
-        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, 1)
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, 1, split)
 
 
 def _solve_once(
@@ -194,14 +203,23 @@ def _solve_once(
     apply_limits: bool = True,
     gap_rel: float = MIP_REL_GAP,
     parts: float = 1,
+    split: bool = False,
 ) -> Solved | None:
-    built = build_model(workload, catalog, candidates, apply_limits=apply_limits)
-    clock.check("building the sizing model")
-    time_limit_s = clock.share(parts)  # measured after the model is built: building it takes time too
-    outcome = solve(built, solver, time_limit_s, gap_rel, MAX_NODES if gap_rel == MIP_REL_GAP else BASELINE_MAX_NODES)
-    if outcome.status == "infeasible":
-        return None
-    deployment = _extract(built, workload, catalog)
+    max_nodes = MAX_NODES if gap_rel == MIP_REL_GAP else BASELINE_MAX_NODES
+    if split and not apply_limits and _separable(workload, candidates):
+        parted = _solve_split(workload, catalog, candidates, solver, clock, gap_rel, max_nodes, parts)
+        if parted is None:
+            return None
+        deployment, outcome, num_variables, num_constraints, bound = parted
+    else:
+        built = build_model(workload, catalog, candidates, apply_limits=apply_limits)
+        clock.check("building the sizing model")
+        time_limit_s = clock.share(parts)  # measured after the model is built: building it takes time too
+        outcome = solve(built, solver, time_limit_s, gap_rel, max_nodes)
+        if outcome.status == "infeasible":
+            return None
+        deployment = _extract(built, workload, catalog)
+        num_variables, num_constraints, bound = len(built.problem.variables()), len(built.problem.constraints), binding(built)
     ev = evaluate(workload, deployment, catalog)
     if not ev.meets_slos:
         worst = next(c for c in ev.classes if not c.meets_slo)
@@ -216,11 +234,101 @@ def _solve_once(
         gap_frac=outcome.gap_frac,
         solver=outcome.solver,
         solve_wall_s=outcome.wall_s,
-        num_variables=len(built.problem.variables()),
-        num_constraints=len(built.problem.constraints),
+        num_variables=num_variables,
+        num_constraints=num_constraints,
         num_candidates=len(candidates),
-        binding=tuple(binding(built)),
+        binding=tuple(bound),
     )
+
+
+def _separable(workload: Workload, candidates: list[Candidate]) -> bool:
+    """Whether the model without the workload's limits splits exactly into a prefill part per KV link and a decode
+    part: prefill and decode candidates share no row but the link choice (each decode GPU takes a port on the link the
+    prefill pools use), unless whole nodes are priced for a GPU type that both roles may use (one node count)."""
+    roles = {c.pool.role for c in candidates}
+    if roles != {"prefill", "decode"} or any(c.pool.link is None for c in candidates if c.pool.role == "prefill"):
+        return False
+    if workload.pricing.whole_nodes:
+        by_role = [{c.pool.gpu for c in candidates if c.pool.role == r} for r in ("prefill", "decode")]
+        return not by_role[0] & by_role[1]
+    return True
+
+
+def _solve_split(
+    workload: Workload,
+    catalog: Catalog,
+    candidates: list[Candidate],
+    solver: SolverName,
+    clock: _Clock,
+    gap_rel: float,
+    max_nodes: int,
+    parts: float,
+) -> tuple[Deployment, SolveOutcome, int, int, list[str]] | None:
+    """The model without limits solved as its parts (:func:`_separable`): for each link, the prefill candidates on
+    it, and the decode candidates paying each GPU's port on that link (solved once per distinct port price); the
+    cheapest sum. Each part keeps the whole model's objective terms and tie-break indices, so the sum is the whole
+    model's objective. None: infeasible. Also the parts' variables and constraints, and their binding rows."""
+    index = {c.key: i for i, c in enumerate(candidates)}
+    decode = [c for c in candidates if c.pool.role == "decode"]
+    links = sorted({c.pool.link for c in candidates if c.pool.role == "prefill" and c.pool.link is not None})
+    goal = workload.objective
+    # A decode GPU's port enters the objective through the cost: wholly, or at the 1e-6 weight of the cost as a
+    # second objective (build_model).
+    port_weight = 1.0 if goal == "cost" else 1e-6
+    time_limit_s = clock.share(parts)
+    solves = len(links) + len({cost.port_usd_per_hour(catalog.links[lk], workload.pricing, catalog) for lk in links})
+    limit_each = None if time_limit_s is None else time_limit_s / solves
+
+    def part(cands: list[Candidate], port_usd_per_hour: float = 0.0) -> tuple[BuiltModel, SolveOutcome] | None:
+        classes = {k.name for k in workload.classes}
+        if any(not any(c.max_rate_rps.get(k, 0.0) > 0 for c in cands) for k in classes):
+            return None  # a class this part cannot serve: the whole model cannot take this branch either
+        built = build_model(workload, catalog, cands, apply_limits=False, tie_index=index)
+        if port_usd_per_hour > 0:
+            built.problem.setObjective(built.problem.objective + port_weight * port_usd_per_hour * built.gpus_expr)
+        clock.check("building the sizing model")
+        outcome = solve(built, solver, limit_each, gap_rel, max_nodes)
+        return None if outcome.status == "infeasible" else (built, outcome)
+
+    best: tuple[float, str, tuple[BuiltModel, SolveOutcome], tuple[BuiltModel, SolveOutcome]] | None = None
+    decode_at: dict[float, tuple[BuiltModel, SolveOutcome] | None] = {}
+    variables = constraints = 0
+    for lk in links:
+        pre = part([c for c in candidates if c.pool.role == "prefill" and c.pool.link == lk])
+        port = cost.port_usd_per_hour(catalog.links[lk], workload.pricing, catalog)
+        if port not in decode_at:
+            decode_at[port] = part(decode, port)
+        dec = decode_at[port]
+        if pre is None or dec is None:
+            continue
+        total = (pre[1].objective or 0.0) + (dec[1].objective or 0.0)
+        if best is None or total < best[0]:
+            best = (total, lk, pre, dec)
+    for got in decode_at.values():
+        if got is not None:
+            variables += len(got[0].problem.variables())
+            constraints += len(got[0].problem.constraints)
+    if best is None:
+        return None
+    _, lk, pre, dec = best
+    n: dict[str, int] = {}
+    x: dict[tuple[str, str], float] = {}
+    for built, _outcome in (pre, dec):
+        got_n, got_x, _link = values(built)
+        n.update(got_n)
+        x.update(got_x)
+    variables += len(pre[0].problem.variables())
+    constraints += len(pre[0].problem.constraints)
+    statuses = {pre[1].status, dec[1].status}
+    gaps = [g for g in (pre[1].gap_frac, dec[1].gap_frac) if g is not None]
+    outcome = SolveOutcome(
+        status="optimal" if statuses == {"optimal"} else "feasible",
+        solver=pre[1].solver,
+        wall_s=pre[1].wall_s + dec[1].wall_s,
+        objective=best[0],
+        gap_frac=max(gaps) if gaps else None,
+    )
+    return _deployment(candidates, n, x, lk), outcome, variables, constraints, binding(pre[0]) + binding(dec[0])
 
 
 def _pct_name(metric: str, pct: float) -> str:
@@ -490,15 +598,20 @@ def _limiting(
     if not limits:
         return ()
     later = _baseline_count(workload) if baselines else 0
-    free = _solve_optional(workload, catalog, cands, solver, clock, 1 + len(limits) + later, False, MIP_REL_GAP)
+    free = _solve_optional(workload, catalog, cands, solver, clock, 1 + len(limits) + later, False, MIP_REL_GAP, True)
     cost = plan.evaluation.usd_per_hour
     if free is None or free.evaluation.usd_per_hour >= cost * (1 - 1e-9):
         return ()
     out = []
     for i, limit in enumerate(limits):
-        relaxed = _solve_optional(
-            _without(workload, limit), catalog, cands, solver, clock, len(limits) - i + later, True, MIP_REL_GAP
-        )
+        lifted = _without(workload, limit)
+        relaxed: Solved | None
+        if not _limits(lifted):
+            # The only limit lifted: the model with its limits applied is the free model, row for row (build_model
+            # adds a limit row only for a limit that _limits names), which was just solved.
+            relaxed = free
+        else:
+            relaxed = _solve_optional(lifted, catalog, cands, solver, clock, len(limits) - i + later, True, MIP_REL_GAP)
         if relaxed is not None and relaxed.evaluation.usd_per_hour < cost * (1 - 1e-9):
             out.append((limit, relaxed.evaluation.usd_per_hour))
     return tuple(out)
@@ -513,6 +626,7 @@ def _solve_optional(
     parts: float,
     apply_limits: bool = False,
     gap_rel: float = BASELINE_REL_GAP,
+    split: bool = False,
 ) -> Solved | None:
     """A solve the plan does not need (a baseline, a limit re-solve), or None when no time is left
     for it or it finds nothing in its share of the time (counted in ``clock.skips``)."""
@@ -520,7 +634,7 @@ def _solve_optional(
         clock.skips += 1
         return None
     try:
-        return _solve(workload, catalog, cands, solver, clock, apply_limits, gap_rel, parts=parts)
+        return _solve(workload, catalog, cands, solver, clock, apply_limits, gap_rel, parts=parts, split=split)
     except SolverError:
         if clock.limit_s is None:
             raise

@@ -56,21 +56,51 @@ def make_replica(
     gpu = catalog.gpus[gpu_id]
     check_tp(model, gpu, tp)
     check_layout(model, tp, attention_dp, moe_ep)
-    fit = memory_fit(
-        model, gpu, catalog.engine, tp, workload.precision, attention_dp, draft_weight_frac(workload.speculative, model)
-    )
+    spec = workload.speculative
+    key = (workload.model, workload.precision, None if spec is None else spec.key, gpu_id, tp, attention_dp, moe_ep)
+    cache = _replica_cache(catalog)
+    if key in cache:
+        rep = cache[key]
+        if rep is None or rep.speculative == spec:
+            if rep is not None and len(rep.memo) > _MEMO_MAX:
+                rep.memo.clear()  # a long study's many class shapes: start afresh (the memo only saves time)
+            return rep
+    fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision, attention_dp, draft_weight_frac(spec, model))
     if not fit.fits:
+        cache[key] = None
         return None
     hw = replica_hardware(catalog, gpu, tp, attention_dp, moe_ep)
-    return Replica(
+    cache[key] = rep = Replica(
         model=model,
         hw=hw,
         tp=tp,
         precision=workload.precision,
         memory=fit,
         engine=catalog.engine,
-        speculative=workload.speculative,
+        speculative=spec,
     )
+    return rep
+
+
+_CATALOGS_KEPT = 4
+_MEMO_MAX = 200_000
+_REPLICAS: list[tuple[Catalog, dict[tuple[object, ...], Replica | None]]] = []
+"""The replicas :func:`make_replica` built, per catalog (the last few catalogs, by identity: a catalog is never
+changed after it is loaded), so that every caller in a run (candidate scoring, baselines, pooled variants, the
+evaluation of each plan; a sweep's points in one process) shares one replica per type, and with it the replica's
+memo of steps and pool-level figures. The figures are pure functions of their keys: sharing changes no number."""
+
+
+def _replica_cache(catalog: Catalog) -> dict[tuple[object, ...], Replica | None]:
+    for i, (cat, cache) in enumerate(_REPLICAS):
+        if cat is catalog:
+            if i:
+                _REPLICAS.insert(0, _REPLICAS.pop(i))
+            return cache
+    cache = {}
+    _REPLICAS.insert(0, (catalog, cache))
+    del _REPLICAS[_CATALOGS_KEPT:]
+    return cache
 
 
 def first_step_bound_s(rep: Replica, cls: RequestClass) -> float:
@@ -86,7 +116,30 @@ def pool_replica(catalog: Catalog, workload: Workload, pool: Pool) -> Replica | 
 
 def max_rate(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None, first_step_s: float, servers: int = 1) -> float:
     """Largest per-replica rate of ``cls`` this pool's replica type carries within the SLOs, in a
-    pool of ``servers`` replicas sharing a prompt queue."""
+    pool of ``servers`` replicas sharing a prompt queue (kept in the replica's memo: it does not depend on the
+    class's name or rate)."""
+    key = (
+        "max_rate",
+        pool.role,
+        pool.max_batch,
+        pool.token_budget,
+        None if link is None else link.id,
+        cls.input_tokens,
+        cls.output_tokens,
+        cls.prefix_cache,
+        cls.slo,
+        cls.interarrival_cv2,
+        first_step_s,
+        servers,
+        rep.speculative_key,
+    )
+    got = rep.memo.get(key)
+    if got is None:
+        got = rep.memo[key] = _max_rate(rep, pool, cls, link, first_step_s, servers)
+    return got  # type: ignore[return-value]
+
+
+def _max_rate(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None, first_step_s: float, servers: int) -> float:
     if pool.role == "prefill":
         if not prefill_fits(rep, cls):
             return 0.0

@@ -247,11 +247,23 @@ def max_rate_for_quantile(
     none): bisection on ``P(W + A > target) <= 1 − p``, which grows with the rate."""
     if mean_service_s <= 0 or exceed_prob(offsets_s, 0.0, 0.0, target_s) > 1.0 - p:
         return 0.0
+    # exceed_prob(offsets_s, c, theta, target_s) at every step, with its rate-independent parts computed once
+    # (the same operations on the same numbers: the same bits).
+    x = target_s - np.asarray(offsets_s, dtype=float)
+    behind = x < 0
+    neg_wait = -np.maximum(x, 0.0)
+    zero_tail = float(np.where(behind, 1.0, 0.0).mean())
     lo, hi = 0.0, servers / mean_service_s
     while hi - lo > 1e-7 * hi:
         mid = 0.5 * (lo + hi)
         c, theta = wait_tail(mid, mean_service_s, service_cv2, arrival_cv2, servers)
-        if exceed_prob(offsets_s, c, theta, target_s) <= 1.0 - p:
+        if math.isinf(theta):
+            exceed = 1.0
+        elif theta > 0:
+            exceed = float(np.where(behind, 1.0, c * np.exp(neg_wait / theta)).mean())
+        else:
+            exceed = zero_tail
+        if exceed <= 1.0 - p:
             lo = mid
         else:
             hi = mid

@@ -108,7 +108,8 @@ class Replica:
     speculative: Speculative | None = None
     memo: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
     """Results of the pure functions below for this replica, keyed by their other arguments (and by
-    :attr:`speculative_key` where the speculative settings change them)."""
+    :attr:`speculative_key` where the speculative settings change them): the steps themselves (one prefill of a
+    grid prompt serves every link's service time and every pool of the replica type) and the pool-level figures."""
 
     @property
     def tokens_per_step(self) -> float:
@@ -127,30 +128,38 @@ class Replica:
     def prefill_step(self, tokens: float, cached_tokens: float = 0.0) -> StepEstimate:
         """Prefill of one ``tokens``-token prompt whose first ``cached_tokens`` have their KV cached: the rest are
         computed, attending over the whole prompt (causal work ``L² − c²``)."""
-        c = min(max(0.0, cached_tokens), tokens)
-        return step(
-            self.model,
-            self.hw,
-            tp=self.tp,
-            precision=self.precision,
-            prefill_tokens=tokens - c,
-            prefill_sq_tokens=tokens * tokens - c * c,
-            num_prompts=1,
-        )
+        key = ("prefill_step", tokens, cached_tokens)
+        got = self.memo.get(key)
+        if got is None:
+            c = min(max(0.0, cached_tokens), tokens)
+            got = self.memo[key] = step(
+                self.model,
+                self.hw,
+                tp=self.tp,
+                precision=self.precision,
+                prefill_tokens=tokens - c,
+                prefill_sq_tokens=tokens * tokens - c * c,
+                num_prompts=1,
+            )
+        return got  # type: ignore[return-value]
 
     def decode_step(self, batch: float, context_tokens: float, query_tokens: int = 1) -> StepEstimate:
         """One target decode step of ``batch`` sequences (``query_tokens`` > 1: a speculative verify step of that many
         tokens per sequence)."""
         b = max(1, math.ceil(batch))
-        return step(
-            self.model,
-            self.hw,
-            tp=self.tp,
-            precision=self.precision,
-            decode_batch=b,
-            decode_context_tokens=b * context_tokens,
-            decode_query_tokens=query_tokens,
-        )
+        key = ("decode_step", b, context_tokens, query_tokens)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = step(
+                self.model,
+                self.hw,
+                tp=self.tp,
+                precision=self.precision,
+                decode_batch=b,
+                decode_context_tokens=b * context_tokens,
+                decode_query_tokens=query_tokens,
+            )
+        return got  # type: ignore[return-value]
 
     def verify_step(self, batch: float, context_tokens: float) -> StepEstimate:
         """The target step of a decode iteration: a verify step over ``K + 1`` tokens per sequence with speculation,
@@ -172,17 +181,21 @@ class Replica:
     def mixed_step(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> StepEstimate:
         """A prefill chunk and ``batch`` decoding sequences in one step (each verifying ``K + 1`` tokens with
         speculation; the drafting is :meth:`draft_s`, added by :meth:`mixed_s`)."""
-        return step(
-            self.model,
-            self.hw,
-            tp=self.tp,
-            precision=self.precision,
-            prefill_tokens=chunk_tokens,
-            prefill_sq_tokens=chunk_tokens * attended_tokens,
-            decode_batch=batch,
-            decode_context_tokens=batch * context_tokens,
-            decode_query_tokens=query_tokens(self.speculative),
-        )
+        key = ("mixed_step", chunk_tokens, attended_tokens, batch, context_tokens, self.speculative_key)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = step(
+                self.model,
+                self.hw,
+                tp=self.tp,
+                precision=self.precision,
+                prefill_tokens=chunk_tokens,
+                prefill_sq_tokens=chunk_tokens * attended_tokens,
+                decode_batch=batch,
+                decode_context_tokens=batch * context_tokens,
+                decode_query_tokens=query_tokens(self.speculative),
+            )
+        return got  # type: ignore[return-value]
 
     def prefill_s(self, tokens: float, cached_tokens: float = 0.0) -> float:
         return self.prefill_step(tokens, cached_tokens).latency_s
