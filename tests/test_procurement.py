@@ -144,9 +144,25 @@ def test_min_pool_utilization_leaves_no_extra_pool_below_the_floor(catalog: Cata
             below += sum(u < floor for u in utils[1:])  # a role's first pool may be as small as its load
         return below
 
-    # At 6 req/s (with the KV ports priced) the plan without the floor splits decode over two pools (28 %, 56 %).
+    # At 6 req/s (with the KV ports priced) the MIP without the floor and without the fewer-pools second solve
+    # splits decode over two pools (28 %, 56 %): a tie with one pool, which `planner size` resolves to one pool.
+    from planner.optimize.candidates import enumerate_candidates
+    from planner.optimize.sizing import _Clock, _solve
+
+    doc = copy.deepcopy(TWO_CLASSES)
+    doc["classes"][0]["rate_rps"], doc["classes"][1]["rate_rps"] = 6, 0.6
+    doc["constraints"] = {"max_gpu_types_per_role": None}
+    wl = to_domain(parse_workload(doc, "test"), catalog)
+    cands = enumerate_candidates(catalog, wl, ("prefill", "decode"), {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus})
+    split = _solve(wl, catalog, cands, "highs", _Clock(None))
+    assert split is not None
+    below = 0
+    for role in ("prefill", "decode"):
+        utils = sorted(p.utilization_frac for p in split.evaluation.pools if p.pool.role == role)
+        below += sum(u < 0.6 for u in utils[1:])
+    assert below >= 1  # a second decode pool under 60 % without the floor
     loose = _sized(catalog, 6, max_gpu_types_per_role=None)
-    assert extra_pools_below(loose, 0.6) >= 1  # a second decode pool under 60 % without the floor
+    assert loose.plan.evaluation.usd_per_hour == pytest.approx(split.evaluation.usd_per_hour, rel=1e-9)
     tight = _sized(catalog, 6, max_gpu_types_per_role=None, min_pool_utilization_frac=0.6)
     assert extra_pools_below(tight, 0.6) == 0
     assert tight.plan.evaluation.meets_slos
@@ -204,3 +220,71 @@ def test_whole_nodes_pays_for_stranded_gpus_and_the_optimizer_packs_for_them(tmp
     )
     ports = sum(lk["usd_per_hour"] for lk in per_gpu["links"])  # its KV ports, priced the same either way
     assert whole["cost"]["usd_per_hour"] <= (rounded + ports) * (1 + 1e-9)
+
+
+# ------------------------------------------------------------------------------------ tie-break: fewer pools
+
+TIED = {
+    "model": "llama-3.1-70b",
+    "classes": [
+        {
+            "name": "chat",
+            "rate_rps": 12,
+            "input_tokens": {"mean": 2000, "p50": 1500, "p90": 4000, "p99": 7000},
+            "output_tokens": {"mean": 300, "p50": 250, "p90": 600, "p99": 1000},
+            "slo": {"ttft_p99_ms": 1000, "tpot_p99_ms": 60},
+        },
+        {
+            "name": "batch-summary",
+            "rate_rps": 3,
+            "input_tokens": {"mean": 6000, "p50": 5000, "p90": 10000, "p99": 14000},
+            "output_tokens": {"mean": 200, "p50": 150, "p90": 400, "p99": 700},
+            "slo": {"ttft_p99_ms": 4000, "tpot_p99_ms": 80},
+        },
+    ],
+    "hardware": {"prefill_gpus": ["h100-sxm"], "decode_gpus": ["a100-sxm-80gb", "h100-sxm"], "links": ["roce-200"]},
+    "constraints": {"redundancy": 1},
+    "pricing": {"mode": "reserved", "discount_frac": 0.3},
+}  # examples/workloads/chat_day.yaml's peak hour
+
+
+def test_equal_cost_plans_resolve_to_the_fewest_pools_at_the_same_cost(catalog: Catalog) -> None:
+    """chat_day's peak: decode on A100 TP4 as 3 replicas at batch 128 + 2 at batch 64 (three pools) costs exactly what
+    5 replicas at batch 64 (two pools) cost; without the second solve the MIP returns the three-pool plan."""
+    from planner.optimize.candidates import enumerate_candidates
+    from planner.optimize.sizing import _Clock, _solve
+    from planner.optimize.tiebreak import TIE_REL_TOL
+
+    wl = to_domain(parse_workload(copy.deepcopy(TIED), "test"), catalog)
+    cands = enumerate_candidates(catalog, wl, ("prefill", "decode"), {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus})
+    plain = _solve(wl, catalog, cands, "highs", _Clock(None))
+    fewer = _solve(wl, catalog, cands, "highs", _Clock(None), fewer_pools=True)
+    assert plain is not None and fewer is not None
+    plain_usd, fewer_usd = plain.evaluation.usd_per_hour, fewer.evaluation.usd_per_hour
+    assert fewer_usd <= plain_usd * (1 + TIE_REL_TOL) + 1e-7
+    assert abs(fewer_usd - plain_usd) <= 1e-9 * plain_usd  # a tie: the same cost
+    assert len(plain.deployment.pools) == 3  # the tie exists today
+    assert len(fewer.deployment.pools) == 2  # one pool per role
+    assert {p.gpu for p in fewer.deployment.pools} <= {p.gpu for p in plain.deployment.pools}
+    assert fewer.evaluation.num_gpus <= plain.evaluation.num_gpus
+    assert fewer.evaluation.meets_slos
+    (decode,) = [p for p in fewer.deployment.pools if p.role == "decode"]
+    assert (decode.gpu, decode.tp, decode.replicas) == ("a100-sxm-80gb", 4, 5)
+
+
+def test_the_tie_break_never_trades_cost_for_fewer_pools(catalog: Catalog) -> None:
+    """Where one GPU type per role would cost more (8B at 80 + 8 req/s spreads prefill over GPU types when allowed),
+    the second solve keeps the first solve's cost and its several types: it only chooses among plans of that cost."""
+    from planner.optimize.candidates import enumerate_candidates
+    from planner.optimize.sizing import _Clock, _solve
+
+    doc = copy.deepcopy(TWO_CLASSES)
+    doc["classes"][0]["rate_rps"], doc["classes"][1]["rate_rps"] = 80, 8
+    doc["constraints"] = {"max_gpu_types_per_role": None}
+    wl = to_domain(parse_workload(doc, "test"), catalog)
+    cands = enumerate_candidates(catalog, wl, ("prefill", "decode"), {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus})
+    plain = _solve(wl, catalog, cands, "highs", _Clock(None))
+    fewer = _solve(wl, catalog, cands, "highs", _Clock(None), fewer_pools=True)
+    assert plain is not None and fewer is not None
+    assert fewer.evaluation.usd_per_hour <= plain.evaluation.usd_per_hour * (1 + 1e-9)
+    assert len({p.gpu for p in fewer.deployment.pools if p.role == "prefill"}) >= 2  # cheaper than one type: kept

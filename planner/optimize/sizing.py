@@ -19,8 +19,10 @@ from planner.optimize.solve import (
     solve,
     values,
 )
+from planner.optimize.tiebreak import prefer_fewer_pools
 from planner.perf.cost import port_price_warning, price_basis_warning
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
+from planner.perf.prefix_cache import ClassCache
 from planner.perf.serving import cache_reserve_tokens, mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
@@ -119,6 +121,7 @@ class SizeResult:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     limiting: tuple[tuple[str, float], ...] = ()  # (limit, USD/hour of the plan without it)
     no_reuse: NoReuse | None = None  # a class has a prefix cache: the plan without reuse (planner.api.size)
+    prefix_cache: tuple[ClassCache, ...] = ()  # where the plan keeps each class's prefix cache (planner.api.size)
 
 
 def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deployment:
@@ -169,6 +172,7 @@ def _solve(
     apply_limits: bool = True,
     gap_rel: float = MIP_REL_GAP,
     parts: float = 1,
+    fewer_pools: bool = False,
 ) -> Solved | None:
     """Solve over the lone-replica candidates and their pooled variants (a pool serving one class
     with one prompt queue, G/G/c). A plan that does not verify falls back to lone-replica
@@ -176,13 +180,13 @@ def _solve(
     variants = pooled_variants(candidates, catalog, workload, check=clock.check)
     clock.check("scoring pooled candidates")
     if not variants:
-        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, parts)
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, parts, fewer_pools)
     try:
-        return _solve_once(workload, catalog, candidates + variants, solver, clock, apply_limits, gap_rel, parts)
+        return _solve_once(workload, catalog, candidates + variants, solver, clock, apply_limits, gap_rel, parts, fewer_pools)
     except PlannerError:
         clock.check("re-solving with lone-replica capacities")
         # The smaller model may use all the time left: without it there is no plan.
-        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, 1)
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, 1, fewer_pools)
 
 
 def _solve_once(
@@ -194,13 +198,19 @@ def _solve_once(
     apply_limits: bool = True,
     gap_rel: float = MIP_REL_GAP,
     parts: float = 1,
+    fewer_pools: bool = False,
 ) -> Solved | None:
+    """One solve; with ``fewer_pools`` (the plan) a second solve picks, among the plans of the same objective, the
+    one of fewest GPU types, pools and GPUs (:mod:`planner.optimize.tiebreak`)."""
     built = build_model(workload, catalog, candidates, apply_limits=apply_limits)
     clock.check("building the sizing model")
     time_limit_s = clock.share(parts)  # measured after the model is built: building it takes time too
     outcome = solve(built, solver, time_limit_s, gap_rel, MAX_NODES if gap_rel == MIP_REL_GAP else BASELINE_MAX_NODES)
     if outcome.status == "infeasible":
         return None
+    size_of_model = len(built.problem.variables()), len(built.problem.constraints)
+    if fewer_pools:
+        outcome = prefer_fewer_pools(built, workload.objective, outcome, solver, clock.share(parts))
     deployment = _extract(built, workload, catalog)
     ev = evaluate(workload, deployment, catalog)
     if not ev.meets_slos:
@@ -216,8 +226,8 @@ def _solve_once(
         gap_frac=outcome.gap_frac,
         solver=outcome.solver,
         solve_wall_s=outcome.wall_s,
-        num_variables=len(built.problem.variables()),
-        num_constraints=len(built.problem.constraints),
+        num_variables=size_of_model[0],
+        num_constraints=size_of_model[1],
         num_candidates=len(candidates),
         binding=tuple(binding(built)),
     )
@@ -415,7 +425,9 @@ def size(
     )
     clock.check("scoring candidates")
     # The plan's solve may use 3/4 of the time left when baselines or limit re-solves follow.
-    plan = _solve(workload, catalog, cands, solver, clock, parts=PLAN_PARTS if baselines or _limits(workload) else 1)
+    plan = _solve(
+        workload, catalog, cands, solver, clock, parts=PLAN_PARTS if baselines or _limits(workload) else 1, fewer_pools=True
+    )
     if plan is None:
         clock.check("looking for the plan without the workload's limits")
         free = _solve(workload, catalog, cands, solver, clock, apply_limits=False)

@@ -16,9 +16,7 @@ from planner.perf.cost import (
     port_bill,
     port_usd_per_hour,
 )
-from planner.perf.evaluate import Evaluation, LinkResult, pool_replica
-from planner.perf.memory import kv_bytes_per_token
-from planner.perf.serving import cache_pools, mean_cached_tokens
+from planner.perf.evaluate import Evaluation, LinkResult
 from planner.perf.transfer import link_effective_bytes_per_s, link_transfer_latency_s
 from planner.units import GB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
@@ -496,51 +494,38 @@ def _plan_totals(s: Solved) -> dict[str, Any]:
 
 def prefix_cache_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
     """``data.prefix_cache`` (only when a class has a prefix cache): per class its hit share, where the cache lives
-    in the plan (pools, KV tokens reserved per replica) and the KV transfer it saves; the plan's cost, GPUs and
-    prefill replicas with reuse and without (``SizeResult.no_reuse``)."""
-    wl = r.workload
-    if not any(c.prefix_cache is not None for c in wl.classes):
+    in the plan (pools, KV tokens reserved per replica) and the KV transfer it saves (``SizeResult.prefix_cache``,
+    computed by :func:`planner.perf.prefix_cache.prefix_cache_figures`); the plan's cost, GPUs and prefill replicas
+    with reuse and without (``SizeResult.no_reuse``)."""
+    if not any(c.prefix_cache is not None for c in r.workload.classes):
         return {}
-    ev = r.plan.evaluation
-    kv_tok = kv_bytes_per_token(catalog.models[wl.model], wl.precision)
-    classes = []
-    for c in wl.classes:
-        pc = c.prefix_cache
-        if pc is None:
-            continue
-        pools = []
-        for pr in ev.pools:
-            p = pr.pool
-            if p.role not in cache_pools(c) or ev.routing.get(c.name, {}).get(p.key, 0.0) <= 0:
-                continue
-            rep = pool_replica(catalog, wl, p)
-            pools.append(
+    classes = [
+        {
+            "name": cc.name,
+            "hit_frac": cc.hit_frac,
+            "location": cc.location,
+            "working_set_tokens": cc.working_set_tokens,
+            "cached_tokens_mean": cc.cached_tokens_mean,
+            "input_tokens_mean": cc.input_tokens_mean,
+            "cache_pools": [
                 {
-                    "role": p.role,
-                    "gpu": p.gpu,
-                    "tp": p.tp,
-                    "replicas": p.replicas,
-                    "reserved_kv_tokens_per_replica": pc.working_set_tokens,
-                    "kv_capacity_tokens_per_replica": rep.memory.max_kv_tokens if rep is not None else None,
+                    "role": cp.role,
+                    "gpu": cp.gpu,
+                    "tp": cp.tp,
+                    "replicas": cp.replicas,
+                    "reserved_kv_tokens_per_replica": cp.reserved_kv_tokens_per_replica,
+                    "kv_capacity_tokens_per_replica": cp.kv_capacity_tokens_per_replica,
                 }
-            )
-        saved = c.rate_rps * mean_cached_tokens(c) * kv_tok if pc.location == "both" else 0.0
-        classes.append(
-            {
-                "name": c.name,
-                "hit_frac": pc.hit_frac,
-                "location": pc.location,
-                "working_set_tokens": pc.working_set_tokens,
-                "cached_tokens_mean": mean_cached_tokens(c),
-                "input_tokens_mean": c.input_tokens.mean,
-                "cache_pools": pools,
-                "kv_transfer_saved_bytes_per_s": saved,
-                "kv_transfer_note": (
-                    "location both: only the missed tokens' KV crosses the link" if pc.location == "both" else _NO_TRANSFER_SAVED
-                ),
-                "working_set_note": None if pc.working_set_tokens > 0 else _NO_WORKING_SET,
-            }
-        )
+                for cp in cc.pools
+            ],
+            "kv_transfer_saved_bytes_per_s": cc.kv_transfer_saved_bytes_per_s,
+            "kv_transfer_note": (
+                "location both: only the missed tokens' KV crosses the link" if cc.location == "both" else _NO_TRANSFER_SAVED
+            ),
+            "working_set_note": None if cc.working_set_tokens > 0 else _NO_WORKING_SET,
+        }
+        for cc in r.prefix_cache
+    ]
     nr = r.no_reuse
     without: dict[str, Any] = {"feasible": False, "note": "not sized"}
     if nr is not None:
