@@ -17,6 +17,7 @@ from planner.domain import Catalog, Pool
 from planner.io.workload import parse_workload, to_domain
 from planner.optimize.sizing import SizeResult
 from planner.perf.nodes import pack_nodes
+from planner.perf.power import idle_power_w
 
 WORKLOAD = """\
 model: llama-3.1-8b
@@ -288,3 +289,52 @@ def test_the_tie_break_never_trades_cost_for_fewer_pools(catalog: Catalog) -> No
     assert plain is not None and fewer is not None
     assert fewer.evaluation.usd_per_hour <= plain.evaluation.usd_per_hour * (1 + 1e-9)
     assert len({p.gpu for p in fewer.deployment.pools if p.role == "prefill"}) >= 2  # cheaper than one type: kept
+
+
+# ------------------------------------------------------------------------------------ node bill of materials
+
+
+def _nodes(tmp_path: Path, extra: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    code, out, err = cli("size", _write(tmp_path, extra), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    return data, data["nodes"]
+
+
+def test_node_bom_counts_nics_and_power_per_node_from_the_catalog(tmp_path: Path, catalog: Catalog) -> None:
+    data, (nd,) = _nodes(tmp_path, "hardware: {prefill_gpus: [h100-sxm], decode_gpus: [h100-sxm]}\n")
+    h100 = catalog.gpus["h100-sxm"]
+    assert (h100.node_compute_nics, h100.node_north_south_nics, h100.node_max_power_w) == (8, 1, 10200)  # gpus.yaml
+    assert nd["compute_nics"] == 8 * nd["nodes"] and nd["north_south_nics"] == nd["nodes"]
+    assert nd["nics_source"] == "nvidia-hgx-ai-factory-ra-h100-h200-b200"
+    assert nd["peak_kw_per_node"] == 10.2 and "node_max_power_w" in nd["peak_basis"]
+    # At load: the pools' GPU power (power_kw) plus the stranded GPUs at idle, over the nodes.
+    idle_w = idle_power_w(h100, catalog.power.get("h100-sxm"))
+    expected = (data["power_kw"] * 1000 + nd["stranded_gpus"] * idle_w) / nd["nodes"] / 1000
+    assert nd["gpu_power_kw_per_node"] == pytest.approx(expected, rel=1e-9)
+    assert nd["gpu_power_kw_per_node"] < nd["peak_kw_per_node"]
+    assert nd["racks"] is None and nd["nodes_per_rack"] is None and "rack_power_kw not given" in nd["rack_note"]
+
+
+def test_racks_follow_the_rack_budget(tmp_path: Path) -> None:
+    hw = "hardware: {prefill_gpus: [h100-sxm], decode_gpus: [h100-sxm]}\n"
+    _, (nd,) = _nodes(tmp_path, hw + "constraints: {rack_power_kw: 25}\n")
+    assert nd["nodes_per_rack"] == 2  # floor(25 / 10.2)
+    assert nd["racks"] == math.ceil(nd["nodes"] / 2)
+    assert nd["peak_kw_per_rack"] == pytest.approx(min(nd["nodes"], 2) * 10.2)
+    _, (small,) = _nodes(tmp_path, hw + "constraints: {rack_power_kw: 5}\n")  # below one node's peak
+    assert small["racks"] is None and small["nodes_per_rack"] == 0 and "exceeds the rack budget" in small["rack_note"]
+
+
+def test_a_gpu_without_node_figures_says_so_and_bounds_the_peak_by_its_gpus(tmp_path: Path, catalog: Catalog) -> None:
+    hw = "hardware: {prefill_gpus: [a100-sxm-80gb], decode_gpus: [a100-sxm-80gb]}\n"
+    _, (nd,) = _nodes(tmp_path, hw + "constraints: {rack_power_kw: 30}\n")
+    a100 = catalog.gpus["a100-sxm-80gb"]
+    assert a100.node_compute_nics is None and nd["compute_nics"] is None and nd["nics_source"] is None
+    assert nd["peak_kw_per_node"] == pytest.approx(8 * a100.tdp_w / 1000) and "GPUs alone" in nd["peak_basis"]
+    assert "at most" in nd["rack_note"]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc"])
+def test_a_bad_rack_budget_is_an_input_error(tmp_path: Path, value: str) -> None:
+    assert_input_error(cli("size", _write(tmp_path, f"constraints: {{rack_power_kw: {value}}}\n")), "rack_power_kw")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from planner.domain import Catalog, LinkSpec, Pool, Pricing, Workload
 from planner.optimize.sizing import Baseline, SizeResult, Solved
+from planner.perf.bom import node_bom
 from planner.perf.cost import (
     HOURS_PER_YEAR,
     gpu_fixed_usd_per_hour,
@@ -126,19 +127,46 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
     return items
 
 
-def node_rows(ev: Evaluation) -> list[dict[str, Any]]:
-    """The nodes of each GPU type the plan occupies, with the replicas each node holds."""
-    return [
-        {
-            "gpu": nu.gpu,
-            "gpus_per_node": nu.gpus_per_node,
-            "nodes": nu.nodes,
-            "gpus_used": nu.gpus_used,
-            "stranded_gpus": nu.stranded_gpus,
-            "packing": [list(node) for node in nu.packing],
-        }
-        for nu in ev.nodes
-    ]
+def node_rows(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dict[str, Any]]:
+    """The nodes of each GPU type the plan occupies, with the replicas each node holds, their NICs, power per node
+    and racks (:func:`planner.perf.bom.node_bom`)."""
+    budget_w = workload.constraints.rack_power_w
+    boms = {b.gpu: b for b in node_bom(ev, catalog, budget_w)}
+    rows = []
+    for nu in ev.nodes:
+        b = boms[nu.gpu]
+        rack_kw = b.peak_w_per_rack
+        rows.append(
+            {
+                "gpu": nu.gpu,
+                "gpus_per_node": nu.gpus_per_node,
+                "nodes": nu.nodes,
+                "gpus_used": nu.gpus_used,
+                "stranded_gpus": nu.stranded_gpus,
+                "packing": [list(node) for node in nu.packing],
+                "compute_nics_per_node": b.compute_nics_per_node,
+                "compute_nics": b.compute_nics,
+                "north_south_nics_per_node": b.north_south_nics_per_node,
+                "north_south_nics": b.north_south_nics,
+                "nics_source": _nic_source(catalog, nu.gpu),
+                "gpu_power_kw_per_node": b.gpu_power_w_per_node / W_PER_KW,
+                "peak_kw_per_node": b.peak_w_per_node / W_PER_KW,
+                "peak_basis": b.peak_basis,
+                "rack_power_kw": None if budget_w is None else budget_w / W_PER_KW,
+                "nodes_per_rack": b.nodes_per_rack,
+                "racks": b.racks,
+                "peak_kw_per_rack": None if rack_kw is None else rack_kw / W_PER_KW,
+                "rack_note": b.rack_note,
+            }
+        )
+    return rows
+
+
+def _nic_source(catalog: Catalog, gpu: str) -> str | None:
+    spec = catalog.gpus[gpu]
+    if spec.node_compute_nics is None and spec.node_north_south_nics is None:
+        return None
+    return spec.sources.get("node_compute_nics") or spec.sources.get("node_north_south_nics")
 
 
 def _port_items(lr: LinkResult, link: LinkSpec, catalog: Catalog, pricing: Pricing) -> list[dict[str, Any]]:
@@ -275,7 +303,7 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
         "baselines": [baseline_data(b) for b in r.baselines],
         "savings_frac": r.savings_frac,
         "line_items": line_items(ev, catalog, r.workload),
-        "nodes": node_rows(ev),
+        "nodes": node_rows(ev, catalog, r.workload),
         "optimality": plan.optimality,
         "mip_gap_frac": plan.gap_frac,
         "solver": {
@@ -384,6 +412,13 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
         stranded = f", {nu.stranded_gpus} GPU{'s' if nu.stranded_gpus > 1 else ''} stranded" if nu.stranded_gpus else ""
         paid = " (paid: pricing.whole_nodes)" if nu.stranded_gpus and r.workload.pricing.whole_nodes else ""
         totals.add_row(f"nodes of {nu.gpu}", f"{nu.nodes} x {nu.gpus_per_node} GPUs{stranded}{paid}")
+    for nb in node_bom(ev, catalog, r.workload.constraints.rack_power_w):
+        nics = "" if nb.compute_nics is None else f", {nb.compute_nics} + {nb.north_south_nics or 0} NICs"
+        racks = f"{nb.racks} racks of {nb.nodes_per_rack}" if nb.racks is not None else "racks not computed"
+        totals.add_row(
+            f"{nb.gpu} node kW (load / peak)",
+            f"{nb.gpu_power_w_per_node / W_PER_KW:.2f} / {nb.peak_w_per_node / W_PER_KW:.2f}{nics}; {racks}",
+        )
     totals.add_row("USD per hour", f"{ev.usd_per_hour:,.2f}")
     totals.add_row("USD per month", f"{ev.usd_per_month:,.0f}")
     totals.add_row("USD per 1M output tokens", f"{ev.usd_per_mtok:.3f}")
