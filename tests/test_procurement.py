@@ -65,8 +65,27 @@ def test_provider_prices_every_gpu_from_one_provider(tmp_path: Path) -> None:
     assert all(p["gpu"] in lambda_usd for p in data["pools"])  # GPUs Lambda does not list are left out
 
 
+@pytest.mark.parametrize(
+    ("provider", "usd"),
+    [
+        ("aws", {"h200-sxm": 7.912}),  # p5en.48xlarge $63.296 / 8 (dstack-aws-p5en-offers-2026-08)
+        ("spheron", {"b200": 6.03, "gb200": 4.54, "h200-sxm": 4.54}),  # spheron-h200-b200-gb200-2026-03
+    ],
+)
+def test_cloud_providers_price_only_the_gpus_they_list(tmp_path: Path, provider: str, usd: dict[str, float]) -> None:
+    code, out, err = cli("size", _write(tmp_path, f"pricing: {{provider: {provider}}}\n"), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    assert data["pools"] and all(p["gpu"] in usd for p in data["pools"])
+    assert all(p["gpu_usd_per_hour"] == usd[p["gpu"]] for p in data["pools"])
+    items = [i for i in data["line_items"] if i["sku"].startswith("gpu:")]
+    assert items and all(i["description"].count(provider.capitalize() if provider != "aws" else "AWS") for i in items)
+
+
 def test_an_unknown_provider_or_a_provider_with_capex_is_an_input_error(tmp_path: Path) -> None:
-    assert_input_error(cli("size", _write(tmp_path, "pricing: {provider: aws}\n")), "pricing.provider", "CoreWeave, Lambda")
+    assert_input_error(
+        cli("size", _write(tmp_path, "pricing: {provider: oracle}\n")), "pricing.provider", "AWS, CoreWeave, Lambda, Spheron"
+    )
     assert_input_error(
         cli("size", _write(tmp_path, "pricing: {mode: capex, amortization_years: 4, provider: lambda}\n")), "provider"
     )
