@@ -17,7 +17,6 @@ from planner.domain import Catalog, Pool
 from planner.io.workload import parse_workload, to_domain
 from planner.optimize.sizing import SizeResult
 from planner.perf.nodes import pack_nodes
-from planner.perf.power import idle_power_w
 
 WORKLOAD = """\
 model: llama-3.1-8b
@@ -327,10 +326,8 @@ def test_node_bom_counts_nics_and_power_per_node_from_the_catalog(tmp_path: Path
     assert nd["compute_nics"] == 8 * nd["nodes"] and nd["north_south_nics"] == nd["nodes"]
     assert nd["nics_source"] == "nvidia-hgx-ai-factory-ra-h100-h200-b200"
     assert nd["peak_kw_per_node"] == 10.2 and "node_max_power_w" in nd["peak_basis"]
-    # At load: the pools' GPU power (power_kw) plus the stranded GPUs at idle, over the nodes.
-    idle_w = idle_power_w(h100, catalog.power.get("h100-sxm"))
-    expected = (data["power_kw"] * 1000 + nd["stranded_gpus"] * idle_w) / nd["nodes"] / 1000
-    assert nd["gpu_power_kw_per_node"] == pytest.approx(expected, rel=1e-9)
+    # At load: the pools' GPU power (power_kw) over the nodes (stranded GPUs off, as the cost model has them).
+    assert nd["gpu_power_kw_per_node"] * nd["nodes"] == pytest.approx(data["power_kw"], rel=1e-9)
     assert nd["gpu_power_kw_per_node"] < nd["peak_kw_per_node"]
     assert nd["racks"] is None and nd["nodes_per_rack"] is None and "rack_power_kw not given" in nd["rack_note"]
 

@@ -6,8 +6,8 @@ For each GPU type (``Evaluation.nodes``, first-fit-decreasing packing):
   storage and north-south traffic, where the GPU's catalog entry names its node's NICs (None where it does not: not
   guessed);
 * power per node at the plan's load: the GPU power of the pools on that type (``PoolResult.power_w``, what
-  ``power_kw`` sums) plus the idle draw of the node's stranded GPUs, over the nodes: GPUs only (no host figure at
-  a given load is in the catalog);
+  ``power_kw`` sums) over the nodes: GPUs only (no host figure at a given load is in the catalog), stranded GPUs
+  drawing nothing, as the cost model has them (``pricing.whole_nodes``: powered down);
 * power per node at peak: the node's maximum input power where the catalog has it (the system rating: GPUs, CPUs,
   NICs, fans), else GPUs per node × TDP, labelled as the GPUs alone (a lower bound on what a rack must supply);
 * racks, only with ``constraints.rack_power_kw`` (a facility figure, no default): ``floor(budget / peak kW per
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from planner.domain import Catalog
 from planner.perf.evaluate import Evaluation
-from planner.perf.power import idle_power_w
 from planner.units import W_PER_KW
 
 PEAK_FROM_NODE = "node maximum input power (catalog node_max_power_w)"
@@ -35,7 +34,7 @@ class NodeBom:
     gpus_per_node: int
     compute_nics_per_node: int | None
     north_south_nics_per_node: int | None
-    gpu_power_w_per_node: float  # at the plan's load, GPUs only (stranded GPUs idle)
+    gpu_power_w_per_node: float  # at the plan's load, GPUs only (stranded GPUs off)
     peak_w_per_node: float
     peak_basis: str  # PEAK_FROM_NODE or PEAK_FROM_GPUS
     nodes_per_rack: int | None  # None: no rack budget given
@@ -64,8 +63,7 @@ def node_bom(evaluation: Evaluation, catalog: Catalog, rack_power_w: float | Non
     for nu in evaluation.nodes:
         gpu = catalog.gpus[nu.gpu]
         pools_w = sum(pr.power_w for pr in evaluation.pools if pr.pool.gpu == nu.gpu)
-        stranded_w = nu.stranded_gpus * idle_power_w(gpu, catalog.power.get(nu.gpu))
-        per_node = (pools_w + stranded_w) / nu.nodes if nu.nodes else 0.0
+        per_node = pools_w / nu.nodes if nu.nodes else 0.0
         if gpu.node_max_power_w is not None:
             peak, basis = gpu.node_max_power_w, PEAK_FROM_NODE
         else:

@@ -777,8 +777,8 @@ def _bom_parts(data: dict[str, Any], data_whole_nodes: bool) -> list[str]:
             "stranded GPUs are not in the cost. "
         )
         + f"Power: {data['power_kw']:.1f} kW, the average draw of the plan's GPUs at its load "
-        "(power_kw); per node at load, the GPU power of the pools on that GPU type (and its stranded GPUs, idle) over "
-        "its nodes, GPUs only. Per node at peak: "
+        "(power_kw); per node at load, the GPU power of the pools on that GPU type over its nodes, GPUs only "
+        "(stranded GPUs off). Per node at peak: "
         + "; ".join(f"{_esc(nd['gpu'])}, {_esc(nd.get('peak_basis', 'not recorded'))}" for nd in nodes)
         + ". NICs: "
         + "; ".join(
