@@ -354,3 +354,10 @@ def test_a_gpu_without_node_figures_says_so_and_bounds_the_peak_by_its_gpus(tmp_
 @pytest.mark.parametrize("value", ["0", "-3", "abc"])
 def test_a_bad_rack_budget_is_an_input_error(tmp_path: Path, value: str) -> None:
     assert_input_error(cli("size", _write(tmp_path, f"constraints: {{rack_power_kw: {value}}}\n")), "rack_power_kw")
+
+
+def test_catalog_list_names_the_provider_prices_of_a_gpu_without_a_default_one() -> None:
+    code, out, err = cli("catalog", "list", "gpus")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "no default price (Spheron $4.54/GPU-h with" in flat  # gb200: only Spheron's row (prices.yaml)
