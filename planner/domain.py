@@ -57,6 +57,9 @@ class GpuSpec:
     nvlink_domain_gpus: int
     sources: Mapping[str, str] = field(default_factory=dict)
     fp4_flop_per_s: float | None = None  # dense FP4 tensor-core peak (Blackwell), None without FP4 units
+    node_compute_nics: int | None = None  # NICs per node on the GPU (east-west) fabric; None: not in the catalog
+    node_north_south_nics: int | None = None  # NICs or DPUs per node for storage and north-south traffic
+    node_max_power_w: float | None = None  # the node's maximum input power (GPUs, CPUs, NICs, fans), W
 
     def peak_flop_per_s(self, precision: Precision) -> float | None:
         if precision == "fp4":
@@ -742,6 +745,7 @@ class Constraints:
     max_gpu_types_per_role: int | None = None  # GPU types in each role's pools (None: any; a workload file's default is 1)
     max_gpu_types: int | None = None  # GPU types in the whole plan
     min_pool_utilization_frac: float = 0.0  # each pool beyond a role's first carries at least this share of its capacity
+    rack_power_w: float | None = None  # power budget of one rack (racks are counted only when given)
 
 
 Objective = Literal["cost", "gpus", "power"]

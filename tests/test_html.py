@@ -301,7 +301,38 @@ def test_bill_of_materials_sums_to_the_line_items_and_the_cost(name: str, size_d
         assert f'<td class="n">{count}</td><td class="n">no public price</td><td class="n">no public price</td>' in row.group(0)
     for nd in data["nodes"]:
         assert f'<td>{nd["gpu"]}</td><td class="n">{nd["nodes"]}</td><td class="n">{nd["gpus_per_node"]}</td>' in body
-    assert "no power per rack is given" in body and f"{data['power_kw']:.1f} kW" in body
+    assert f"{data['power_kw']:.1f} kW" in body
+    # No rack budget in the examples: racks are said to be not computed, nodes' NICs and kW are shown.
+    assert "Racks: not computed: constraints.rack_power_kw" in body
+    for nd in data["nodes"]:
+        per_node = nd["compute_nics_per_node"]
+        nics = "not in the catalog" if nd["compute_nics"] is None else f"{nd['compute_nics']} ({per_node} per node)"
+        assert f'<td class="n">{nics}</td>' in body
+        assert f'<td class="n">{nd["peak_kw_per_node"]:.2f}</td><td class="n">not computed</td>' in body
+
+
+def test_bill_of_materials_counts_racks_from_the_rack_budget(tmp_path: Path) -> None:
+    """With constraints.rack_power_kw the nodes table gives nodes per rack = floor(budget / node peak kW) and racks =
+    ceil(nodes / that), each as the JSON says; the note names the budget."""
+    text = CHATBOT.read_text().replace("constraints:", "constraints:\n  rack_power_kw: 25", 1)
+    path = tmp_path / "w.yaml"
+    path.write_text(text)
+    out = tmp_path / "r.html"
+    code, js, err = cli("size", str(path), "-f", "json", "--html", str(out))
+    assert code == 0, err
+    data = json.loads(js)["data"]
+    body = _body(out.read_text())
+    assert "a 25 kW budget (constraints.rack_power_kw)" in body
+    for nd in data["nodes"]:
+        per_rack = int(25 // nd["peak_kw_per_node"])
+        assert nd["nodes_per_rack"] == per_rack >= 1
+        assert nd["racks"] == -(-nd["nodes"] // per_rack)
+        assert nd["peak_kw_per_rack"] == pytest.approx(min(nd["nodes"], per_rack) * nd["peak_kw_per_node"])
+        row = (
+            f'<td class="n">{nd["peak_kw_per_node"]:.2f}</td><td class="n">{per_rack}</td><td class="n">{nd["racks"]}</td>'
+            f'<td class="n">{nd["peak_kw_per_rack"]:.1f}</td>'
+        )
+        assert row in body
 
 
 def test_recommendation_when_disaggregation_pays(size_docs: dict[str, dict[str, Any]]) -> None:

@@ -64,8 +64,27 @@ def test_provider_prices_every_gpu_from_one_provider(tmp_path: Path) -> None:
     assert all(p["gpu"] in lambda_usd for p in data["pools"])  # GPUs Lambda does not list are left out
 
 
+@pytest.mark.parametrize(
+    ("provider", "usd"),
+    [
+        ("aws", {"h200-sxm": 7.912}),  # p5en.48xlarge $63.296 / 8 (dstack-aws-p5en-offers-2026-08)
+        ("spheron", {"b200": 6.03, "gb200": 4.54, "h200-sxm": 4.54}),  # spheron-h200-b200-gb200-2026-03
+    ],
+)
+def test_cloud_providers_price_only_the_gpus_they_list(tmp_path: Path, provider: str, usd: dict[str, float]) -> None:
+    code, out, err = cli("size", _write(tmp_path, f"pricing: {{provider: {provider}}}\n"), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    assert data["pools"] and all(p["gpu"] in usd for p in data["pools"])
+    assert all(p["gpu_usd_per_hour"] == usd[p["gpu"]] for p in data["pools"])
+    items = [i for i in data["line_items"] if i["sku"].startswith("gpu:")]
+    assert items and all(i["description"].count(provider.capitalize() if provider != "aws" else "AWS") for i in items)
+
+
 def test_an_unknown_provider_or_a_provider_with_capex_is_an_input_error(tmp_path: Path) -> None:
-    assert_input_error(cli("size", _write(tmp_path, "pricing: {provider: aws}\n")), "pricing.provider", "CoreWeave, Lambda")
+    assert_input_error(
+        cli("size", _write(tmp_path, "pricing: {provider: oracle}\n")), "pricing.provider", "AWS, CoreWeave, Lambda, Spheron"
+    )
     assert_input_error(
         cli("size", _write(tmp_path, "pricing: {mode: capex, amortization_years: 4, provider: lambda}\n")), "provider"
     )
@@ -144,9 +163,25 @@ def test_min_pool_utilization_leaves_no_extra_pool_below_the_floor(catalog: Cata
             below += sum(u < floor for u in utils[1:])  # a role's first pool may be as small as its load
         return below
 
-    # At 6 req/s (with the KV ports priced) the plan without the floor splits decode over two pools (28 %, 56 %).
+    # At 6 req/s (with the KV ports priced) the MIP without the floor and without the fewer-pools second solve
+    # splits decode over two pools (28 %, 56 %): a tie with one pool, which `planner size` resolves to one pool.
+    from planner.optimize.candidates import enumerate_candidates
+    from planner.optimize.sizing import _Clock, _solve
+
+    doc = copy.deepcopy(TWO_CLASSES)
+    doc["classes"][0]["rate_rps"], doc["classes"][1]["rate_rps"] = 6, 0.6
+    doc["constraints"] = {"max_gpu_types_per_role": None}
+    wl = to_domain(parse_workload(doc, "test"), catalog)
+    cands = enumerate_candidates(catalog, wl, ("prefill", "decode"), {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus})
+    split = _solve(wl, catalog, cands, "highs", _Clock(None))
+    assert split is not None
+    below = 0
+    for role in ("prefill", "decode"):
+        utils = sorted(p.utilization_frac for p in split.evaluation.pools if p.pool.role == role)
+        below += sum(u < 0.6 for u in utils[1:])
+    assert below >= 1  # a second decode pool under 60 % without the floor
     loose = _sized(catalog, 6, max_gpu_types_per_role=None)
-    assert extra_pools_below(loose, 0.6) >= 1  # a second decode pool under 60 % without the floor
+    assert loose.plan.evaluation.usd_per_hour == pytest.approx(split.evaluation.usd_per_hour, rel=1e-9)
     tight = _sized(catalog, 6, max_gpu_types_per_role=None, min_pool_utilization_frac=0.6)
     assert extra_pools_below(tight, 0.6) == 0
     assert tight.plan.evaluation.meets_slos
@@ -204,3 +239,125 @@ def test_whole_nodes_pays_for_stranded_gpus_and_the_optimizer_packs_for_them(tmp
     )
     ports = sum(lk["usd_per_hour"] for lk in per_gpu["links"])  # its KV ports, priced the same either way
     assert whole["cost"]["usd_per_hour"] <= (rounded + ports) * (1 + 1e-9)
+
+
+# ------------------------------------------------------------------------------------ tie-break: fewer pools
+
+TIED = {
+    "model": "llama-3.1-70b",
+    "classes": [
+        {
+            "name": "chat",
+            "rate_rps": 12,
+            "input_tokens": {"mean": 2000, "p50": 1500, "p90": 4000, "p99": 7000},
+            "output_tokens": {"mean": 300, "p50": 250, "p90": 600, "p99": 1000},
+            "slo": {"ttft_p99_ms": 1000, "tpot_p99_ms": 60},
+        },
+        {
+            "name": "batch-summary",
+            "rate_rps": 3,
+            "input_tokens": {"mean": 6000, "p50": 5000, "p90": 10000, "p99": 14000},
+            "output_tokens": {"mean": 200, "p50": 150, "p90": 400, "p99": 700},
+            "slo": {"ttft_p99_ms": 4000, "tpot_p99_ms": 80},
+        },
+    ],
+    "hardware": {"prefill_gpus": ["h100-sxm"], "decode_gpus": ["a100-sxm-80gb", "h100-sxm"], "links": ["roce-200"]},
+    "constraints": {"redundancy": 1},
+    "pricing": {"mode": "reserved", "discount_frac": 0.3},
+}  # examples/workloads/chat_day.yaml's peak hour
+
+
+def test_equal_cost_plans_resolve_to_the_fewest_pools_at_the_same_cost(catalog: Catalog) -> None:
+    """chat_day's peak: decode on A100 TP4 as 3 replicas at batch 128 + 2 at batch 64 (three pools) costs exactly what
+    5 replicas at batch 64 (two pools) cost; without the second solve the MIP returns the three-pool plan."""
+    from planner.optimize.candidates import enumerate_candidates
+    from planner.optimize.sizing import _Clock, _solve
+    from planner.optimize.tiebreak import TIE_REL_TOL
+
+    wl = to_domain(parse_workload(copy.deepcopy(TIED), "test"), catalog)
+    cands = enumerate_candidates(catalog, wl, ("prefill", "decode"), {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus})
+    plain = _solve(wl, catalog, cands, "highs", _Clock(None))
+    fewer = _solve(wl, catalog, cands, "highs", _Clock(None), fewer_pools=True)
+    assert plain is not None and fewer is not None
+    plain_usd, fewer_usd = plain.evaluation.usd_per_hour, fewer.evaluation.usd_per_hour
+    assert fewer_usd <= plain_usd * (1 + TIE_REL_TOL) + 1e-7
+    assert abs(fewer_usd - plain_usd) <= 1e-9 * plain_usd  # a tie: the same cost
+    assert len(plain.deployment.pools) == 3  # the tie exists today
+    assert len(fewer.deployment.pools) == 2  # one pool per role
+    assert {p.gpu for p in fewer.deployment.pools} <= {p.gpu for p in plain.deployment.pools}
+    assert fewer.evaluation.num_gpus <= plain.evaluation.num_gpus
+    assert fewer.evaluation.meets_slos
+    (decode,) = [p for p in fewer.deployment.pools if p.role == "decode"]
+    assert (decode.gpu, decode.tp, decode.replicas) == ("a100-sxm-80gb", 4, 5)
+
+
+def test_the_tie_break_never_trades_cost_for_fewer_pools(catalog: Catalog) -> None:
+    """Where one GPU type per role would cost more (8B at 80 + 8 req/s spreads prefill over GPU types when allowed),
+    the second solve keeps the first solve's cost and its several types: it only chooses among plans of that cost."""
+    from planner.optimize.candidates import enumerate_candidates
+    from planner.optimize.sizing import _Clock, _solve
+
+    doc = copy.deepcopy(TWO_CLASSES)
+    doc["classes"][0]["rate_rps"], doc["classes"][1]["rate_rps"] = 80, 8
+    doc["constraints"] = {"max_gpu_types_per_role": None}
+    wl = to_domain(parse_workload(doc, "test"), catalog)
+    cands = enumerate_candidates(catalog, wl, ("prefill", "decode"), {"prefill": wl.prefill_gpus, "decode": wl.decode_gpus})
+    plain = _solve(wl, catalog, cands, "highs", _Clock(None))
+    fewer = _solve(wl, catalog, cands, "highs", _Clock(None), fewer_pools=True)
+    assert plain is not None and fewer is not None
+    assert fewer.evaluation.usd_per_hour <= plain.evaluation.usd_per_hour * (1 + 1e-9)
+    assert len({p.gpu for p in fewer.deployment.pools if p.role == "prefill"}) >= 2  # cheaper than one type: kept
+
+
+# ------------------------------------------------------------------------------------ node bill of materials
+
+
+def _nodes(tmp_path: Path, extra: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    code, out, err = cli("size", _write(tmp_path, extra), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    return data, data["nodes"]
+
+
+def test_node_bom_counts_nics_and_power_per_node_from_the_catalog(tmp_path: Path, catalog: Catalog) -> None:
+    data, (nd,) = _nodes(tmp_path, "hardware: {prefill_gpus: [h100-sxm], decode_gpus: [h100-sxm]}\n")
+    h100 = catalog.gpus["h100-sxm"]
+    assert (h100.node_compute_nics, h100.node_north_south_nics, h100.node_max_power_w) == (8, 1, 10200)  # gpus.yaml
+    assert nd["compute_nics"] == 8 * nd["nodes"] and nd["north_south_nics"] == nd["nodes"]
+    assert nd["nics_source"] == "nvidia-hgx-ai-factory-ra-h100-h200-b200"
+    assert nd["peak_kw_per_node"] == 10.2 and "node_max_power_w" in nd["peak_basis"]
+    # At load: the pools' GPU power (power_kw) over the nodes (stranded GPUs off, as the cost model has them).
+    assert nd["gpu_power_kw_per_node"] * nd["nodes"] == pytest.approx(data["power_kw"], rel=1e-9)
+    assert nd["gpu_power_kw_per_node"] < nd["peak_kw_per_node"]
+    assert nd["racks"] is None and nd["nodes_per_rack"] is None and "rack_power_kw not given" in nd["rack_note"]
+
+
+def test_racks_follow_the_rack_budget(tmp_path: Path) -> None:
+    hw = "hardware: {prefill_gpus: [h100-sxm], decode_gpus: [h100-sxm]}\n"
+    _, (nd,) = _nodes(tmp_path, hw + "constraints: {rack_power_kw: 25}\n")
+    assert nd["nodes_per_rack"] == 2  # floor(25 / 10.2)
+    assert nd["racks"] == math.ceil(nd["nodes"] / 2)
+    assert nd["peak_kw_per_rack"] == pytest.approx(min(nd["nodes"], 2) * 10.2)
+    _, (small,) = _nodes(tmp_path, hw + "constraints: {rack_power_kw: 5}\n")  # below one node's peak
+    assert small["racks"] is None and small["nodes_per_rack"] == 0 and "exceeds the rack budget" in small["rack_note"]
+
+
+def test_a_gpu_without_node_figures_says_so_and_bounds_the_peak_by_its_gpus(tmp_path: Path, catalog: Catalog) -> None:
+    hw = "hardware: {prefill_gpus: [a100-sxm-80gb], decode_gpus: [a100-sxm-80gb]}\n"
+    _, (nd,) = _nodes(tmp_path, hw + "constraints: {rack_power_kw: 30}\n")
+    a100 = catalog.gpus["a100-sxm-80gb"]
+    assert a100.node_compute_nics is None and nd["compute_nics"] is None and nd["nics_source"] is None
+    assert nd["peak_kw_per_node"] == pytest.approx(8 * a100.tdp_w / 1000) and "GPUs alone" in nd["peak_basis"]
+    assert "at most" in nd["rack_note"]
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "abc"])
+def test_a_bad_rack_budget_is_an_input_error(tmp_path: Path, value: str) -> None:
+    assert_input_error(cli("size", _write(tmp_path, f"constraints: {{rack_power_kw: {value}}}\n")), "rack_power_kw")
+
+
+def test_catalog_list_names_the_provider_prices_of_a_gpu_without_a_default_one() -> None:
+    code, out, err = cli("catalog", "list", "gpus")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "no default price (Spheron $4.54/GPU-h with" in flat  # gb200: only Spheron's row (prices.yaml)

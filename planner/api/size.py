@@ -69,8 +69,14 @@ def size(workload: Workload, catalog: Catalog, *, solver: str = "highs", time_li
     result = _size(workload, catalog, solver=solver, time_limit_s=time_limit_s)  # type: ignore[arg-type]
     if not any(c.prefix_cache is not None for c in workload.classes):
         return result
+    from planner.perf.prefix_cache import prefix_cache_figures
+
     left = None if time_limit_s is None else time_limit_s - (time.monotonic() - start)
-    return replace(result, no_reuse=size_no_reuse(workload, catalog, solver=solver, time_limit_s=left))
+    return replace(
+        result,
+        no_reuse=size_no_reuse(workload, catalog, solver=solver, time_limit_s=left),
+        prefix_cache=prefix_cache_figures(workload, result.plan.evaluation, catalog),
+    )
 
 
 def without_prefix_cache(workload: Workload) -> Workload:

@@ -56,7 +56,10 @@ def _list_tables(run: CatalogListRun) -> Any:
 def _summary(kind: str, e: Any, cat: Any) -> str:
     if kind == "gpus":
         price = cat.default_price(e.id)
+        others = [f"{r.provider} ${r.usd_per_gpu_hour:.2f}" for r in cat.prices if r.gpu == e.id and not r.default]
         p = f"${price.usd_per_gpu_hour:.2f}/GPU-h ({price.provider})" if price else "no price"
+        if price is None and others:
+            p = f"no default price ({', '.join(others)}/GPU-h with pricing.provider)"
         fp8 = "fp8" if e.fp8_flop_per_s else "no fp8"
         mem = f"{e.hbm_capacity_bytes / 2**30:.0f} GiB, {e.hbm_bandwidth_bytes_per_s / 1e9:.0f} GB/s"
         return f"{e.bf16_flop_per_s / 1e12:.0f} TFLOP/s bf16, {mem}, {fp8}, {p}"

@@ -307,7 +307,7 @@ def _sources_of(entry: schemas.Sourced, figures: Iterable[str]) -> dict[str, str
     """Source id of every figure, keyed by the domain field name."""
     out: dict[str, str] = {}
     for name in figures:
-        if name in _NOT_FIGURES or (name.startswith("bandwidth_") and getattr(entry, name, None) is None):
+        if name in _NOT_FIGURES or (name.startswith(("bandwidth_", "node_")) and getattr(entry, name, None) is None):
             continue
         out[_DOMAIN_NAMES.get(name, name)] = entry.source_of(name)
     return out
@@ -349,6 +349,9 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
             pcie_generation=g.pcie_generation,
             gpus_per_node=g.gpus_per_node,
             nvlink_domain_gpus=g.nvlink_domain_gpus or g.gpus_per_node,
+            node_compute_nics=g.node_compute_nics,
+            node_north_south_nics=g.node_north_south_nics,
+            node_max_power_w=g.node_max_power_w,
             sources=_sources_of(g, schemas.GpuEntry.model_fields),
         )
         for key, g in sorted(raw.gpus.items())

@@ -171,6 +171,12 @@ class GpuEntry(Sourced):
     gpus_per_node: Annotated[int, Field(ge=1, le=72), WHOLE]
     nvlink_domain_gpus: Annotated[int, Field(ge=1, le=72), WHOLE] | None = None
     """GPUs joined by NVLink (default: the whole node; 2 for PCIe cards with a bridge)."""
+    node_compute_nics: Annotated[int, Field(ge=0, le=1024), WHOLE] | None = None
+    """NICs per node on the GPU (east-west) fabric, e.g. one 400 Gb/s ConnectX-7 per GPU on an HGX H100 server."""
+    node_north_south_nics: Annotated[int, Field(ge=0, le=1024), WHOLE] | None = None
+    """NICs or DPUs per node for storage and north-south traffic (BlueField-3 on NVIDIA's HGX reference design)."""
+    node_max_power_w: Annotated[float, NUMBER, within(1, 1e6)] | None = None
+    """The node's maximum input power, W: the system's rating (GPUs, CPUs, NICs, fans), not the GPUs' TDP sum."""
 
 
 class GpusFile(Strict):

@@ -227,6 +227,9 @@ class ConstraintsSpec(Strict):
     min_pool_utilization_frac: Annotated[float, Field(ge=0, lt=1), NUMBER] = 0.0
     """Every pool beyond the first of its role must carry at least this share of its SLO-limited capacity (a
     second decode pool at 4 % is not worth operating); 0: no floor."""
+    rack_power_kw: Positive | None = None
+    """Power budget of one rack, kW (your facility's figure; no default): the bill of materials then counts racks,
+    floor(budget / a node's peak kW) nodes to a rack. Without it, nodes and their kW are reported, racks are not."""
 
 
 class PricingSpec(Strict):
@@ -472,6 +475,7 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
             max_gpu_types_per_role=c.max_gpu_types_per_role,
             max_gpu_types=c.max_gpu_types,
             min_pool_utilization_frac=c.min_pool_utilization_frac,
+            rack_power_w=None if c.rack_power_kw is None else c.rack_power_kw * W_PER_KW,
         ),
         pricing=domain.Pricing(
             mode=spec.pricing.mode,

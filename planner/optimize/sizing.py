@@ -20,9 +20,11 @@ from planner.optimize.solve import (
     solve,
     values,
 )
+from planner.optimize.tiebreak import prefer_fewer_pools
 from planner.perf import cost
 from planner.perf.cost import port_price_warning, price_basis_warning
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
+from planner.perf.prefix_cache import ClassCache
 from planner.perf.serving import cache_reserve_tokens, mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
@@ -121,6 +123,7 @@ class SizeResult:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     limiting: tuple[tuple[str, float], ...] = ()  # (limit, USD/hour of the plan without it)
     no_reuse: NoReuse | None = None  # a class has a prefix cache: the plan without reuse (planner.api.size)
+    prefix_cache: tuple[ClassCache, ...] = ()  # where the plan keeps each class's prefix cache (planner.api.size)
 
 
 def _extract(built: BuiltModel, workload: Workload, catalog: Catalog) -> Deployment:
@@ -177,6 +180,7 @@ def _solve(
     gap_rel: float = MIP_REL_GAP,
     parts: float = 1,
     split: bool = False,
+    fewer_pools: bool = False,
 ) -> Solved | None:
     """Solve over the lone-replica candidates and their pooled variants (a pool serving one class
     with one prompt queue, G/G/c). A plan that does not verify falls back to lone-replica
@@ -185,13 +189,15 @@ def _solve(
     variants = pooled_variants(candidates, catalog, workload, check=clock.check)
     clock.check("scoring pooled candidates")
     if not variants:
-        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, parts, split)
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, parts, split, fewer_pools)
     try:
-        return _solve_once(workload, catalog, candidates + variants, solver, clock, apply_limits, gap_rel, parts, split)
+        return _solve_once(
+            workload, catalog, candidates + variants, solver, clock, apply_limits, gap_rel, parts, split, fewer_pools
+        )
     except PlannerError:
         clock.check("re-solving with lone-replica capacities")
         # The smaller model may use all the time left: without it there is no plan.
-        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, 1, split)
+        return _solve_once(workload, catalog, candidates, solver, clock, apply_limits, gap_rel, 1, split, fewer_pools)
 
 
 def _solve_once(
@@ -204,9 +210,13 @@ def _solve_once(
     gap_rel: float = MIP_REL_GAP,
     parts: float = 1,
     split: bool = False,
+    fewer_pools: bool = False,
 ) -> Solved | None:
+    """One solve; ``split``: a model without limits is solved as its parts where it splits (:func:`_separable`);
+    with ``fewer_pools`` (the plan) a second solve picks, among the plans of the same objective, the one of fewest
+    GPU types, pools and GPUs (:mod:`planner.optimize.tiebreak`)."""
     max_nodes = MAX_NODES if gap_rel == MIP_REL_GAP else BASELINE_MAX_NODES
-    if split and not apply_limits and _separable(workload, candidates):
+    if split and not apply_limits and not fewer_pools and _separable(workload, candidates):
         parted = _solve_split(workload, catalog, candidates, solver, clock, gap_rel, max_nodes, parts)
         if parted is None:
             return None
@@ -218,8 +228,11 @@ def _solve_once(
         outcome = solve(built, solver, time_limit_s, gap_rel, max_nodes)
         if outcome.status == "infeasible":
             return None
+        num_variables, num_constraints = len(built.problem.variables()), len(built.problem.constraints)
+        if fewer_pools:
+            outcome = prefer_fewer_pools(built, workload.objective, outcome, solver, clock.share(parts))
         deployment = _extract(built, workload, catalog)
-        num_variables, num_constraints, bound = len(built.problem.variables()), len(built.problem.constraints), binding(built)
+        bound = binding(built)
     ev = evaluate(workload, deployment, catalog)
     if not ev.meets_slos:
         worst = next(c for c in ev.classes if not c.meets_slo)
@@ -523,7 +536,9 @@ def size(
     )
     clock.check("scoring candidates")
     # The plan's solve may use 3/4 of the time left when baselines or limit re-solves follow.
-    plan = _solve(workload, catalog, cands, solver, clock, parts=PLAN_PARTS if baselines or _limits(workload) else 1)
+    plan = _solve(
+        workload, catalog, cands, solver, clock, parts=PLAN_PARTS if baselines or _limits(workload) else 1, fewer_pools=True
+    )
     if plan is None:
         clock.check("looking for the plan without the workload's limits")
         free = _solve(workload, catalog, cands, solver, clock, apply_limits=False)

@@ -729,14 +729,27 @@ def _bom_parts(data: dict[str, Any], data_whole_nodes: bool) -> list[str]:
     rows = bom_rows(data)
     monthly = sum(r["extended_usd"] for r in rows if r["period"] == "month" and r["extended_usd"] is not None)
     plan_usd = data["cost"]["usd_per_month"]
-    power: dict[str, float] = {}
-    for p in data["pools"]:
-        power[p["gpu"]] = power.get(p["gpu"], 0.0) + p["power_kw"]
+    nodes = data["nodes"]
+    budget = next((nd["rack_power_kw"] for nd in nodes if nd.get("rack_power_kw") is not None), None)
     parts = [
         '<h2 id="bom">Bill of materials</h2>',
         "<h3>Nodes</h3>",
         _table(
-            ("GPU", "nodes", "GPUs per node", "GPUs in the nodes", "GPUs used", "GPUs stranded", "GPU power per node (kW)"),
+            (
+                "GPU",
+                "nodes",
+                "GPUs per node",
+                "GPUs in the nodes",
+                "GPUs used",
+                "GPUs stranded",
+                "GPU-fabric NICs",
+                "north-south NICs",
+                "GPU kW per node at load",
+                "kW per node at peak",
+                "nodes per rack",
+                "racks",
+                "kW per rack at peak",
+            ),
             [
                 (
                     nd["gpu"],
@@ -745,9 +758,15 @@ def _bom_parts(data: dict[str, Any], data_whole_nodes: bool) -> list[str]:
                     _n(nd["nodes"] * nd["gpus_per_node"], "d"),
                     _n(nd["gpus_used"], "d"),
                     _n(nd["stranded_gpus"], "d"),
-                    _n(power.get(nd["gpu"], 0.0) / nd["nodes"] if nd["nodes"] else None, ".2f"),
+                    _count(nd.get("compute_nics"), nd.get("compute_nics_per_node")),
+                    _count(nd.get("north_south_nics"), nd.get("north_south_nics_per_node")),
+                    _n(nd.get("gpu_power_kw_per_node"), ".2f"),
+                    _n(nd.get("peak_kw_per_node"), ".2f"),
+                    _n_or(nd.get("nodes_per_rack"), "d", "not computed"),
+                    _n_or(nd.get("racks"), "d", "not computed"),
+                    _n_or(nd.get("peak_kw_per_rack"), ".1f", "not computed"),
                 )
-                for nd in data["nodes"]
+                for nd in nodes
             ],
         ),
         '<p class="note">'
@@ -758,9 +777,25 @@ def _bom_parts(data: dict[str, Any], data_whole_nodes: bool) -> list[str]:
             "stranded GPUs are not in the cost. "
         )
         + f"Power: {data['power_kw']:.1f} kW, the average draw of the plan's GPUs at its load "
-        "(power_kw); per node, the GPU power of the pools on that GPU type over its nodes. Host CPUs, NICs, switches "
-        "and cooling are not in it, and the result names no rack (nodes per rack, rack power budget), so no power "
-        "per rack is given.</p>",
+        "(power_kw); per node at load, the GPU power of the pools on that GPU type over its nodes, GPUs only "
+        "(stranded GPUs off). Per node at peak: "
+        + "; ".join(f"{_esc(nd['gpu'])}, {_esc(nd.get('peak_basis', 'not recorded'))}" for nd in nodes)
+        + ". NICs: "
+        + "; ".join(
+            f"{_esc(nd['gpu'])}: {nd['compute_nics_per_node']} + {nd['north_south_nics_per_node']} per node "
+            f"({_esc(nd.get('nics_source'))})"
+            if nd.get("compute_nics_per_node") is not None
+            else f"{_esc(nd['gpu'])}: not in the catalog"
+            for nd in nodes
+        )
+        + ". Racks: "
+        + (
+            f"a {budget:g} kW budget (constraints.rack_power_kw), each rack one GPU type's nodes: "
+            + "; ".join(_esc(nd.get("rack_note", "")) for nd in nodes)
+            if budget is not None
+            else "not computed: constraints.rack_power_kw (your facility's power per rack) is not given"
+        )
+        + ".</p>",
     ]
     if data["links"]:
         parts += [
@@ -948,6 +983,19 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _n(x: float | None, fmt: str = ",.0f") -> tuple[str]:
     return ("-" if x is None else format(x, fmt),)
+
+
+def _n_or(x: float | None, fmt: str, missing: str) -> tuple[str]:
+    return (missing if x is None else format(x, fmt),)
+
+
+def _count(total: int | None, per_node: int | None) -> tuple[str]:
+    """A NIC count cell: the total and its per-node figure, or that the catalog does not name the node's NICs."""
+    return ("not in the catalog",) if total is None or per_node is None else (f"{total} ({per_node} per node)",)
+
+
+def _esc(v: Any) -> str:
+    return html.escape(str(v))
 
 
 def _figure(chart: Chart) -> str:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from planner.domain import Catalog, LinkSpec, Pool, Pricing, Workload
 from planner.optimize.sizing import Baseline, SizeResult, Solved
+from planner.perf.bom import node_bom
 from planner.perf.cost import (
     HOURS_PER_YEAR,
     gpu_fixed_usd_per_hour,
@@ -16,9 +17,7 @@ from planner.perf.cost import (
     port_bill,
     port_usd_per_hour,
 )
-from planner.perf.evaluate import Evaluation, LinkResult, pool_replica
-from planner.perf.memory import kv_bytes_per_token
-from planner.perf.serving import cache_pools, mean_cached_tokens
+from planner.perf.evaluate import Evaluation, LinkResult
 from planner.perf.transfer import link_effective_bytes_per_s, link_transfer_latency_s
 from planner.units import GB, HOURS_PER_MONTH, W_PER_KW, s_to_ms
 
@@ -128,19 +127,46 @@ def line_items(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dic
     return items
 
 
-def node_rows(ev: Evaluation) -> list[dict[str, Any]]:
-    """The nodes of each GPU type the plan occupies, with the replicas each node holds."""
-    return [
-        {
-            "gpu": nu.gpu,
-            "gpus_per_node": nu.gpus_per_node,
-            "nodes": nu.nodes,
-            "gpus_used": nu.gpus_used,
-            "stranded_gpus": nu.stranded_gpus,
-            "packing": [list(node) for node in nu.packing],
-        }
-        for nu in ev.nodes
-    ]
+def node_rows(ev: Evaluation, catalog: Catalog, workload: Workload) -> list[dict[str, Any]]:
+    """The nodes of each GPU type the plan occupies, with the replicas each node holds, their NICs, power per node
+    and racks (:func:`planner.perf.bom.node_bom`)."""
+    budget_w = workload.constraints.rack_power_w
+    boms = {b.gpu: b for b in node_bom(ev, catalog, budget_w)}
+    rows = []
+    for nu in ev.nodes:
+        b = boms[nu.gpu]
+        rack_kw = b.peak_w_per_rack
+        rows.append(
+            {
+                "gpu": nu.gpu,
+                "gpus_per_node": nu.gpus_per_node,
+                "nodes": nu.nodes,
+                "gpus_used": nu.gpus_used,
+                "stranded_gpus": nu.stranded_gpus,
+                "packing": [list(node) for node in nu.packing],
+                "compute_nics_per_node": b.compute_nics_per_node,
+                "compute_nics": b.compute_nics,
+                "north_south_nics_per_node": b.north_south_nics_per_node,
+                "north_south_nics": b.north_south_nics,
+                "nics_source": _nic_source(catalog, nu.gpu),
+                "gpu_power_kw_per_node": b.gpu_power_w_per_node / W_PER_KW,
+                "peak_kw_per_node": b.peak_w_per_node / W_PER_KW,
+                "peak_basis": b.peak_basis,
+                "rack_power_kw": None if budget_w is None else budget_w / W_PER_KW,
+                "nodes_per_rack": b.nodes_per_rack,
+                "racks": b.racks,
+                "peak_kw_per_rack": None if rack_kw is None else rack_kw / W_PER_KW,
+                "rack_note": b.rack_note,
+            }
+        )
+    return rows
+
+
+def _nic_source(catalog: Catalog, gpu: str) -> str | None:
+    spec = catalog.gpus[gpu]
+    if spec.node_compute_nics is None and spec.node_north_south_nics is None:
+        return None
+    return spec.sources.get("node_compute_nics") or spec.sources.get("node_north_south_nics")
 
 
 def _port_items(lr: LinkResult, link: LinkSpec, catalog: Catalog, pricing: Pricing) -> list[dict[str, Any]]:
@@ -277,7 +303,7 @@ def size_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
         "baselines": [baseline_data(b) for b in r.baselines],
         "savings_frac": r.savings_frac,
         "line_items": line_items(ev, catalog, r.workload),
-        "nodes": node_rows(ev),
+        "nodes": node_rows(ev, catalog, r.workload),
         "optimality": plan.optimality,
         "mip_gap_frac": plan.gap_frac,
         "solver": {
@@ -386,6 +412,13 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
         stranded = f", {nu.stranded_gpus} GPU{'s' if nu.stranded_gpus > 1 else ''} stranded" if nu.stranded_gpus else ""
         paid = " (paid: pricing.whole_nodes)" if nu.stranded_gpus and r.workload.pricing.whole_nodes else ""
         totals.add_row(f"nodes of {nu.gpu}", f"{nu.nodes} x {nu.gpus_per_node} GPUs{stranded}{paid}")
+    for nb in node_bom(ev, catalog, r.workload.constraints.rack_power_w):
+        nics = "" if nb.compute_nics is None else f", {nb.compute_nics} + {nb.north_south_nics or 0} NICs"
+        racks = f"{nb.racks} racks of {nb.nodes_per_rack}" if nb.racks is not None else "racks not computed"
+        totals.add_row(
+            f"{nb.gpu} node kW (load / peak)",
+            f"{nb.gpu_power_w_per_node / W_PER_KW:.2f} / {nb.peak_w_per_node / W_PER_KW:.2f}{nics}; {racks}",
+        )
     totals.add_row("USD per hour", f"{ev.usd_per_hour:,.2f}")
     totals.add_row("USD per month", f"{ev.usd_per_month:,.0f}")
     totals.add_row("USD per 1M output tokens", f"{ev.usd_per_mtok:.3f}")
@@ -496,51 +529,38 @@ def _plan_totals(s: Solved) -> dict[str, Any]:
 
 def prefix_cache_data(r: SizeResult, catalog: Catalog) -> dict[str, Any]:
     """``data.prefix_cache`` (only when a class has a prefix cache): per class its hit share, where the cache lives
-    in the plan (pools, KV tokens reserved per replica) and the KV transfer it saves; the plan's cost, GPUs and
-    prefill replicas with reuse and without (``SizeResult.no_reuse``)."""
-    wl = r.workload
-    if not any(c.prefix_cache is not None for c in wl.classes):
+    in the plan (pools, KV tokens reserved per replica) and the KV transfer it saves (``SizeResult.prefix_cache``,
+    computed by :func:`planner.perf.prefix_cache.prefix_cache_figures`); the plan's cost, GPUs and prefill replicas
+    with reuse and without (``SizeResult.no_reuse``)."""
+    if not any(c.prefix_cache is not None for c in r.workload.classes):
         return {}
-    ev = r.plan.evaluation
-    kv_tok = kv_bytes_per_token(catalog.models[wl.model], wl.precision)
-    classes = []
-    for c in wl.classes:
-        pc = c.prefix_cache
-        if pc is None:
-            continue
-        pools = []
-        for pr in ev.pools:
-            p = pr.pool
-            if p.role not in cache_pools(c) or ev.routing.get(c.name, {}).get(p.key, 0.0) <= 0:
-                continue
-            rep = pool_replica(catalog, wl, p)
-            pools.append(
+    classes = [
+        {
+            "name": cc.name,
+            "hit_frac": cc.hit_frac,
+            "location": cc.location,
+            "working_set_tokens": cc.working_set_tokens,
+            "cached_tokens_mean": cc.cached_tokens_mean,
+            "input_tokens_mean": cc.input_tokens_mean,
+            "cache_pools": [
                 {
-                    "role": p.role,
-                    "gpu": p.gpu,
-                    "tp": p.tp,
-                    "replicas": p.replicas,
-                    "reserved_kv_tokens_per_replica": pc.working_set_tokens,
-                    "kv_capacity_tokens_per_replica": rep.memory.max_kv_tokens if rep is not None else None,
+                    "role": cp.role,
+                    "gpu": cp.gpu,
+                    "tp": cp.tp,
+                    "replicas": cp.replicas,
+                    "reserved_kv_tokens_per_replica": cp.reserved_kv_tokens_per_replica,
+                    "kv_capacity_tokens_per_replica": cp.kv_capacity_tokens_per_replica,
                 }
-            )
-        saved = c.rate_rps * mean_cached_tokens(c) * kv_tok if pc.location == "both" else 0.0
-        classes.append(
-            {
-                "name": c.name,
-                "hit_frac": pc.hit_frac,
-                "location": pc.location,
-                "working_set_tokens": pc.working_set_tokens,
-                "cached_tokens_mean": mean_cached_tokens(c),
-                "input_tokens_mean": c.input_tokens.mean,
-                "cache_pools": pools,
-                "kv_transfer_saved_bytes_per_s": saved,
-                "kv_transfer_note": (
-                    "location both: only the missed tokens' KV crosses the link" if pc.location == "both" else _NO_TRANSFER_SAVED
-                ),
-                "working_set_note": None if pc.working_set_tokens > 0 else _NO_WORKING_SET,
-            }
-        )
+                for cp in cc.pools
+            ],
+            "kv_transfer_saved_bytes_per_s": cc.kv_transfer_saved_bytes_per_s,
+            "kv_transfer_note": (
+                "location both: only the missed tokens' KV crosses the link" if cc.location == "both" else _NO_TRANSFER_SAVED
+            ),
+            "working_set_note": None if cc.working_set_tokens > 0 else _NO_WORKING_SET,
+        }
+        for cc in r.prefix_cache
+    ]
     nr = r.no_reuse
     without: dict[str, Any] = {"feasible": False, "note": "not sized"}
     if nr is not None:
