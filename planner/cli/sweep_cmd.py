@@ -29,6 +29,22 @@ def sweep(
             "--jobs", "-j", help="Worker processes (default: one per usable CPU; capped at the CPU count; at most 1024)."
         ),
     ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Where the points run: local (worker processes) or ray (Ray tasks; planner[ray]).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address for --backend ray (default: a local Ray instance of --jobs CPUs)."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-dir",
+            help="Keep each finished point in this directory; run the same study again on it to compute only the "
+            "missing points (another study's directory is refused).",
+            file_okay=False,
+        ),
+    ] = None,
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report with charts.", dir_okay=False)
     ] = None,
@@ -40,22 +56,28 @@ def sweep(
     """Re-solve across a range of arrival rate, SLO target, prompt length or GPU price: cost, GPUs,
     configuration and savings against co-located at each point."""
     from planner.api.sweep import SweepOptions, run_sweep
+    from planner.cli._progress import study_progress
     from planner.io.output import check_output, write_text_atomic
     from planner.report.engine import engine_line, with_engine_column
     from planner.report.envelope import envelope, to_json
     from planner.report.sweep import csv_rows, sweep_markdown, sweep_table
 
-    run = run_sweep(
-        SweepOptions(
-            workload_file=workload_file,
-            vary=vary,
-            solver=solver,
-            time_limit_s=time_limit_s,
-            jobs=jobs,
-            engine=engine,
-            catalog_dirs=tuple(catalog_dir or ()),
+    with study_progress("sweep") as progress:
+        run = run_sweep(
+            SweepOptions(
+                workload_file=workload_file,
+                vary=vary,
+                solver=solver,
+                time_limit_s=time_limit_s,
+                jobs=jobs,
+                backend=backend,
+                address=address,
+                run_dir=run_dir,
+                progress=progress,
+                engine=engine,
+                catalog_dirs=tuple(catalog_dir or ()),
+            )
         )
-    )
     result = envelope("sweep", "ok", run.inputs, run.data)
     if html_file is not None:  # refused before anything is printed or written
         check_output(html_file, inputs=run.files_read)
