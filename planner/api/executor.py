@@ -47,11 +47,13 @@ __all__ = [
     "BACKENDS",
     "MAX_JOBS",
     "RAY_EXTRA",
+    "RAY_INIT_OPTIONS",
     "Progress",
     "check_execution",
     "cpu_count",
     "execute",
     "fingerprint",
+    "start_ray",
 ]
 
 BACKENDS = ("local", "ray")
