@@ -67,3 +67,10 @@ class SolverError(PlannerError):
     """The MIP solver failed or found no incumbent within its time limit."""
 
     exit_code = ExitCode.SOLVER_ERROR
+
+
+class StudyInterrupted(PlannerError):
+    """A study stopped by Ctrl-C (or SIGTERM) whose finished points are kept in a run directory: the message says
+    how many, the hint how to resume."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -27,15 +27,14 @@ holds every class's SLOs in at least ``confidence`` of the same draws.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from planner.api.executor import execute
 from planner.domain import Catalog, Deployment, InputSource, TimeUncertainty, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 
@@ -215,65 +214,6 @@ def _gpus_by_pool(result: SizeResult) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------ execution
 
 
-# EXECUTOR: replace with planner.api.executor.execute (same signature; this local stand-in then goes)
-def execute(
-    points: Sequence[dict[str, Any]],
-    fn: Callable[[dict[str, Any]], dict[str, Any]],
-    *,
-    init: Callable[..., None] | None = None,
-    init_args: tuple[Any, ...] = (),
-    backend: str = "local",
-    jobs: int | None = None,
-    address: str | None = None,
-    run_dir: Path | None = None,
-    keys: Sequence[str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Run ``fn`` on every point, rows in point order (a local stand-in for the shared executor: serial, or local
-    processes, one per ``jobs``; ``init(*init_args)`` runs once in each worker)."""
-    from planner.api.sweep import _abandon, _signals_blocked, cpu_count
-
-    del address, run_dir, keys  # the shared executor's resumable run directory and Ray address
-    if backend != "local":
-        raise InputError(f"--backend {backend}: only the local backend is available")
-    cpus = cpu_count()
-    workers = min(jobs or cpus, cpus, len(points))
-    if workers <= 1:
-        if init is not None:
-            init(*init_args)
-        rows = []
-        for i, p in enumerate(points):
-            rows.append(fn(p))
-            if progress is not None:
-                progress(i + 1, len(points))
-        return rows
-
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(os.getpid(), init, init_args))
-    futures: list[Future[dict[str, Any]]] = []
-    try:
-        with _signals_blocked():  # the workers are forked at the first submit
-            futures.append(pool.submit(fn, points[0]))
-        futures += [pool.submit(fn, p) for p in points[1:]]
-        rows = []
-        for i, f in enumerate(futures):
-            rows.append(f.result())
-            if progress is not None:
-                progress(i + 1, len(points))
-    except BaseException:
-        _abandon(pool)
-        raise
-    pool.shutdown(wait=True)
-    return rows
-
-
-def _start_worker(parent: int, init: Callable[..., None] | None, init_args: tuple[Any, ...]) -> None:
-    from planner.api.sweep import _bind_to_parent
-
-    _bind_to_parent(parent)
-    if init is not None:
-        init(*init_args)
-
-
 # ------------------------------------------------------------------------------------------------ the study
 
 
@@ -334,6 +274,8 @@ def study_robust(
     jobs: int | None = None,
     solver: str = "highs",
     time_limit_s: float | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The study's ``data`` (see the module docstring) and its warnings. Raises InfeasibleError when no plan meets
     the SLOs at the nominal inputs (there is nothing to study)."""
@@ -393,8 +335,9 @@ def study_robust(
         )
 
     def run(deployment: Deployment | None) -> list[dict[str, Any]]:
-        # EXECUTOR: replace with planner.api.executor.execute (and pass backend/address through)
-        return execute(points, _run_point, init=_init, init_args=(context(deployment),), jobs=jobs)
+        return execute(
+            points, _run_point, init=_init, init_args=(context(deployment),), jobs=jobs, backend=backend, address=address
+        )
 
     data: dict[str, Any] = {"mode": mode, "draws": draws, "nominal": _plan_doc(nominal)}
     fixed = run(nominal.plan.deployment)
@@ -654,6 +597,8 @@ class StudyOptions:
     headroom: str = "rate"  # rate, slo or rate,slo: which headroom searches to run
     seed: int = DEFAULT_SEED
     jobs: int | None = None
+    backend: str = "local"  # local (worker processes) or ray (Ray tasks; the planner[ray] extra)
+    address: str | None = None  # a Ray cluster for backend ray (None: a local instance)
     solver: str = "highs"
     time_limit_s: float | None = None  # of each sizing run
     engine: str | None = None
@@ -720,6 +665,8 @@ def _run_study(o: StudyOptions) -> StudyRun:
         jobs=o.jobs,
         solver=o.solver,
         time_limit_s=o.time_limit_s,
+        backend=o.backend,
+        address=o.address,
     )
     inputs: dict[str, Any] = {
         "workload_file": str(path),

@@ -34,21 +34,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
+import functools
 import itertools
 import math
 import os
 import re
-import signal
-import sys
-import threading
 import typing
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from planner.api.executor import MAX_JOBS, Progress, check_execution, cpu_count, execute, fingerprint
 from planner.domain import Catalog, GpuPrice, InputSource, Pool, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.io.catalog import IdIndex
@@ -90,7 +87,6 @@ __all__ = [
 
 MAX_POINTS = 500  # values of one axis
 MAX_GRID = 10_000  # points of a whole sweep (the product of the axes, times the scenarios)
-MAX_JOBS = 1024  # a --jobs above this is refused; any value is capped at the usable CPU count
 VARIABLES = ("rate_rps", "ttft_p99_ms", "tpot_p99_ms", "isl", "price:GPU")
 UNITS = {"rate_rps": "requests/s", "ttft_p99_ms": "ms", "tpot_p99_ms": "ms", "isl": "tokens", "price": "USD/GPU-hour"}
 _HINT = (
@@ -313,91 +309,10 @@ class Task:
 _CATALOG: Catalog | None = None
 
 
-def _init(catalog: Catalog, parent_pid: int | None = None) -> None:
-    """Worker start: keep the catalog; in a worker process (``parent_pid``), die with the parent."""
+def _init(catalog: Catalog) -> None:
+    """Worker start (:func:`planner.api.executor.execute` runs it once per worker): keep the catalog."""
     global _CATALOG
     _CATALOG = catalog
-    if parent_pid is not None:
-        _bind_to_parent(parent_pid)
-
-
-_WORKER_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _bind_to_parent(parent_pid: int) -> None:
-    """A sweep worker never outlives the process that started it, and leaves Ctrl-C to it: SIGINT
-    is ignored (the parent cancels the sweep and kills its workers), SIGTERM and SIGHUP end the
-    worker at once (their default action, whatever handler the parent had installed), and the
-    kernel kills the worker when its parent dies (Linux ``PR_SET_PDEATHSIG``; elsewhere a watchdog
-    thread polls the parent's pid). The parent blocks these signals while it forks the workers
-    (:func:`_signals_blocked`); they are unblocked here, once the handlers are in place."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)
-    ppid = os.getppid()  # the parent itself under fork (a fork server otherwise)
-    if not _alive(parent_pid, ppid):  # the parent died before the death signal was armed
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid, ppid), name="planner-parent-watch", daemon=True).start()
-
-
-def _alive(pid: int, ppid: int) -> bool:
-    if os.getppid() != ppid:
-        return False  # re-parented (to init or a subreaper): the parent is gone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, not ours to signal
-    return True
-
-
-def _watch_parent(parent_pid: int, ppid: int) -> None:
-    tick = threading.Event()
-    while _alive(parent_pid, ppid):
-        tick.wait(0.5)
-    os._exit(1)
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Block SIGINT, SIGTERM and SIGHUP while worker processes are forked, so that none arrives in
-    a child before :func:`_bind_to_parent` sets its handlers; pending ones are delivered after."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def _abandon(pool: ProcessPoolExecutor) -> None:
-    """Stop a sweep now (Ctrl-C, SIGTERM turned into an exception, an error): kill the workers (they
-    hold nothing that needs cleaning up), let the executor fail the points not done (cancelling
-    them here races its manager thread, which then prints a traceback) and reap the workers."""
-    workers = list((getattr(pool, "_processes", None) or {}).values())
-    for proc in workers:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            proc.kill()
-    pool.shutdown(wait=False)
-    for proc in workers:
-        with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
-            proc.join(timeout=5)
-    manager = getattr(pool, "_executor_manager_thread", None)
-    if isinstance(manager, threading.Thread):
-        manager.join(timeout=5)  # it notices the dead workers and fails the remaining futures
 
 
 def _run(task: Task, solver: str, time_limit_s: float | None) -> dict[str, Any]:
@@ -511,33 +426,57 @@ def run_points(
     time_limit_s: float | None = None,
     jobs: int | None = None,
     origin: str = "sweep",
+    backend: str = "local",
+    address: str | None = None,
+    run_dir: os.PathLike[str] | str | None = None,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """Size every point of ``grid`` (each a list of (variable, value) settings), in point order."""
+    """Size every point of ``grid`` (each a list of (variable, value) settings), in point order.
+
+    ``backend``, ``jobs``, ``address``, ``run_dir`` and ``progress``: how the points run
+    (:func:`planner.api.executor.execute`); the rows do not depend on them. With ``run_dir``, a point's key is
+    the hash of its resolved inputs (its settings, the workload document resolved, swept prices, solver and time
+    limit) and the directory's study is the document, the grid, the solver, the time limit, the catalog's
+    fingerprint and this planner's version."""
+    from planner import __version__
+
     if solver not in ("highs", "cbc"):
         raise InputError(f"--solver {solver}: use highs or cbc")
     if time_limit_s is not None and not time_limit_s > 0:
         raise InputError("--time-limit-s must be positive")
-    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
-        raise InputError(f"--jobs {jobs}: must be between 1 and {MAX_JOBS} (it is capped at the CPU count)")
+    check_execution(backend, jobs, address)
     tasks = make_tasks(doc, catalog, grid, origin)
-    cpus = cpu_count()
-    workers = min(jobs or cpus, cpus, len(tasks))
-    if workers <= 1:
-        _init(catalog)
-        return [_run(t, solver, time_limit_s) for t in tasks]
-    # Not a `with` block: its exit waits for every submitted point, which is what Ctrl-C must not do.
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(catalog, os.getpid()))
-    futures: list[Future[dict[str, Any]]] = []
-    try:
-        with _signals_blocked():  # the workers are forked at the first submit
-            futures.append(pool.submit(_run, tasks[0], solver, time_limit_s))
-        futures += [pool.submit(_run, t, solver, time_limit_s) for t in tasks[1:]]
-        rows = [f.result() for f in futures]
-    except BaseException:
-        _abandon(pool)
-        raise
-    pool.shutdown(wait=True)
-    return rows
+    study: dict[str, Any] | None = None
+    keys: list[str] | None = None
+    if run_dir is not None:
+        study = {
+            "study": "sweep",
+            "planner_version": __version__,
+            "workload": doc,
+            "grid": [[[name, value] for name, value in point] for point in grid],
+            "origin": origin,
+            "solver": solver,
+            "time_limit_s": time_limit_s,
+            "catalog_sha256": fingerprint(catalog),
+        }
+        keys = [fingerprint((t.settings, t.workload, t.prices, t.error, solver, time_limit_s)) for t in tasks]
+    rows = execute(
+        tasks,
+        functools.partial(_run, solver=solver, time_limit_s=time_limit_s),
+        init=_init,
+        init_args=(catalog,),
+        backend=backend,
+        jobs=jobs,
+        address=address,
+        run_dir=run_dir,
+        study=study,
+        keys=keys,
+        progress=progress,
+    )
+    out = []
+    for t, r in zip(tasks, rows, strict=True):  # a point that shares an earlier one's inputs has its row and key
+        out.append(r if r["index"] == t.index else {"index": t.index, **{k: v for k, v in r.items() if k != "index"}})
+    return out
 
 
 def sweep(
@@ -549,6 +488,10 @@ def sweep(
     time_limit_s: float | None = None,
     jobs: int | None = None,
     origin: str = "sweep",
+    backend: str = "local",
+    address: str | None = None,
+    run_dir: os.PathLike[str] | str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Sweep one variable: the points, where the configuration changes, where disaggregation pays."""
     return sweep_grid(doc, catalog, [vary], solver=solver, time_limit_s=time_limit_s, jobs=jobs, origin=origin)
@@ -589,6 +532,10 @@ def sweep_grid(
     time_limit_s: float | None = None,
     jobs: int | None = None,
     origin: str = "sweep",
+    backend: str = "local",
+    address: str | None = None,
+    run_dir: os.PathLike[str] | str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Size every point of the product of ``scenarios`` (the first axis, when given) and ``axes``: one row per
     point with each axis's value, the change summary (:func:`change_summary`) and, for one ``--vary`` axis alone,
@@ -616,6 +563,10 @@ def sweep_grid(
         time_limit_s=time_limit_s,
         jobs=jobs,
         origin=origin,
+        backend=backend,
+        address=address,
+        run_dir=run_dir,
+        progress=progress,
     )
     engines = _point_engines(catalog, grid)
     points = []
@@ -780,6 +731,10 @@ class SweepOptions:
     solver: str = "highs"  # highs or cbc
     time_limit_s: float | None = None  # time limit of each point's sizing run (all its solves), seconds
     jobs: int | None = None  # worker processes (None: one per usable CPU; capped at that count)
+    backend: str = "local"  # local (worker processes) or ray (Ray tasks; the planner[ray] extra)
+    address: str | None = None  # the Ray cluster's address (None: a local Ray instance of `jobs` CPUs)
+    run_dir: Path | None = None  # keeps each finished point; a study run again on it computes only the missing ones
+    progress: Progress | None = None  # progress(done, total) after each point (see planner.api.executor)
     engine: str | None = None  # NAME or NAME@VERSION (None: the workload's engine, else the default)
     catalog_dirs: Sequence[Path] = ()
 
@@ -859,6 +814,10 @@ def _run_sweep(options: SweepOptions) -> SweepRun:
         time_limit_s=options.time_limit_s,
         jobs=options.jobs,
         origin=str(path),
+        backend=options.backend,
+        address=options.address,
+        run_dir=options.run_dir,
+        progress=options.progress,
     )
     inputs: dict[str, Any] = {
         "workload_file": str(path),

@@ -59,6 +59,13 @@ def robust(
         int | None,
         typer.Option("--jobs", "-j", help="Worker processes (default: one per usable CPU; capped at the CPU count)."),
     ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Where the draws run: local (worker processes) or ray (Ray tasks; planner[ray]).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address for --backend ray (default: a local Ray instance of --jobs CPUs)."),
+    ] = None,
     solver: Annotated[str, typer.Option("--solver", help="MIP solver: highs or cbc.")] = "highs",
     time_limit_s: Annotated[
         float | None, typer.Option("--time-limit-s", help="Time limit of each sizing run (all its solves), seconds.")
@@ -88,6 +95,8 @@ def robust(
             headroom=headroom,
             seed=seed,
             jobs=jobs,
+            backend=backend,
+            address=address,
             solver=solver,
             time_limit_s=time_limit_s,
             engine=engine,

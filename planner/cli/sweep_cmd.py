@@ -49,6 +49,22 @@ def sweep(
             "--jobs", "-j", help="Worker processes (default: one per usable CPU; capped at the CPU count; at most 1024)."
         ),
     ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Where the points run: local (worker processes) or ray (Ray tasks; planner[ray]).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address for --backend ray (default: a local Ray instance of --jobs CPUs)."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-dir",
+            help="Keep each finished point in this directory; run the same study again on it to compute only the "
+            "missing points (another study's directory is refused).",
+            file_okay=False,
+        ),
+    ] = None,
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report with charts.", dir_okay=False)
     ] = None,
@@ -64,6 +80,7 @@ def sweep(
     field: cost, GPUs, configuration and savings against co-located at each point, and where the configuration
     changes."""
     from planner.api.sweep import SweepOptions, run_sweep
+    from planner.cli._progress import study_progress
     from planner.errors import InputError
     from planner.io.output import atomic_binary, check_output, write_text_atomic
     from planner.report.engine import engine_line
@@ -72,18 +89,23 @@ def sweep(
 
     if fmt is SweepFormat.parquet and output is None:
         raise InputError("--format parquet: give -o FILE.parquet (Parquet is not written to a terminal)")
-    run = run_sweep(
-        SweepOptions(
-            workload_file=workload_file,
-            vary=tuple(vary or ()),
-            scenarios_file=scenarios,
-            solver=solver,
-            time_limit_s=time_limit_s,
-            jobs=jobs,
-            engine=engine,
-            catalog_dirs=tuple(catalog_dir or ()),
+    with study_progress("sweep") as progress:
+        run = run_sweep(
+            SweepOptions(
+                workload_file=workload_file,
+                vary=tuple(vary or ()),
+                scenarios_file=scenarios,
+                solver=solver,
+                time_limit_s=time_limit_s,
+                jobs=jobs,
+                engine=engine,
+                catalog_dirs=tuple(catalog_dir or ()),
+                backend=backend,
+                address=address,
+                run_dir=run_dir,
+                progress=progress,
+            )
         )
-    )
     result = envelope("sweep", "ok", run.inputs, run.data, run.warnings)
     if html_file is not None:  # refused before anything is printed or written
         check_output(html_file, inputs=run.files_read)
