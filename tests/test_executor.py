@@ -157,6 +157,17 @@ def test_repeated_point_keeps_its_own_index(catalog: Catalog, tmp_path: Path) ->
     assert json.dumps(rows) == json.dumps(run_points(_doc(), catalog, grid, jobs=1))
 
 
+def test_the_one_axis_library_sweep_passes_its_execution_options_on(catalog: Catalog, tmp_path: Path) -> None:
+    """planner.api.sweep.sweep (the one-axis library call) runs its points where its options say: with a run
+    directory the points are kept there (it once dropped every execution option on the way to sweep_grid)."""
+    from planner.api.sweep import Vary, sweep
+
+    data = sweep(_doc(), catalog, Vary("rate_rps", (5.0, 8.0)), jobs=1, run_dir=tmp_path / "run")
+    assert [p["status"] for p in data["points"]] == ["ok", "ok"]
+    assert (tmp_path / "run" / "manifest.json").is_file()
+    assert len(list((tmp_path / "run" / "points").glob("*.json"))) == 2
+
+
 # ----------------------------------------------------------------------------------- run directory
 
 STUDY = {"study": "toy", "offset": 10}

@@ -494,7 +494,19 @@ def sweep(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Sweep one variable: the points, where the configuration changes, where disaggregation pays."""
-    return sweep_grid(doc, catalog, [vary], solver=solver, time_limit_s=time_limit_s, jobs=jobs, origin=origin)
+    return sweep_grid(
+        doc,
+        catalog,
+        [vary],
+        solver=solver,
+        time_limit_s=time_limit_s,
+        jobs=jobs,
+        origin=origin,
+        backend=backend,
+        address=address,
+        run_dir=run_dir,
+        progress=progress,
+    )
 
 
 SCENARIO_AXIS = "scenario"
