@@ -128,38 +128,31 @@ class Replica:
     def prefill_step(self, tokens: float, cached_tokens: float = 0.0) -> StepEstimate:
         """Prefill of one ``tokens``-token prompt whose first ``cached_tokens`` have their KV cached: the rest are
         computed, attending over the whole prompt (causal work ``L² − c²``)."""
-        key = ("prefill_step", tokens, cached_tokens)
+        c = min(max(0.0, cached_tokens), tokens)
+        return self._step(
+            ("prefill_step", tokens, cached_tokens),
+            prefill_tokens=tokens - c,
+            prefill_sq_tokens=tokens * tokens - c * c,
+            num_prompts=1,
+        )
+
+    def _step(self, key: tuple[object, ...], **shape: float) -> StepEstimate:
+        """:func:`step` of this replica for the given step shape, memoised under ``key``."""
         got = self.memo.get(key)
         if got is None:
-            c = min(max(0.0, cached_tokens), tokens)
-            got = self.memo[key] = step(
-                self.model,
-                self.hw,
-                tp=self.tp,
-                precision=self.precision,
-                prefill_tokens=tokens - c,
-                prefill_sq_tokens=tokens * tokens - c * c,
-                num_prompts=1,
-            )
+            got = self.memo[key] = step(self.model, self.hw, tp=self.tp, precision=self.precision, **shape)  # type: ignore[arg-type]
         return got  # type: ignore[return-value]
 
     def decode_step(self, batch: float, context_tokens: float, query_tokens: int = 1) -> StepEstimate:
         """One target decode step of ``batch`` sequences (``query_tokens`` > 1: a speculative verify step of that many
         tokens per sequence)."""
         b = max(1, math.ceil(batch))
-        key = ("decode_step", b, context_tokens, query_tokens)
-        got = self.memo.get(key)
-        if got is None:
-            got = self.memo[key] = step(
-                self.model,
-                self.hw,
-                tp=self.tp,
-                precision=self.precision,
-                decode_batch=b,
-                decode_context_tokens=b * context_tokens,
-                decode_query_tokens=query_tokens,
-            )
-        return got  # type: ignore[return-value]
+        return self._step(
+            ("decode_step", b, context_tokens, query_tokens),
+            decode_batch=b,
+            decode_context_tokens=b * context_tokens,
+            decode_query_tokens=query_tokens,
+        )
 
     def verify_step(self, batch: float, context_tokens: float) -> StepEstimate:
         """The target step of a decode iteration: a verify step over ``K + 1`` tokens per sequence with speculation,
@@ -181,21 +174,14 @@ class Replica:
     def mixed_step(self, chunk_tokens: float, attended_tokens: float, batch: int, context_tokens: float) -> StepEstimate:
         """A prefill chunk and ``batch`` decoding sequences in one step (each verifying ``K + 1`` tokens with
         speculation; the drafting is :meth:`draft_s`, added by :meth:`mixed_s`)."""
-        key = ("mixed_step", chunk_tokens, attended_tokens, batch, context_tokens, self.speculative_key)
-        got = self.memo.get(key)
-        if got is None:
-            got = self.memo[key] = step(
-                self.model,
-                self.hw,
-                tp=self.tp,
-                precision=self.precision,
-                prefill_tokens=chunk_tokens,
-                prefill_sq_tokens=chunk_tokens * attended_tokens,
-                decode_batch=batch,
-                decode_context_tokens=batch * context_tokens,
-                decode_query_tokens=query_tokens(self.speculative),
-            )
-        return got  # type: ignore[return-value]
+        return self._step(
+            ("mixed_step", chunk_tokens, attended_tokens, batch, context_tokens, self.speculative_key),
+            prefill_tokens=chunk_tokens,
+            prefill_sq_tokens=chunk_tokens * attended_tokens,
+            decode_batch=batch,
+            decode_context_tokens=batch * context_tokens,
+            decode_query_tokens=query_tokens(self.speculative),
+        )
 
     def prefill_s(self, tokens: float, cached_tokens: float = 0.0) -> float:
         return self.prefill_step(tokens, cached_tokens).latency_s
