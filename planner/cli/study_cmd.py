@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import CatalogDirOpt, EngineOpt, Format, FormatOpt, OutputOpt, output_document, with_line
+from planner.cli._common import (
+    CatalogDirOpt,
+    EngineOpt,
+    Format,
+    FormatOpt,
+    OutputOpt,
+    output_document,
+    study_progress,
+    with_line,
+)
 
 app = typer.Typer(help="Studies over many sizings or evaluations of a workload.", no_args_is_help=True)
 
@@ -83,26 +92,28 @@ def robust(
     from planner.report.envelope import envelope
     from planner.report.study import csv_rows, study_markdown, study_table
 
-    run = run_study(
-        StudyOptions(
-            workload_file=workload_file,
-            draws=draws,
-            mode=mode,
-            rate_error_frac=rate_error_frac,
-            rate_correlation=rate_correlation,
-            factor_sigma_scale=factor_sigma_scale,
-            confidence=confidence,
-            headroom=headroom,
-            seed=seed,
-            jobs=jobs,
-            backend=backend,
-            address=address,
-            solver=solver,
-            time_limit_s=time_limit_s,
-            engine=engine,
-            catalog_dirs=tuple(catalog_dir or ()),
+    with study_progress("study robust") as progress:
+        run = run_study(
+            StudyOptions(
+                workload_file=workload_file,
+                draws=draws,
+                mode=mode,
+                rate_error_frac=rate_error_frac,
+                rate_correlation=rate_correlation,
+                factor_sigma_scale=factor_sigma_scale,
+                confidence=confidence,
+                headroom=headroom,
+                seed=seed,
+                jobs=jobs,
+                backend=backend,
+                address=address,
+                progress=progress,
+                solver=solver,
+                time_limit_s=time_limit_s,
+                engine=engine,
+                catalog_dirs=tuple(catalog_dir or ()),
+            )
         )
-    )
     result = envelope("study robust", "ok", run.inputs, run.data, run.warnings)
     line = engine_line(run.catalog.engine)
     output_document(

@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from planner.cli._common import CatalogDirOpt, EngineOpt, Format, OutputOpt, output_document, warn_all, with_line
+from planner.cli._common import (
+    CatalogDirOpt,
+    EngineOpt,
+    Format,
+    OutputOpt,
+    output_document,
+    study_progress,
+    warn_all,
+    with_line,
+)
 
 VARY_HELP = (
     "NAME=START:STOP:STEPS (STEPS evenly spaced points) or NAME=v1,v2,...; repeat for several axes (their Cartesian "
@@ -80,7 +89,6 @@ def sweep(
     field: cost, GPUs, configuration and savings against co-located at each point, and where the configuration
     changes."""
     from planner.api.sweep import SweepOptions, run_sweep
-    from planner.cli._progress import study_progress
     from planner.errors import InputError
     from planner.io.output import atomic_binary, check_output, write_text_atomic
     from planner.report.engine import engine_line
