@@ -309,11 +309,31 @@ def histogram(tokens: I64) -> Histogram:
 
 
 def correlation(a: I64, b: I64) -> float | None:
-    x, y = a.astype(np.float64), b.astype(np.float64)
-    x -= x.mean()
-    y -= y.mean()
-    den = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
-    return float(np.dot(x, y)) / den if den > 0 else None
+    """Pearson's correlation of two integer columns, from exact integer sums (``n·Σxy − Σx·Σy`` over the square root
+    of the same for x and y), so the figure is the same on every machine: a float dot product goes through BLAS,
+    whose kernels (and so the last digits) differ from one CPU to the next."""
+    x, y = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    n = len(x)
+    if n == 0:
+        return None
+    mx, my = max(int(np.abs(x).max()), 1), max(int(np.abs(y).max()), 1)
+    sx, sy = _exact_dot(x, None, mx), _exact_dot(y, None, my)
+    vx = n * _exact_dot(x, x, mx * mx) - sx * sx
+    vy = n * _exact_dot(y, y, my * my) - sy * sy
+    if vx <= 0 or vy <= 0:
+        return None
+    return (n * _exact_dot(x, y, mx * my) - sx * sy) / math.sqrt(vx * vy)
+
+
+def _exact_dot(x: I64, y: I64 | None, biggest: int) -> int:
+    """Σ x·y (Σ x when ``y`` is None) as an exact Python integer, ``biggest`` bounding each term: int64 partial
+    sums (numpy's integer dot, no BLAS) over chunks short enough not to overflow."""
+    chunk = max(1, (1 << 62) // biggest)
+    total = 0
+    for start in range(0, len(x), chunk):
+        part = x[start : start + chunk]
+        total += int(part.sum() if y is None else np.dot(part, y[start : start + chunk]))
+    return total
 
 
 # --- prefix reuse -----------------------------------------------------------------------------
