@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from planner.api.executor import execute
+from planner.api.executor import Progress, execute
 from planner.domain import Catalog, Deployment, InputSource, TimeUncertainty, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 
@@ -276,6 +276,7 @@ def study_robust(
     time_limit_s: float | None = None,
     backend: str = "local",
     address: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """The study's ``data`` (see the module docstring) and its warnings. Raises InfeasibleError when no plan meets
     the SLOs at the nominal inputs (there is nothing to study)."""
@@ -336,7 +337,14 @@ def study_robust(
 
     def run(deployment: Deployment | None) -> list[dict[str, Any]]:
         return execute(
-            points, _run_point, init=_init, init_args=(context(deployment),), jobs=jobs, backend=backend, address=address
+            points,
+            _run_point,
+            init=_init,
+            init_args=(context(deployment),),
+            jobs=jobs,
+            backend=backend,
+            address=address,
+            progress=progress,
         )
 
     data: dict[str, Any] = {"mode": mode, "draws": draws, "nominal": _plan_doc(nominal)}
@@ -599,6 +607,7 @@ class StudyOptions:
     jobs: int | None = None
     backend: str = "local"  # local (worker processes) or ray (Ray tasks; the planner[ray] extra)
     address: str | None = None  # a Ray cluster for backend ray (None: a local instance)
+    progress: Progress | None = None  # progress(done, total) after each draw of each pass (see planner.api.executor)
     solver: str = "highs"
     time_limit_s: float | None = None  # of each sizing run
     engine: str | None = None
@@ -667,6 +676,7 @@ def _run_study(o: StudyOptions) -> StudyRun:
         time_limit_s=o.time_limit_s,
         backend=o.backend,
         address=o.address,
+        progress=o.progress,
     )
     inputs: dict[str, Any] = {
         "workload_file": str(path),

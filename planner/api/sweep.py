@@ -49,6 +49,7 @@ from planner.api.executor import MAX_JOBS, Progress, check_execution, cpu_count,
 from planner.domain import Catalog, GpuPrice, InputSource, Pool, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.io.catalog import IdIndex
+from planner.io.scenarios import Scenario
 from planner.optimize.sizing import SizeResult
 from planner.units import HOURS_PER_MONTH
 
@@ -112,15 +113,6 @@ class Vary:
     @property
     def unit(self) -> str:
         return UNITS[self.name.split(":")[0]] if _is_legacy(self.name) else self.path_unit
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """A named scenario of a ``--scenarios`` file: the variables it sets."""
-
-    name: str
-    settings: tuple[Setting, ...]
-    line: int = 0
 
 
 def _number(text: str, what: str) -> float:
@@ -797,8 +789,7 @@ def _run_sweep(options: SweepOptions) -> SweepRun:
     scenario_inputs: dict[str, Any] | None = None
     if options.scenarios_file is not None:
         sc_path = options.scenarios_file
-        read, sha = read_scenarios(sc_path, lambda n, v, w: parse_setting(n, v, w, catalog, doc))
-        scenarios = tuple(Scenario(name=r.name, settings=r.settings, line=r.line) for r in read)
+        scenarios, sha = read_scenarios(sc_path, lambda n, v, w: parse_setting(n, v, w, catalog, doc))
         files.append(sc_path)
         scenario_inputs = {"file": str(sc_path), "sha256": sha, "count": len(scenarios)}
     n = check_grid(axes, scenarios)
