@@ -279,6 +279,19 @@ RAY_INIT_OPTIONS: dict[str, Any] = {"include_dashboard": False, "log_to_driver":
 start on every machine and costs start-up time), workers' output kept out of this process's stderr."""
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this process (and so in the processes it starts) for the block; the old handler after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect to the Ray cluster at ``address``, or start a local instance of ``num_cpus`` CPUs; False (and
     nothing done) when Ray is initialized already in this process."""
@@ -289,7 +302,11 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> bool:
         if address is not None:
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         else:
-            ray.init(num_cpus=num_cpus, **RAY_INIT_OPTIONS)
+            # The local instance's daemons ignore Ctrl-C, as the local backend's workers do (they inherit the ignored
+            # signal from this process while it starts them): a terminal's SIGINT reaches the whole process group,
+            # and this process alone stops the study (exit 130, the finished points kept) and the instance.
+            with _sigint_ignored():
+                ray.init(num_cpus=num_cpus, **RAY_INIT_OPTIONS)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray instance"
         raise InputError(f"--backend ray: cannot start or reach {where}: {exc}") from None
@@ -333,9 +350,13 @@ def _run_ray(
                     raise (cause if isinstance(cause, BaseException) else exc) from None
                 done(index[ref], row)
     except BaseException:
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
+        # A local instance this call started goes with its workers at ray.shutdown below. Force-cancelling its
+        # tasks first raced the shutdown: now and then the driver aborted in Ray's task manager (exit 1, no message
+        # of ours). On a cluster the tasks are cancelled (a running one gets a KeyboardInterrupt).
+        if not started:
+            for ref in refs:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref)
         raise
     finally:
         if started:
