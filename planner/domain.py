@@ -450,6 +450,24 @@ class StepEstimate:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KvCacheRule:
+    """How one engine sizes its KV cache on each GPU (issue 13 item 4; :func:`planner.perf.memory.engine_kv_tokens`).
+
+    ``vllm``: ``memory_frac·M − weights − peak activation of the profiling forward − runtime reserve − CUDA graphs``;
+    ``sglang``: ``memory_frac·M − weights − runtime reserve`` (``memory_frac`` None: SGLang's own default from its
+    reserved-memory heuristic); ``trtllm``: ``memory_frac·(M − weights − activation − runtime reserve)``. M is the
+    memory the CUDA runtime reports for one GPU; the pool is whole blocks of ``block_tokens``."""
+
+    rule: str  # "vllm" | "sglang" | "trtllm"
+    memory_frac: float | None
+    block_tokens: int
+    runtime_reserve_bytes: float = 0.0  # per GPU: non-torch memory (vLLM), CUDA context and NCCL (SGLang, TRT-LLM)
+    sampler_logit_copies: float = 0.0  # fp32 copies of max_num_seqs x vocab logits in vLLM's dummy sampler run
+    cuda_graph_bytes: float = 0.0  # per GPU, subtracted before the pool is sized (0 in vLLM 0.12: graphs come later)
+    profile_activation: bool = True  # subtract the profiling forward's activation peak (vLLM, TRT-LLM)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MemoryFit:
     """Memory of one replica of ``tp`` GPUs: weights, what the engine keeps, and KV capacity."""
 

@@ -7,7 +7,7 @@ left after the weights and the reserve.
 
 from __future__ import annotations
 
-from planner.domain import EngineSpec, GpuSpec, MemoryFit, ModelSpec, Precision, Speculative
+from planner.domain import EngineSpec, GpuSpec, KvCacheRule, MemoryFit, ModelSpec, Precision, Speculative
 from planner.errors import DoesNotFitError, InputError
 from planner.perf.roofline import kv_replication as kv_replication  # re-exported: memory's own name since issue 13
 from planner.perf.roofline import moe_split
@@ -133,3 +133,95 @@ def require_fit(
         f"{model.id} ({precision}) does not fit on {tp}x {gpu.id}: weights need {need_gib:.1f} GiB, {have_gib:.1f} GiB usable",
         hint=hint,
     )
+
+
+ACTIVATION_BYTES = 2.0  # bf16 activations, whatever the weight precision
+MIB = 2**20
+
+
+def profile_activation_bytes(model: ModelSpec, tp: int, tokens: int, seqs: int = 0, sampler_logit_copies: float = 0.0) -> float:
+    """Peak activation memory on one GPU of a profiling forward of ``tokens`` tokens (vLLM's ``profile_run`` at
+    ``max_num_batched_tokens``): ``tokens·2 B·(3·d + 3·I/tp)`` for a dense FFN (gate_up output 2·I, activation I,
+    three hidden-wide tensors); an MoE layer holds its ``k`` routed copies, ``3·k·I_e/tp + k·d`` per token (the fused
+    kernel's intermediate caches). The term counts were chosen on vLLM's logged activation peak of Llama-3.1-8B at
+    20,000 tokens (2.07 GiB, vllm-project/vllm#10517) and checked on the 29,000-token log of the same issue (2.99 GiB
+    logged, 2.99 GiB here; tests/data/vllm_kv_logs). The dummy sampler run holds ``sampler_logit_copies`` fp32 copies of
+    ``seqs × vocab`` logits; the peak is the larger of the two (the forward's tensors are freed before sampling)."""
+    d = model.hidden_size
+    if model.is_moe and model.experts_per_token:
+        k = model.experts_per_token
+        expert = model.moe_intermediate_size or model.intermediate_size
+        per_token = 3.0 * d + k * d + 3.0 * k * expert / tp
+    else:
+        per_token = 3.0 * d + 3.0 * model.intermediate_size / tp
+    forward = tokens * ACTIVATION_BYTES * per_token
+    sampler = seqs * model.vocab_size * 4.0 * sampler_logit_copies
+    return max(forward, sampler)
+
+
+def sglang_mem_fraction_static(gpu_mem_mib: float, tp: int, chunked_prefill_size: int | None = None) -> float:
+    """SGLang's default ``mem_fraction_static`` (python/sglang/srt/server_args.py, ``_handle_gpu_memory_settings``):
+    ``round((M − reserved)/M, 3)`` with reserved = 512 MB + 1.5·max(chunk, 2048) + 2·cuda_graph_max_bs + tp/8·1024, at
+    least 10 GiB on GPUs above 60 GiB. The chunk and graph batch defaults are the file's by GPU memory: < 35 GiB 2048/24
+    (80 at tp >= 4), < 60 GiB 4096/32 (160), < 90 GiB and < 160 GiB 8192/256 (512), above 16384/512."""
+    if gpu_mem_mib < 35 * 1024:
+        chunk, graph_bs = 2048, (24 if tp < 4 else 80)
+    elif gpu_mem_mib < 60 * 1024:
+        chunk, graph_bs = 4096, (32 if tp < 4 else 160)
+    elif gpu_mem_mib < 160 * 1024:
+        chunk, graph_bs = 8192, (256 if tp < 4 else 512)
+    else:
+        chunk, graph_bs = 16384, 512
+    chunk = chunked_prefill_size or chunk
+    reserved = 512 + max(chunk, 2048) * 1.5 + graph_bs * 2 + tp / 8 * 1024
+    if gpu_mem_mib > 60 * 1024:
+        reserved = max(reserved, 10 * 1024)
+    return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
+
+
+def engine_kv_tokens(
+    model: ModelSpec,
+    rule: KvCacheRule,
+    device_memory_bytes: float,
+    tp: int,
+    precision: Precision,
+    *,
+    kv_precision: Precision | None = None,
+    max_num_batched_tokens: int = 8192,
+    max_num_seqs: int = 1024,
+) -> tuple[float, int]:
+    """(KV pool bytes on one GPU, KV tokens of the replica) as the engine of ``rule`` computes them on ``tp`` GPUs of
+    ``device_memory_bytes`` each: the pool in whole blocks of ``rule.block_tokens`` (the figure vLLM logs as
+    "GPU KV cache size: N tokens", SGLang as "KV Cache is allocated. #tokens: N"). ``kv_precision``: the cache's own
+    precision where it differs from the weights' (vLLM and SGLang keep a bf16 cache for fp8 checkpoints by default)."""
+    weights_gpu = weight_bytes(model, precision) / tp
+    reserve = rule.runtime_reserve_bytes
+    if rule.rule == "sglang":
+        frac = rule.memory_frac
+        if frac is None:
+            frac = sglang_mem_fraction_static(device_memory_bytes / MIB, tp, max_num_batched_tokens)
+        pool = frac * device_memory_bytes - weights_gpu - reserve
+    else:
+        seqs = min(max_num_seqs, max_num_batched_tokens)
+        act = 0.0
+        if rule.profile_activation:
+            act = profile_activation_bytes(model, tp, max_num_batched_tokens, seqs, rule.sampler_logit_copies)
+        frac = 0.9 if rule.memory_frac is None else rule.memory_frac
+        if rule.rule == "vllm":
+            pool = frac * device_memory_bytes - weights_gpu - act - reserve - rule.cuda_graph_bytes
+        elif rule.rule == "trtllm":
+            pool = frac * (device_memory_bytes - weights_gpu - act - reserve - rule.cuda_graph_bytes)
+        else:
+            raise InputError(f"kv_cache.rule {rule.rule!r}: must be vllm, sglang or trtllm")
+    per_gpu_token = kv_bytes_per_token(model, kv_precision or precision) * kv_replication(model, tp) / tp
+    if pool <= 0:
+        return pool, 0
+    blocks = int(pool // (rule.block_tokens * per_gpu_token))
+    return pool, blocks * rule.block_tokens
+
+
+def max_concurrency(kv_tokens: int, max_model_len: int, block_tokens: int = 16) -> float:
+    """Requests of ``max_model_len`` tokens the pool holds at once, as vLLM logs it ("Maximum concurrency for L tokens
+    per request: Cx"): blocks over the blocks one such request needs."""
+    per_request = -(-max_model_len // block_tokens)
+    return (kv_tokens // block_tokens) / per_request
