@@ -363,6 +363,24 @@ class EngineLimits:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KvCacheRule:
+    """How one engine sizes its KV cache on each GPU (issue 13 item 4; :func:`planner.perf.memory.engine_kv_tokens`).
+
+    ``vllm``: ``memory_frac·M − weights − peak activation of the profiling forward − runtime reserve − CUDA graphs``;
+    ``sglang``: ``memory_frac·M − weights − runtime reserve`` (``memory_frac`` None: SGLang's own default from its
+    reserved-memory heuristic); ``trtllm``: ``memory_frac·(M − weights − activation − runtime reserve)``. M is the
+    memory the CUDA runtime reports for one GPU; the pool is whole blocks of ``block_tokens``."""
+
+    rule: str  # "vllm" | "sglang" | "trtllm"
+    memory_frac: float | None
+    block_tokens: int
+    runtime_reserve_bytes: float = 0.0  # per GPU: non-torch memory (vLLM), CUDA context and NCCL (SGLang, TRT-LLM)
+    sampler_logit_copies: float = 0.0  # fp32 copies of max_num_seqs x vocab logits in vLLM's dummy sampler run
+    cuda_graph_bytes: float = 0.0  # per GPU, subtracted before the pool is sized (0 in vLLM 0.12: graphs come later)
+    profile_activation: bool = True  # subtract the profiling forward's activation peak (vLLM, TRT-LLM)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EngineSpec:
     """A serving engine at one release: the scheduling the serving model needs, the memory it may
     use and what it keeps aside. Its kernel and overhead factors are in ``Catalog.efficiency``
@@ -382,6 +400,7 @@ class EngineSpec:
     gpu_overrides: Mapping[str, EngineLimits] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)  # field -> source id
     note: str | None = None
+    kv_cache: KvCacheRule | None = None  # the engine's own KV-pool rule (engines.yaml kv_cache)
 
     @property
     def label(self) -> str:
@@ -447,24 +466,6 @@ class StepEstimate:
     tokens: int
     batch: int
     throughput_tokens_per_s: float
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KvCacheRule:
-    """How one engine sizes its KV cache on each GPU (issue 13 item 4; :func:`planner.perf.memory.engine_kv_tokens`).
-
-    ``vllm``: ``memory_frac·M − weights − peak activation of the profiling forward − runtime reserve − CUDA graphs``;
-    ``sglang``: ``memory_frac·M − weights − runtime reserve`` (``memory_frac`` None: SGLang's own default from its
-    reserved-memory heuristic); ``trtllm``: ``memory_frac·(M − weights − activation − runtime reserve)``. M is the
-    memory the CUDA runtime reports for one GPU; the pool is whole blocks of ``block_tokens``."""
-
-    rule: str  # "vllm" | "sglang" | "trtllm"
-    memory_frac: float | None
-    block_tokens: int
-    runtime_reserve_bytes: float = 0.0  # per GPU: non-torch memory (vLLM), CUDA context and NCCL (SGLang, TRT-LLM)
-    sampler_logit_copies: float = 0.0  # fp32 copies of max_num_seqs x vocab logits in vLLM's dummy sampler run
-    cuda_graph_bytes: float = 0.0  # per GPU, subtracted before the pool is sized (0 in vLLM 0.12: graphs come later)
-    profile_activation: bool = True  # subtract the profiling forward's activation peak (vLLM, TRT-LLM)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

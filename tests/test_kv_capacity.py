@@ -14,13 +14,12 @@ from planner.units import GIB
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "vllm_kv_logs" / "cases.yaml").read_text())["cases"]
 
-VLLM = KvCacheRule(rule="vllm", memory_frac=None, block_tokens=16, runtime_reserve_bytes=0.35 * GIB, sampler_logit_copies=2)
-SGLANG = KvCacheRule(rule="sglang", memory_frac=None, block_tokens=1, runtime_reserve_bytes=1.0 * GIB, profile_activation=False)
-
 
 def _predict(case: dict) -> int:
-    model = load_catalog().models[case["model"]]
-    base = VLLM if case["engine"] == "vllm" else SGLANG
+    catalog = load_catalog()
+    model = catalog.models[case["model"]]
+    base = catalog.engines[case["engine"]].kv_cache  # the rule engines.yaml ships, with the log's own fraction
+    assert base is not None
     rule = KvCacheRule(
         rule=base.rule,
         memory_frac=case["memory_frac"],
@@ -74,6 +73,15 @@ def test_sglang_default_fraction_by_hand() -> None:
     assert sglang_mem_fraction_static(81559, 4) == round((81559 - 14336) / 81559, 3)
     # 24 GiB card, TP1: 512 + 3,072 + 48 + 128 = 3,760 MB; no 10 GiB floor below 60 GiB
     assert sglang_mem_fraction_static(24576, 1) == round((24576 - 3760) / 24576, 3)
+
+
+def test_catalog_rules() -> None:
+    engines = load_catalog().engines
+    vllm, sglang, trtllm = (engines[e].kv_cache for e in ("vllm", "sglang", "trtllm"))
+    assert vllm is not None and (vllm.rule, vllm.block_tokens, vllm.runtime_reserve_bytes) == ("vllm", 16, 0.35 * GIB)
+    assert sglang is not None and (sglang.rule, sglang.block_tokens, sglang.memory_frac) == ("sglang", 1, None)
+    assert trtllm is not None and (trtllm.rule, trtllm.block_tokens, trtllm.memory_frac) == ("trtllm", 32, 0.9)
+    assert engines["pytorch"].kv_cache is None
 
 
 def test_trtllm_takes_fraction_of_free_memory() -> None:

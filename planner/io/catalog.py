@@ -719,6 +719,17 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
                 "net_efficiency_frac": raw.engines_file.net_efficiency_source,
             },
             note=e.note,
+            kv_cache=None
+            if e.kv_cache is None
+            else domain.KvCacheRule(
+                rule=e.kv_cache.rule,
+                memory_frac=e.kv_cache.memory_frac,
+                block_tokens=e.kv_cache.block_tokens,
+                runtime_reserve_bytes=gib_to_bytes(e.kv_cache.runtime_reserve_gib),
+                sampler_logit_copies=e.kv_cache.sampler_logit_copies,
+                cuda_graph_bytes=gib_to_bytes(e.kv_cache.cuda_graph_gib),
+                profile_activation=e.kv_cache.profile_activation,
+            ),
         )
     return out
 

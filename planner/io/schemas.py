@@ -537,6 +537,19 @@ class EngineLimits(Strict):
     max_num_batched_tokens: Annotated[int, Field(ge=1, le=1_000_000_000), WHOLE] | None = None
 
 
+class EngineKvCache(Sourced):
+    """How the engine sizes its KV pool on each GPU (:class:`planner.domain.KvCacheRule`). ``memory_frac`` absent:
+    the engine's own default (SGLang derives mem_fraction_static from the GPU's memory)."""
+
+    rule: Literal["vllm", "sglang", "trtllm"]
+    memory_frac: Fraction | None = None
+    block_tokens: Annotated[int, Field(ge=1, le=4096), WHOLE]
+    runtime_reserve_gib: Annotated[float, NUMBER, within(0, 1e3, zero=True)] = 0.0
+    sampler_logit_copies: Annotated[float, NUMBER, within(0, 100, zero=True)] = 0.0
+    cuda_graph_gib: Annotated[float, NUMBER, within(0, 1e3, zero=True)] = 0.0
+    profile_activation: bool = True
+
+
 class EngineEntry(Sourced):
     """One serving engine: its release, the scheduling the serving model needs, and the memory it uses."""
 
@@ -555,6 +568,8 @@ class EngineEntry(Sourced):
     activation_reserve_gib: Annotated[float, NUMBER, within(0, 1e4, zero=True)]
     gpu_overrides: dict[str, EngineLimits] = Field(default_factory=dict)
     """Per-GPU scheduler defaults where the engine picks them by device (e.g. vLLM on A100)."""
+    kv_cache: EngineKvCache | None = None
+    """The engine's own KV-pool rule (not yet used by the memory fit, which applies gpu_memory_utilization_frac)."""
 
 
 class EnginesFile(Strict):
