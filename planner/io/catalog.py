@@ -723,7 +723,11 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
             if e.kv_cache is None
             else domain.KvCacheRule(
                 rule=e.kv_cache.rule,
-                memory_frac=e.kv_cache.memory_frac,
+                # vLLM's rule without its own fraction uses the engine's gpu_memory_utilization (sourced above);
+                # SGLang's None means its own per-GPU default (planner.perf.memory.sglang_mem_fraction_static)
+                memory_frac=e.gpu_memory_utilization_frac
+                if e.kv_cache.memory_frac is None and e.kv_cache.rule == "vllm"
+                else e.kv_cache.memory_frac,
                 block_tokens=e.kv_cache.block_tokens,
                 runtime_reserve_bytes=gib_to_bytes(e.kv_cache.runtime_reserve_gib),
                 sampler_logit_copies=e.kv_cache.sampler_logit_copies,

@@ -206,7 +206,9 @@ def engine_kv_tokens(
         act = 0.0
         if rule.profile_activation:
             act = profile_activation_bytes(model, tp, max_num_batched_tokens, seqs, rule.sampler_logit_copies)
-        frac = 0.9 if rule.memory_frac is None else rule.memory_frac
+        frac = rule.memory_frac
+        if frac is None:
+            raise InputError(f"kv_cache.memory_frac: the {rule.rule} rule needs a memory fraction")
         if rule.rule == "vllm":
             pool = frac * device_memory_bytes - weights_gpu - act - reserve - rule.cuda_graph_bytes
         elif rule.rule == "trtllm":
