@@ -189,7 +189,10 @@ def test_rate_1e6_sizes_within_seconds() -> None:
     code, out, err = cli("size", str(DATA / "rate_1e6.yaml"), "-f", "json")
     assert code == 0, err
     assert json.loads(out)["data"]["num_gpus"] > 1000
-    assert time.monotonic() - start < 20
+    # A guard against the hang of finding M1 (larger rates gave no result in 60-120 s), not a speed figure: the
+    # bounded erlang_c itself is tested in test_erlang_c_bounded_and_consistent, speed lives in bench/. 20 s failed
+    # at 27 s on a slow 2-core machine (2026-12-02, whole suite 18 min there against 8 min in CI).
+    assert time.monotonic() - start < 60
 
 
 def test_erlang_c_bounded_and_consistent() -> None:
