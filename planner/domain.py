@@ -801,18 +801,25 @@ class Pool:
     link: str | None = None
     attention_dp: int = 1  # data-parallel attention groups in each replica of tp GPUs (1: plain TP attention)
     moe_ep: int = 1  # expert-parallel groups the routed experts split over (MoE models; 1: TP experts)
+    # whole nodes one replica spans (1: within one node or NVLink domain); > 1 only for a multi-node expert-parallel
+    # replica, where it is ``tp / gpus_per_node`` (planner.perf.memory.replica_nodes), set by whoever builds the pool
+    nodes_per_replica: int = 1
 
     @property
     def layout(self) -> str:
-        """How a replica splits the model beyond plain TP ("" for plain TP): ``EP 8, DP-attn 8``."""
+        """How a replica splits the model beyond plain TP ("" for plain TP): ``EP 8, DP-attn 8``, or for a
+        multi-node replica ``EP 32, DP-attn 32, 4 nodes``."""
         parts = [f"EP {self.moe_ep}"] if self.moe_ep > 1 else []
         if self.attention_dp > 1:
             parts.append(f"DP-attn {self.attention_dp}")
+        if self.nodes_per_replica > 1:
+            parts.append(f"{self.nodes_per_replica} nodes")
         return ", ".join(parts)
 
     def layout_keys(self) -> dict[str, int]:
-        """The layout as output keys: ``attention_dp`` and ``moe_ep``, only those > 1 (none for plain TP)."""
-        keys = {"attention_dp": self.attention_dp, "moe_ep": self.moe_ep}
+        """The layout as output keys: ``attention_dp``, ``moe_ep`` and ``nodes_per_replica``, only those > 1 (none
+        for plain TP)."""
+        keys = {"attention_dp": self.attention_dp, "moe_ep": self.moe_ep, "nodes_per_replica": self.nodes_per_replica}
         return {k: v for k, v in keys.items() if v > 1}
 
     @property
@@ -822,6 +829,8 @@ class Pool:
             parts.append(f"ep{self.moe_ep}")
         if self.attention_dp > 1:
             parts.append(f"dpa{self.attention_dp}")
+        if self.nodes_per_replica > 1:
+            parts.append(f"n{self.nodes_per_replica}")
         parts.append(f"b{self.max_batch}")
         if self.token_budget is not None:
             parts.append(f"B{self.token_budget}")

@@ -19,7 +19,7 @@ from planner.domain import (
 )
 from planner.errors import InputError
 from planner.io.sources import read_source, reading_once
-from planner.perf.memory import check_tp
+from planner.perf.memory import check_replica
 
 if TYPE_CHECKING:
     from planner.check.runner import CheckResult
@@ -141,7 +141,7 @@ def _check(path: Path, catalog: Catalog, fail_on: FailOn, skip: Sequence[str]) -
     spec, wl, dep = proposal.spec, proposal.workload, proposal.deployment
     for i, p in enumerate(dep.pools):
         try:
-            check_tp(catalog.models[wl.model], catalog.gpus[p.gpu], p.tp)
+            check_replica(catalog.models[wl.model], catalog.gpus[p.gpu], p.tp, p.attention_dp, p.moe_ep)
         except InputError as exc:
             raise InputError(f"{path}: pools[{i}].tp: {exc.message}", hint=exc.hint) from None
 

@@ -23,7 +23,7 @@ from planner.errors import InputError
 from planner.io.catalog import IdIndex, load_catalog, select_engine
 from planner.io.sources import read_source, reading_once
 from planner.io.speculative import parse_speculative_flag
-from planner.perf.memory import check_layout, check_tp, require_fit
+from planner.perf.memory import MAX_EP_GPUS, check_layout, check_tp, require_fit
 from planner.perf.roofline import peak_flop_per_s
 
 if TYPE_CHECKING:
@@ -74,9 +74,6 @@ class ServeResult:
     point: ServePoint
     replicas: tuple[tuple[str, GpuSpec, int, Efficiency], ...]  # (role, GPU, TP, factors) of each worker type
     speculative: Speculative | None = None  # the resolved --speculative (defaults and their sources filled in)
-
-
-MAX_EP_GPUS = 256  # the widest expert-parallel replica (DeepSeek's decode units reach 144 GPUs of EP)
 
 
 def serve_replica(

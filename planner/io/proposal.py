@@ -38,12 +38,14 @@ from planner.io.sources import check_path_text
 from planner.io.workload import EngineRef, WorkloadSpec, read_workload_spec
 from planner.io.workload import to_domain as workload_to_domain
 from planner.io.yamlio import loads, read_text
+from planner.perf.memory import replica_nodes
 
 
 class PoolSpec(Strict):
     role: Role
     gpu: str
-    tp: Annotated[int, Field(ge=1, le=72)]
+    tp: Annotated[int, Field(ge=1, le=256)]
+    """GPUs per replica: a TP degree within one node, or up to 256 for an expert-parallel replica across nodes."""
     replicas: Annotated[int, Field(ge=0, le=100_000)]
     """Replicas of ``tp`` GPUs each."""
     max_batch: Annotated[int, Field(ge=1, le=100_000)] | None = None
@@ -52,10 +54,13 @@ class PoolSpec(Strict):
     """Co-located only: tokens per iteration (chunked prefill budget; default 2048)."""
     link: str | None = None
     """Prefill only: the link the KV cache leaves on."""
-    attention_dp: Annotated[int, Field(ge=1, le=72)] = 1
+    attention_dp: Annotated[int, Field(ge=1, le=256)] = 1
     """Data-parallel attention groups in each replica (must divide ``tp``; default 1: TP attention)."""
-    moe_ep: Annotated[int, Field(ge=1, le=72)] = 1
+    moe_ep: Annotated[int, Field(ge=1, le=256)] = 1
     """Expert-parallel groups the routed experts split over (MoE models; must divide ``tp``; default 1)."""
+    nodes_per_replica: Annotated[int, Field(ge=1, le=256)] | None = None
+    """Whole nodes each replica spans (what ``planner size`` writes for a multi-node replica; derived from ``tp`` and
+    the GPU's node when absent, and must agree with it when given)."""
 
     @field_validator("attention_dp", "moe_ep")
     @classmethod
@@ -121,7 +126,7 @@ def _from_plan(data: dict[str, Any]) -> dict[str, Any]:
     inputs, body = data.get("inputs") or {}, data.get("data") or {}
     if data.get("status") != "ok":
         raise ValueError(f"this is a planner size result with status {data.get('status')!r}, not a plan")
-    keep = ("role", "gpu", "tp", "attention_dp", "moe_ep", "replicas", "max_batch", "token_budget", "link")
+    keep = ("role", "gpu", "tp", "attention_dp", "moe_ep", "nodes_per_replica", "replicas", "max_batch", "token_budget", "link")
     pools = [{k: p[k] for k in keep if p.get(k) is not None} for p in body.get("pools", [])]
     links = [{"link": lk["link"], "ports": lk["prefill_ports"]} for lk in body.get("links", [])]
     doc: dict[str, Any] = {"workload": inputs.get("workload"), "pools": pools, "links": links}
@@ -182,10 +187,17 @@ def to_domain(
                 f"{where}.moe_ep: {p.moe_ep}, but {model.id} is not a mixture-of-experts model",
                 hint="expert parallelism applies to MoE models only; drop moe_ep",
             )
+        gpu_id = gpus.resolve(p.gpu, where)
+        nodes = replica_nodes(catalog.gpus[gpu_id], p.tp)
+        if p.nodes_per_replica is not None and p.nodes_per_replica != nodes:
+            raise InputError(
+                f"{where}.nodes_per_replica: {p.nodes_per_replica}, but a replica of {p.tp} {gpu_id} GPUs spans {nodes} "
+                f"node{'s' if nodes != 1 else ''} of {catalog.gpus[gpu_id].gpus_per_node}"
+            )
         pools.append(
             domain.Pool(
                 role=p.role,
-                gpu=gpus.resolve(p.gpu, where),
+                gpu=gpu_id,
                 tp=p.tp,
                 replicas=p.replicas,
                 max_batch=1 if p.role == "prefill" else (p.max_batch or 64),
@@ -193,6 +205,7 @@ def to_domain(
                 link=None if p.link is None else links.resolve(p.link, where),
                 attention_dp=p.attention_dp,
                 moe_ep=p.moe_ep,
+                nodes_per_replica=nodes,
             )
         )
     keys = [p.key for p in pools]

@@ -27,7 +27,7 @@ from planner.perf.evaluate import (
     pool_replica,
     rate_bound,
 )
-from planner.perf.memory import TP_DEGREES, kv_bytes_per_token, max_tp
+from planner.perf.memory import MAX_EP_GPUS, TP_DEGREES, kv_bytes_per_token, max_tp, replica_nodes
 from planner.perf.serving import Replica, mean_sent_tokens
 
 DECODE_BATCHES = (8, 16, 32, 64, 128, 256, 512)
@@ -76,7 +76,7 @@ def _layouts(catalog: Catalog, workload: Workload, gpu: str, tps: list[tuple[int
     """For an MoE model, beside each plain-TP replica of ``tp >= 2`` within one node, the layouts the engines serve
     MoE with: expert parallelism with TP attention (``moe_ep = tp``) and with data-parallel attention
     (``moe_ep = attention_dp = tp``, which also copies the shared weights per GPU: kept where they fit), as
-    (attention_dp, moe_ep, replica). Empty for a dense model. Multi-node expert parallelism is not enumerated."""
+    (attention_dp, moe_ep, replica). Empty for a dense model. Multi-node expert parallelism is :func:`wide_layouts`'."""
     if not catalog.models[workload.model].is_moe:
         return []
     out = []
@@ -87,6 +87,34 @@ def _layouts(catalog: Catalog, workload: Workload, gpu: str, tps: list[tuple[int
             rep = make_replica(catalog, workload, gpu, tp, attention_dp=dp, moe_ep=tp)
             if rep is not None:
                 out.append((dp, tp, rep))
+    return out
+
+
+WIDE_EP_NODES = (2, 4, 8, 16, 32)
+"""Nodes per replica of the multi-node expert-parallel layouts (:func:`wide_layouts`), up to ``MAX_EP_GPUS``."""
+WIDE_DECODE_BATCHES_PER_GPU = (16, 32, 64, 128, 256)
+"""Decode batches of a multi-node replica, per GPU (each GPU its own attention group): ``max_batch`` is this times
+the replica's GPUs (DeepSeek's decode units run ~90 sequences per GPU at 20-22 tokens/s per user)."""
+
+
+def wide_layouts(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[int, int, int, Replica]]:
+    """For an MoE model, the multi-node expert-parallel replicas as SGLang and TRT-LLM run DeepSeek: ``n`` whole
+    nodes (:data:`WIDE_EP_NODES`), the routed experts over all ``n·gpus_per_node`` GPUs (EP at most
+    ``MAX_EP_GPUS`` and dividing the routed experts) and data-parallel attention on every GPU, as (GPUs,
+    attention_dp, moe_ep, replica); at most five per GPU. Only replicas wider than one node or NVLink domain
+    (narrower expert-parallel layouts are :func:`_layouts`'). Empty for a dense model."""
+    model = catalog.models[workload.model]
+    if not model.is_moe or model.num_experts is None:
+        return []
+    spec = catalog.gpus[gpu]
+    out = []
+    for n in WIDE_EP_NODES:
+        width = n * spec.gpus_per_node
+        if width > MAX_EP_GPUS or width <= max_tp(spec) or model.num_experts % width:
+            continue
+        rep = make_replica(catalog, workload, gpu, width, attention_dp=width, moe_ep=width)
+        if rep is not None:
+            out.append((width, width, width, rep))
     return out
 
 
@@ -226,8 +254,8 @@ def pooled_variants(
     return sorted(out, key=lambda c: c.key)
 
 
-def _group(p: Pool) -> tuple[str, str, int, str | None, int, int]:
-    return (p.role, p.gpu, p.tp, p.link, p.attention_dp, p.moe_ep)
+def _group(p: Pool) -> tuple[str, str, int, str | None, int, int, int]:
+    return (p.role, p.gpu, p.tp, p.link, p.attention_dp, p.moe_ep, p.nodes_per_replica)
 
 
 def _dominated(cands: list[Candidate]) -> list[Candidate]:
@@ -256,7 +284,8 @@ def enumerate_candidates(
     check: Callable[[str], None] | None = None,
 ) -> list[Candidate]:
     """Candidates of ``roles``, each role over its allowed GPUs, every TP that fits, sorted by key; for an MoE model
-    the expert-parallel layouts of :func:`_layouts` follow, sorted by key (the plain-TP candidates keep their
+    the expert-parallel layouts of :func:`_layouts` and, for prefill and decode, the multi-node ones of
+    :func:`wide_layouts` follow, sorted by key (the plain-TP candidates keep their
     places). ``check(what)`` runs before each replica type is scored (a deadline may raise)."""
     out: list[Candidate] = []
     layouts: list[Candidate] = []
@@ -265,19 +294,42 @@ def enumerate_candidates(
             tps = _tps(catalog, workload, gpu)
             replicas = [(tp, 1, 1, rep) for tp, rep in tps]
             replicas += [(rep.tp, dp, ep, rep) for dp, ep, rep in _layouts(catalog, workload, gpu, tps)]
+            if role in ("prefill", "decode"):  # co-located pools stay within a node
+                replicas += wide_layouts(catalog, workload, gpu)
             for tp, dp, ep, rep in replicas:
                 if check is not None:
                     check("scoring candidates")
+                nodes = replica_nodes(catalog.gpus[gpu], tp)
                 pools: list[Pool] = []
                 if role == "prefill":
                     pools = [
-                        Pool(role="prefill", gpu=gpu, tp=tp, replicas=0, max_batch=1, link=lk, attention_dp=dp, moe_ep=ep)
+                        Pool(
+                            role="prefill",
+                            gpu=gpu,
+                            tp=tp,
+                            replicas=0,
+                            max_batch=1,
+                            link=lk,
+                            attention_dp=dp,
+                            moe_ep=ep,
+                            nodes_per_replica=nodes,
+                        )
                         for lk in workload.links
                     ]
                 elif role == "decode":
+                    batches = DECODE_BATCHES if nodes == 1 else tuple(b * tp for b in WIDE_DECODE_BATCHES_PER_GPU)
                     pools = [
-                        Pool(role="decode", gpu=gpu, tp=tp, replicas=0, max_batch=b, attention_dp=dp, moe_ep=ep)
-                        for b in DECODE_BATCHES
+                        Pool(
+                            role="decode",
+                            gpu=gpu,
+                            tp=tp,
+                            replicas=0,
+                            max_batch=b,
+                            attention_dp=dp,
+                            moe_ep=ep,
+                            nodes_per_replica=nodes,
+                        )
+                        for b in batches
                     ]
                 else:
                     pools = [

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Deployment, LinkUse, Pool, RequestClass, SolverName, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
-from planner.optimize.candidates import Candidate, enumerate_candidates, pooled_variants
+from planner.optimize.candidates import WIDE_EP_NODES, Candidate, enumerate_candidates, pooled_variants, wide_layouts
 from planner.optimize.model import BuiltModel, build_model
 from planner.optimize.solve import (
     BASELINE_MAX_NODES,
@@ -149,6 +149,7 @@ def _deployment(candidates: list[Candidate], n: dict[str, int], x: dict[tuple[st
                     link=p.link,
                     attention_dp=p.attention_dp,
                     moe_ep=p.moe_ep,
+                    nodes_per_replica=p.nodes_per_replica,
                 )
             )
     role_of = {c.pool.key: c.pool.role for c in candidates}
@@ -524,10 +525,12 @@ def size(
         g
         for g in sorted(set(workload.prefill_gpus) | set(workload.decode_gpus))
         if any(make_replica(catalog, workload, g, tp) is not None for tp in (1, 2, 4, 8) if tp <= catalog.gpus[g].gpus_per_node)
+        or wide_layouts(catalog, workload, g)  # an MoE model's expert-parallel replica across nodes
     ]
     if not fitting:
+        across = f" or expert parallel across up to {WIDE_EP_NODES[-1]} nodes" if model.is_moe else ""
         raise InputError(
-            f"{model.id} ({workload.precision}) fits on no allowed GPU at TP up to 8",
+            f"{model.id} ({workload.precision}) fits on no allowed GPU at TP up to 8{across}",
             hint="allow larger GPUs (h200-sxm, b200) or use precision fp8",
         )
     cands = enumerate_candidates(catalog, workload, ("prefill", "decode"), gpus, check=clock.check)

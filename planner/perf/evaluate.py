@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from planner.domain import Catalog, Deployment, LinkSpec, Pool, PowerFactors, RequestClass, StepEstimate, Workload
 from planner.errors import InputError
 from planner.perf.cost import gpu_fixed_usd_per_hour, gpu_usd_per_hour, port_usd_per_hour
-from planner.perf.memory import check_layout, check_tp, draft_weight_frac, kv_bytes_per_token, memory_fit
+from planner.perf.memory import check_replica, draft_weight_frac, kv_bytes_per_token, memory_fit
 from planner.perf.nodes import NodeUse, pack_nodes
 from planner.perf.power import busy_steps_power_w, gpu_power_w, measured_gpu_power_w
 from planner.perf.serving import (
@@ -50,12 +50,12 @@ def make_replica(
     catalog: Catalog, workload: Workload, gpu_id: str, tp: int, *, attention_dp: int = 1, moe_ep: int = 1
 ) -> Replica | None:
     """The replica type, or None when the model's weights do not fit at this TP (and layout: ``attention_dp``
-    data-parallel attention groups, ``moe_ep`` expert-parallel groups, both within the node). It decodes with the
-    workload's speculative settings, so sizing, check, simulate and the evaluation all see the same steps."""
+    data-parallel attention groups, ``moe_ep`` expert-parallel groups; a replica wider than one node is expert
+    parallel over whole nodes, :func:`planner.perf.memory.check_multi_node`). It decodes with the workload's
+    speculative settings, so sizing, check, simulate and the evaluation all see the same steps."""
     model = catalog.models[workload.model]
     gpu = catalog.gpus[gpu_id]
-    check_tp(model, gpu, tp)
-    check_layout(model, tp, attention_dp, moe_ep)
+    check_replica(model, gpu, tp, attention_dp, moe_ep)
     spec = workload.speculative
     key = (workload.model, workload.precision, None if spec is None else spec.key, gpu_id, tp, attention_dp, moe_ep)
     cache = _replica_cache(catalog)

@@ -39,6 +39,44 @@ def max_tp(gpu: GpuSpec) -> int:
     return max(gpu.gpus_per_node, gpu.nvlink_domain_gpus)
 
 
+MAX_EP_GPUS = 256
+"""The widest expert-parallel replica (DeepSeek's decode units reach 144 GPUs of EP; 256 routed experts, one per GPU)."""
+
+
+def replica_nodes(gpu: GpuSpec, tp: int) -> int:
+    """Whole nodes a replica of ``tp`` GPUs spans: 1 within one node or NVLink domain (:func:`max_tp`), else
+    ``ceil(tp / gpus_per_node)`` (a multi-node expert-parallel replica)."""
+    if tp <= max_tp(gpu):
+        return 1
+    return -(-tp // gpu.gpus_per_node)
+
+
+def check_multi_node(model: ModelSpec, gpu: GpuSpec, tp: int, attention_dp: int, moe_ep: int, *, prefix: str = "") -> None:
+    """A replica wider than one node (or NVLink domain) is expert parallel across whole nodes: an MoE model, at most
+    :data:`MAX_EP_GPUS` GPUs, a whole number of nodes, the routed experts over all its GPUs (``moe_ep = tp``) and
+    each data-parallel attention group inside one node (a valid TP degree there)."""
+    if not model.is_moe:
+        raise InputError(f"{prefix}tp {tp}: {model.id} is dense; only an expert-parallel MoE replica spans nodes")
+    if tp > MAX_EP_GPUS:
+        raise InputError(f"{prefix}tp {tp}: an expert-parallel replica has at most {MAX_EP_GPUS} GPUs")
+    if tp % gpu.gpus_per_node:
+        raise InputError(f"{prefix}tp {tp}: a multi-node replica takes whole {gpu.id} nodes of {gpu.gpus_per_node} GPUs")
+    if moe_ep != tp:
+        raise InputError(f"{prefix}moe_ep {moe_ep}: a replica of {tp} GPUs across nodes spreads its experts over all of them")
+    if model.num_experts is not None and model.num_experts % moe_ep:
+        raise InputError(f"{prefix}moe_ep {moe_ep}: {model.id}'s {model.num_experts} routed experts do not split evenly")
+    check_tp(model, gpu, tp // attention_dp)
+
+
+def check_replica(model: ModelSpec, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1) -> None:
+    """A replica's GPUs and layout: :func:`check_tp` within one node, :func:`check_multi_node` across nodes."""
+    check_layout(model, tp, attention_dp, moe_ep)
+    if replica_nodes(gpu, tp) > 1:
+        check_multi_node(model, gpu, tp, attention_dp, moe_ep)
+    else:
+        check_tp(model, gpu, tp)
+
+
 def check_layout(
     model: ModelSpec,
     tp: int,

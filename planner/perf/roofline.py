@@ -21,7 +21,8 @@ sequences) on ``t`` GPUs takes (docs/design.md §3)::
   ``2(t−1)/t · size / (η_ar·B_intra) + α·log2(t)`` (latency grows with the tree depth of NCCL's
   small-message algorithms; α and η_ar are fitted)
 * ``T_fixed``: the engine's per-step cost (kernel launches, scheduling, sampling), plus a per-sequence
-  cost in decode steps; fitted, never assumed zero (Splitwise's measured H100 decode step is ~30 ms
+  cost in decode steps (``b/dp`` sequences per data-parallel attention group, whose schedulers run side by side);
+  fitted, never assumed zero (Splitwise's measured H100 decode step is ~30 ms
   where the bandwidth bound is 5–10 ms).
 
 The efficiencies come from :class:`planner.domain.Efficiency`, fitted by :mod:`planner.perf.fit`.
@@ -264,25 +265,65 @@ def _attention_mla_or_windowed(
     return flops, kv_layer_token * decode_ctx
 
 
+def remote_nodes_per_token(model: ModelSpec, nodes: int) -> float:
+    """Expected number of other nodes a token's ``k`` routed experts land on, when a replica's ``E`` experts are
+    spread evenly over ``nodes`` nodes (``E/n`` each) and routing is uniform over experts (the balance the core
+    assumes): ``(n−1)·(1 − C(E − E/n, k)/C(E, k))``, the chance that a given other node holds none of the ``k``
+    distinct experts being the hypergeometric ``∏_{i<k} (E − E/n − i)/(E − i)``. 0 for one node."""
+    if nodes <= 1 or not model.experts_per_token or model.num_experts is None:
+        return 0.0
+    e, k = model.num_experts, model.experts_per_token
+    per_node = e / nodes
+    none_there = 1.0
+    for i in range(k):
+        none_there *= max(e - per_node - i, 0.0) / (e - i)
+    return (nodes - 1) * (1.0 - none_there)
+
+
+def all_to_all_bytes(tokens: float, model: ModelSpec, tp: int, hw: Hardware, precision: Precision) -> tuple[float, float]:
+    """Bytes one GPU sends in one MoE layer's dispatch plus combine, as (over NVLink, over its NIC).
+
+    Each GPU sends its ``tokens/tp`` tokens to their ``k`` experts (to every GPU of an expert's shard of
+    ``tp/moe_ep`` GPUs), ``(tp−1)/tp`` of them on other GPUs, hidden-size wide, and gets the results back: dispatch
+    travels in fp8 in fp8/fp4 runs (as DeepEP sends it), combine in bf16. All those copies cross NVLink (inside the
+    node directly; to another node as DeepEP forwards them: RDMA to the same-rank GPU there, then NVLink).
+    A replica wider than its NVLink domain (``g`` GPUs, ``n = tp/g`` domains) also sends each token once to each
+    other node that holds one of its experts (DeepEP's node-level deduplication): ``tokens/tp ·
+    remote_nodes_per_token(n) · d · (s_dispatch + s_combine)`` bytes over the NIC."""
+    if tp <= 1 or not model.experts_per_token:
+        return 0.0, 0.0
+    dispatch_bytes = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
+    wide = model.hidden_size * (dispatch_bytes + ACTIVATION_BYTES)
+    shard = tp // max(hw.moe_ep, 1)
+    nvlink = tokens / tp * model.experts_per_token * shard * wide * (tp - 1) / tp
+    if hw.expert_link_bytes_per_s is None:
+        return nvlink, 0.0
+    domain = max(hw.gpu.gpus_per_node, hw.gpu.nvlink_domain_gpus)
+    return nvlink, tokens / tp * remote_nodes_per_token(model, -(-tp // domain)) * wide
+
+
 def all_to_all_s(tokens: float, model: ModelSpec, tp: int, hw: Hardware, precision: Precision) -> float:
     """One MoE layer's dispatch and combine under expert parallelism over a replica of ``tp`` GPUs (``moe_ep``
-    expert groups, each expert sharded over ``tp/moe_ep`` GPUs): each GPU sends its ``tokens/tp`` tokens to their
-    ``k`` experts (to every GPU of an expert's shard), ``(tp−1)/tp`` of them on other GPUs, hidden-size wide, and
-    gets the results back. Dispatch travels in fp8 in fp8/fp4 runs (as DeepEP sends it), combine in bf16.
+    expert groups, each expert sharded over ``tp/moe_ep`` GPUs), from :func:`all_to_all_bytes`: inside one node
+    ``B_nvl / (η_ar·BW_nvl) + α·log2(tp)``; across nodes the NVLink and NIC legs run at once (DeepEP overlaps its
+    RDMA sends with the NVLink forwarding), ``max(B_nvl / (η_ar·BW_nvl), B_nic / (η_ar·BW_nic)) + α·log2(tp)``,
+    ``BW_nic`` the per-GPU share of the node's compute NICs at the engine's InfiniBand efficiency.
 
-    Assumption (not measured here): the all-to-all reaches the same share of the link as the fitted all-reduce
-    bandwidth (``allreduce_bandwidth_frac``), plus one all-reduce latency term; routing is balanced (no hot expert).
+    Assumptions (not measured here): the all-to-all reaches the same share of each link as the fitted all-reduce
+    bandwidth (``allreduce_bandwidth_frac``), plus one all-reduce latency term; routing is balanced (no hot expert:
+    the slowest GPU's share is the mean); the two legs overlap fully. Group-limited routing (DeepSeek-V3 sends each
+    token to at most 4 nodes) would send fewer NIC copies than uniform routing over all experts does here.
     """
     if tp <= 1 or not model.experts_per_token:
         return 0.0
     eff = hw.efficiency.for_precision(compute_precision(hw.gpu, precision))
-    dispatch_bytes = 1.0 if precision in ("fp8", "fp4") else ACTIVATION_BYTES
-    shard = tp // max(hw.moe_ep, 1)
-    per_gpu_bytes = (
-        tokens / tp * model.experts_per_token * shard * model.hidden_size * (dispatch_bytes + ACTIVATION_BYTES) * (tp - 1) / tp
-    )
-    link_bytes_per_s = hw.replica_wide().intra_node_bytes_per_s
-    return per_gpu_bytes / (eff.allreduce_bandwidth_frac * link_bytes_per_s) + eff.allreduce_latency_s * math.log2(tp)
+    nvlink_bytes, nic_bytes = all_to_all_bytes(tokens, model, tp, hw, precision)
+    if hw.expert_link_bytes_per_s is None:
+        wire_s = nvlink_bytes / (eff.allreduce_bandwidth_frac * hw.intra_node_bytes_per_s)
+    else:
+        nvlink_s = nvlink_bytes / (eff.allreduce_bandwidth_frac * hw.intra_node_bytes_per_s)
+        wire_s = max(nvlink_s, nic_bytes / (eff.allreduce_bandwidth_frac * hw.expert_link_bytes_per_s))
+    return wire_s + eff.allreduce_latency_s * math.log2(tp)
 
 
 def _parallel_comm_s(model: ModelSpec, hw: Hardware, tp: int, t_attn: int, precision: Precision, tokens: float) -> float:
@@ -356,7 +397,9 @@ def step(
     else:
         comm_s = _parallel_comm_s(model, hw, tp, t_attn, precision, tokens)
     if decode_batch > 0:
-        overhead_s = eff.decode_fixed_s + eff.decode_per_seq_s * decode_batch
+        # each data-parallel attention group runs its own scheduler (SGLang's DP ranks, vLLM's DP engine cores):
+        # the per-sequence cost of its batch/dp sequences is paid by every group at once
+        overhead_s = eff.decode_fixed_s + eff.decode_per_seq_s * decode_batch / dp
     else:
         overhead_s = eff.prefill_fixed_s
     # A drawn multiplier scales every part alike (overlap is homogeneous); 1.0 leaves each bit as it was. A mixed

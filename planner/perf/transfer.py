@@ -40,16 +40,29 @@ EXPERT_LINK = "ib-ndr-400"
 HGX H100/H200/B200 nodes are built (8 ConnectX-7); a node with faster NICs (ConnectX-8) is slower here than it is."""
 
 
+def nics_per_gpu(gpu: GpuSpec) -> float:
+    """The share of the node's compute (east-west) NICs each GPU has: ``node_compute_nics / gpus_per_node`` where
+    the catalog has the node's NIC count, else 1 (the :data:`EXPERT_LINK` assumption)."""
+    if gpu.node_compute_nics is None or gpu.node_compute_nics <= 0:
+        return 1.0
+    return gpu.node_compute_nics / gpu.gpus_per_node
+
+
 def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1) -> Hardware:
     """The step model's view of a replica of ``tp`` GPUs of ``gpu``: their factors, the link between them and the
     split of the model over them (``attention_dp`` attention groups, ``moe_ep`` expert groups). A replica wider
     than the NVLink domain (multi-node expert parallelism) keeps each attention group on NVLink and sends the
-    all-to-all over :data:`EXPERT_LINK` at the engine's InfiniBand efficiency."""
+    all-to-all's cross-node leg over :data:`EXPERT_LINK` at the engine's InfiniBand efficiency, times the GPU's share of
+    the node's compute NICs (:func:`nics_per_gpu`); its NVLink leg stays on NVLink (:func:`roofline.all_to_all_s`)."""
+    # A replica wider than its NVLink domain: its in-node traffic (attention groups' all-reduces, the all-to-all's
+    # in-node leg) rides the fabric of one whole node (NVLink on HGX boards, PCIe between bridged PCIe cards)
+    node = max(gpu.gpus_per_node, gpu.nvlink_domain_gpus)
     group = tp // max(attention_dp, 1)
-    link = intra_node_bandwidth_bytes_per_s(gpu, catalog, group if tp > gpu.nvlink_domain_gpus else tp)
+    span = node if tp > node else (group if tp > gpu.nvlink_domain_gpus else tp)
+    link = intra_node_bandwidth_bytes_per_s(gpu, catalog, span)
     expert_link = None
     if tp > max(gpu.nvlink_domain_gpus, gpu.gpus_per_node) and EXPERT_LINK in catalog.links:
-        expert_link = link_effective_bytes_per_s(catalog.links[EXPERT_LINK], catalog.engine)
+        expert_link = link_effective_bytes_per_s(catalog.links[EXPERT_LINK], catalog.engine) * nics_per_gpu(gpu)
     eff = catalog.efficiency[gpu.id]
     return Hardware(
         gpu,

@@ -181,6 +181,12 @@ def _pool_args(
     """The engine settings of one replica of ``pool``: (args, todo, environment)."""
     hf = inp.model.hf_id or ""
     a, e = pool.attention_dp, pool.moe_ep
+    if pool.nodes_per_replica > 1:
+        raise InputError(
+            f"--emit {target}: pool {pool.key} runs each replica across {pool.nodes_per_replica} nodes "
+            f"(expert parallel over {pool.tp} GPUs); --emit writes single-node launches only, so a multi-node "
+            "replica's launch (one process group over the nodes: --nnodes, --node-rank, the rendezvous address) is not written"
+        )
     todo: list[str] = []
     env: list[tuple[str, str]] = []
     args: list[_Arg] = []

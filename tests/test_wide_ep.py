@@ -1,0 +1,204 @@
+"""Multi-node wide expert parallelism (issue 13): hierarchical all-to-all, whole-node replicas, candidates, keys,
+proposals and --emit; hand-worked numbers on small configurations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import assert_input_error, cli
+from test_perf import TOY_EFF, TOY_GPU, TOY_MODEL
+
+from planner.domain import Pool
+from planner.errors import InputError
+from planner.io.catalog import load_catalog
+from planner.perf.memory import check_multi_node, replica_nodes
+from planner.perf.nodes import pack_nodes
+from planner.perf.roofline import Hardware, all_to_all_bytes, all_to_all_s, remote_nodes_per_token, step
+
+# 16 routed experts, 2 per token; nodes of 4 GPUs, one NVLink domain each
+TOY_WIDE = replace(TOY_MODEL, id="toy-wide", num_params=4e10, num_active_params=1e10, num_experts=16, experts_per_token=2)
+NODE4 = replace(TOY_GPU, gpus_per_node=4, nvlink_domain_gpus=4)
+
+
+@pytest.fixture(scope="module")
+def catalog():  # type: ignore[no-untyped-def]
+    return load_catalog(())
+
+
+def test_remote_nodes_per_token_hand_worked() -> None:
+    # 2 nodes of 8 experts: the other node holds none of a token's 2 distinct experts with probability
+    # 8/16 x 7/15 = 7/30, so it receives the token with probability 23/30
+    assert remote_nodes_per_token(TOY_WIDE, 2) == pytest.approx(23 / 30, rel=1e-12)
+    # 4 nodes of 4: P(none on a given other node) = 12/16 x 11/15 = 0.55; 3 x 0.45 = 1.35
+    assert remote_nodes_per_token(TOY_WIDE, 4) == pytest.approx(1.35, rel=1e-12)
+    assert remote_nodes_per_token(TOY_WIDE, 1) == 0.0
+
+
+def test_all_to_all_bytes_across_nodes_hand_worked() -> None:
+    hw = Hardware(NODE4, TOY_EFF, 1e11, attention_dp=8, moe_ep=8, expert_link_bytes_per_s=5e9)
+    nvlink, nic = all_to_all_bytes(80, TOY_WIDE, 8, hw, "bf16")
+    # 80 tokens on 8 GPUs: 10 per GPU x 2 experts x 1,000 wide x (2 B dispatch + 2 B combine) x 7/8 on other GPUs
+    assert nvlink == pytest.approx(70_000, rel=1e-12)
+    # across the 2 nodes, once per token and other node it reaches: 10 x 23/30 x 1,000 x 4 B
+    assert nic == pytest.approx(10 * 23 / 30 * 4000, rel=1e-12)
+    # the legs overlap: max(70,000 / (0.5 x 1e11), 30,667 / (0.5 x 5e9)) + 1e-5 x log2(8)
+    expect = max(70_000 / 5e10, 10 * 23 / 30 * 4000 / 2.5e9) + 3e-5
+    assert all_to_all_s(80, TOY_WIDE, 8, hw, "bf16") == pytest.approx(expect, rel=1e-12)
+    # fp8 dispatch: 3 B a copy instead of 4
+    nvlink8, nic8 = all_to_all_bytes(80, TOY_WIDE, 8, hw, "fp8")
+    assert (nvlink8, nic8) == pytest.approx((70_000 * 3 / 4, nic * 3 / 4), rel=1e-12)
+
+
+def test_inside_one_node_the_all_to_all_is_unchanged() -> None:
+    hw = Hardware(TOY_GPU, TOY_EFF, 1e11, moe_ep=4)
+    assert all_to_all_bytes(100, TOY_WIDE, 4, hw, "bf16")[1] == 0.0
+    # 25 per GPU x 2 x 1,000 x 4 B x 3/4 = 150,000 B over NVLink, as the single-node hand count has it
+    assert all_to_all_s(100, TOY_WIDE, 4, hw, "bf16") == pytest.approx(150_000 / 5e10 + 2e-5, rel=1e-12)
+
+
+def test_data_parallel_groups_pay_their_per_sequence_cost_side_by_side() -> None:
+    one = Hardware(NODE4, TOY_EFF, 1e11)
+    dp = Hardware(NODE4, TOY_EFF, 1e11, attention_dp=8, moe_ep=8, expert_link_bytes_per_s=5e9)
+    a = step(TOY_WIDE, one, tp=8, precision="bf16", decode_batch=64, decode_context_tokens=64e3)
+    b = step(TOY_WIDE, dp, tp=8, precision="bf16", decode_batch=64, decode_context_tokens=64e3)
+    assert a.overhead_s == pytest.approx(2e-3 + 1e-4 * 64, rel=1e-12)
+    assert b.overhead_s == pytest.approx(2e-3 + 1e-4 * 64 / 8, rel=1e-12)  # 8 schedulers of 8 sequences each
+
+
+def test_replica_nodes_and_multi_node_checks(catalog) -> None:  # type: ignore[no-untyped-def]
+    h100, ds = catalog.gpus["h100-sxm"], catalog.models["deepseek-v3"]
+    assert replica_nodes(h100, 8) == 1 and replica_nodes(h100, 32) == 4 and replica_nodes(h100, 256) == 32
+    check_multi_node(ds, h100, 32, 32, 32)  # EP 32 with DP attention on 4 nodes: fine
+    check_multi_node(ds, h100, 64, 8, 64)  # attention TP 8 inside each node: fine
+    for args, what in (
+        ((catalog.models["llama-3.1-70b"], h100, 16, 16, 16), "dense"),
+        ((ds, h100, 512, 512, 512), "at most 256"),
+        ((ds, h100, 20, 20, 20), "whole h100-sxm nodes"),
+        ((ds, h100, 32, 32, 16), "all of them"),
+        ((ds, h100, 32, 2, 32), "--tp 16"),  # an attention group of 16 would span two nodes
+    ):
+        with pytest.raises(InputError, match=what):
+            check_multi_node(*args)
+
+
+def test_a_multi_node_replica_occupies_whole_nodes(catalog) -> None:  # type: ignore[no-untyped-def]
+    wide = Pool(role="decode", gpu="h100-sxm", tp=32, replicas=2, max_batch=4096, attention_dp=32, moe_ep=32, nodes_per_replica=4)
+    small = Pool(role="prefill", gpu="h100-sxm", tp=4, replicas=3, max_batch=1, link="ib-ndr-400")
+    (use,) = pack_nodes([wide, small], catalog)
+    # 2 replicas x 4 whole nodes, then 3 x TP 4 on two more nodes (one half empty)
+    assert use.nodes == 10 and use.gpus_used == 76 and use.stranded_gpus == 4
+    wide_nodes = [n for n in use.packing if any(name.startswith(wide.key) for name in n)]
+    assert len(wide_nodes) == 8 and all(len(n) == 1 for n in wide_nodes)
+    assert sorted({n[0] for n in wide_nodes}) == [f"{wide.key}#0", f"{wide.key}#1"]
+
+
+def test_pool_key_and_layout_name_the_nodes() -> None:
+    one = Pool(role="decode", gpu="h800", tp=8, replicas=1, max_batch=512, attention_dp=8, moe_ep=8)
+    wide = replace(one, tp=32, attention_dp=32, moe_ep=32, nodes_per_replica=4, max_batch=4096)
+    assert wide.layout == "EP 32, DP-attn 32, 4 nodes"
+    assert wide.key == "decode__h800__tp32__ep32__dpa32__n4__b4096"
+    assert wide.layout_keys() == {"attention_dp": 32, "moe_ep": 32, "nodes_per_replica": 4}
+    assert one.layout_keys() == {"attention_dp": 8, "moe_ep": 8} and "n1" not in one.key
+
+
+def test_candidates_enumerate_wide_layouts_per_role_and_only_for_moe(catalog) -> None:  # type: ignore[no-untyped-def]
+    from planner.optimize.candidates import enumerate_candidates, wide_layouts
+
+    ds = _workload(catalog, "deepseek-v3")
+    widths = [w for w, _, _, _ in wide_layouts(catalog, ds, "h100-sxm")]
+    # 2..32 nodes of 8, EP <= 256 and dividing 256 experts: 16, 32, 64, 128, 256 GPUs (<= 5 layouts per GPU)
+    assert widths == [16, 32, 64, 128, 256]
+    assert wide_layouts(catalog, _workload(catalog, "llama-3.1-70b"), "h100-sxm") == []
+    roles = ("prefill", "decode", "colocated")
+    cands = enumerate_candidates(catalog, ds, roles, dict.fromkeys(roles, ("h100-sxm",)))
+    keys = [c.key for c in cands]
+    assert len(keys) == len(set(keys))
+    wide = [c for c in cands if c.pool.nodes_per_replica > 1]
+    assert {c.pool.role for c in wide} == {"prefill", "decode"}  # co-located pools stay within a node
+    for c in wide:
+        assert c.pool.tp == 8 * c.pool.nodes_per_replica == c.pool.moe_ep == c.pool.attention_dp
+        assert f"__n{c.pool.nodes_per_replica}__" in c.key
+        if c.pool.role == "decode":
+            assert c.pool.max_batch % c.pool.tp == 0  # per-GPU batches times the replica's GPUs
+
+
+def _workload(catalog, model: str):  # type: ignore[no-untyped-def]
+    from planner.io.workload import parse_workload, to_domain
+
+    doc = {
+        "model": model,
+        "precision": "fp8",
+        "classes": [
+            {
+                "name": "chat",
+                "rate_rps": 50,
+                "input_tokens": {"mean": 2000, "p50": 1500, "p90": 4000, "p99": 7000},
+                "output_tokens": {"mean": 300, "p50": 250, "p90": 600, "p99": 1000},
+                "slo": {"ttft_p99_ms": 2000, "tpot_p99_ms": 80},
+            }
+        ],
+        "hardware": {"prefill_gpus": ["h100-sxm"], "decode_gpus": ["h100-sxm"]},
+    }
+    return to_domain(parse_workload(doc, "test"), catalog, "test")
+
+
+PROPOSAL = """\
+workload:
+  model: deepseek-v3
+  precision: fp8
+  classes:
+    - name: chat
+      rate_rps: 20
+      input_tokens: {mean: 2000, p50: 1500, p90: 4000, p99: 7000}
+      output_tokens: {mean: 300, p50: 250, p90: 600, p99: 1000}
+      slo: {ttft_p99_ms: 3000, tpot_p99_ms: 100}
+pools:
+  - {role: prefill, gpu: h200-sxm, tp: 8, moe_ep: 8, replicas: 2, link: ib-ndr-400}
+  - {role: decode, gpu: h100-sxm, tp: 32, attention_dp: 32, moe_ep: 32, NODES replicas: 1, max_batch: 2048}
+"""
+
+
+def test_a_proposal_with_a_multi_node_pool_checks_and_names_its_nodes(tmp_path: Path) -> None:
+    import json
+
+    good = tmp_path / "good.yaml"
+    good.write_text(PROPOSAL.replace("NODES ", "nodes_per_replica: 4, "), encoding="utf-8")
+    code, out, err = cli("check", str(good), "-f", "json")
+    assert code in (0, 1), err
+    doc = json.loads(out)
+    assert "decode__h100-sxm__tp32__ep32__dpa32__n4__b2048" in json.dumps(doc)
+    derived = tmp_path / "derived.yaml"  # nodes_per_replica may be left out: derived from tp and the node
+    derived.write_text(PROPOSAL.replace("NODES ", ""), encoding="utf-8")
+    again = json.loads(cli("check", str(derived), "-f", "json")[1].replace("derived.yaml", "good.yaml"))
+    assert again["data"] == doc["data"]
+    assert doc["data"]["verdict"] == "pass", doc["data"]["findings"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(PROPOSAL.replace("NODES ", "nodes_per_replica: 2, "), encoding="utf-8")
+    assert_input_error(cli("check", str(bad)), "nodes_per_replica: 2, but a replica of 32 h100-sxm GPUs spans 4 nodes")
+    dense = tmp_path / "dense.yaml"
+    dense.write_text(PROPOSAL.replace("NODES ", "").replace("deepseek-v3", "llama-3.1-70b").replace("moe_ep: 8, ", "")
+                     .replace("precision: fp8", "precision: bf16"), encoding="utf-8")  # fmt: skip
+    assert_input_error(cli("check", str(dense)), "moe_ep")
+
+
+def test_emit_refuses_a_multi_node_pool_with_one_line(catalog) -> None:  # type: ignore[no-untyped-def]
+    from planner.domain import Deployment, LinkUse
+    from planner.io.engine_flags import load_engine_flags
+    from planner.report.emit import EmitInputs, render
+
+    wide = Pool(role="decode", gpu="h100-sxm", tp=32, replicas=1, max_batch=4096, attention_dp=32, moe_ep=32, nodes_per_replica=4)
+    pre = Pool(role="prefill", gpu="h100-sxm", tp=8, replicas=1, max_batch=1, link="ib-ndr-400", moe_ep=8)
+    inp = EmitInputs(
+        deployment=Deployment(pools=(pre, wide), links=(LinkUse(link="ib-ndr-400", ports=8),)),
+        model=catalog.models["deepseek-v3"],
+        precision="fp8",
+        engine=catalog.engines["sglang"],
+        gpus=catalog.gpus,
+        links=catalog.links,
+    )
+    for target in ("sglang", "dynamo"):
+        with pytest.raises(InputError, match="across 4 nodes") as exc:
+            render(inp, target, load_engine_flags())
+        assert "\n" not in str(exc.value)
