@@ -202,3 +202,55 @@ def test_emit_refuses_a_multi_node_pool_with_one_line(catalog) -> None:  # type:
         with pytest.raises(InputError, match="across 4 nodes") as exc:
             render(inp, target, load_engine_flags())
         assert "\n" not in str(exc.value)
+
+
+# ------------------------------------------------------------------------------------------------------ H800
+
+
+def test_h800_passes_catalog_validate_with_its_sources() -> None:
+    code, _out, err = cli("catalog", "validate", "-f", "json")
+    assert code == 0, err
+    c = load_catalog(())
+    h800 = c.gpus["h800"]
+    # aiconfigurator's h800_sxm.yaml: the H100 SXM's compute and HBM, NVLink 400 GB/s both ways, one NDR NIC per GPU
+    assert (h800.bf16_flop_per_s, h800.fp8_flop_per_s) == (989e12, 1978e12)
+    assert h800.hbm_bandwidth_bytes_per_s == 3350e9 and h800.nvlink_bytes_per_s == 200e9
+    assert h800.gpus_per_node == 8 and h800.node_compute_nics == 8
+    assert "aiconfigurator" in c.sources[h800.sources["nvlink_bytes_per_s"]].title
+    # no list price: only DeepSeek's stated leasing assumption, which is not a default
+    assert c.default_price("h800") is None
+    (row,) = [p for p in c.prices if p.gpu == "h800"]
+    assert row.usd_per_gpu_hour == 2.0 and not row.default and "assumption" in row.provider
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm", "pytorch", "splitwise"])
+def test_h800_factors_are_the_h100s_transferred_without_its_all_reduce_curves(engine: str) -> None:
+    from planner.io.catalog import select_engine
+
+    c = select_engine(load_catalog(()), engine, "--engine")
+    h100, h800 = c.efficiency["h100-sxm"], c.efficiency["h800"]
+    assert h800.transferred_from == "h100-sxm"
+    assert h800.allreduce_curve == () and (h800.fp8 is None or h800.fp8.allreduce_curve == ())
+    assert (h800.compute_frac, h800.memory_frac, h800.decode_fixed_s) == (
+        h100.compute_frac,
+        h100.memory_frac,
+        h100.decode_fixed_s,
+    )
+    # so a TP 8 all-reduce takes the ring formula on the H800's 200 GB/s, slower than on the H100's 450
+    from planner.perf.roofline import allreduce_s
+    from planner.perf.transfer import replica_hardware
+
+    hw100, hw800 = replica_hardware(c, c.gpus["h100-sxm"], 8), replica_hardware(c, c.gpus["h800"], 8)
+    size = 8 * 2**20
+    ring = 2 * 7 / 8 * size / (h800.allreduce_bandwidth_frac * 200e9) + h800.allreduce_latency_s * 3
+    assert allreduce_s(size, 8, hw800) == pytest.approx(ring, rel=1e-12)
+    assert allreduce_s(size, 8, hw800) > allreduce_s(size, 8, hw100)
+
+
+def test_h800_reports_name_the_transferred_factors() -> None:
+    import json
+
+    code, out, err = cli("estimate", "decode", "-m", "llama-3.1-70b", "-g", "h800", "--tp", "4", "--batch", "32",
+                         "--context", "2000", "--precision", "fp8", "--engine", "sglang", "-f", "json")  # fmt: skip
+    assert code == 0, err
+    assert any("h800 has no sglang measurements of its own" in w and "h100-sxm" in w for w in json.loads(out)["warnings"])

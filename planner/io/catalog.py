@@ -792,11 +792,14 @@ def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dic
 def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdIndex) -> dict[str, domain.Efficiency]:
     fitted: dict[str, domain.Efficiency] = {}
     transferred: dict[str, tuple[str, str]] = {}
+    no_curve: set[str] = set()
     for key, (where, e) in _efficiency_entries(raw, engine_id, engine_index).items():
         gpu = gpu_index.resolve(key, where)
         _check_source(raw, e.source, where)
         if e.transferred_from is not None:
             transferred[gpu] = (gpu_index.resolve(e.transferred_from, where), where)
+            if e.without_allreduce_curve:
+                no_curve.add(gpu)
             continue
         for name, block in (("fp8", e.fp8), ("fp4", e.fp4)):
             if block is not None:
@@ -820,6 +823,10 @@ def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdI
         lent = fitted[donor]
         fp8 = None if lent.fp8 is None else replace(lent.fp8, gpu=gpu, transferred_from=donor)
         fp4 = None if lent.fp4 is None else replace(lent.fp4, gpu=gpu, transferred_from=donor)
+        if gpu in no_curve:  # the donor's measured all-reduce curves stay with the donor's links
+            fp8 = None if fp8 is None else replace(fp8, allreduce_curve=())
+            fp4 = None if fp4 is None else replace(fp4, allreduce_curve=())
+            lent = replace(lent, allreduce_curve=())
         out[gpu] = replace(lent, gpu=gpu, transferred_from=donor, fp8=fp8, fp4=fp4)
     return dict(sorted(out.items()))
 

@@ -458,12 +458,18 @@ class EfficiencyEntry(Strict):
     median_abs_error_frac: Annotated[float, NUMBER, within(0, 1e3, zero=True)] | None = None
     worst_abs_error_frac: Annotated[float, NUMBER, within(0, 1e3, zero=True)] | None = None
     transferred_from: str | None = None
+    without_allreduce_curve: bool | None = None
+    """With ``transferred_from``: leave out the donor's measured all-reduce curves (measured on the donor's links),
+    so this GPU's all-reduces take the ring formula on its own NVLink with the donor's fitted bandwidth share and
+    latency (the H800's NVLink is less than half the H100's)."""
     note: str | None = None
     fp8: EfficiencyEntry | None = None  # a second set, fitted on fp8 runs; fp8 steps use it
     fp4: EfficiencyEntry | None = None  # a third, fitted on fp4 (NVFP4) kernels; fp4 steps use it
 
     @model_validator(mode="after")
     def _fitted_or_transferred(self) -> EfficiencyEntry:
+        if self.without_allreduce_curve is not None and self.transferred_from is None:
+            raise ValueError("without_allreduce_curve applies to an entry with transferred_from only")
         for name, block in (("fp8", self.fp8), ("fp4", self.fp4)):
             if block is not None and (block.fp8 is not None or block.fp4 is not None or block.transferred_from is not None):
                 raise ValueError(f"the {name} block is one fitted set: no fp8, fp4 or transferred_from inside it")
