@@ -254,3 +254,33 @@ def test_h800_reports_name_the_transferred_factors() -> None:
                          "--context", "2000", "--precision", "fp8", "--engine", "sglang", "-f", "json")  # fmt: skip
     assert code == 0, err
     assert any("h800 has no sglang measurements of its own" in w and "h100-sxm" in w for w in json.loads(out)["warnings"])
+
+
+# ------------------------------------------------------------------------------ DeepSeek's wide-EP deployment
+
+DEEPSEEK = Path(__file__).resolve().parent.parent / "examples" / "workloads" / "deepseek_r1_wide_ep.yaml"
+
+
+def test_deepseek_wide_ep_example_plans_multi_node_units_near_deepseeks_throughput() -> None:
+    import json
+
+    code, out, err = cli("size", str(DEEPSEEK), "-f", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    data = doc["data"]
+    assert doc["inputs"]["engine"]["id"] == "sglang"
+    pools = data["pools"]
+    assert {p["gpu"] for p in pools} == {"h800"}
+    for role in ("prefill", "decode"):  # both roles run expert parallel across nodes, each replica on whole nodes
+        mine = [p for p in pools if p["role"] == role]
+        assert mine and all(p.get("nodes_per_replica", 1) >= 2 and p["tp"] == 8 * p["nodes_per_replica"] for p in mine)
+    (nodes,) = data["nodes"]
+    used = sum(p["num_gpus"] for p in pools)
+    assert nodes["nodes"] * 8 == used  # whole nodes, none stranded
+    # per-node throughput at the planned peak (1,968 req/s x 4,383 in / x 1,211 out) against DeepSeek's figures
+    # (73.7k input tokens/s per prefill node, 14.8k output tokens/s per decode node): within 30 %
+    prefill_nodes = sum(p["num_gpus"] for p in pools if p["role"] == "prefill") / 8
+    decode_nodes = sum(p["num_gpus"] for p in pools if p["role"] == "decode") / 8
+    assert 1968 * 4383 / prefill_nodes == pytest.approx(73.7e3, rel=0.3)
+    assert 1968 * 1211 / decode_nodes == pytest.approx(14.8e3, rel=0.3)
+    assert any("h800" in w and "transferred" in w for w in doc["warnings"])
