@@ -804,12 +804,15 @@ class Pool:
     # whole nodes one replica spans (1: within one node or NVLink domain); > 1 only for a multi-node expert-parallel
     # replica, where it is ``tp / gpus_per_node`` (planner.perf.memory.replica_nodes), set by whoever builds the pool
     nodes_per_replica: int = 1
+    # pipeline stages: the replica's tp GPUs form pp stages of tp/pp (each a TP group in one node); 1: no pipeline
+    pp: int = 1
 
     @property
     def layout(self) -> str:
-        """How a replica splits the model beyond plain TP ("" for plain TP): ``EP 8, DP-attn 8``, or for a
-        multi-node replica ``EP 32, DP-attn 32, 4 nodes``."""
-        parts = [f"EP {self.moe_ep}"] if self.moe_ep > 1 else []
+        """How a replica splits the model beyond plain TP ("" for plain TP): ``EP 8, DP-attn 8``, for a
+        multi-node replica ``EP 32, DP-attn 32, 4 nodes``, for a pipelined one ``PP 2 x TP 8, 2 nodes``."""
+        parts = [f"PP {self.pp} x TP {self.tp // self.pp}"] if self.pp > 1 else []
+        parts += [f"EP {self.moe_ep}"] if self.moe_ep > 1 else []
         if self.attention_dp > 1:
             parts.append(f"DP-attn {self.attention_dp}")
         if self.nodes_per_replica > 1:
@@ -817,14 +820,21 @@ class Pool:
         return ", ".join(parts)
 
     def layout_keys(self) -> dict[str, int]:
-        """The layout as output keys: ``attention_dp``, ``moe_ep`` and ``nodes_per_replica``, only those > 1 (none
-        for plain TP)."""
-        keys = {"attention_dp": self.attention_dp, "moe_ep": self.moe_ep, "nodes_per_replica": self.nodes_per_replica}
+        """The layout as output keys: ``attention_dp``, ``moe_ep``, ``nodes_per_replica`` and ``pp``, only those > 1
+        (none for plain TP)."""
+        keys = {
+            "attention_dp": self.attention_dp,
+            "moe_ep": self.moe_ep,
+            "nodes_per_replica": self.nodes_per_replica,
+            "pp": self.pp,
+        }
         return {k: v for k, v in keys.items() if v > 1}
 
     @property
     def key(self) -> str:
         parts = [self.role, self.gpu, f"tp{self.tp}"]
+        if self.pp > 1:
+            parts.append(f"pp{self.pp}")
         if self.moe_ep > 1:
             parts.append(f"ep{self.moe_ep}")
         if self.attention_dp > 1:

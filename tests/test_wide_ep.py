@@ -115,13 +115,17 @@ def test_candidates_enumerate_wide_layouts_per_role_and_only_for_moe(catalog) ->
     cands = enumerate_candidates(catalog, ds, roles, dict.fromkeys(roles, ("h100-sxm",)))
     keys = [c.key for c in cands]
     assert len(keys) == len(set(keys))
-    wide = [c for c in cands if c.pool.nodes_per_replica > 1]
+    wide = [c for c in cands if c.pool.nodes_per_replica > 1 and c.pool.pp == 1]
     assert {c.pool.role for c in wide} == {"prefill", "decode"}  # co-located pools stay within a node
     for c in wide:
         assert c.pool.tp == 8 * c.pool.nodes_per_replica == c.pool.moe_ep == c.pool.attention_dp
         assert f"__n{c.pool.nodes_per_replica}__" in c.key
         if c.pool.role == "decode":
             assert c.pool.max_batch % c.pool.tp == 0  # per-GPU batches times the replica's GPUs
+    # DeepSeek-V3 fp8 fits no H100 node, so pipelines are enumerated too (plain TP stages); on H200 it fits a node
+    piped = [c for c in cands if c.pool.pp > 1]
+    assert piped and all(c.pool.moe_ep == c.pool.attention_dp == 1 and c.pool.role != "colocated" for c in piped)
+    assert not [c for c in enumerate_candidates(catalog, ds, roles, dict.fromkeys(roles, ("h200-sxm",))) if c.pool.pp > 1]
 
 
 def _workload(catalog, model: str):  # type: ignore[no-untyped-def]
@@ -284,3 +288,107 @@ def test_deepseek_wide_ep_example_plans_multi_node_units_near_deepseeks_throughp
     assert 1968 * 4383 / prefill_nodes == pytest.approx(73.7e3, rel=0.3)
     assert 1968 * 1211 / decode_nodes == pytest.approx(14.8e3, rel=0.3)
     assert any("h800" in w and "transferred" in w for w in doc["warnings"])
+
+
+# -------------------------------------------------------------------------------------- pipeline parallelism
+
+LLAMA405 = Path(__file__).resolve().parent / "data" / "llama405b_bf16_h100.yaml"
+
+
+def test_pipeline_step_is_the_stage_groups_step_plus_the_hand_offs_hand_worked() -> None:
+    from planner.perf.roofline import pipeline_hop_s
+
+    plain = Hardware(TOY_GPU, TOY_EFF, 1e11)
+    piped = replace(plain, pp=2, pipeline_link_bytes_per_s=5e9, pipeline_hop_latency_s=1e-5)
+    # decode: batch 10 in 2 micro-batches of 5 rotating through 2 stages of TP 4 (8 GPUs)
+    d = step(TOY_MODEL, piped, tp=8, precision="bf16", decode_batch=10, decode_context_tokens=10_000)
+    inner = step(TOY_MODEL, plain, tp=4, precision="bf16", decode_batch=5, decode_context_tokens=5_000)
+    # one hand-off of 5 tokens x 1,000 wide x 2 B = 10,000 B: 10,000 / 5e9 + 1e-5 = 1.2e-5 s
+    assert pipeline_hop_s(5, TOY_MODEL, piped) == pytest.approx(1.2e-5, rel=1e-12)
+    assert d.latency_s == pytest.approx(inner.latency_s + 1.2e-5, rel=1e-12)
+    assert d.throughput_tokens_per_s == pytest.approx(10 / d.latency_s, rel=1e-12)  # all 10 advance per cycle
+    # prefill of a 1,000-token prompt: the whole model on TP 4, plus one hand-off of 1,000 tokens (2e6 B)
+    p = step(TOY_MODEL, piped, tp=8, precision="bf16", prefill_tokens=1000, prefill_sq_tokens=1e6, num_prompts=1)
+    q = step(TOY_MODEL, plain, tp=4, precision="bf16", prefill_tokens=1000, prefill_sq_tokens=1e6, num_prompts=1)
+    assert p.latency_s == pytest.approx(q.latency_s + 2e6 / 5e9 + 1e-5, rel=1e-12)
+
+
+def test_pipeline_splits_weights_and_kv_over_the_stages(catalog) -> None:  # type: ignore[no-untyped-def]
+    from planner.perf.memory import memory_fit
+
+    m, h100, eng = catalog.models["llama-3.1-405b"], catalog.gpus["h100-sxm"], catalog.engine
+    one_node = memory_fit(m, h100, eng, 8, "bf16")
+    piped = memory_fit(m, h100, eng, 16, "bf16", pp=2)
+    assert not one_node.fits and piped.fits  # 405B x 2 B > 8 x 80 GiB x 0.9; twice the GPUs hold it
+    assert piped.weight_bytes == one_node.weight_bytes  # the same weights, now over 16 GPUs
+    assert piped.usable_bytes == 2 * one_node.usable_bytes
+    # the KV of a token: 126 layers x 8 KV heads x 128 x 2 (K, V) x 2 B, once: each stage's TP 8 splits its 8 heads
+    assert piped.kv_bytes_per_token == 2 * 126 * 8 * 128 * 2
+    # a flat TP 16 (not a valid layout, for contrast) would replicate each of the 8 KV heads twice
+    assert memory_fit(m, h100, eng, 16, "bf16").kv_bytes_per_token == 2 * piped.kv_bytes_per_token
+
+
+def test_pipelined_prefill_takes_a_prompt_every_stage_time(catalog) -> None:  # type: ignore[no-untyped-def]
+    from planner.perf.serving import prefill_service
+
+    wl = _workload(catalog, "llama-3.1-405b")
+    wl = replace(wl, precision="bf16")
+    from planner.perf.evaluate import make_replica
+
+    rep = make_replica(catalog, wl, "h100-sxm", 16, pp=2)
+    assert rep is not None and rep.hw.pp == 2
+    svc = prefill_service(rep, wl.classes[0], None)
+    lat = [rep.prefill_s(L, 0.0) for L in wl.classes[0].input_tokens.grid]
+    assert list(svc.service_s) == pytest.approx([t / 2 for t in lat], rel=1e-12)  # busy: half a prompt's latency
+    assert list(svc.exposed_s) == pytest.approx([t + rep.hw.efficiency.request_fixed_s for t in lat], rel=1e-12)
+
+
+def test_llama_405b_bf16_on_h100_now_sizes_with_pipelines() -> None:
+    import json
+
+    code, out, err = cli("size", str(LLAMA405), "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    assert data["predicted"]["by_class"][0]["meets_slo"] is True
+    for p in data["pools"]:
+        assert p["pp"] in (2, 4) and p["tp"] % p["pp"] == 0 and p["tp"] // p["pp"] <= 8
+        assert p["nodes_per_replica"] == p["tp"] // 8  # whole nodes
+    (nodes,) = data["nodes"]
+    assert nodes["nodes"] * 8 == sum(p["num_gpus"] for p in data["pools"])
+
+
+def test_pipeline_pools_key_layout_check_simulate_and_emit(tmp_path: Path, catalog) -> None:  # type: ignore[no-untyped-def]
+    one = Pool(role="decode", gpu="h100-sxm", tp=8, replicas=1, max_batch=64)
+    piped = replace(one, tp=16, pp=2, nodes_per_replica=2)
+    assert piped.key == "decode__h100-sxm__tp16__pp2__n2__b64" and "pp" not in one.key
+    assert piped.layout == "PP 2 x TP 8, 2 nodes" and piped.layout_keys() == {"nodes_per_replica": 2, "pp": 2}
+    code, out, err = cli("size", str(LLAMA405), "-f", "yaml", "-o", str(tmp_path / "plan.yaml"))
+    assert code == 0, err
+    code, out, err = cli("check", str(tmp_path / "plan.yaml"), "-f", "json")
+    assert code == 0, err  # the plan round-trips with its pp
+    code, out, err = cli("simulate", str(tmp_path / "plan.yaml"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert [ln for ln in err.splitlines() if ln.startswith("error: ")] == [
+        ln for ln in err.splitlines() if "pipeline parallel" in ln
+    ]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"workload: {LLAMA405}\npools:\n  - {{role: prefill, gpu: h100-sxm, tp: 16, pp: 3, replicas: 1, link: ib-ndr-400}}\n"
+        "  - {role: decode, gpu: h100-sxm, tp: 16, pp: 2, replicas: 1}\n",
+        encoding="utf-8",
+    )
+    assert_input_error(cli("check", str(bad)), "pp 3")
+    from planner.domain import Deployment, LinkUse
+    from planner.io.engine_flags import load_engine_flags
+    from planner.report.emit import EmitInputs, render
+
+    inp = EmitInputs(
+        deployment=Deployment(pools=(piped,), links=(LinkUse(link="ib-ndr-400", ports=8),)),
+        model=catalog.models["llama-3.1-405b"],
+        precision="bf16",
+        engine=catalog.engines["vllm"],
+        gpus=catalog.gpus,
+        links=catalog.links,
+    )
+    with pytest.raises(InputError, match="pipeline stages"):
+        render(inp, "vllm", load_engine_flags())

@@ -141,7 +141,7 @@ def _check(path: Path, catalog: Catalog, fail_on: FailOn, skip: Sequence[str]) -
     spec, wl, dep = proposal.spec, proposal.workload, proposal.deployment
     for i, p in enumerate(dep.pools):
         try:
-            check_replica(catalog.models[wl.model], catalog.gpus[p.gpu], p.tp, p.attention_dp, p.moe_ep)
+            check_replica(catalog.models[wl.model], catalog.gpus[p.gpu], p.tp, p.attention_dp, p.moe_ep, p.pp)
         except InputError as exc:
             raise InputError(f"{path}: pools[{i}].tp: {exc.message}", hint=exc.hint) from None
 

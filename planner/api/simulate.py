@@ -19,6 +19,7 @@ from planner.domain import (
     Trace,
     Workload,
 )
+from planner.errors import InputError
 from planner.io.sources import reading_once
 from planner.sim import SimOptions
 
@@ -76,6 +77,12 @@ def _simulate(
     from planner.sim import resolve_options
     from planner.sim import simulate as _sim
 
+    piped = [p for p in deployment.pools if p.pp > 1]
+    if piped:
+        raise InputError(
+            f"pools: {piped[0].key} is pipeline parallel (pp {piped[0].pp}); simulate replays single-stage replicas "
+            "only (the stages' micro-batch rotation is not simulated): check and size evaluate it analytically"
+        )
     opt = resolve_options(workload, deployment, catalog, options)  # bad options before the trace is read
     if opt.trace is None:
         return _sim(workload, deployment, catalog, opt), None

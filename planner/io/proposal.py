@@ -58,6 +58,8 @@ class PoolSpec(Strict):
     """Data-parallel attention groups in each replica (must divide ``tp``; default 1: TP attention)."""
     moe_ep: Annotated[int, Field(ge=1, le=256)] = 1
     """Expert-parallel groups the routed experts split over (MoE models; must divide ``tp``; default 1)."""
+    pp: Annotated[int, Field(ge=1, le=64)] = 1
+    """Pipeline stages each replica's ``tp`` GPUs form (``tp/pp`` per stage, a TP group in one node; default 1)."""
     nodes_per_replica: Annotated[int, Field(ge=1, le=256)] | None = None
     """Whole nodes each replica spans (what ``planner size`` writes for a multi-node replica; derived from ``tp`` and
     the GPU's node when absent, and must agree with it when given)."""
@@ -126,7 +128,8 @@ def _from_plan(data: dict[str, Any]) -> dict[str, Any]:
     inputs, body = data.get("inputs") or {}, data.get("data") or {}
     if data.get("status") != "ok":
         raise ValueError(f"this is a planner size result with status {data.get('status')!r}, not a plan")
-    keep = ("role", "gpu", "tp", "attention_dp", "moe_ep", "nodes_per_replica", "replicas", "max_batch", "token_budget", "link")
+    keep: tuple[str, ...] = ("role", "gpu", "tp", "pp", "attention_dp", "moe_ep", "nodes_per_replica", "replicas")
+    keep += ("max_batch", "token_budget", "link")
     pools = [{k: p[k] for k in keep if p.get(k) is not None} for p in body.get("pools", [])]
     links = [{"link": lk["link"], "ports": lk["prefill_ports"]} for lk in body.get("links", [])]
     doc: dict[str, Any] = {"workload": inputs.get("workload"), "pools": pools, "links": links}
@@ -206,6 +209,7 @@ def to_domain(
                 attention_dp=p.attention_dp,
                 moe_ep=p.moe_ep,
                 nodes_per_replica=nodes,
+                pp=p.pp,
             )
         )
     keys = [p.key for p in pools]

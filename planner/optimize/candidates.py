@@ -27,7 +27,7 @@ from planner.perf.evaluate import (
     pool_replica,
     rate_bound,
 )
-from planner.perf.memory import MAX_EP_GPUS, TP_DEGREES, kv_bytes_per_token, max_tp, replica_nodes
+from planner.perf.memory import MAX_EP_GPUS, PP_DEGREES, TP_DEGREES, kv_bytes_per_token, max_tp, replica_nodes
 from planner.perf.serving import Replica, mean_sent_tokens
 
 DECODE_BATCHES = (8, 16, 32, 64, 128, 256, 512)
@@ -115,6 +115,26 @@ def wide_layouts(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[i
         rep = make_replica(catalog, workload, gpu, width, attention_dp=width, moe_ep=width)
         if rep is not None:
             out.append((width, width, width, rep))
+    return out
+
+
+def pp_layouts(catalog: Catalog, workload: Workload, gpu: str) -> list[tuple[int, int, Replica]]:
+    """Pipelined replicas for a model that no node (or NVLink domain) of ``gpu`` holds at any TP or single-node
+    expert-parallel layout: ``pp`` in :data:`PP_DEGREES` stages of TP ``t`` (each within one node), as
+    (GPUs = pp·t, pp, replica). Empty when some single-node replica fits (then pipelines are not enumerated)."""
+    spec = catalog.gpus[gpu]
+    tps = _tps(catalog, workload, gpu)
+    if tps or _layouts(catalog, workload, gpu, [(t, r) for t, r in tps]):
+        return []
+    model = catalog.models[workload.model]
+    out = []
+    for pp in PP_DEGREES:
+        for stage in TP_DEGREES:
+            if stage > max_tp(spec) or model.num_attention_heads % stage or spec.gpus_per_node % stage:
+                continue
+            rep = make_replica(catalog, workload, gpu, stage * pp, pp=pp)
+            if rep is not None:
+                out.append((stage * pp, pp, rep))
     return out
 
 
@@ -254,8 +274,8 @@ def pooled_variants(
     return sorted(out, key=lambda c: c.key)
 
 
-def _group(p: Pool) -> tuple[str, str, int, str | None, int, int, int]:
-    return (p.role, p.gpu, p.tp, p.link, p.attention_dp, p.moe_ep, p.nodes_per_replica)
+def _group(p: Pool) -> tuple[str, str, int, str | None, int, int, int, int]:
+    return (p.role, p.gpu, p.tp, p.link, p.attention_dp, p.moe_ep, p.nodes_per_replica, p.pp)
 
 
 def _dominated(cands: list[Candidate]) -> list[Candidate]:
@@ -292,11 +312,12 @@ def enumerate_candidates(
     for role in roles:
         for gpu in sorted(gpus[role]):
             tps = _tps(catalog, workload, gpu)
-            replicas = [(tp, 1, 1, rep) for tp, rep in tps]
-            replicas += [(rep.tp, dp, ep, rep) for dp, ep, rep in _layouts(catalog, workload, gpu, tps)]
-            if role in ("prefill", "decode"):  # co-located pools stay within a node
-                replicas += wide_layouts(catalog, workload, gpu)
-            for tp, dp, ep, rep in replicas:
+            replicas = [(tp, 1, 1, 1, rep) for tp, rep in tps]
+            replicas += [(rep.tp, dp, ep, 1, rep) for dp, ep, rep in _layouts(catalog, workload, gpu, tps)]
+            if role in ("prefill", "decode"):  # co-located pools stay within a node and unpipelined
+                replicas += [(w, dp, ep, 1, rep) for w, dp, ep, rep in wide_layouts(catalog, workload, gpu)]
+                replicas += [(w, 1, 1, pp, rep) for w, pp, rep in pp_layouts(catalog, workload, gpu)]
+            for tp, dp, ep, pp, rep in replicas:
                 if check is not None:
                     check("scoring candidates")
                 nodes = replica_nodes(catalog.gpus[gpu], tp)
@@ -313,11 +334,13 @@ def enumerate_candidates(
                             attention_dp=dp,
                             moe_ep=ep,
                             nodes_per_replica=nodes,
+                            pp=pp,
                         )
                         for lk in workload.links
                     ]
                 elif role == "decode":
-                    batches = DECODE_BATCHES if nodes == 1 else tuple(b * tp for b in WIDE_DECODE_BATCHES_PER_GPU)
+                    wide = nodes > 1 and pp == 1  # per-GPU batches for DP attention; a pipeline's batch is the TP group's
+                    batches = tuple(b * tp for b in WIDE_DECODE_BATCHES_PER_GPU) if wide else DECODE_BATCHES
                     pools = [
                         Pool(
                             role="decode",
@@ -328,6 +351,7 @@ def enumerate_candidates(
                             attention_dp=dp,
                             moe_ep=ep,
                             nodes_per_replica=nodes,
+                            pp=pp,
                         )
                         for b in batches
                     ]
@@ -348,5 +372,5 @@ def enumerate_candidates(
                         if bud > b
                     ]
                 scored = [c for c in (_score(rep, p, workload, catalog) for p in pools) if c is not None]
-                (out if dp == ep == 1 else layouts).extend(_dominated(scored))
+                (out if dp == ep == pp == 1 else layouts).extend(_dominated(scored))
     return sorted(out, key=lambda c: c.key) + sorted(layouts, key=lambda c: c.key)

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field, replace
 
 from planner.domain import Catalog, Deployment, LinkUse, Pool, RequestClass, SolverName, Workload
 from planner.errors import InfeasibleError, InputError, PlannerError, SolverError
-from planner.optimize.candidates import WIDE_EP_NODES, Candidate, enumerate_candidates, pooled_variants, wide_layouts
+from planner.optimize.candidates import (
+    WIDE_EP_NODES,
+    Candidate,
+    enumerate_candidates,
+    pooled_variants,
+    pp_layouts,
+    wide_layouts,
+)
 from planner.optimize.model import BuiltModel, build_model
 from planner.optimize.solve import (
     BASELINE_MAX_NODES,
@@ -24,6 +31,7 @@ from planner.optimize.tiebreak import prefer_fewer_pools
 from planner.perf import cost
 from planner.perf.cost import port_price_warning, price_basis_warning
 from planner.perf.evaluate import Evaluation, evaluate, make_replica
+from planner.perf.memory import PP_DEGREES
 from planner.perf.prefix_cache import ClassCache
 from planner.perf.serving import cache_reserve_tokens, mean_context_tokens, prefill_service
 from planner.units import HOURS_PER_MONTH, W_PER_KW, s_to_ms
@@ -150,6 +158,7 @@ def _deployment(candidates: list[Candidate], n: dict[str, int], x: dict[tuple[st
                     attention_dp=p.attention_dp,
                     moe_ep=p.moe_ep,
                     nodes_per_replica=p.nodes_per_replica,
+                    pp=p.pp,
                 )
             )
     role_of = {c.pool.key: c.pool.role for c in candidates}
@@ -526,9 +535,11 @@ def size(
         for g in sorted(set(workload.prefill_gpus) | set(workload.decode_gpus))
         if any(make_replica(catalog, workload, g, tp) is not None for tp in (1, 2, 4, 8) if tp <= catalog.gpus[g].gpus_per_node)
         or wide_layouts(catalog, workload, g)  # an MoE model's expert-parallel replica across nodes
+        or pp_layouts(catalog, workload, g)  # pipeline stages across nodes
     ]
     if not fitting:
-        across = f" or expert parallel across up to {WIDE_EP_NODES[-1]} nodes" if model.is_moe else ""
+        across = f", expert parallel across up to {WIDE_EP_NODES[-1]} nodes" if model.is_moe else ""
+        across += f" or in up to {PP_DEGREES[-1]} pipeline stages"
         raise InputError(
             f"{model.id} ({workload.precision}) fits on no allowed GPU at TP up to 8{across}",
             hint="allow larger GPUs (h200-sxm, b200) or use precision fp8",

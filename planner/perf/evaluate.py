@@ -47,7 +47,7 @@ from planner.units import HOURS_PER_MONTH, SECONDS_PER_HOUR, TOKENS_PER_MTOK
 
 
 def make_replica(
-    catalog: Catalog, workload: Workload, gpu_id: str, tp: int, *, attention_dp: int = 1, moe_ep: int = 1
+    catalog: Catalog, workload: Workload, gpu_id: str, tp: int, *, attention_dp: int = 1, moe_ep: int = 1, pp: int = 1
 ) -> Replica | None:
     """The replica type, or None when the model's weights do not fit at this TP (and layout: ``attention_dp``
     data-parallel attention groups, ``moe_ep`` expert-parallel groups; a replica wider than one node is expert
@@ -55,9 +55,9 @@ def make_replica(
     speculative settings, so sizing, check, simulate and the evaluation all see the same steps."""
     model = catalog.models[workload.model]
     gpu = catalog.gpus[gpu_id]
-    check_replica(model, gpu, tp, attention_dp, moe_ep)
+    check_replica(model, gpu, tp, attention_dp, moe_ep, pp)
     spec = workload.speculative
-    key = (workload.model, workload.precision, None if spec is None else spec.key, gpu_id, tp, attention_dp, moe_ep)
+    key = (workload.model, workload.precision, None if spec is None else spec.key, gpu_id, tp, attention_dp, moe_ep, pp)
     cache = _replica_cache(catalog)
     if key in cache:
         rep = cache[key]
@@ -65,11 +65,11 @@ def make_replica(
             if rep is not None and len(rep.memo) > _MEMO_MAX:
                 rep.memo.clear()  # a long study's many class shapes: start afresh (the memo only saves time)
             return rep
-    fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision, attention_dp, draft_weight_frac(spec, model))
+    fit = memory_fit(model, gpu, catalog.engine, tp, workload.precision, attention_dp, draft_weight_frac(spec, model), pp)
     if not fit.fits:
         cache[key] = None
         return None
-    hw = replica_hardware(catalog, gpu, tp, attention_dp, moe_ep)
+    hw = replica_hardware(catalog, gpu, tp, attention_dp, moe_ep, pp)
     cache[key] = rep = Replica(
         model=model,
         hw=hw,
@@ -111,7 +111,7 @@ def first_step_bound_s(rep: Replica, cls: RequestClass) -> float:
 
 def pool_replica(catalog: Catalog, workload: Workload, pool: Pool) -> Replica | None:
     """:func:`make_replica` of a pool's GPU, TP and layout."""
-    return make_replica(catalog, workload, pool.gpu, pool.tp, attention_dp=pool.attention_dp, moe_ep=pool.moe_ep)
+    return make_replica(catalog, workload, pool.gpu, pool.tp, attention_dp=pool.attention_dp, moe_ep=pool.moe_ep, pp=pool.pp)
 
 
 def max_rate(rep: Replica, pool: Pool, cls: RequestClass, link: LinkSpec | None, first_step_s: float, servers: int = 1) -> float:

@@ -68,10 +68,34 @@ def check_multi_node(model: ModelSpec, gpu: GpuSpec, tp: int, attention_dp: int,
     check_tp(model, gpu, tp // attention_dp)
 
 
-def check_replica(model: ModelSpec, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1) -> None:
-    """A replica's GPUs and layout: :func:`check_tp` within one node, :func:`check_multi_node` across nodes."""
+PP_DEGREES = (2, 4)
+"""Pipeline stages the planner enumerates, for models no node holds at any TP."""
+
+
+def check_pipeline(
+    model: ModelSpec, gpu: GpuSpec, tp: int, pp: int, attention_dp: int = 1, moe_ep: int = 1, *, prefix: str = ""
+) -> None:
+    """A pipelined replica: ``pp`` stages of ``tp/pp`` GPUs, each stage a plain tensor-parallel group inside one node
+    (:func:`check_tp`, and whole stages per node), at most as many stages as layers."""
+    if pp < 1 or tp % pp:
+        raise InputError(f"{prefix}pp {pp}: must divide the replica's {tp} GPUs (tp)")
+    if attention_dp > 1 or moe_ep > 1:
+        raise InputError(f"{prefix}pp {pp}: pipeline stages are plain tensor parallel (attention_dp and moe_ep 1)")
+    if pp > model.num_layers:
+        raise InputError(f"{prefix}pp {pp}: {model.id} has {model.num_layers} layers")
+    stage = tp // pp
+    check_tp(model, gpu, stage)
+    if tp > max_tp(gpu) and gpu.gpus_per_node % stage:
+        raise InputError(f"{prefix}pp {pp}: stages of {stage} GPUs do not fill {gpu.id} nodes of {gpu.gpus_per_node}")
+
+
+def check_replica(model: ModelSpec, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1, pp: int = 1) -> None:
+    """A replica's GPUs and layout: :func:`check_pipeline` for ``pp > 1``, :func:`check_tp` within one node,
+    :func:`check_multi_node` across nodes."""
     check_layout(model, tp, attention_dp, moe_ep)
-    if replica_nodes(gpu, tp) > 1:
+    if pp > 1:
+        check_pipeline(model, gpu, tp, pp, attention_dp, moe_ep)
+    elif replica_nodes(gpu, tp) > 1:
         check_multi_node(model, gpu, tp, attention_dp, moe_ep)
     else:
         check_tp(model, gpu, tp)
@@ -122,11 +146,14 @@ def memory_fit(
     precision: Precision,
     attention_dp: int = 1,
     draft_frac: float = 0.0,
+    pp: int = 1,
 ) -> MemoryFit:
     """Weights, reserve and KV capacity of one replica (``fits`` is False when weights do not fit). Under
     data-parallel attention each of the ``attention_dp`` groups holds its own copy of the shared (non-expert)
     weights, and the KV replication is that of the group's tensor-parallel degree. ``draft_frac``: a speculative
-    drafter's weights as that share of the model's (:func:`draft_weight_frac`)."""
+    drafter's weights as that share of the model's (:func:`draft_weight_frac`). ``pp`` pipeline stages split the
+    layers, so the weights and KV cache evenly over the replica's ``tp`` GPUs (``tp/pp`` per stage, whose degree
+    sets the KV replication); the embedding and LM head are counted in the total, not placed on one stage."""
     usable = tp * gpu.hbm_capacity_bytes * engine.gpu_memory_utilization_frac
     weights = weight_bytes(model, precision)
     if draft_frac > 0:
@@ -140,7 +167,7 @@ def memory_fit(
         weight_bytes=weights,
         reserve_bytes=reserve,
         kv_capacity_bytes=usable - weights - reserve,
-        kv_bytes_per_token=kv_bytes_per_token(model, precision) * kv_replication(model, tp // max(attention_dp, 1)),
+        kv_bytes_per_token=kv_bytes_per_token(model, precision) * kv_replication(model, tp // max(attention_dp, 1) // max(pp, 1)),
     )
 
 

@@ -54,6 +54,12 @@ class Hardware:
     # the per-GPU link the MoE all-to-all (and a DP-attention replica's FFN reduction) crosses when the replica
     # spans more GPUs than an NVLink domain (multi-node expert parallelism); None: intra_node_bytes_per_s
     expert_link_bytes_per_s: float | None = None
+    # Pipeline parallelism: the replica's GPUs form ``pp`` stages of ``tp/pp`` (each stage a tensor-parallel group
+    # holding n_L/pp layers); activations hop between stages over ``pipeline_link_bytes_per_s`` per GPU (the node's
+    # NICs when the stages sit on different nodes) with ``pipeline_hop_latency_s`` per hop. 1: no pipeline.
+    pp: int = 1
+    pipeline_link_bytes_per_s: float = 0.0
+    pipeline_hop_latency_s: float = 0.0
     # Multipliers on every prefill-phase / decode-phase step time (1: the fitted model). ``planner study robust``
     # draws them from the engine's measured spread (:class:`planner.domain.TimeUncertainty`); nothing else sets them.
     prefill_time_scale: float = 1.0
@@ -360,7 +366,21 @@ def step(
     ``decode_query_tokens`` tokens for each of ``decode_batch`` sequences whose contexts sum to
     ``decode_context_tokens`` (1: a decode step; K+1: a speculative verify step, each sequence's K+1
     queries attending over its context, its KV read once). Pure prefill, pure decode, verify and mixed
-    (chunked-prefill) steps all use this one formula."""
+    (chunked-prefill) steps all use this one formula; a pipelined replica (``hw.pp > 1``) is
+    :func:`pipeline_step`."""
+    if hw.pp > 1:
+        return pipeline_step(
+            model,
+            hw,
+            tp=tp,
+            precision=precision,
+            prefill_tokens=prefill_tokens,
+            prefill_sq_tokens=prefill_sq_tokens,
+            decode_batch=decode_batch,
+            decode_context_tokens=decode_context_tokens,
+            num_prompts=num_prompts,
+            decode_query_tokens=decode_query_tokens,
+        )
     gpu, eff = hw.gpu, hw.efficiency.for_precision(compute_precision(hw.gpu, precision))
     peak = peak_flop_per_s(gpu, precision)
     s_kv = KV_BYTES[precision]
@@ -427,6 +447,90 @@ def step(
         tokens=round(tokens),
         batch=decode_batch if decode_batch > 0 else num_prompts,
         throughput_tokens_per_s=(decode_batch if decode_batch > 0 else prefill_tokens) / latency_s,
+    )
+
+
+def pipeline_hop_s(tokens: float, model: ModelSpec, hw: Hardware) -> float:
+    """One stage-to-stage hand-off of ``tokens`` tokens' hidden states (bf16, ``d`` wide): every GPU of a stage
+    sends the whole tensor to its peer of the next stage over its own link, ``T·d·2 B / B_link + α``."""
+    if hw.pipeline_link_bytes_per_s <= 0:
+        return hw.pipeline_hop_latency_s
+    return tokens * model.hidden_size * ACTIVATION_BYTES / hw.pipeline_link_bytes_per_s + hw.pipeline_hop_latency_s
+
+
+def pipeline_step(
+    model: ModelSpec,
+    hw: Hardware,
+    *,
+    tp: int,
+    precision: Precision,
+    prefill_tokens: float = 0.0,
+    prefill_sq_tokens: float = 0.0,
+    decode_batch: int = 0,
+    decode_context_tokens: float = 0.0,
+    num_prompts: int = 0,
+    decode_query_tokens: int = 1,
+) -> StepEstimate:
+    """A step of a replica of ``tp`` GPUs in ``p = hw.pp`` pipeline stages of ``t_s = tp/p`` GPUs, each stage holding
+    ``n_L/p`` layers (weights and KV split evenly; the embedding and LM head are not placed on a stage of their own).
+
+    Each stage does ``1/p`` of the work on ``t_s`` GPUs, so the stages in sequence take what the whole model takes on
+    ``t_s`` GPUs: ``Σ_stages T_stage(x) = T_{t_s}(x)``, the one-stage step formula at TP ``t_s`` (its compute, weight
+    and KV reads and all-reduces summed over the stages; the engine's fixed per-step cost paid once), plus ``p − 1``
+    hand-offs of the hidden states (:func:`pipeline_hop_s`).
+
+    * Decode: the batch of ``b`` runs as ``p`` micro-batches of ``⌈b/p⌉`` that rotate through the stages (vLLM's
+      pipeline-parallel scheduling), so each sequence gets a token every ``T_{t_s}(⌈b/p⌉) + (p−1)·hop(⌈b/p⌉)``:
+      that is this step's latency (TPOT at batch ``b``), and the replica emits ``b`` tokens per latency.
+    * Prefill: one prompt's latency is ``T_{t_s}(L) + (p−1)·hop(L)``; prompts follow each other through the stages,
+      so the replica takes a new one every ``1/p`` of it (pipelined throughput; :func:`planner.perf.serving.prefill_service`
+      divides the busy time by ``p``).
+
+    Co-located (mixed) steps are not pipelined by the planner; a mixed shape gets the same treatment as decode."""
+    p = hw.pp
+    if tp % p:
+        raise ValueError(f"pp {p} must divide the replica's {tp} GPUs")
+    stage_tp = tp // p
+    inner_hw = replace(hw, pp=1)
+    if decode_batch > 0:
+        micro = max(1, math.ceil(decode_batch / p))
+        inner = step(
+            model,
+            inner_hw,
+            tp=stage_tp,
+            precision=precision,
+            prefill_tokens=prefill_tokens / p,
+            prefill_sq_tokens=prefill_sq_tokens / p,
+            decode_batch=micro,
+            decode_context_tokens=decode_context_tokens * micro / decode_batch,
+            num_prompts=num_prompts,
+            decode_query_tokens=decode_query_tokens,
+        )
+        hop_tokens = micro * max(1, decode_query_tokens) + prefill_tokens / p
+        emitted = float(decode_batch)
+    else:
+        inner = step(
+            model,
+            inner_hw,
+            tp=stage_tp,
+            precision=precision,
+            prefill_tokens=prefill_tokens,
+            prefill_sq_tokens=prefill_sq_tokens,
+            num_prompts=num_prompts,
+        )
+        hop_tokens = prefill_tokens
+        emitted = prefill_tokens
+    hops = (p - 1) * pipeline_hop_s(hop_tokens, model, hw)
+    latency = inner.latency_s + hops
+    peak = peak_flop_per_s(hw.gpu, precision)
+    return replace(
+        inner,
+        latency_s=latency,
+        comm_s=inner.comm_s + hops,
+        mfu_frac=inner.flops / (latency * stage_tp * peak),
+        mbu_frac=inner.bytes_moved / (latency * stage_tp * hw.gpu.hbm_bandwidth_bytes_per_s),
+        batch=decode_batch if decode_batch > 0 else num_prompts,
+        throughput_tokens_per_s=emitted / latency,
     )
 
 

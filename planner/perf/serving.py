@@ -403,8 +403,11 @@ def _prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> 
                 for L, t in zip(lengths, times, strict=True)
             ]
         )
-    # The engine's latency outside the GPU (API server, tokenization) adds to TTFT, not to busy time.
-    return PrefillService(service_s=times, exposed_s=times + kv + request_fixed_s(rep), pace_s=np.maximum(times, wire))
+    # The engine's latency outside the GPU (API server, tokenization) adds to TTFT, not to busy time. A pipelined
+    # replica (pp stages) takes a new prompt every 1/pp of a prompt's latency (roofline.pipeline_step): its busy time
+    # per request is times/pp, while each prompt still waits out its whole latency.
+    busy = times / rep.hw.pp if rep.hw.pp > 1 else times
+    return PrefillService(service_s=busy, exposed_s=times + kv + request_fixed_s(rep), pace_s=np.maximum(busy, wire))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,7 +48,7 @@ def nics_per_gpu(gpu: GpuSpec) -> float:
     return gpu.node_compute_nics / gpu.gpus_per_node
 
 
-def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1) -> Hardware:
+def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1, pp: int = 1) -> Hardware:
     """The step model's view of a replica of ``tp`` GPUs of ``gpu``: their factors, the link between them and the
     split of the model over them (``attention_dp`` attention groups, ``moe_ep`` expert groups). A replica wider
     than the NVLink domain (multi-node expert parallelism) keeps each attention group on NVLink and sends the
@@ -57,6 +57,24 @@ def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int 
     # A replica wider than its NVLink domain: its in-node traffic (attention groups' all-reduces, the all-to-all's
     # in-node leg) rides the fabric of one whole node (NVLink on HGX boards, PCIe between bridged PCIe cards)
     node = max(gpu.gpus_per_node, gpu.nvlink_domain_gpus)
+    if pp > 1:  # each stage a TP group in one node; stages hand off over the node's NICs, or NVLink inside a node
+        stage = tp // pp
+        link = intra_node_bandwidth_bytes_per_s(gpu, catalog, stage)
+        hop_bw, hop_lat = link, 0.0
+        if tp > node and EXPERT_LINK in catalog.links:
+            nic = catalog.links[EXPERT_LINK]
+            hop_bw = link_effective_bytes_per_s(nic, catalog.engine) * nics_per_gpu(gpu)
+            hop_lat = link_transfer_latency_s(nic)
+        return Hardware(
+            gpu,
+            catalog.efficiency[gpu.id],
+            link,
+            pp=pp,
+            pipeline_link_bytes_per_s=hop_bw,
+            pipeline_hop_latency_s=hop_lat,
+            prefill_time_scale=catalog.time_scale[0],
+            decode_time_scale=catalog.time_scale[1],
+        )
     group = tp // max(attention_dp, 1)
     span = node if tp > node else (group if tp > gpu.nvlink_domain_gpus else tp)
     link = intra_node_bandwidth_bytes_per_s(gpu, catalog, span)

@@ -181,6 +181,11 @@ def _pool_args(
     """The engine settings of one replica of ``pool``: (args, todo, environment)."""
     hf = inp.model.hf_id or ""
     a, e = pool.attention_dp, pool.moe_ep
+    if pool.pp > 1:
+        raise InputError(
+            f"--emit {target}: pool {pool.key} runs each replica as {pool.pp} pipeline stages of {pool.tp // pool.pp} "
+            "GPUs; --emit does not write pipeline-parallel launches (--pipeline-parallel-size across nodes)"
+        )
     if pool.nodes_per_replica > 1:
         raise InputError(
             f"--emit {target}: pool {pool.key} runs each replica across {pool.nodes_per_replica} nodes "

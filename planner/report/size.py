@@ -454,7 +454,8 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
 
 def _tp_cell(row: dict[str, Any]) -> str:
     """The TP cell of a markdown pool row (its ``moe_ep``, ``attention_dp`` and ``nodes_per_replica`` keys where present)."""
-    layout = [f"EP {row['moe_ep']}"] if row.get("moe_ep") else []
+    layout = [f"PP {row['pp']} x TP {row['tp'] // row['pp']}"] if row.get("pp") else []
+    layout += [f"EP {row['moe_ep']}"] if row.get("moe_ep") else []
     layout += [f"DP-attn {row['attention_dp']}"] if row.get("attention_dp") else []
     layout += [f"{row['nodes_per_replica']} nodes"] if row.get("nodes_per_replica") else []
     return f"{row['tp']} ({', '.join(layout)})" if layout else str(row["tp"])
