@@ -125,6 +125,8 @@ class Efficiency:
     Where a TP degree has a curve the core interpolates it (log-log) instead of the two-factor formula:
     NCCL and the engines' own all-reduces change algorithm with the message size, which no
     latency-plus-bandwidth line follows from one decode token to a long prefill chunk."""
+    allreduce_curve_withheld: bool = False
+    """A transferred set whose donor's measured all-reduce curves were not lent (``without_allreduce_curve``)."""
     fp8: Efficiency | None = None  # factors fitted on fp8 runs of this GPU, where measured
     fp4: Efficiency | None = None  # factors fitted on fp4 (NVFP4) kernels of this GPU, where measured
 

@@ -257,7 +257,9 @@ def test_h800_reports_name_the_transferred_factors() -> None:
     code, out, err = cli("estimate", "decode", "-m", "llama-3.1-70b", "-g", "h800", "--tp", "4", "--batch", "32",
                          "--context", "2000", "--precision", "fp8", "--engine", "sglang", "-f", "json")  # fmt: skip
     assert code == 0, err
-    assert any("h800 has no sglang measurements of its own" in w and "h100-sxm" in w for w in json.loads(out)["warnings"])
+    warns = json.loads(out)["warnings"]
+    assert any("h800 has no sglang measurements of its own" in w and "h100-sxm" in w for w in warns)
+    assert any("not its measured all-reduce curves" in w for w in warns)
 
 
 # ------------------------------------------------------------------------------ DeepSeek's wide-EP deployment

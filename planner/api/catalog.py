@@ -149,7 +149,7 @@ def run_catalog_show(options: CatalogShowOptions) -> CatalogShowRun:
         "sources": {f: _source(cat, s) for f, s in sorted(srcs.items()) if f in fields},
     }
     if k == "gpus":
-        data["efficiency"] = asdict(cat.efficiency[e.id])
+        data["efficiency"] = _efficiency_doc(asdict(cat.efficiency[e.id]))
         data["prices"] = [asdict(p) for p in cat.prices if p.gpu == e.id]
     if k == "links" and e.scope == "inter_node":
         from planner.domain import Pricing
@@ -280,3 +280,12 @@ def run_import_model(options: ImportModelOptions) -> ImportModelRun:
         inputs=inputs,
         data=data,
     )
+
+
+def _efficiency_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """An efficiency set as ``catalog show`` prints it: ``allreduce_curve_withheld`` only where true (the H800's)."""
+    out = {k: v for k, v in doc.items() if k != "allreduce_curve_withheld" or v}
+    for name in ("fp8", "fp4"):
+        if isinstance(out.get(name), dict):
+            out[name] = _efficiency_doc(out[name])
+    return out

@@ -824,9 +824,9 @@ def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdI
         fp8 = None if lent.fp8 is None else replace(lent.fp8, gpu=gpu, transferred_from=donor)
         fp4 = None if lent.fp4 is None else replace(lent.fp4, gpu=gpu, transferred_from=donor)
         if gpu in no_curve:  # the donor's measured all-reduce curves stay with the donor's links
-            fp8 = None if fp8 is None else replace(fp8, allreduce_curve=())
-            fp4 = None if fp4 is None else replace(fp4, allreduce_curve=())
-            lent = replace(lent, allreduce_curve=())
+            fp8 = None if fp8 is None else replace(fp8, allreduce_curve=(), allreduce_curve_withheld=True)
+            fp4 = None if fp4 is None else replace(fp4, allreduce_curve=(), allreduce_curve_withheld=True)
+            lent = replace(lent, allreduce_curve=(), allreduce_curve_withheld=True)
         out[gpu] = replace(lent, gpu=gpu, transferred_from=donor, fp8=fp8, fp4=fp4)
     return dict(sorted(out.items()))
 

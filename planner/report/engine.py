@@ -51,6 +51,13 @@ def label_of(doc: Any) -> str | None:
     return None
 
 
+def withheld_note(eff: Efficiency) -> str:
+    """What a transferred warning adds when the donor's all-reduce curves were not lent (the H800's NVLink)."""
+    if not eff.allreduce_curve_withheld:
+        return ""
+    return "; not its measured all-reduce curves: the ring formula on this GPU's own links"
+
+
 def transfer_warnings(catalog: Catalog, gpus: Iterable[str], precision: Precision, *, power: bool = True) -> list[str]:
     """One warning per GPU (of a plan, a proposal, an estimate) whose factors under the selected
     engine were measured on another GPU (``Efficiency.transferred_from``), and, with ``power``, one
@@ -59,9 +66,10 @@ def transfer_warnings(catalog: Catalog, gpus: Iterable[str], precision: Precisio
     for gpu in sorted(set(gpus)):
         eff = catalog.efficiency.get(gpu)
         if eff is not None and eff.transferred_from:
+            mine = eff.for_precision(precision)
             out.append(
                 f"{gpu} has no {catalog.engine.id} measurements of its own; its efficiency factors are those of "
-                f"{eff.transferred_from} ({eff.for_precision(precision).fitted_on})"
+                f"{eff.transferred_from} ({mine.fitted_on}{withheld_note(mine)})"
             )
         pf = catalog.power.get(gpu) if power else None
         if pf is not None and pf.transferred_from:

@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from planner.api import EstimateResult
-from planner.report.engine import engine_doc
+from planner.report.engine import engine_doc, withheld_note
 from planner.units import GIB, s_to_ms
 
 
@@ -96,7 +96,7 @@ def estimate_warnings(r: EstimateResult) -> list[str]:
     if r.efficiency.transferred_from:
         out.append(
             f"{r.gpu.id} has no {r.engine.id} measurements of its own; its efficiency factors are those of "
-            f"{r.efficiency.transferred_from} ({r.factors.fitted_on})"
+            f"{r.efficiency.transferred_from} ({r.factors.fitted_on}{withheld_note(r.factors)})"
         )
     return out
 
