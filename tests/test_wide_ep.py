@@ -277,7 +277,7 @@ def test_deepseek_wide_ep_example_plans_multi_node_units_near_deepseeks_throughp
     assert doc["inputs"]["engine"]["id"] == "sglang"
     pools = data["pools"]
     assert {p["gpu"] for p in pools} == {"h800"}
-    for role in ("prefill", "decode"):  # both roles run expert parallel across nodes, each replica on whole nodes
+    for role in ("prefill", "decode"):  # both roles span nodes (EP or pipeline), each replica on whole nodes
         mine = [p for p in pools if p["role"] == role]
         assert mine and all(p.get("nodes_per_replica", 1) >= 2 and p["tp"] == 8 * p["nodes_per_replica"] for p in mine)
     (nodes,) = data["nodes"]

@@ -93,7 +93,7 @@ def prepare_emit(run: SizeRun, engine: str, directory: Path) -> Emission:
     model = catalog.models[workload.model]
     kv_tokens: dict[str, int] = {}
     for p in plan.pools:
-        fit = memory_fit(model, catalog.gpus[p.gpu], catalog.engine, p.tp, workload.precision, p.attention_dp)
+        fit = memory_fit(model, catalog.gpus[p.gpu], catalog.engine, p.tp, workload.precision, p.attention_dp, pp=p.pp)
         kv_tokens[p.key] = fit.max_kv_tokens
     longest = max(int(c.input_tokens.p99 + c.output_tokens.p99) for c in workload.classes)
     inp = EmitInputs(

@@ -351,6 +351,7 @@ def unfit_pools(workload: Workload, deployment: Deployment, catalog: Catalog) ->
             workload.precision,
             p.attention_dp,
             draft_weight_frac(workload.speculative, model),
+            p.pp,
         ).fits
     ]
 
@@ -370,7 +371,7 @@ def memory(ctx: CheckContext) -> list[Outcome]:
     routing = ctx.evaluation.routing if ctx.evaluation is not None else {}
     out = []
     for p in ctx.deployment.pools:
-        fit = memory_fit(model, cat.gpus[p.gpu], cat.engine, p.tp, wl.precision, p.attention_dp, draft)
+        fit = memory_fit(model, cat.gpus[p.gpu], cat.engine, p.tp, wl.precision, p.attention_dp, draft, p.pp)
         if not fit.fits:
             need = (fit.weight_bytes + fit.reserve_bytes) / GIB
             have = fit.usable_bytes / GIB

@@ -245,10 +245,11 @@ def undominated_links(candidates: Sequence[Candidate], catalog: Catalog) -> list
     achieved bandwidth, whose ports cost no more, carries every one of its prefill replica types at least as well (rates
     and rate bounds for every class; the rates fall with the KV transfer time only); of two equal links the first
     by name stays."""
-    by_link: dict[str, dict[tuple[str, int, int, int], Candidate]] = {}
+    by_link: dict[str, dict[tuple[str, int, int, int, int], Candidate]] = {}
     for c in candidates:
         if c.pool.role == "prefill" and c.pool.link is not None and not c.variant:
-            by_link.setdefault(c.pool.link, {})[(c.pool.gpu, c.pool.tp, c.pool.attention_dp, c.pool.moe_ep)] = c
+            key = (c.pool.gpu, c.pool.tp, c.pool.attention_dp, c.pool.moe_ep, c.pool.pp)
+            by_link.setdefault(c.pool.link, {})[key] = c
     bw = {lk: link_effective_bytes_per_s(catalog.links[lk], catalog.engine) for lk in by_link}
 
     port = {lk: port_usd_per_hour(catalog.links[lk], ON_DEMAND, catalog) for lk in by_link}
