@@ -67,7 +67,13 @@ def test_provider_prices_every_gpu_from_one_provider(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("provider", "usd"),
     [
-        ("aws", {"h200-sxm": 7.912}),  # p5en.48xlarge $63.296 / 8 (dstack-aws-p5en-offers-2026-08)
+        # p5en.48xlarge $63.296 / 8 (dstack-aws-p5en-offers-2026-08); p5, p4de, p4d (datareceipts-hyperscalers-2026-11)
+        ("aws", {"h200-sxm": 7.912, "h100-sxm": 6.88, "a100-sxm-80gb": 3.4309, "a100-sxm-40gb": 2.7447}),
+        # eastus ND96isr_H100_v5, ND96asr_A100_v4, NC24ads_A100_v4 (datareceipts-hyperscalers-2026-11)
+        ("azure", {"h100-sxm": 12.29, "a100-sxm-40gb": 3.3996, "a100-pcie-80gb": 3.673}),
+        # us-central1 a3-ultragpu-8g (tanod-gcp-list-prices-2026-10), a3-highgpu-8g, a2-ultragpu-8g, a2-highgpu-8g
+        # (cyclenerd-gcp-pricing-2025-03)
+        ("gcp", {"h200-sxm": 10.4365, "h100-sxm": 11.0612, "a100-sxm-80gb": 5.0688, "a100-sxm-40gb": 3.6734}),
         ("spheron", {"b200": 6.03, "gb200": 4.54, "h200-sxm": 4.54}),  # spheron-h200-b200-gb200-2026-03
     ],
 )
@@ -78,12 +84,15 @@ def test_cloud_providers_price_only_the_gpus_they_list(tmp_path: Path, provider:
     assert data["pools"] and all(p["gpu"] in usd for p in data["pools"])
     assert all(p["gpu_usd_per_hour"] == usd[p["gpu"]] for p in data["pools"])
     items = [i for i in data["line_items"] if i["sku"].startswith("gpu:")]
-    assert items and all(i["description"].count(provider.capitalize() if provider != "aws" else "AWS") for i in items)
+    name = {"aws": "AWS", "gcp": "GCP"}.get(provider, provider.capitalize())
+    assert items and all(i["description"].count(name) for i in items)
 
 
 def test_an_unknown_provider_or_a_provider_with_capex_is_an_input_error(tmp_path: Path) -> None:
     assert_input_error(
-        cli("size", _write(tmp_path, "pricing: {provider: oracle}\n")), "pricing.provider", "AWS, CoreWeave, Lambda, Spheron"
+        cli("size", _write(tmp_path, "pricing: {provider: oracle}\n")),
+        "pricing.provider",
+        "AWS, Azure, CoreWeave, GCP, Lambda, Spheron",
     )
     assert_input_error(
         cli("size", _write(tmp_path, "pricing: {mode: capex, amortization_years: 4, provider: lambda}\n")), "provider"

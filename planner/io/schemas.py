@@ -162,6 +162,9 @@ class GpuEntry(Sourced):
     fp4_dense_tflop_per_s: TFLOPS | None = None
     """Dense FP4 tensor-core peak (Blackwell and later); absent where the GPU has no FP4 units."""
     hbm_capacity_gib: Annotated[float, NUMBER, within(0.1, 1e4)]
+    cuda_memory_gib: Annotated[float, NUMBER, within(0.1, 1e4)] | None = None
+    """Memory the CUDA runtime reports for one GPU (torch's ``total_memory``), what an engine sizes its KV pool
+    from; a little under the nominal capacity (H200: 139.80 GiB of "141GB"). Absent: the nominal capacity is used."""
     hbm_bandwidth_gbyte_per_s: Annotated[float, NUMBER, within(1, 1e6)]
     tdp_w: WATTS
     idle_w: WATTS | None = None
