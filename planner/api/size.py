@@ -25,7 +25,7 @@ from planner.domain import (
     Workload,
 )
 from planner.errors import InfeasibleError, InputError
-from planner.io.catalog import select_engine
+from planner.io.catalog import IdIndex, select_engine
 from planner.io.sources import read_source, reading_once
 
 if TYPE_CHECKING:
@@ -152,6 +152,14 @@ class EngineComparison:
     best: EngineSizing
 
 
+def _refuses(catalog: Catalog, spec: WorkloadSpec) -> bool:
+    """Whether the workload names a GPU (hardware.prefill_gpus / decode_gpus) that the catalog's engine does not run
+    on (engines.yaml ``unsupported_gpus``: TensorRT-LLM on AMD GPUs)."""
+    index = IdIndex("GPU", catalog.gpus)
+    named = [*(spec.hardware.prefill_gpus or ()), *(spec.hardware.decode_gpus or ())]
+    return any(index.resolve(g, "hardware") in catalog.engine.unsupported_gpus for g in named)
+
+
 def size_engines(
     spec: WorkloadSpec,
     engines: str | Sequence[str],
@@ -174,6 +182,8 @@ def size_engines(
         if cat.engine.id in seen:
             continue
         seen.add(cat.engine.id)
+        if isinstance(engines, str) and engines.strip().lower() == "auto" and _refuses(cat, spec):
+            continue  # auto: an engine that does not run on a GPU the workload names is not a candidate
         workload = resolve_workload(spec, cat, origin)
         try:
             result: SizeResult | None = size(workload, cat, solver=solver, time_limit_s=time_limit_s)

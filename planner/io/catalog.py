@@ -466,7 +466,15 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
     engine_efficiency: dict[str, dict[str, domain.Efficiency]] = {}
     for engine_id in engines:
         efficiency = _efficiency(raw, gpu_index, engine_id, engine_index)
-        missing = sorted(set(gpus) - set(efficiency))
+        unsupported = engines[engine_id].unsupported_gpus
+        claimed = sorted(set(unsupported) & set(efficiency))
+        if claimed:
+            raise CatalogError(
+                f"efficiency/{engine_id}.yaml: {', '.join(claimed)}: a factor set for a GPU that engine {engine_id} "
+                "does not run on (engines.yaml unsupported_gpus)",
+                hint="drop the entry, or the GPU from the engine's unsupported_gpus",
+            )
+        missing = sorted(set(gpus) - set(efficiency) - set(unsupported))
         if missing and require_efficiency:
             raise CatalogError(
                 f"efficiency/{engine_id}.yaml: no efficiency entry for {', '.join(missing)} under engine {engine_id}",
@@ -701,6 +709,7 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
                 max_num_seqs=lim.max_num_seqs or e.max_num_seqs,
                 max_num_batched_tokens=lim.max_num_batched_tokens or e.max_num_batched_tokens,
             )
+        unsupported = {gpu_index.resolve(g, f"{where}: unsupported_gpus"): why for g, why in e.unsupported_gpus.items()}
         out[key] = domain.EngineSpec(
             id=key,
             name=e.name,
@@ -714,8 +723,9 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
             chunked_prefill=e.chunked_prefill,
             decode_first=e.decode_first,
             gpu_overrides=dict(sorted(overrides.items())),
+            unsupported_gpus=dict(sorted(unsupported.items())),
             sources={
-                **_sources_of(e, schemas.EngineEntry.model_fields),
+                **_sources_of(e, [f for f in schemas.EngineEntry.model_fields if f != "unsupported_gpus" or unsupported]),
                 "net_efficiency_frac": raw.engines_file.net_efficiency_source,
             },
             note=e.note,
