@@ -173,8 +173,10 @@ def test_size_under_trtllm_naming_an_amd_gpu_is_an_input_error_and_auto_skips_tr
     )
     code, out, err = cli("size", _workload(tmp_path), "--catalog-dir", overlay, "--engine", "auto", "-f", "json")
     assert code == 0, err
-    engines = json.loads(out)["inputs"]["engines"]
+    doc = json.loads(out)
+    engines = doc["inputs"]["engines"]
     assert engines and not any(e.startswith("trtllm") for e in engines)
+    assert any(w.startswith("engine trtllm@") and "skipped: it does not run on mi300x" in w for w in doc["warnings"])
 
 
 def test_default_hardware_under_trtllm_leaves_amd_gpus_out(tmp_path: Path) -> None:
