@@ -96,6 +96,8 @@ def test_specs_as_the_sources_give_them(
     assert g.hbm_capacity_bytes == pytest.approx(hbm_gib * 2**30)
     assert g.hbm_bandwidth_bytes_per_s == pytest.approx(tb_s * 1e12)
     assert g.tdp_w == tdp and g.gpus_per_node == 8
+    # scale-up per GPU per direction: NVLink 4 halved; Infinity Fabric 7 links x 64 (CDNA 3) or 76.5 (CDNA 4) GB/s
+    assert g.nvlink_bytes_per_s == pytest.approx({"h20": 450, "mi355x": 535.5}.get(gpu, 448) * 1e9)
 
 
 def test_every_new_figure_names_a_source_in_sources_yaml() -> None:
@@ -145,23 +147,31 @@ def test_an_overlay_cannot_give_trtllm_a_factor_set_for_an_amd_gpu(tmp_path: Pat
 
 
 def test_size_restricted_to_mi300x_plans_end_to_end_and_flags_the_transferred_factors(tmp_path: Path) -> None:
-    overlay = _overlay(tmp_path, PRICE_OVERLAY)
-    code, out, err = cli("size", _workload(tmp_path), "--catalog-dir", overlay, "-f", "json")
+    path = tmp_path / "w.yaml"
+    path.write_text(WORKLOAD + "pricing: {provider: digitalocean}\n")  # its MI300X row (prices.yaml, not a default)
+    code, out, err = cli("size", str(path), "-f", "json")
     assert code == 0, err
     doc = json.loads(out)
     pools = doc["data"]["pools"]
     assert pools and {p["gpu"] for p in pools} == {"mi300x"}
     assert {p["role"] for p in pools} == {"prefill", "decode"}
+    assert all(p["gpu_usd_per_hour"] == 2.59 for p in pools)  # tokenwatt-gpu-cloud-prices-2026-10
     flagged = [w for w in doc["warnings"] if "mi300x" in w and "transferred from h200-sxm" in w]
     assert flagged, doc["warnings"]
+    nodes = {n["gpu"]: n for n in doc["data"]["nodes"]}
+    assert nodes["mi300x"]["compute_nics_per_node"] == 8 and nodes["mi300x"]["north_south_nics_per_node"] is None
     html = tmp_path / "plan.html"
-    code, out, err = cli("size", _workload(tmp_path), "--catalog-dir", overlay, "--html", str(html))
+    code, out, err = cli("size", str(path), "--html", str(html))
     assert code == 0, err
     assert "transferred from h200-sxm" in html.read_text()  # the HTML report flags it too
+    assert "8 + ? NICs" in out  # the terminal does not print an unread north-south NIC count as 0
 
 
-def test_size_on_a_gpu_without_a_price_exits_2_with_one_error_line(tmp_path: Path) -> None:
-    assert_input_error(cli("size", _workload(tmp_path)), "mi300x has no list price")
+@pytest.mark.parametrize("gpu", ["mi300x", "mi325x", "mi355x", "h20"])
+def test_size_on_a_gpu_without_a_price_exits_2_with_one_error_line(tmp_path: Path, gpu: str) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(WORKLOAD.replace("mi300x", gpu))  # mi300x: a DigitalOcean row but no default one
+    assert_input_error(cli("size", str(path)), f"{gpu} has no list price")
 
 
 def test_size_under_trtllm_naming_an_amd_gpu_is_an_input_error_and_auto_skips_trtllm(tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ def test_cloud_providers_price_only_the_gpus_they_list(tmp_path: Path, provider:
 
 def test_an_unknown_provider_or_a_provider_with_capex_is_an_input_error(tmp_path: Path) -> None:
     assert_input_error(
-        cli("size", _write(tmp_path, "pricing: {provider: oracle}\n")), "pricing.provider", "AWS, CoreWeave, Lambda, Spheron"
+        cli("size", _write(tmp_path, "pricing: {provider: oracle}\n")),
+        "pricing.provider",
+        "AWS, CoreWeave, DigitalOcean, Lambda, Spheron",
     )
     assert_input_error(
         cli("size", _write(tmp_path, "pricing: {mode: capex, amortization_years: 4, provider: lambda}\n")), "provider"
