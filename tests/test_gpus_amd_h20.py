@@ -146,6 +146,17 @@ def test_an_overlay_cannot_give_trtllm_a_factor_set_for_an_amd_gpu(tmp_path: Pat
         load_catalog([d])
 
 
+def test_an_overlay_without_an_engine_gives_its_amd_entries_to_the_engines_that_run_on_them(tmp_path: Path) -> None:
+    d = tmp_path / "ov"
+    d.mkdir()
+    (d / "efficiency.yaml").write_text(  # no engine: it applies to every engine (calibrate fit --write writes these)
+        "schema_version: 1\nefficiency:\n  mi300x:\n    transferred_from: h100-sxm\n    note: a test\n"
+    )
+    cat = load_catalog([d])
+    assert cat.engine_efficiency["vllm"]["mi300x"].transferred_from == "h100-sxm"
+    assert "mi300x" not in cat.engine_efficiency["trtllm"]
+
+
 def test_size_restricted_to_mi300x_plans_end_to_end_and_flags_the_transferred_factors(tmp_path: Path) -> None:
     path = tmp_path / "w.yaml"
     path.write_text(WORKLOAD + "pricing: {provider: digitalocean}\n")  # its MI300X row (prices.yaml, not a default)

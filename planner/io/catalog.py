@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -465,8 +465,8 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
     default_engine = engine_index.resolve(raw.engines_file.default, f"{raw.origin['engines:']}: default")
     engine_efficiency: dict[str, dict[str, domain.Efficiency]] = {}
     for engine_id in engines:
-        efficiency = _efficiency(raw, gpu_index, engine_id, engine_index)
         unsupported = engines[engine_id].unsupported_gpus
+        efficiency = _efficiency(raw, gpu_index, engine_id, engine_index, unsupported)
         claimed = sorted(set(unsupported) & set(efficiency))
         if claimed:
             raise CatalogError(
@@ -783,9 +783,10 @@ def select_engine(catalog: domain.Catalog, raw: str | None, where: str = "--engi
     return replace(catalog, engine=spec, efficiency=catalog.engine_efficiency[engine_id])
 
 
-def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dict[str, tuple[str, schemas.EfficiencyEntry]]:
-    """GPU id → (where, entry) of one engine: its own files and the overlays without an engine, in load order."""
-    out: dict[str, tuple[str, schemas.EfficiencyEntry]] = {}
+def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dict[str, tuple[str, schemas.EfficiencyEntry, bool]]:
+    """GPU id → (where, entry, whether its file names the engine) of one engine: its own files and the overlays
+    without an engine, in load order."""
+    out: dict[str, tuple[str, schemas.EfficiencyEntry, bool]] = {}
     for path, doc in raw.efficiency:
         if doc.engine is not None and engine_index.resolve(doc.engine, f"{path}: engine") != engine_id:
             continue
@@ -795,15 +796,21 @@ def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dic
             if canon in seen:
                 raise CatalogError(f"{path}: efficiency ids {seen[canon]!r} and {key!r} are the same id")
             seen[canon] = key
-            out[canon] = (f"{path}: {key}", entry)
+            out[canon] = (f"{path}: {key}", entry, doc.engine is not None)
     return out
 
 
-def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdIndex) -> dict[str, domain.Efficiency]:
+def _efficiency(
+    raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdIndex, unsupported: Collection[str] = ()
+) -> dict[str, domain.Efficiency]:
+    """One engine's factor sets. An overlay without an engine (it applies to every engine) gives none to a GPU the
+    engine does not run on (``unsupported``): that entry is left out for this engine."""
     fitted: dict[str, domain.Efficiency] = {}
     transferred: dict[str, tuple[str, str]] = {}
-    for key, (where, e) in _efficiency_entries(raw, engine_id, engine_index).items():
+    for key, (where, e, named) in _efficiency_entries(raw, engine_id, engine_index).items():
         gpu = gpu_index.resolve(key, where)
+        if not named and gpu in unsupported:
+            continue
         _check_source(raw, e.source, where)
         if e.transferred_from is not None:
             transferred[gpu] = (gpu_index.resolve(e.transferred_from, where), where)
