@@ -124,6 +124,12 @@ def test_tensorrt_llm_claims_no_factor_set_for_amd_gpus() -> None:
         assert gpu not in cat.efficiency
         assert "NVIDIA GPUs only" in cat.engine.unsupported_gpus[gpu]
     assert not select_engine(load_catalog(()), "vllm").engine.unsupported_gpus
+    code, out, err = cli("catalog", "show", "trtllm", "-f", "json")
+    assert code == 0, err
+    data = json.loads(out)["data"]
+    assert sorted(data["entry"]["unsupported_gpus"]) == list(AMD)
+    assert data["sources"]["unsupported_gpus"]["id"] == "trtllm-supported-hardware"
+    assert not set(AMD) & set(data["efficiency"])
 
 
 def test_estimate_under_trtllm_on_an_amd_gpu_is_one_error_line() -> None:
