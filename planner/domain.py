@@ -405,6 +405,7 @@ class EngineSpec:
     chunked_prefill: bool = True
     decode_first: bool = True
     gpu_overrides: Mapping[str, EngineLimits] = field(default_factory=dict)
+    unsupported_gpus: Mapping[str, str] = field(default_factory=dict)  # GPU id -> why the engine does not run on it
     sources: Mapping[str, str] = field(default_factory=dict)  # field -> source id
     note: str | None = None
     kv_cache: KvCacheRule | None = None  # the engine's own KV-pool rule (engines.yaml kv_cache)

@@ -571,6 +571,9 @@ class EngineEntry(Sourced):
     activation_reserve_gib: Annotated[float, NUMBER, within(0, 1e4, zero=True)]
     gpu_overrides: dict[str, EngineLimits] = Field(default_factory=dict)
     """Per-GPU scheduler defaults where the engine picks them by device (e.g. vLLM on A100)."""
+    unsupported_gpus: dict[str, Annotated[str, Field(min_length=1, max_length=300)]] = Field(default_factory=dict)
+    """GPUs the engine does not run on (GPU id -> why, e.g. TensorRT-LLM on AMD GPUs): they need no factor set under
+    it, the default hardware leaves them out and naming one under this engine is an error."""
     kv_cache: EngineKvCache | None = None
     """The engine's own KV-pool rule (not yet used by the memory fit, which applies gpu_memory_utilization_frac)."""
 

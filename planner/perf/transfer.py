@@ -17,7 +17,7 @@ assumption; the measured curve was taken one request at a time).
 from __future__ import annotations
 
 from planner.domain import Catalog, EngineSpec, GpuSpec, LinkSpec, ModelSpec, Precision
-from planner.errors import CatalogError
+from planner.errors import CatalogError, InputError
 from planner.perf.memory import kv_bytes_per_token
 from planner.perf.roofline import Hardware
 
@@ -50,7 +50,13 @@ def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int 
     expert_link = None
     if tp > max(gpu.nvlink_domain_gpus, gpu.gpus_per_node) and EXPERT_LINK in catalog.links:
         expert_link = link_effective_bytes_per_s(catalog.links[EXPERT_LINK], catalog.engine)
-    eff = catalog.efficiency[gpu.id]
+    eff = catalog.efficiency.get(gpu.id)
+    if eff is None:
+        why = catalog.engine.unsupported_gpus.get(gpu.id)
+        raise InputError(
+            f"engine {catalog.engine.id} does not run on {gpu.id}" + (f": {why}" if why else " (no factor set)"),
+            hint="pick an engine that runs on it (--engine vllm or sglang) or another GPU",
+        )
     return Hardware(
         gpu,
         eff,

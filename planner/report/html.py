@@ -782,7 +782,8 @@ def _bom_parts(data: dict[str, Any], data_whole_nodes: bool) -> list[str]:
         + "; ".join(f"{_esc(nd['gpu'])}, {_esc(nd.get('peak_basis', 'not recorded'))}" for nd in nodes)
         + ". NICs: "
         + "; ".join(
-            f"{_esc(nd['gpu'])}: {nd['compute_nics_per_node']} + {nd['north_south_nics_per_node']} per node "
+            f"{_esc(nd['gpu'])}: {nd['compute_nics_per_node']} + "
+            f"{_esc(nd['north_south_nics_per_node'] if nd.get('north_south_nics_per_node') is not None else 'unknown')} per node "
             f"({_esc(nd.get('nics_source'))})"
             if nd.get("compute_nics_per_node") is not None
             else f"{_esc(nd['gpu'])}: not in the catalog"
