@@ -39,7 +39,7 @@ from planner.io.optables import write_kernel_overlay
 
 ROOT = Path(__file__).resolve().parent.parent
 SILICON = ROOT / "catalogs/measurements/aiconfigurator/silicon_sample_dense.csv"
-TRANSFERS = {  # catalog GPU without tables -> the GPU whose set it borrows, and why
+TRANSFERS: dict[str, tuple[Any, ...]] = {  # catalog GPU without tables -> the GPU whose set it borrows, and why
     "h100-pcie": (
         "h100-sxm",
         "aiconfigurator-core 0.12.0 has no H100 PCIe tables; same GH100 chip as the SXM part (its lower clocks and "
@@ -59,7 +59,36 @@ TRANSFERS = {  # catalog GPU without tables -> the GPU whose set it borrows, and
         "aiconfigurator-core 0.12.0 has no A100 40 GB tables; same GA100 chip and engine as the 80 GB part, whose "
         "factors are used.",
     ),
+    "h20": (
+        "h100-sxm",
+        "transferred from h100-sxm, not measured: aiconfigurator-core 0.12.0 has no H20 tables. Same GH100 chip with "
+        "HBM3, as the H100 SXM (the H200's is HBM3e); its cut compute and 4.0 TB/s are in gpus.yaml. Treat H20 "
+        "estimates as uncalibrated.",
+    ),
+    "mi300x": (
+        "h200-sxm",
+        "transferred from h200-sxm, not measured: no public per-op tables of vLLM/SGLang on ROCm were read. The H200 "
+        "is the measured GPU nearest in the figures decode depends on (4.8 vs 5.3 TB/s, 141 vs 192 GB); AMD's kernels "
+        "(hipBLASLt, aiter, RCCL) reach other shares of peak. Treat MI300X estimates as uncalibrated.",
+        ("vllm", "sglang"),
+    ),
+    "mi325x": (
+        "h200-sxm",
+        "transferred from h200-sxm, not measured: no public per-op tables of vLLM/SGLang on ROCm were read. The H200 "
+        "is the measured GPU nearest in memory (HBM3e; 4.8 vs 6 TB/s); the MI325X has the MI300X's CDNA 3 compute. "
+        "Treat MI325X estimates as uncalibrated.",
+        ("vllm", "sglang"),
+    ),
+    "mi355x": (
+        "b200",
+        "transferred from b200, not measured: no public per-op tables of vLLM/SGLang on ROCm were read. The B200 is "
+        "the measured GPU of the same generation (FP4 tensor cores, 8 TB/s HBM3e, 1-1.4 kW). Treat MI355X estimates "
+        "as uncalibrated.",
+        ("vllm", "sglang"),
+    ),
 }
+"""Entries with a third element apply only to those engines (TensorRT-LLM does not run on AMD GPUs: engines.yaml
+unsupported_gpus)."""
 HEADER = """\
 # Efficiency factors of the performance core for the `{engine}` engine, one entry per GPU, built by
 # bench/fit_engine_profiles.py from public measurements (fitted_on names them):
@@ -142,7 +171,9 @@ def build(engine: str, tables: Path | None, dry_run: bool) -> None:
 
         def document(overheads: dict[str, float], extra: str, uncertainty: dict[str, Any] | None = None) -> dict[str, Any]:
             entries = {gpu: with_overheads(e, overheads, extra) for gpu, e in kernels.items()}
-            for gpu, (donor, why) in TRANSFERS.items():
+            for gpu, (donor, why, *only) in TRANSFERS.items():
+                if only and engine not in only[0]:
+                    continue
                 if gpu not in entries and donor in entries:
                     entries[gpu] = {"transferred_from": donor, "note": why}
             doc = {"schema_version": 1, "engine": engine, "efficiency": dict(sorted(entries.items()))}

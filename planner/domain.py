@@ -60,6 +60,13 @@ class GpuSpec:
     node_compute_nics: int | None = None  # NICs per node on the GPU (east-west) fabric; None: not in the catalog
     node_north_south_nics: int | None = None  # NICs or DPUs per node for storage and north-south traffic
     node_max_power_w: float | None = None  # the node's maximum input power (GPUs, CPUs, NICs, fans), W
+    cuda_memory_bytes: float | None = None  # what the CUDA runtime reports for one GPU; None: not in the catalog
+
+    @property
+    def engine_memory_bytes(self) -> float:
+        """The memory an engine sizes its KV pool from: the CUDA runtime's figure where the catalog has it, else the
+        nominal capacity (about 1 % high: H200 139.80 GiB reported of "141GB")."""
+        return self.cuda_memory_bytes if self.cuda_memory_bytes is not None else self.hbm_capacity_bytes
 
     def peak_flop_per_s(self, precision: Precision) -> float | None:
         if precision == "fp4":
@@ -400,6 +407,7 @@ class EngineSpec:
     chunked_prefill: bool = True
     decode_first: bool = True
     gpu_overrides: Mapping[str, EngineLimits] = field(default_factory=dict)
+    unsupported_gpus: Mapping[str, str] = field(default_factory=dict)  # GPU id -> why the engine does not run on it
     sources: Mapping[str, str] = field(default_factory=dict)  # field -> source id
     note: str | None = None
     kv_cache: KvCacheRule | None = None  # the engine's own KV-pool rule (engines.yaml kv_cache)

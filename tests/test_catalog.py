@@ -65,10 +65,13 @@ def test_every_source_has_a_date(catalog: Catalog) -> None:
 
 
 def test_every_gpu_has_efficiency(catalog: Catalog) -> None:
-    """Every engine has a factor set for every GPU: fitted, or transferred from a fitted one."""
+    """Every engine has a factor set for every GPU it runs on: fitted, or transferred from a fitted one (TensorRT-LLM
+    does not run on AMD GPUs: engines.yaml unsupported_gpus)."""
     assert set(catalog.engines) == {"vllm", "sglang", "trtllm", "pytorch", "splitwise"}
     for engine, effs in catalog.engine_efficiency.items():
-        assert set(effs) == set(catalog.gpus), engine
+        unsupported = set(catalog.engines[engine].unsupported_gpus)
+        assert set(effs) == set(catalog.gpus) - unsupported, engine
+        assert unsupported == ({"mi300x", "mi325x", "mi355x"} if engine == "trtllm" else set()), engine
         fitted = 0
         for gpu, eff in effs.items():
             assert eff.gpu == gpu

@@ -197,11 +197,10 @@ def test_70b_does_not_fit_on_one_h100(catalog: Catalog) -> None:
     m, g = catalog.models["llama-3.1-70b"], catalog.gpus["h100-sxm"]
     fit = memory_fit(m, g, catalog.engine, 1, "bf16")
     assert not fit.fits
-    assert fit.usable_bytes == 72 * GIB
+    assert fit.usable_bytes == pytest.approx(0.9 * 79.18 * GIB, rel=1e-12)  # vLLM's 0.9 of the CUDA-visible 79.18 GiB
     with pytest.raises(DoesNotFitError) as info:
         require_fit(m, g, catalog.engine, 1, "bf16")
     assert "does not fit on 1x h100-sxm" in info.value.message
-    assert "131.4 GiB" in info.value.message
     assert info.value.hint == "it fits at --tp 2 or 4 or 8"
 
 
@@ -214,21 +213,36 @@ def test_405b_fits_on_no_h100_node_in_bf16(catalog: Catalog) -> None:
     assert require_fit(m, g, catalog.engine, 8, "fp8").fits
 
 
-@pytest.mark.parametrize(
-    ("tp", "kv_capacity", "max_batch"), [(2, 13511409664, 20), (4, 168130232320, 250), (8, 477367877632, 711)]
-)
-def test_70b_memory_fit_and_max_batch(catalog: Catalog, tp: int, kv_capacity: int, max_batch: int) -> None:
-    """usable = tp * 80 GiB * 0.9; KV capacity = usable - 141,107,412,992 B of weights;
-    max batch at 2048 tokens = floor(capacity / (327,680 B * 2048))."""
+@pytest.mark.parametrize(("tp", "kv_tokens", "max_batch"), [(2, 27344, 13), (4, 486000, 237), (8, 1402624, 684)])
+def test_70b_memory_fit_and_max_batch(catalog: Catalog, tp: int, kv_tokens: int, max_batch: int) -> None:
+    """vLLM's pool on each of tp H100s (M = 79.18 GiB CUDA-visible): 0.9·M − 141,107,412,992 B/tp of weights −
+    max(profiling forward, sampler run) − 0.35 GiB non-torch. Forward at 8,192 tokens: 8192·2 B·(3·8192 + 3·28672/tp)
+    = 1,107,296,256 B at tp 2; sampler: 1024 seqs × 128,256 vocab × 4 B × 2 copies = 1,050,673,152 B (larger at tp
+    4 and 8). tp 2: 0.9·85,018,877,624 − 70,553,706,496 − 1,107,296,256 − 375,809,638 = 4,480,177,471 B; blocks of 16
+    tokens × 163,840 B per GPU: 1,709 blocks = 27,344 tokens. Max batch at 2,048 tokens = floor(tokens / 2048)."""
     m, g = catalog.models["llama-3.1-70b"], catalog.gpus["h100-sxm"]
     fit = require_fit(m, g, catalog.engine, tp, "bf16")
     assert fit.fits
-    assert fit.usable_bytes == pytest.approx(tp * 80 * GIB * 0.9, rel=1e-12)
+    assert fit.usable_bytes == pytest.approx(tp * 79.18 * GIB * 0.9, rel=1e-12)
     assert fit.weight_bytes == 141107412992
-    assert fit.reserve_bytes == 0
-    assert fit.kv_capacity_bytes == pytest.approx(kv_capacity, rel=1e-12)
+    assert fit.max_kv_tokens == kv_tokens
+    assert fit.kv_capacity_bytes == pytest.approx(kv_tokens * 327680, rel=1e-12)
     assert fit.max_batch(2048) == max_batch
-    assert fit.max_kv_tokens == int(kv_capacity // 327680)
+    # what the engine keeps outside weights and KV: activation peak, non-torch memory, and the partial last block
+    act = max(8192 * 2 * (3 * 8192 + 3 * 28672 / tp), 1024 * 128256 * 4 * 2)
+    assert fit.reserve_bytes == pytest.approx(tp * (act + 0.35 * GIB), rel=1e-3)
+
+
+def test_reference_profile_keeps_the_bare_utilization_rule(catalog: Catalog) -> None:
+    """An engine without a KV-pool rule (the splitwise and pytorch reference profiles): usable = tp·80 GiB·0.9 and
+    KV = usable − weights − tp·activation reserve."""
+    from dataclasses import replace
+
+    engine = replace(catalog.engine, kv_cache=None, activation_reserve_bytes=0.0)
+    fit = memory_fit(catalog.models["llama-3.1-70b"], catalog.gpus["h100-sxm"], engine, 4, "bf16")
+    assert fit.usable_bytes == pytest.approx(4 * 80 * GIB * 0.9, rel=1e-12)
+    assert fit.kv_capacity_bytes == pytest.approx(168130232320, rel=1e-12)
+    assert fit.max_batch(2048) == 250
 
 
 def test_max_batch_rejects_nonpositive_context(catalog: Catalog) -> None:
@@ -392,8 +406,8 @@ def test_estimate_facade(catalog: Catalog) -> None:
     r = api.estimate("decode", model="llama_3_1_70b", gpu="H100_SXM", tp=4, batch=64, context=2048, catalog=catalog)
     assert r.model.id == "llama-3.1-70b"
     assert r.gpu.id == "h100-sxm"
-    assert r.fits  # 64 <= 250
-    assert r.max_batch == 250
+    assert r.fits  # 64 <= 237
+    assert r.max_batch == 237  # test_70b_memory_fit_and_max_batch works it out
     over = api.estimate("decode", model="llama-3.1-70b", gpu="h100-sxm", tp=4, batch=251, context=2048, catalog=catalog)
     assert not over.fits
     hw = api.hardware(catalog, catalog.gpus["h100-sxm"], 4)

@@ -25,7 +25,7 @@ from planner.domain import (
     Workload,
 )
 from planner.errors import InfeasibleError, InputError
-from planner.io.catalog import select_engine
+from planner.io.catalog import IdIndex, select_engine
 from planner.io.sources import read_source, reading_once
 
 if TYPE_CHECKING:
@@ -150,6 +150,22 @@ class EngineComparison:
 
     runs: tuple[EngineSizing, ...]
     best: EngineSizing
+    skipped: tuple[str, ...] = ()
+    """``--engine auto``: why an engine was not sized (it does not run on a GPU the workload names)."""
+
+
+def _refusal(catalog: Catalog, spec: WorkloadSpec) -> str | None:
+    """Why the catalog's engine cannot serve the workload: it names a GPU (hardware.prefill_gpus / decode_gpus) the
+    engine does not run on (engines.yaml ``unsupported_gpus``: TensorRT-LLM on AMD GPUs); None when it can."""
+    index = IdIndex("GPU", catalog.gpus)
+    named = [*(spec.hardware.prefill_gpus or ()), *(spec.hardware.decode_gpus or ())]
+    refused = sorted({gpu for g in named if (gpu := index.resolve(g, "hardware")) in catalog.engine.unsupported_gpus})
+    if not refused:
+        return None
+    return (
+        f"engine {catalog.engine.label} skipped: it does not run on {', '.join(refused)} "
+        f"({catalog.engine.unsupported_gpus[refused[0]]})"
+    )
 
 
 def size_engines(
@@ -168,12 +184,16 @@ def size_engines(
     a tie goes to the engine named first). Raises InfeasibleError when no engine has a plan."""
     base = planning_catalog(spec, written_in, catalog_dirs)
     runs: list[EngineSizing] = []
+    skipped: list[str] = []
     seen: set[str] = set()
     for raw in engine_list(base, engines) if isinstance(engines, str) else engines:
         cat = select_engine(base, raw, "--engine")
         if cat.engine.id in seen:
             continue
         seen.add(cat.engine.id)
+        if isinstance(engines, str) and engines.strip().lower() == "auto" and (why := _refusal(cat, spec)):
+            skipped.append(why)  # auto: an engine that does not run on a GPU the workload names is not a candidate
+            continue
         workload = resolve_workload(spec, cat, origin)
         try:
             result: SizeResult | None = size(workload, cat, solver=solver, time_limit_s=time_limit_s)
@@ -203,7 +223,7 @@ def size_engines(
             return (ev.power_w, ev.usd_per_hour)
         return (ev.usd_per_hour, ev.num_gpus)
 
-    return EngineComparison(runs=tuple(runs), best=min(feasible, key=key))
+    return EngineComparison(runs=tuple(runs), best=min(feasible, key=key), skipped=tuple(skipped))
 
 
 # ------------------------------------------------------------------------- the command's one door
@@ -372,6 +392,7 @@ def _run_size(o: SizeOptions) -> SizeRun:
         catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision, power=False
     )  # sizing's own warnings name a transferred power set
     if comparison is not None:
+        warnings += list(comparison.skipped)
         warnings += [
             f"engine {r.engine.label}: no plan ({r.infeasible.message})" for r in comparison.runs if r.infeasible is not None
         ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -285,6 +285,7 @@ _DOMAIN_NAMES = {
     "fp8_dense_tflop_per_s": "fp8_flop_per_s",
     "fp4_dense_tflop_per_s": "fp4_flop_per_s",
     "hbm_capacity_gib": "hbm_capacity_bytes",
+    "cuda_memory_gib": "cuda_memory_bytes",
     "hbm_bandwidth_gbyte_per_s": "hbm_bandwidth_bytes_per_s",
     "nvlink_gbyte_per_s": "nvlink_bytes_per_s",
     "bandwidth_gbit_per_s": "bandwidth_bytes_per_s",
@@ -341,6 +342,7 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
             fp8_flop_per_s=None if g.fp8_dense_tflop_per_s is None else tflop_per_s_to_flop_per_s(g.fp8_dense_tflop_per_s),
             fp4_flop_per_s=None if g.fp4_dense_tflop_per_s is None else tflop_per_s_to_flop_per_s(g.fp4_dense_tflop_per_s),
             hbm_capacity_bytes=gib_to_bytes(g.hbm_capacity_gib),
+            cuda_memory_bytes=None if g.cuda_memory_gib is None else gib_to_bytes(g.cuda_memory_gib),
             hbm_bandwidth_bytes_per_s=gbyte_per_s_to_bytes_per_s(g.hbm_bandwidth_gbyte_per_s),
             tdp_w=g.tdp_w,
             idle_w=g.idle_w,
@@ -465,8 +467,16 @@ def _to_domain(raw: _Raw, require_efficiency: bool = True) -> domain.Catalog:
     default_engine = engine_index.resolve(raw.engines_file.default, f"{raw.origin['engines:']}: default")
     engine_efficiency: dict[str, dict[str, domain.Efficiency]] = {}
     for engine_id in engines:
-        efficiency = _efficiency(raw, gpu_index, engine_id, engine_index)
-        missing = sorted(set(gpus) - set(efficiency))
+        unsupported = engines[engine_id].unsupported_gpus
+        efficiency = _efficiency(raw, gpu_index, engine_id, engine_index, unsupported)
+        claimed = sorted(set(unsupported) & set(efficiency))
+        if claimed:
+            raise CatalogError(
+                f"efficiency/{engine_id}.yaml: {', '.join(claimed)}: a factor set for a GPU that engine {engine_id} "
+                "does not run on (engines.yaml unsupported_gpus)",
+                hint="drop the entry, or the GPU from the engine's unsupported_gpus",
+            )
+        missing = sorted(set(gpus) - set(efficiency) - set(unsupported))
         if missing and require_efficiency:
             raise CatalogError(
                 f"efficiency/{engine_id}.yaml: no efficiency entry for {', '.join(missing)} under engine {engine_id}",
@@ -701,6 +711,7 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
                 max_num_seqs=lim.max_num_seqs or e.max_num_seqs,
                 max_num_batched_tokens=lim.max_num_batched_tokens or e.max_num_batched_tokens,
             )
+        unsupported = {gpu_index.resolve(g, f"{where}: unsupported_gpus"): why for g, why in e.unsupported_gpus.items()}
         out[key] = domain.EngineSpec(
             id=key,
             name=e.name,
@@ -714,8 +725,9 @@ def _engines(raw: _Raw, gpu_index: IdIndex) -> dict[str, domain.EngineSpec]:
             chunked_prefill=e.chunked_prefill,
             decode_first=e.decode_first,
             gpu_overrides=dict(sorted(overrides.items())),
+            unsupported_gpus=dict(sorted(unsupported.items())),
             sources={
-                **_sources_of(e, schemas.EngineEntry.model_fields),
+                **_sources_of(e, [f for f in schemas.EngineEntry.model_fields if f != "unsupported_gpus" or unsupported]),
                 "net_efficiency_frac": raw.engines_file.net_efficiency_source,
             },
             note=e.note,
@@ -773,9 +785,10 @@ def select_engine(catalog: domain.Catalog, raw: str | None, where: str = "--engi
     return replace(catalog, engine=spec, efficiency=catalog.engine_efficiency[engine_id])
 
 
-def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dict[str, tuple[str, schemas.EfficiencyEntry]]:
-    """GPU id → (where, entry) of one engine: its own files and the overlays without an engine, in load order."""
-    out: dict[str, tuple[str, schemas.EfficiencyEntry]] = {}
+def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dict[str, tuple[str, schemas.EfficiencyEntry, bool]]:
+    """GPU id → (where, entry, whether its file names the engine) of one engine: its own files and the overlays
+    without an engine, in load order."""
+    out: dict[str, tuple[str, schemas.EfficiencyEntry, bool]] = {}
     for path, doc in raw.efficiency:
         if doc.engine is not None and engine_index.resolve(doc.engine, f"{path}: engine") != engine_id:
             continue
@@ -785,16 +798,22 @@ def _efficiency_entries(raw: _Raw, engine_id: str, engine_index: IdIndex) -> dic
             if canon in seen:
                 raise CatalogError(f"{path}: efficiency ids {seen[canon]!r} and {key!r} are the same id")
             seen[canon] = key
-            out[canon] = (f"{path}: {key}", entry)
+            out[canon] = (f"{path}: {key}", entry, doc.engine is not None)
     return out
 
 
-def _efficiency(raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdIndex) -> dict[str, domain.Efficiency]:
+def _efficiency(
+    raw: _Raw, gpu_index: IdIndex, engine_id: str, engine_index: IdIndex, unsupported: Collection[str] = ()
+) -> dict[str, domain.Efficiency]:
+    """One engine's factor sets. An overlay without an engine (it applies to every engine) gives none to a GPU the
+    engine does not run on (``unsupported``): that entry is left out for this engine."""
     fitted: dict[str, domain.Efficiency] = {}
     transferred: dict[str, tuple[str, str]] = {}
     no_curve: set[str] = set()
-    for key, (where, e) in _efficiency_entries(raw, engine_id, engine_index).items():
+    for key, (where, e, named) in _efficiency_entries(raw, engine_id, engine_index).items():
         gpu = gpu_index.resolve(key, where)
+        if not named and gpu in unsupported:
+            continue
         _check_source(raw, e.source, where)
         if e.transferred_from is not None:
             transferred[gpu] = (gpu_index.resolve(e.transferred_from, where), where)

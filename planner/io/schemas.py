@@ -162,6 +162,9 @@ class GpuEntry(Sourced):
     fp4_dense_tflop_per_s: TFLOPS | None = None
     """Dense FP4 tensor-core peak (Blackwell and later); absent where the GPU has no FP4 units."""
     hbm_capacity_gib: Annotated[float, NUMBER, within(0.1, 1e4)]
+    cuda_memory_gib: Annotated[float, NUMBER, within(0.1, 1e4)] | None = None
+    """Memory the CUDA runtime reports for one GPU (torch's ``total_memory``), what an engine sizes its KV pool
+    from; a little under the nominal capacity (H200: 139.80 GiB of "141GB"). Absent: the nominal capacity is used."""
     hbm_bandwidth_gbyte_per_s: Annotated[float, NUMBER, within(1, 1e6)]
     tdp_w: WATTS
     idle_w: WATTS | None = None
@@ -574,6 +577,9 @@ class EngineEntry(Sourced):
     activation_reserve_gib: Annotated[float, NUMBER, within(0, 1e4, zero=True)]
     gpu_overrides: dict[str, EngineLimits] = Field(default_factory=dict)
     """Per-GPU scheduler defaults where the engine picks them by device (e.g. vLLM on A100)."""
+    unsupported_gpus: dict[str, Annotated[str, Field(min_length=1, max_length=300)]] = Field(default_factory=dict)
+    """GPUs the engine does not run on (GPU id -> why, e.g. TensorRT-LLM on AMD GPUs): they need no factor set under
+    it, the default hardware leaves them out and naming one under this engine is an error."""
     kv_cache: EngineKvCache | None = None
     """The engine's own KV-pool rule (not yet used by the memory fit, which applies gpu_memory_utilization_frac)."""
 

@@ -379,7 +379,12 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
             return any(s.gpu == g and s.capex_usd is not None for s in catalog.servers)
         return catalog.default_price(g) is not None
 
-    priced = tuple(g for g, spec_g in catalog.gpus.items() if has_price(g) and spec_g.peak_flop_per_s(spec.precision) is not None)
+    unsupported = catalog.engine.unsupported_gpus  # GPUs the selected engine does not run on (TensorRT-LLM on AMD)
+    priced = tuple(
+        g
+        for g, spec_g in catalog.gpus.items()
+        if has_price(g) and spec_g.peak_flop_per_s(spec.precision) is not None and g not in unsupported
+    )
     with_capex = sorted(g for g in catalog.gpus if capex and has_price(g))
 
     def gpu_list(raw: list[str] | None, field: str) -> tuple[str, ...]:
@@ -401,6 +406,13 @@ def to_domain(spec: WorkloadSpec, catalog: domain.Catalog, origin: str = "worklo
                 f"{'has' if len(unpriced) == 1 else 'have'} no server price in the catalog for pricing mode capex",
                 hint=f"GPUs with a server price: {', '.join(with_capex) or 'none'}; add a servers row to prices.yaml "
                 "(with its source), or use mode on-demand or reserved",
+            )
+        refused = [g for g in out if g in unsupported]
+        if refused:
+            raise InputError(
+                f"{origin}: hardware.{field}: engine {catalog.engine.id} does not run on {', '.join(refused)} "
+                f"({unsupported[refused[0]]})",
+                hint="pick an engine that runs on it (engine: vllm or sglang, or --engine), or drop the GPU",
             )
         lacking = [g for g in out if catalog.gpus[g].peak_flop_per_s(spec.precision) is None]
         if lacking:

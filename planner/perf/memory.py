@@ -1,8 +1,9 @@
 """Memory fit of a model on a replica of ``tp`` GPUs.
 
-``t·HBM·usable_frac ≥ N·s_w + reserve + kv_tok·Σcontext`` (docs/design.md §3). ``usable_frac`` is the
-engine's share of HBM (vLLM's ``gpu_memory_utilization``, default 0.9); the KV cache gets what is
-left after the weights and the reserve.
+``t·HBM·usable_frac ≥ N·s_w + reserve + kv_tok·Σcontext`` (docs/design.md §3). Under an engine with its own
+KV-pool rule (vLLM, SGLang, TensorRT-LLM: ``engines.yaml`` ``kv_cache``) the KV capacity is the pool that engine
+builds, computed as it does (:func:`kv_pool_bytes_per_gpu`); the reference profiles keep ``usable_frac`` (vLLM's
+``gpu_memory_utilization``) less a fixed activation reserve.
 """
 
 from __future__ import annotations
@@ -153,21 +154,53 @@ def memory_fit(
     weights, and the KV replication is that of the group's tensor-parallel degree. ``draft_frac``: a speculative
     drafter's weights as that share of the model's (:func:`draft_weight_frac`). ``pp`` pipeline stages split the
     layers, so the weights and KV cache evenly over the replica's ``tp`` GPUs (``tp/pp`` per stage, whose degree
-    sets the KV replication); the embedding and LM head are counted in the total, not placed on one stage."""
-    usable = tp * gpu.hbm_capacity_bytes * engine.gpu_memory_utilization_frac
+    sets the KV replication and the engine's activation shapes); the embedding and LM head are counted in the total,
+    not placed on one stage.
+
+    With the engine's own KV-pool rule (``engine.kv_cache``: vLLM, SGLang, TensorRT-LLM) the KV capacity is the pool
+    that engine builds on each GPU (:func:`kv_pool_bytes_per_gpu`, from the memory the CUDA runtime reports,
+    :attr:`GpuSpec.engine_memory_bytes`), in whole blocks; ``usable_bytes`` is what the rule lets the engine use and
+    ``reserve_bytes`` what it keeps outside weights and KV (activation peak, runtime, CUDA graphs, and for
+    TensorRT-LLM the free memory it leaves). Without a rule (the reference profiles): ``tp·HBM·usable_frac``, less
+    the weights and ``tp`` activation reserves."""
     weights = weight_bytes(model, precision)
     if draft_frac > 0:
         weights += draft_frac * weight_bytes(model, precision)
     if attention_dp > 1:
         weights += (attention_dp - 1) * moe_split(model)[0] * PRECISION_BYTES[precision]
-    reserve = tp * engine.activation_reserve_bytes
+    stage = max(pp, 1)
+    kv_token = kv_bytes_per_token(model, precision) * kv_replication(model, tp // max(attention_dp, 1) // stage)
+    rule = engine.kv_cache
+    if rule is None:
+        usable = tp * gpu.hbm_capacity_bytes * engine.gpu_memory_utilization_frac
+        reserve = tp * engine.activation_reserve_bytes
+        kv_capacity = usable - weights - reserve
+    else:
+        memory = gpu.engine_memory_bytes
+        pool = kv_pool_bytes_per_gpu(
+            model,
+            rule,
+            memory,
+            tp // stage,  # a stage's TP degree: the per-GPU shapes of the engine's profiling forward
+            weights / tp,
+            max_num_batched_tokens=engine.max_num_batched_tokens,
+            max_num_seqs=engine.max_num_seqs,
+        )
+        if pool > 0:
+            per_gpu_token = kv_token / tp
+            blocks = int(pool // (rule.block_tokens * per_gpu_token))
+            kv_capacity = float(blocks * rule.block_tokens) * kv_token
+        else:
+            kv_capacity = tp * pool
+        usable = tp * memory * (1.0 if rule.rule == "trtllm" else _rule_frac(rule, memory, tp))
+        reserve = usable - weights - kv_capacity
     return MemoryFit(
         tp=tp,
         usable_bytes=usable,
         weight_bytes=weights,
         reserve_bytes=reserve,
-        kv_capacity_bytes=usable - weights - reserve,
-        kv_bytes_per_token=kv_bytes_per_token(model, precision) * kv_replication(model, tp // max(attention_dp, 1) // max(pp, 1)),
+        kv_capacity_bytes=kv_capacity,
+        kv_bytes_per_token=kv_token,
     )
 
 
@@ -244,6 +277,50 @@ def sglang_mem_fraction_static(gpu_mem_mib: float, tp: int, chunked_prefill_size
     return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
 
 
+def _rule_frac(rule: KvCacheRule, device_memory_bytes: float, tp: int, chunked_prefill_size: int | None = None) -> float:
+    """The memory fraction of ``rule``: its own, or SGLang's default from its reserved-memory heuristic."""
+    if rule.memory_frac is not None:
+        return rule.memory_frac
+    if rule.rule == "sglang":
+        return sglang_mem_fraction_static(device_memory_bytes / MIB, tp, chunked_prefill_size)
+    raise InputError(f"kv_cache.memory_frac: the {rule.rule} rule needs a memory fraction")
+
+
+def kv_pool_bytes_per_gpu(
+    model: ModelSpec,
+    rule: KvCacheRule,
+    device_memory_bytes: float,
+    tp: int,
+    weights_per_gpu_bytes: float,
+    *,
+    max_num_batched_tokens: int = 8192,
+    max_num_seqs: int = 1024,
+    chunked_prefill_size: int | None = None,
+) -> float:
+    """The KV pool the engine of ``rule`` builds on one of ``tp`` GPUs of ``device_memory_bytes`` holding
+    ``weights_per_gpu_bytes`` of weights (before rounding to blocks; <= 0 when nothing is left):
+
+    * vLLM: ``frac·M − weights − activation peak − runtime reserve − CUDA graphs``, the peak of a profiling forward
+      of ``max_num_batched_tokens`` tokens and of the dummy sampler run over ``min(max_num_seqs, tokens)`` sequences;
+    * SGLang: ``frac·M − weights − runtime reserve``, ``frac`` SGLang's default where the rule has none (its chunk
+      the ``chunked_prefill_size`` given, else SGLang's own by GPU memory);
+    * TensorRT-LLM: ``frac·(M − weights − activation peak − runtime reserve − CUDA graphs)``, a fraction of the free
+      memory."""
+    reserve = rule.runtime_reserve_bytes
+    frac = _rule_frac(rule, device_memory_bytes, tp, chunked_prefill_size)
+    if rule.rule == "sglang":
+        return frac * device_memory_bytes - weights_per_gpu_bytes - reserve
+    act = 0.0
+    if rule.profile_activation:
+        seqs = min(max_num_seqs, max_num_batched_tokens)
+        act = profile_activation_bytes(model, tp, max_num_batched_tokens, seqs, rule.sampler_logit_copies)
+    if rule.rule == "vllm":
+        return frac * device_memory_bytes - weights_per_gpu_bytes - act - reserve - rule.cuda_graph_bytes
+    if rule.rule == "trtllm":
+        return frac * (device_memory_bytes - weights_per_gpu_bytes - act - reserve - rule.cuda_graph_bytes)
+    raise InputError(f"kv_cache.rule {rule.rule!r}: must be vllm, sglang or trtllm")
+
+
 def engine_kv_tokens(
     model: ModelSpec,
     rule: KvCacheRule,
@@ -258,28 +335,18 @@ def engine_kv_tokens(
     """(KV pool bytes on one GPU, KV tokens of the replica) as the engine of ``rule`` computes them on ``tp`` GPUs of
     ``device_memory_bytes`` each: the pool in whole blocks of ``rule.block_tokens`` (the figure vLLM logs as
     "GPU KV cache size: N tokens", SGLang as "KV Cache is allocated. #tokens: N"). ``kv_precision``: the cache's own
-    precision where it differs from the weights' (vLLM and SGLang keep a bf16 cache for fp8 checkpoints by default)."""
-    weights_gpu = weight_bytes(model, precision) / tp
-    reserve = rule.runtime_reserve_bytes
-    if rule.rule == "sglang":
-        frac = rule.memory_frac
-        if frac is None:
-            frac = sglang_mem_fraction_static(device_memory_bytes / MIB, tp, max_num_batched_tokens)
-        pool = frac * device_memory_bytes - weights_gpu - reserve
-    else:
-        seqs = min(max_num_seqs, max_num_batched_tokens)
-        act = 0.0
-        if rule.profile_activation:
-            act = profile_activation_bytes(model, tp, max_num_batched_tokens, seqs, rule.sampler_logit_copies)
-        frac = rule.memory_frac
-        if frac is None:
-            raise InputError(f"kv_cache.memory_frac: the {rule.rule} rule needs a memory fraction")
-        if rule.rule == "vllm":
-            pool = frac * device_memory_bytes - weights_gpu - act - reserve - rule.cuda_graph_bytes
-        elif rule.rule == "trtllm":
-            pool = frac * (device_memory_bytes - weights_gpu - act - reserve - rule.cuda_graph_bytes)
-        else:
-            raise InputError(f"kv_cache.rule {rule.rule!r}: must be vllm, sglang or trtllm")
+    precision where it differs from the weights' (vLLM and SGLang keep a bf16 cache for fp8 checkpoints by default).
+    SGLang's chunk for its default fraction is ``max_num_batched_tokens`` here (the logs state it)."""
+    pool = kv_pool_bytes_per_gpu(
+        model,
+        rule,
+        device_memory_bytes,
+        tp,
+        weight_bytes(model, precision) / tp,
+        max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs,
+        chunked_prefill_size=max_num_batched_tokens,
+    )
     per_gpu_token = kv_bytes_per_token(model, kv_precision or precision) * kv_replication(model, tp) / tp
     if pool <= 0:
         return pool, 0

@@ -16,8 +16,8 @@ assumption; the measured curve was taken one request at a time).
 
 from __future__ import annotations
 
-from planner.domain import Catalog, EngineSpec, GpuSpec, LinkSpec, ModelSpec, Precision
-from planner.errors import CatalogError
+from planner.domain import Catalog, Efficiency, EngineSpec, GpuSpec, LinkSpec, ModelSpec, Precision
+from planner.errors import CatalogError, InputError
 from planner.perf.memory import kv_bytes_per_token
 from planner.perf.roofline import Hardware
 
@@ -48,6 +48,18 @@ def nics_per_gpu(gpu: GpuSpec) -> float:
     return gpu.node_compute_nics / gpu.gpus_per_node
 
 
+def _factors(catalog: Catalog, gpu: GpuSpec) -> Efficiency:
+    """The GPU's factor set under the catalog's engine, or one InputError when that engine does not run on it."""
+    eff = catalog.efficiency.get(gpu.id)
+    if eff is None:
+        why = catalog.engine.unsupported_gpus.get(gpu.id)
+        raise InputError(
+            f"engine {catalog.engine.id} does not run on {gpu.id}" + (f": {why}" if why else " (no factor set)"),
+            hint="pick an engine that runs on it (--engine vllm or sglang) or another GPU",
+        )
+    return eff
+
+
 def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int = 1, moe_ep: int = 1, pp: int = 1) -> Hardware:
     """The step model's view of a replica of ``tp`` GPUs of ``gpu``: their factors, the link between them and the
     split of the model over them (``attention_dp`` attention groups, ``moe_ep`` expert groups). A replica wider
@@ -67,7 +79,7 @@ def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int 
             hop_lat = link_transfer_latency_s(nic)
         return Hardware(
             gpu,
-            catalog.efficiency[gpu.id],
+            _factors(catalog, gpu),
             link,
             pp=pp,
             pipeline_link_bytes_per_s=hop_bw,
@@ -81,7 +93,7 @@ def replica_hardware(catalog: Catalog, gpu: GpuSpec, tp: int, attention_dp: int 
     expert_link = None
     if tp > max(gpu.nvlink_domain_gpus, gpu.gpus_per_node) and EXPERT_LINK in catalog.links:
         expert_link = link_effective_bytes_per_s(catalog.links[EXPERT_LINK], catalog.engine) * nics_per_gpu(gpu)
-    eff = catalog.efficiency[gpu.id]
+    eff = _factors(catalog, gpu)
     return Hardware(
         gpu,
         eff,

@@ -191,6 +191,7 @@ def engine_show_data(catalog: Catalog, engine_id: str) -> dict[str, Any]:
             for g, lim in sorted(e.gpu_overrides.items())
         },
         "net_efficiency_frac": dict(sorted(e.net_efficiency_frac.items())),
+        **({"unsupported_gpus": dict(e.unsupported_gpus)} if e.unsupported_gpus else {}),
         "note": e.note,
     }
     sources: dict[str, str] = {}

@@ -782,7 +782,9 @@ def _bom_parts(data: dict[str, Any], data_whole_nodes: bool) -> list[str]:
         + "; ".join(f"{_esc(nd['gpu'])}, {_esc(nd.get('peak_basis', 'not recorded'))}" for nd in nodes)
         + ". NICs: "
         + "; ".join(
-            f"{_esc(nd['gpu'])}: {nd['compute_nics_per_node']} + {_north_south(nd)} per node ({_esc(nd.get('nics_source'))})"
+            f"{_esc(nd['gpu'])}: {nd['compute_nics_per_node']} + "
+            f"{_esc(nd['north_south_nics_per_node'] if nd.get('north_south_nics_per_node') is not None else 'unknown')} per node "
+            f"({_esc(nd.get('nics_source'))})"
             if nd.get("compute_nics_per_node") is not None
             else f"{_esc(nd['gpu'])}: not in the catalog"
             for nd in nodes
@@ -1204,9 +1206,3 @@ def grid_html(doc: dict[str, Any]) -> str:
             '<p class="note">No chart: a chart is drawn for two axes whose first is numeric; the table has every point.</p>'
         )
     return _page(title, parts, [("planner-result", to_json(doc))])
-
-
-def _north_south(node: dict[str, Any]) -> str:
-    """A node's north-south NIC count, or that the catalog has none (the H800's node)."""
-    n = node.get("north_south_nics_per_node")
-    return "(north-south not in the catalog)" if n is None else str(n)

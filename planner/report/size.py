@@ -413,9 +413,8 @@ def size_table(r: SizeResult, catalog: Catalog, verification: dict[str, Any] | N
         paid = " (paid: pricing.whole_nodes)" if nu.stranded_gpus and r.workload.pricing.whole_nodes else ""
         totals.add_row(f"nodes of {nu.gpu}", f"{nu.nodes} x {nu.gpus_per_node} GPUs{stranded}{paid}")
     for nb in node_bom(ev, catalog, r.workload.constraints.rack_power_w):
-        nics = "" if nb.compute_nics is None else f", {nb.compute_nics} + {nb.north_south_nics} NICs"
-        if nb.compute_nics is not None and nb.north_south_nics is None:  # the H800's node: north-south NICs not read
-            nics = f", {nb.compute_nics} compute NICs (north-south not in the catalog)"
+        ns = "?" if nb.north_south_nics is None else nb.north_south_nics  # a node whose north-south NICs were not read
+        nics = "" if nb.compute_nics is None else f", {nb.compute_nics} + {ns} NICs"
         racks = f"{nb.racks} racks of {nb.nodes_per_rack}" if nb.racks is not None else "racks not computed"
         totals.add_row(
             f"{nb.gpu} node kW (load / peak)",
