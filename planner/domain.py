@@ -775,6 +775,9 @@ class Constraints:
     max_gpu_types: int | None = None  # GPU types in the whole plan
     min_pool_utilization_frac: float = 0.0  # each pool beyond a role's first carries at least this share of its capacity
     rack_power_w: float | None = None  # power budget of one rack (racks are counted only when given)
+    # only replicas one node (or NVLink domain) holds: no expert parallelism across nodes, no pipelines (size --emit,
+    # which writes single-node launches only)
+    single_node_replicas: bool = False
 
 
 Objective = Literal["cost", "gpus", "power"]

@@ -475,3 +475,9 @@ def test_nothing_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, f
         assert_input_error(cli("size", CHATBOT, "--emit", "vllm", str(out)), "No space left on device")
     assert calls["n"] == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_emit_leaves_multi_node_layouts_out_and_says_so(emitted: Lazy[tuple[dict[str, Any], Path]]) -> None:
+    doc, _ = emitted["moe-sglang"]  # DeepSeek-V3 on H200: without --emit the plan spans nodes (expert parallel)
+    assert all(p.get("nodes_per_replica", 1) == 1 and p.get("pp", 1) == 1 for p in doc["data"]["pools"])
+    assert any(w.startswith("--emit: layouts across nodes") for w in doc["warnings"])

@@ -394,3 +394,13 @@ def test_pipeline_pools_key_layout_check_simulate_and_emit(tmp_path: Path, catal
     )
     with pytest.raises(InputError, match="pipeline stages"):
         render(inp, "vllm", load_engine_flags())
+
+
+def test_size_emit_plans_single_node_replicas_only(tmp_path: Path) -> None:
+    # DeepSeek-V3 fp8 fits no single H800 node, and --emit writes single-node launches only: one error line
+    assert_input_error(
+        cli("size", str(DEEPSEEK), "--emit", "sglang", str(tmp_path / "out")),
+        "fits on no allowed GPU",
+        "--emit: single-node replicas only",
+    )
+    assert not (tmp_path / "out").exists()

@@ -177,6 +177,7 @@ def size_engines(
     origin: str = "workload",
     solver: str = "highs",
     time_limit_s: float | None = None,
+    single_node: bool = False,
 ) -> EngineComparison:
     """Size the workload under each of ``engines`` (``NAME[@VERSION]`` each, or ``--engine``'s text:
     see :func:`engine_list`; an engine named twice is sized once) and
@@ -194,7 +195,7 @@ def size_engines(
         if isinstance(engines, str) and engines.strip().lower() == "auto" and (why := _refusal(cat, spec)):
             skipped.append(why)  # auto: an engine that does not run on a GPU the workload names is not a candidate
             continue
-        workload = resolve_workload(spec, cat, origin)
+        workload = _single_node(resolve_workload(spec, cat, origin), single_node)
         try:
             result: SizeResult | None = size(workload, cat, solver=solver, time_limit_s=time_limit_s)
             failed = None
@@ -257,6 +258,7 @@ class SizeOptions:
     schedule: bool = False  # plan each hour of the day (rate_profile) and purchases by month (growth)
     scale_up_lead_min: float | None = None  # with schedule: minutes a scaled-up replica is paid before its hour
     html_file: Path | None = None  # where the HTML report goes (written by the caller; see size_sweeps)
+    single_node: bool = False  # --emit: plan only replicas one node holds (it writes single-node launches only)
 
 
 _FLAG_FIELDS = (
@@ -297,6 +299,22 @@ class SizeInfeasibleError(InfeasibleError):
     def __init__(self, exc: InfeasibleError, inputs: dict[str, Any]) -> None:
         super().__init__(exc.message, hint=exc.hint, diagnosis=exc.diagnosis)
         self.inputs = inputs
+
+
+def _single_node(workload: Workload, single_node: bool) -> Workload:
+    """The workload restricted to replicas one node holds (``size --emit``), or as it is."""
+    if not single_node:
+        return workload
+    return replace(workload, constraints=replace(workload.constraints, single_node_replicas=True))
+
+
+def _spans_nodes(workload: Workload, catalog: Catalog) -> bool:
+    """Whether any allowed GPU has a multi-node layout for the workload's model (one that --emit left out)."""
+    from planner.optimize.candidates import pp_layouts, wide_layouts
+
+    free = replace(workload, constraints=replace(workload.constraints, single_node_replicas=False))
+    gpus = sorted(set(workload.prefill_gpus) | set(workload.decode_gpus))
+    return any(wide_layouts(catalog, free, g) or pp_layouts(catalog, free, g) for g in gpus)
 
 
 def run_size(options: SizeOptions) -> SizeRun:
@@ -370,6 +388,7 @@ def _run_size(o: SizeOptions) -> SizeRun:
                 origin=origin,
                 solver=o.solver,
                 time_limit_s=o.time_limit_s,
+                single_node=o.single_node,
             )
             catalog, workload, found = comparison.best.catalog, comparison.best.workload, comparison.best.result
             assert found is not None
@@ -377,7 +396,7 @@ def _run_size(o: SizeOptions) -> SizeRun:
             inputs["engines"] = [r.engine.label for r in comparison.runs]
         else:
             inputs["engine"] = engine_doc(catalog.engine)
-            workload = resolve_workload(spec, catalog, origin)
+            workload = _single_node(resolve_workload(spec, catalog, origin), o.single_node)
             result = api.size(workload, catalog, solver=o.solver, time_limit_s=o.time_limit_s)
     except InfeasibleError as exc:
         tried = exc.diagnosis.get("engines") if several else None
@@ -388,6 +407,11 @@ def _run_size(o: SizeOptions) -> SizeRun:
     spec_inputs, spec_warnings = workload_speculative(workload)
     inputs.update(spec_inputs)
     warnings = [*spec_warnings, *result.warnings]
+    if o.single_node and _spans_nodes(workload, catalog):
+        warnings.append(
+            "--emit: layouts across nodes (expert parallelism over several nodes, pipeline stages) were left out of "
+            "this plan, because --emit writes single-node launches only; size without --emit to see them"
+        )
     warnings += transfer_warnings(
         catalog, (pr.pool.gpu for pr in result.plan.evaluation.pools), workload.precision, power=False
     )  # sizing's own warnings name a transferred power set

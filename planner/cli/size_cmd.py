@@ -130,6 +130,7 @@ def size(
         schedule=schedule,
         scale_up_lead_min=scale_up_lead_min,
         html_file=html_file,
+        single_node=emit is not None,
     )
     try:
         run = run_size(options)

@@ -314,7 +314,8 @@ def enumerate_candidates(
             tps = _tps(catalog, workload, gpu)
             replicas = [(tp, 1, 1, 1, rep) for tp, rep in tps]
             replicas += [(rep.tp, dp, ep, 1, rep) for dp, ep, rep in _layouts(catalog, workload, gpu, tps)]
-            if role in ("prefill", "decode"):  # co-located pools stay within a node and unpipelined
+            if role in ("prefill", "decode") and not workload.constraints.single_node_replicas:
+                # co-located pools stay within a node and unpipelined
                 replicas += [(w, dp, ep, 1, rep) for w, dp, ep, rep in wide_layouts(catalog, workload, gpu)]
                 replicas += [(w, 1, 1, pp, rep) for w, pp, rep in pp_layouts(catalog, workload, gpu)]
             for tp, dp, ep, pp, rep in replicas:

@@ -534,12 +534,16 @@ def size(
         g
         for g in sorted(set(workload.prefill_gpus) | set(workload.decode_gpus))
         if any(make_replica(catalog, workload, g, tp) is not None for tp in (1, 2, 4, 8) if tp <= catalog.gpus[g].gpus_per_node)
-        or wide_layouts(catalog, workload, g)  # an MoE model's expert-parallel replica across nodes
-        or pp_layouts(catalog, workload, g)  # pipeline stages across nodes
+        or (
+            not workload.constraints.single_node_replicas
+            and (wide_layouts(catalog, workload, g) or pp_layouts(catalog, workload, g))
+        )
     ]
     if not fitting:
         across = f", expert parallel across up to {WIDE_EP_NODES[-1]} nodes" if model.is_moe else ""
         across += f" or in up to {PP_DEGREES[-1]} pipeline stages"
+        if workload.constraints.single_node_replicas:
+            across = " (--emit: single-node replicas only, it writes no multi-node launch)"
         raise InputError(
             f"{model.id} ({workload.precision}) fits on no allowed GPU at TP up to 8{across}",
             hint="allow larger GPUs (h200-sxm, b200) or use precision fp8",
