@@ -43,7 +43,7 @@ DIGITS = 4  # significant digits of the written factors (the errors are evaluate
 
 
 def rounded(x: float) -> float:
-    return float(f"{x:.{DIGITS}g}")
+    return float(f"{float(x):.{DIGITS}g}")
 
 
 def describe(errs: list[CaseError]) -> str:
@@ -63,7 +63,7 @@ def rows_text(errs: list[CaseError], split: str) -> str:
 
 def split_errors(errs: list[CaseError]) -> dict[str, float | int]:
     n, ttft, tpot = summary(errs)
-    return {"rows": n, "ttft_median_abs_error_frac": round(ttft, 4), "tpot_median_abs_error_frac": round(tpot, 4)}
+    return {"rows": n, "ttft_median_abs_error_frac": round(float(ttft), 4), "tpot_median_abs_error_frac": round(float(tpot), 4)}
 
 
 def main() -> int:
