@@ -72,6 +72,9 @@ def moe_section(base: Catalog, markdown: bool) -> None:
         after_cases, skip = api.moe_serving_cases(rows, select_engine(base, engine))
         before_cases, _ = api.moe_serving_cases(rows, select_engine(dense_cat, engine))
         for r, why in skip:
+            if why.startswith("tensor-parallel degree must be one of"):
+                gpus = r.layout("prefill" if r.mode == "disagg" else "")[0]
+                why += f" (a worker of {gpus} GPUs: attention TP across nodes)"
             skipped[(why, r.mode)] += 1
         assert [c.measurement.id for c in after_cases] == [c.measurement.id for c in before_cases]
         for after, before in zip(after_cases, before_cases, strict=True):
