@@ -12,8 +12,9 @@ savings rest on) apart again; coverage of the aggregated rows.
 
 Then the MoE rows (catalogs/measurements/aiconfigurator/silicon_sample_moe.csv: DeepSeek-V3/R1,
 Qwen3-235B-A22B-FP8 and gpt-oss-120b on H100/H200/B200, aggregated and disaggregated, with their tensor, attention-data
-and expert parallelism) and the dense disaggregated rows, none of them fitted on: coverage, and the median |error|
-per mode, engine, model and GPU.
+and expert parallelism) and the dense disaggregated rows: coverage with the reasons for the rows not represented, and
+the median |error| per split, mode, engine, model and GPU, before (dense factors only) and after each engine's MoE
+serving factors (fitted by bench/fit_moe_serving.py on the MoE rows not on H200; every H200 row is held out).
 
 Reference, on data of the same package: aiconfigurator 0.12's own error on its silicon sample is TPOT
 median 10.5 %, TTFT median 53.4 % (H100/H200 rows of Llama-3.1-8B and Qwen3-32B; the figures the

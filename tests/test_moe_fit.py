@@ -144,10 +144,26 @@ def test_moe_models_get_the_factors_and_name_them(catalog: Catalog) -> None:
     assert eff.for_precision("fp8").memory_frac == pytest.approx(dense.memory_frac * moe.memory_frac_scale)
 
 
-def test_factors_of_and_apply_are_inverse_free() -> None:
-    """Applying once is all: the applied set carries no factors to apply again."""
+def test_catalog_show_names_the_moe_factors(catalog: Catalog) -> None:
+    from planner.report.engine import engine_show_data
+
+    m = engine_show_data(catalog, "trtllm")["moe_serving"]
+    assert m is not None and m["fitted_on"].startswith("catalogs/measurements/aiconfigurator/silicon_sample_moe.csv")
+    assert m["compute_frac_scale"] == _committed("trtllm")["compute_frac_scale"]
+
+
+def test_factors_apply_once(catalog: Catalog) -> None:
+    """The applied set carries no factors to apply again, and every precision's set gets them."""
     moe = factors_of([0.5, 0.9, 1e-3, 0.1], fitted_on="x")
     assert (moe.compute_frac_scale, moe.memory_frac_scale, moe.decode_fixed_s, moe.request_fixed_s) == (0.5, 0.9, 1e-3, 0.1)
+    ds = catalog.models["deepseek-v3"]
+    dense = replace(catalog.engine_efficiency["trtllm"]["b200"], moe_serving=moe)
+    once = dense.for_model(ds)
+    assert once.for_model(ds) is once
+    for name in ("fp8", "fp4"):
+        base, got = getattr(dense, name), getattr(once, name)
+        assert got.compute_frac == pytest.approx(0.5 * base.compute_frac)
+        assert got.decode_fixed_s == pytest.approx(base.decode_fixed_s + 1e-3) and got.request_fixed_s == 0.1
 
 
 def test_moe_block_needs_the_engine_and_sane_values(tmp_path: Path) -> None:
