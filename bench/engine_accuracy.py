@@ -38,7 +38,7 @@ from planner.calibrate.moe_fit import split_of as moe_split_of
 from planner.calibrate.moe_fit import without_moe
 from planner.domain import Catalog
 from planner.io.catalog import load_catalog, select_engine
-from planner.io.silicon import read_silicon
+from planner.io.silicon import read_silicon, with_corrected_layouts
 
 ROOT = Path(__file__).resolve().parent.parent
 SILICON = ROOT / "catalogs/measurements/aiconfigurator/silicon_sample_dense.csv"
@@ -63,7 +63,7 @@ def moe_section(base: Catalog, markdown: bool) -> None:
     """The MoE rows (aggregated and disaggregated) and the dense disaggregated rows, beside the dense table: coverage
     with the reasons for the rows not represented, then the error before (dense factors) and after the engines' MoE
     serving factors, training split (every MoE row not on H200) and held-out rows (every H200 row) apart."""
-    rows = [r for r in read_silicon(SILICON_MOE, base.models)]
+    rows, corrected = with_corrected_layouts(read_silicon(SILICON_MOE, base.models))
     rows += [r for r in read_silicon(SILICON, base.models) if r.mode == "disagg"]
     dense_cat = without_moe(base)
     Key = tuple[str, str, str, str, str]
@@ -90,6 +90,10 @@ def moe_section(base: Catalog, markdown: bool) -> None:
     covered = sum(len(v) for v in errs.values())
     print()
     print(f"MoE and disaggregated rows: {covered} of {len(rows)} predicted ({100 * covered / len(rows):.1f} %)")
+    print(
+        f"  {corrected} aggregated rows recorded wider than a node (TP 16/64 or DP-attention 16/64 with MoE 4x4/8x8) are read "
+        "at the layout their twins in the file have (4 or 8 GPUs, EP 4/8: planner.io.silicon.corrected_layout)"
+    )
     for (why, mode), n in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"  not represented: {n:4d} {mode:6s} {why}")
     print("  split: training = every MoE row not on h200-sxm (the MoE serving factors were fitted on them), held-out = every")

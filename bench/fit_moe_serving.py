@@ -31,7 +31,7 @@ from planner.calibrate.moe_fit import (
 )
 from planner.io.catalog import load_catalog, select_engine
 from planner.io.efficiency import write_moe_serving
-from planner.io.silicon import read_silicon
+from planner.io.silicon import read_silicon, with_corrected_layouts
 
 ROOT = Path(__file__).resolve().parent.parent
 SILICON_MOE = ROOT / "catalogs/measurements/aiconfigurator/silicon_sample_moe.csv"
@@ -72,7 +72,9 @@ def main() -> int:
     ap.add_argument("--write", action="store_true", help="write the factors into catalogs/efficiency/<engine>.yaml")
     args = ap.parse_args()
     base = without_moe(load_catalog())
-    rows = [r for r in read_silicon(SILICON_MOE, base.models) if r.model is not None and base.models[r.model].is_moe]
+    rows, corrected = with_corrected_layouts(read_silicon(SILICON_MOE, base.models))
+    rows = [r for r in rows if r.model is not None and base.models[r.model].is_moe]
+    print(f"{corrected} aggregated rows with a recorded worker wider than a node read at their twins' layout (corrected_layout)")
     for engine in args.engine or ENGINES:
         cat = select_engine(base, engine)
         cases, skipped = api.moe_serving_cases(rows, cat)

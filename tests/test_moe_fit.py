@@ -28,7 +28,7 @@ from planner.domain import Catalog, MoeServing, ServingMeasurement
 from planner.errors import InputError
 from planner.io.catalog import select_engine
 from planner.io.efficiency import validate_efficiency_doc, write_moe_serving
-from planner.io.silicon import read_silicon
+from planner.io.silicon import corrected_layout, read_silicon, with_corrected_layouts
 
 REPO = Path(__file__).resolve().parent.parent
 SILICON_MOE = REPO / "catalogs" / "measurements" / "aiconfigurator" / "silicon_sample_moe.csv"
@@ -45,7 +45,8 @@ def _row(i: int, isl: int, osl: int, c: int, mode: str = "agg", workers: tuple[i
 
 
 def _moe_rows(catalog: Catalog) -> list[ServingMeasurement]:
-    return [r for r in read_silicon(SILICON_MOE, catalog.models) if r.model is not None and catalog.models[r.model].is_moe]
+    rows, _ = with_corrected_layouts(read_silicon(SILICON_MOE, catalog.models))
+    return [r for r in rows if r.model is not None and catalog.models[r.model].is_moe]
 
 
 def test_fit_recovers_known_factors_from_synthetic_rows(catalog: Catalog) -> None:
@@ -190,3 +191,28 @@ def test_write_moe_serving_replaces_only_its_block(tmp_path: Path) -> None:
     out = target.read_text()
     assert out.startswith(head) and out.count("moe_serving:") == 1
     assert yaml.safe_load(out)["moe_serving"]["decode_fixed_s"] == 0.00123
+
+
+def test_layout_correction_is_what_the_twins_measured(catalog: Catalog) -> None:
+    """Every corrected row that the file also holds under another layout (same engine, model, system, precision,
+    ISL/OSL, same measured TTFT and TPOT) has exactly the corrected layout there; legal layouts are left alone."""
+    rows = read_silicon(SILICON_MOE, catalog.models)
+    fixed = {id(r): f for r in rows if (f := corrected_layout(r)) is not None}
+    assert len(fixed) == 231
+
+    def key(r: ServingMeasurement) -> tuple[object, ...]:
+        return (r.engine, r.raw_model, r.raw_gpu, r.precision, r.mode, r.isl, r.osl, r.ttft_s, r.tpot_s)
+
+    twins = 0
+    for r in rows:
+        f = fixed.get(id(r))
+        if f is None:
+            continue
+        assert f.layout()[0] in (4, 8) and f.moe_tp == 1 and f.moe_ep == f.layout()[0]
+        others = [o for o in rows if key(o) == key(r) and id(o) not in fixed]
+        twins += bool(others)
+        assert all(o.layout() == f.layout() for o in others)
+    assert twins == 43
+    legal = [r for r in rows if r.mode == "agg" and r.moe_tp == 2 and r.moe_ep == 2]  # 4 GPUs, MoE TP 2 x EP 2
+    assert legal and all(corrected_layout(r) is None for r in legal)
+    assert all(corrected_layout(r) is None for r in rows if r.mode == "disagg")
