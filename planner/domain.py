@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -92,6 +92,46 @@ class PowerFactors:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MoeServing:
+    """What an engine's dense factors miss when it serves a mixture-of-experts model, fitted end to end on the MoE
+    rows of a serving benchmark (the training split; ``fitted_on`` names the rows), one set per engine for every
+    GPU and precision, applied by :meth:`Efficiency.for_model` to MoE models only:
+
+    * ``compute_frac_scale``: the model's GEMMs reach this share of the dense op-table ``compute_frac`` (grouped
+      expert GEMMs over few tokens per expert, routing, permute and un-permute kernels);
+    * ``memory_frac_scale``: the same for ``memory_frac`` (expert weights read in many small GEMMs);
+    * ``decode_fixed_s``: added to every decode iteration (top-k gating, dispatch/combine and their launches);
+    * ``request_fixed_s``: replaces the engine's ``request_fixed_s`` (latency outside the GPU before the first
+      token): the MoE rows were measured with other releases of the engine than the dense rows it was fitted on.
+
+    ``*_sigma`` are the one-sigma uncertainties of the fitted values (from the fit's Jacobian and residual
+    spread), 0 where the fit did not report one."""
+
+    compute_frac_scale: float = 1.0
+    memory_frac_scale: float = 1.0
+    decode_fixed_s: float = 0.0
+    request_fixed_s: float | None = None  # None: the dense factors' value
+    fitted_on: str = ""
+    source: str = ""
+    as_of: str = ""
+    sigmas: tuple[tuple[str, float], ...] = ()  # (factor, one-sigma of its fitted value)
+
+    def apply(self, eff: Efficiency) -> Efficiency:
+        """``eff`` (one fitted set) with these factors in place; ``fitted_on`` names both fits."""
+        return replace(
+            eff,
+            compute_frac=eff.compute_frac * self.compute_frac_scale,
+            memory_frac=eff.memory_frac * self.memory_frac_scale,
+            decode_fixed_s=eff.decode_fixed_s + self.decode_fixed_s,
+            request_fixed_s=eff.request_fixed_s if self.request_fixed_s is None else self.request_fixed_s,
+            fitted_on=f"{eff.fitted_on}; moe_serving: {self.fitted_on}",
+            moe_serving=None,
+            fp8=None if eff.fp8 is None else self.apply(eff.fp8),
+            fp4=None if eff.fp4 is None else self.apply(eff.fp4),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Efficiency:
     """Fitted factors that turn datasheet peaks into achieved step times (never 1.0).
 
@@ -136,6 +176,15 @@ class Efficiency:
     """A transferred set whose donor's measured all-reduce curves were not lent (``without_allreduce_curve``)."""
     fp8: Efficiency | None = None  # factors fitted on fp8 runs of this GPU, where measured
     fp4: Efficiency | None = None  # factors fitted on fp4 (NVFP4) kernels of this GPU, where measured
+    moe_serving: MoeServing | None = None
+    """The engine's MoE serving factors (:class:`MoeServing`), not yet applied: :meth:`for_model` applies them."""
+
+    def for_model(self, model: ModelSpec) -> Efficiency:
+        """The factors a replica of ``model`` computes with: these, and for a mixture-of-experts model the engine's
+        :class:`MoeServing` factors applied to every precision's set (a dense model's factors are unchanged)."""
+        if self.moe_serving is None or not model.is_moe:
+            return self
+        return self.moe_serving.apply(self)
 
     def for_precision(self, precision: Precision) -> Efficiency:
         """The factors for a step at ``precision``: the set fitted at that precision where one was

@@ -28,6 +28,7 @@ from planner.perf.transfer import intra_node_bandwidth_bytes_per_s
 if TYPE_CHECKING:
     from planner.calibrate.engine_fit import ServeCase, ServeError
     from planner.calibrate.microbench import Row
+    from planner.calibrate.moe_fit import DisaggCase
     from planner.calibrate.stepfit import GpuFit
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "calibrate",
     "calibrate_serving",
     "fit_op_tables",
+    "moe_serving_cases",
     "run_fit",
     "run_microbench",
     "serving_cases",
@@ -135,6 +137,64 @@ def serving_cases(
                     cases.setdefault((r.gpu, precision), []).append(ServeCase(measurement=r, replica=rep))
                     continue
         skipped.append((r, reason))
+    return cases, skipped
+
+
+def disaggregated_case(r: ServingMeasurement, cat: Catalog) -> DisaggCase | str:
+    """The prefill and decode workers of a disaggregated row of ``cat``'s selected engine, as ``estimate serve
+    --mode disaggregated`` builds them from the row's worker counts and layouts, or why the row cannot be
+    represented."""
+    from planner.calibrate.moe_fit import DisaggCase
+
+    if r.model is None:
+        return f"model {r.raw_model} is not in the catalog"
+    if r.gpu is None or r.gpu not in cat.gpus:
+        return f"system {r.raw_gpu} is not in the catalog"
+    if r.precision not in PRECISIONS:
+        return f"precision {r.precision} is not modelled"
+    if not r.workers_given:
+        return "disaggregated row without its prefill and decode worker counts (the file leaves them blank)"
+    pg, pdp, pep, ppp = r.layout("prefill")
+    dg, ddp, dep, dpp = r.layout("decode")
+    if ppp > 1 or dpp > 1:
+        return "pipeline parallelism is not modelled"
+    precision = r.precision
+    model, gpu = cat.models[r.model], cat.gpus[r.gpu]
+    try:
+        pre = serve_replica(cat, model, gpu, pg, precision, attention_dp=pdp, moe_ep=pep)
+        dec = serve_replica(cat, model, gpu, dg, precision, attention_dp=ddp, moe_ep=dep)
+    except InputError as exc:
+        return exc.message.split(": ", 1)[-1] if exc.message.startswith("--") else exc.message
+    if r.isl + r.osl > dec.memory.max_kv_tokens:
+        return "one request does not fit the decode worker's KV cache"
+    return DisaggCase(measurement=r, prefill=pre, decode=dec)
+
+
+def moe_serving_cases(
+    rows: Sequence[ServingMeasurement], cat: Catalog
+) -> tuple[list[ServeCase | DisaggCase], list[tuple[ServingMeasurement, str]]]:
+    """The aggregated and disaggregated rows of ``cat``'s selected engine that the serving model represents, in row
+    order, each with its replicas built from ``cat``'s factors; and the others, with why."""
+    cases: list[ServeCase | DisaggCase] = []
+    skipped: list[tuple[ServingMeasurement, str]] = []
+    agg, skip = serving_cases([r for r in rows if r.mode == "agg"], cat)
+    by_id = {id(c.measurement): c for group in agg.values() for c in group}
+    reasons = {id(r): why for r, why in skip}
+    for r in rows:
+        if r.engine != cat.engine.id:
+            continue
+        if r.mode == "agg":
+            if id(r) in by_id:
+                cases.append(by_id[id(r)])
+            else:
+                why = reasons[id(r)]
+                skipped.append((r, why.split(": ", 1)[-1] if why.startswith("--") else why))
+            continue
+        got = disaggregated_case(r, cat)
+        if isinstance(got, str):
+            skipped.append((r, got))
+        else:
+            cases.append(got)
     return cases, skipped
 
 

@@ -88,7 +88,7 @@ def estimate(
     check_tp(m, g, tp)
     peak_flop_per_s(g, precision)
     fit = require_fit(m, g, cat.engine, tp, precision)
-    hw = hardware(cat, g, tp)
+    hw = hardware(cat, g, tp).for_model(m)
     if phase == "prefill":
         if tokens is None:
             raise InputError("--tokens is required for a prefill estimate")

@@ -128,7 +128,9 @@ def _run_profile(options: ProfileOptions) -> ProfileRun:
         cat = catalog
         m = resolve_model(cat, options.model)
         g = resolve_gpu(cat, options.gpu)
-        phase = phase_share_for(trace, m, g, cat.engine, lambda t: hardware(cat, g, t), tp=options.tp, precision=precision)
+        phase = phase_share_for(
+            trace, m, g, cat.engine, lambda t: hardware(cat, g, t).for_model(m), tp=options.tp, precision=precision
+        )
     warnings: list[str] = []
     if trace.failed:
         warnings.append(f"{trace_path}: {trace.failed:,} of {tf.rows:,} requests failed (0 response tokens) and are left out")

@@ -105,7 +105,7 @@ def serve_replica(
         check_tp(model, gpu, tp)
     peak_flop_per_s(gpu, precision)
     fit = require_fit(model, gpu, catalog.engine, tp, precision, attention_dp, draft_weight_frac(speculative, model))
-    hw = hardware(catalog, gpu, tp, attention_dp, moe_ep)
+    hw = hardware(catalog, gpu, tp, attention_dp, moe_ep).for_model(model)
     return Replica(model=model, hw=hw, tp=tp, precision=precision, memory=fit, engine=catalog.engine, speculative=speculative)
 
 

@@ -847,7 +847,32 @@ def _efficiency(
             fp4 = None if fp4 is None else replace(fp4, allreduce_curve=(), allreduce_curve_withheld=True)
             lent = replace(lent, allreduce_curve=(), allreduce_curve_withheld=True)
         out[gpu] = replace(lent, gpu=gpu, transferred_from=donor, fp8=fp8, fp4=fp4)
+    moe = _moe_serving(raw, engine_id, engine_index)
+    if moe is not None:
+        out = {gpu: replace(eff, moe_serving=moe) for gpu, eff in out.items()}
     return dict(sorted(out.items()))
+
+
+def _moe_serving(raw: _Raw, engine_id: str, engine_index: IdIndex) -> domain.MoeServing | None:
+    """The engine's MoE serving factors: the last efficiency file of the engine that gives them."""
+    out = None
+    for path, doc in raw.efficiency:
+        m = doc.moe_serving
+        if m is None or doc.engine is None or engine_index.resolve(doc.engine, f"{path}: engine") != engine_id:
+            continue
+        _check_source(raw, m.source, f"{path}: moe_serving")
+        sigma = {} if m.sigma is None else m.sigma.model_dump(exclude_none=True)
+        out = domain.MoeServing(
+            compute_frac_scale=m.compute_frac_scale,
+            memory_frac_scale=m.memory_frac_scale,
+            decode_fixed_s=m.decode_fixed_s,
+            request_fixed_s=m.request_fixed_s,
+            fitted_on=m.fitted_on,
+            source=m.source,
+            as_of=str(m.as_of),
+            sigmas=tuple((k, float(v)) for k, v in sigma.items()),
+        )
+    return out
 
 
 def _factors(

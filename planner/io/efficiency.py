@@ -106,3 +106,32 @@ def write_engine_overheads(
         doc["uncertainty"] = dict(uncertainty)
     validate_efficiency_doc(doc)
     write_text_atomic(path, HEADER + dumps(doc), inputs=inputs)
+
+
+def write_moe_serving(path: Path, entry: Mapping[str, Any]) -> None:
+    """Put ``entry`` (:class:`planner.io.schemas.MoeServingEntry`'s fields) in the ``moe_serving`` block of the engine
+    efficiency file ``path``, replacing the block it has; the rest of the file is kept as it is, byte for byte."""
+    from planner.io.yamlio import read_text
+
+    text = read_text(path)
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("moe_serving:")), None)
+    if start is not None:
+        end = next((j for j in range(start + 1, len(lines)) if lines[j][:1] not in (" ", "-", "\n", "")), len(lines))
+        lines = lines[:start] + lines[end:]
+    kept = "".join(lines)
+    if kept and not kept.endswith("\n"):
+        kept += "\n"
+    new = kept + dumps({"moe_serving": dict(entry)})
+    doc = parse_text_doc(new, path)
+    validate_efficiency_doc(doc)
+    write_text_atomic(path, new, replaces=path)
+
+
+def parse_text_doc(text: str, path: Path) -> Mapping[str, Any]:
+    import yaml
+
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: not a mapping")
+    return doc

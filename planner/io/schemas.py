@@ -528,6 +528,48 @@ class EfficiencyUncertainty(Strict):
     held_out: HeldOutSpread | None = None
 
 
+MoeScale = Annotated[float, NUMBER, within(0.01, 10)]
+
+
+class MoeFactorSigma(Strict):
+    """One-sigma uncertainty of each fitted MoE serving factor (same units as the factor)."""
+
+    compute_frac_scale: Annotated[float, NUMBER, within(0, 100, zero=True)] | None = None
+    memory_frac_scale: Annotated[float, NUMBER, within(0, 100, zero=True)] | None = None
+    decode_fixed_s: EffSeconds | None = None
+    request_fixed_s: EffSeconds | None = None
+
+
+class MoeSplitErrors(Strict):
+    """Median |error| of the fitted factors' mean TTFT and TPOT on the rows of one split."""
+
+    rows: Annotated[int, Field(ge=0), WHOLE]
+    ttft_median_abs_error_frac: Annotated[float, NUMBER, within(0, 1e3, zero=True)] | None = None
+    tpot_median_abs_error_frac: Annotated[float, NUMBER, within(0, 1e3, zero=True)] | None = None
+
+
+class MoeFitErrors(Strict):
+    train: MoeSplitErrors
+    held_out: MoeSplitErrors | None = None
+
+
+class MoeServingEntry(Strict):
+    """An engine's MoE serving factors (:class:`planner.domain.MoeServing`), applied to mixture-of-experts models
+    only, with the rows they were fitted on (file, split, row count, date) and their uncertainty."""
+
+    compute_frac_scale: MoeScale
+    memory_frac_scale: MoeScale
+    decode_fixed_s: EffSeconds
+    request_fixed_s: EffSeconds | None = None
+    fitted_on: Annotated[str, Field(min_length=1)]
+    sigma: MoeFactorSigma | None = None
+    errors: MoeFitErrors | None = None
+    """What the fit reported of the written factors (the test re-evaluates them)."""
+    source: SourceId
+    as_of: AsOf
+    note: str | None = None
+
+
 class EfficiencyFile(Strict):
     schema_version: Literal[1]
     engine: str | None = None
@@ -537,6 +579,14 @@ class EfficiencyFile(Strict):
     uncertainty: EfficiencyUncertainty | None = None
     """The measured spread of the engine's predictions (from the fit of its overheads); the last file that gives one
     for an engine wins."""
+    moe_serving: MoeServingEntry | None = None
+    """The engine's MoE serving factors (needs ``engine``); the last file of the engine that gives them wins."""
+
+    @model_validator(mode="after")
+    def _moe_needs_engine(self) -> EfficiencyFile:
+        if self.moe_serving is not None and self.engine is None:
+            raise ValueError("moe_serving: the factors are an engine's: give the file's engine")
+        return self
 
 
 class EngineLimits(Strict):

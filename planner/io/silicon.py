@@ -149,3 +149,39 @@ def _read_silicon(path: Path, models: Mapping[str, ModelSpec]) -> list[ServingMe
             )
         )
     return out
+
+
+NODE_GPUS = 8
+"""GPUs in one node of every system the file has (H100/H200/B200 HGX)."""
+
+
+def corrected_layout(m: ServingMeasurement) -> ServingMeasurement | None:
+    """An aggregated row whose recorded worker is wider than a node with ``moe_tp_size = moe_ep_size = n > 1`` and
+    ``tp_size x attention_dp_size = n²`` (TP 16 with MoE 4x4, TP 64 or DP-attention 64 with MoE 8x8), as the
+    ``n``-GPU worker it measured: TP (or DP attention) ``n / ...`` with EP ``n``, MoE TP 1; None for any other row.
+
+    Why: in aiconfigurator-core 0.12.0's silicon_sample.csv every such row that has a twin in the file (43
+    of the 231 such rows: the same engine, model, system, precision, ISL/OSL and the same measured TTFT and TPOT to
+    every digit) has it at exactly this layout (TP 4 EP 4, TP 8 EP 8, DP-attention 8 EP 8, DP-attention 4 EP 4): the file
+    recorded the GPU count as the MoE TP degree and multiplied it in. A correction of the file, not a measurement:
+    reports say which rows it touched."""
+    from dataclasses import replace
+
+    n = m.moe_tp
+    if m.mode != "agg" or n <= 1 or m.moe_ep != n or m.tp * m.attention_dp != n * n or n * n <= NODE_GPUS:
+        return None
+    if m.attention_dp > 1:
+        if m.attention_dp % n:
+            return None
+        return replace(m, attention_dp=m.attention_dp // n, moe_tp=1, origin=f"{m.origin} (layout corrected)")
+    return replace(m, tp=m.tp // n, moe_tp=1, origin=f"{m.origin} (layout corrected)")
+
+
+def with_corrected_layouts(rows: list[ServingMeasurement]) -> tuple[list[ServingMeasurement], int]:
+    """``rows`` with :func:`corrected_layout` applied where it applies, and how many it changed."""
+    out, changed = [], 0
+    for r in rows:
+        fixed = corrected_layout(r)
+        changed += fixed is not None
+        out.append(r if fixed is None else fixed)
+    return out, changed

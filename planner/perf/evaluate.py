@@ -69,7 +69,7 @@ def make_replica(
     if not fit.fits:
         cache[key] = None
         return None
-    hw = replica_hardware(catalog, gpu, tp, attention_dp, moe_ep, pp)
+    hw = replica_hardware(catalog, gpu, tp, attention_dp, moe_ep, pp).for_model(model)
     cache[key] = rep = Replica(
         model=model,
         hw=hw,

@@ -65,6 +65,11 @@ class Hardware:
     prefill_time_scale: float = 1.0
     decode_time_scale: float = 1.0
 
+    def for_model(self, model: ModelSpec) -> Hardware:
+        """This hardware computing ``model`` (:meth:`planner.domain.Efficiency.for_model`: MoE serving factors)."""
+        eff = self.efficiency.for_model(model)
+        return self if eff is self.efficiency else replace(self, efficiency=eff)
+
     def replica_wide(self) -> Hardware:
         """The hardware of communication among all the replica's GPUs (the expert link where it spans nodes)."""
         if self.expert_link_bytes_per_s is None:

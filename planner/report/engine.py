@@ -216,6 +216,25 @@ def engine_show_data(catalog: Catalog, engine_id: str) -> dict[str, Any]:
         "sources": {f: _source(catalog, s) for f, s in sources.items()},
         "efficiency": factors,
         "uncertainty": _uncertainty(catalog, engine_id),
+        "moe_serving": _moe_serving(catalog, engine_id),
+    }
+
+
+def _moe_serving(catalog: Catalog, engine_id: str) -> dict[str, Any] | None:
+    """The engine's MoE serving factors (applied to MoE models only), or None when it has none."""
+    effs = catalog.engine_efficiency.get(engine_id, {})
+    m = next((e.moe_serving for e in effs.values() if e.moe_serving is not None), None)
+    if m is None:
+        return None
+    return {
+        "compute_frac_scale": m.compute_frac_scale,
+        "memory_frac_scale": m.memory_frac_scale,
+        "decode_fixed_s": m.decode_fixed_s,
+        "request_fixed_s": m.request_fixed_s,
+        "sigma": dict(m.sigmas),
+        "fitted_on": m.fitted_on,
+        "source": _source(catalog, m.source),
+        "as_of": m.as_of,
     }
 
 
@@ -307,6 +326,16 @@ def engine_show_table(data: dict[str, Any]) -> Group:
         )
     else:
         parts.append(Text("measured spread: none (planner study robust leaves this engine's factors unperturbed)"))
+    m = data.get("moe_serving")
+    if m:
+        req = "the dense value" if m["request_fixed_s"] is None else f"{m['request_fixed_s']:.4g} s"
+        parts.append(
+            Text(
+                f"MoE serving factors (MoE models only): compute x{m['compute_frac_scale']:.4g}, memory "
+                f"x{m['memory_frac_scale']:.4g}, decode iteration +{m['decode_fixed_s']:.4g} s, request latency {req}; "
+                f"fitted on {m['fitted_on']}"
+            )
+        )
     return Group(*parts)
 
 
