@@ -159,8 +159,8 @@ workload:
       output_tokens: {mean: 300, p50: 250, p90: 600, p99: 1000}
       slo: {ttft_p99_ms: 3000, tpot_p99_ms: 100}
 pools:
-  - {role: prefill, gpu: h200-sxm, tp: 8, moe_ep: 8, replicas: 2, link: ib-ndr-400}
-  - {role: decode, gpu: h100-sxm, tp: 32, attention_dp: 32, moe_ep: 32, NODES replicas: 1, max_batch: 2048}
+  - {role: prefill, gpu: h200-sxm, tp: 8, moe_ep: 8, replicas: 6, link: ib-ndr-400}
+  - {role: decode, gpu: h100-sxm, tp: 32, attention_dp: 32, moe_ep: 32, NODES replicas: 2, max_batch: 2048}
 """
 
 
