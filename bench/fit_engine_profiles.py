@@ -86,9 +86,19 @@ TRANSFERS: dict[str, tuple[Any, ...]] = {  # catalog GPU without tables -> the G
         "as uncalibrated.",
         ("vllm", "sglang"),
     ),
+    "h800": (
+        "h100-sxm",
+        "No op table in aiconfigurator-core 0.12.0 of H800; same GH100 silicon and HBM as the H100 SXM "
+        "(aiconfigurator's h800_sxm.yaml reuses the H100's compute op tables for the same reason), so the H100 SXM's "
+        "kernel factors and overheads are lent (transferred, an assumption). The H100's measured all-reduce curves are "
+        "not (its NVLink is 450 GB/s per direction, the H800's 200); the H800's all-reduces take the ring formula on its "
+        "own NVLink with the H100's fitted bandwidth share and latency. Treat H800 estimates as uncalibrated.",
+        ("vllm", "sglang", "trtllm"),
+        {"without_allreduce_curve": True},
+    ),
 }
 """Entries with a third element apply only to those engines (TensorRT-LLM does not run on AMD GPUs: engines.yaml
-unsupported_gpus)."""
+unsupported_gpus); a fourth holds extra keys of the entry (the H800 borrows no all-reduce curve)."""
 HEADER = """\
 # Efficiency factors of the performance core for the `{engine}` engine, one entry per GPU, built by
 # bench/fit_engine_profiles.py from public measurements (fitted_on names them):
@@ -171,11 +181,12 @@ def build(engine: str, tables: Path | None, dry_run: bool) -> None:
 
         def document(overheads: dict[str, float], extra: str, uncertainty: dict[str, Any] | None = None) -> dict[str, Any]:
             entries = {gpu: with_overheads(e, overheads, extra) for gpu, e in kernels.items()}
-            for gpu, (donor, why, *only) in TRANSFERS.items():
-                if only and engine not in only[0]:
+            for gpu, (donor, why, *rest) in TRANSFERS.items():
+                if rest and engine not in rest[0]:
                     continue
                 if gpu not in entries and donor in entries:
-                    entries[gpu] = {"transferred_from": donor, "note": why}
+                    flags = rest[1] if len(rest) > 1 else {}
+                    entries[gpu] = {"transferred_from": donor, **flags, "note": why}
             doc = {"schema_version": 1, "engine": engine, "efficiency": dict(sorted(entries.items()))}
             if uncertainty is not None:
                 doc["uncertainty"] = uncertainty
@@ -211,6 +222,10 @@ def build(engine: str, tables: Path | None, dry_run: bool) -> None:
     if dry_run:
         return
     out = ROOT / "catalogs/efficiency" / f"{engine}.yaml"
+    if out.exists():  # the MoE serving block is bench/fit_moe_serving.py's: kept as it is (refit it after this)
+        moe = yaml.safe_load(out.read_text()).get("moe_serving")
+        if moe is not None:
+            doc["moe_serving"] = moe
     out.write_text(HEADER.format(engine=engine) + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=110))
     print(f"  wrote {out.relative_to(ROOT)}")
 
