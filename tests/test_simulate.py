@@ -200,7 +200,9 @@ def test_quantile_treats_unfinished_as_infinite() -> None:
 # ----------------------------------------------------------------- analytic against simulation
 
 CROSS_REQUESTS = 20_000
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
+# deepseek_r1_wide_ep is left out: its plan is 380 H800 nodes of multi-node expert-parallel replicas at 1,968 req/s
+# under a price basis it opts into; the simulator's cross-check is of single-node replicas (README, cross-check)
+NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml") if p.stem != "deepseek_r1_wide_ep")
 FAST_EXAMPLE = "chatbot"  # the default lane cross-checks this example; the full lane every one
 
 
