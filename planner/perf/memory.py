@@ -186,12 +186,7 @@ def memory_fit(
             max_num_batched_tokens=engine.max_num_batched_tokens,
             max_num_seqs=engine.max_num_seqs,
         )
-        if pool > 0:
-            per_gpu_token = kv_token / tp
-            blocks = int(pool // (rule.block_tokens * per_gpu_token))
-            kv_capacity = float(blocks * rule.block_tokens) * kv_token
-        else:
-            kv_capacity = tp * pool
+        kv_capacity = float(pool_tokens(pool, rule, kv_token / tp)) * kv_token if pool > 0 else tp * pool
         usable = tp * memory * (1.0 if rule.rule == "trtllm" else _rule_frac(rule, memory, tp))
         reserve = usable - weights - kv_capacity
     return MemoryFit(
@@ -348,10 +343,14 @@ def engine_kv_tokens(
         chunked_prefill_size=max_num_batched_tokens,
     )
     per_gpu_token = kv_bytes_per_token(model, kv_precision or precision) * kv_replication(model, tp) / tp
-    if pool <= 0:
-        return pool, 0
-    blocks = int(pool // (rule.block_tokens * per_gpu_token))
-    return pool, blocks * rule.block_tokens
+    return pool, pool_tokens(pool, rule, per_gpu_token)
+
+
+def pool_tokens(pool_bytes_per_gpu: float, rule: KvCacheRule, kv_bytes_per_token_per_gpu: float) -> int:
+    """KV tokens a pool of ``pool_bytes_per_gpu`` holds in whole blocks of ``rule.block_tokens`` (0 for no pool)."""
+    if pool_bytes_per_gpu <= 0:
+        return 0
+    return int(pool_bytes_per_gpu // (rule.block_tokens * kv_bytes_per_token_per_gpu)) * rule.block_tokens
 
 
 def max_concurrency(kv_tokens: int, max_model_len: int, block_tokens: int = 16) -> float:
