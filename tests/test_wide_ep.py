@@ -405,3 +405,20 @@ def test_size_emit_plans_single_node_replicas_only(tmp_path: Path) -> None:
         "--emit: single-node replicas only",
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_model_no_node_holds_names_what_to_try(catalog) -> None:  # type: ignore[no-untyped-def]
+    from planner.errors import DoesNotFitError
+    from planner.perf.memory import require_fit
+
+    ds = catalog.models["deepseek-v3"]
+    with pytest.raises(DoesNotFitError) as err:
+        require_fit(ds, catalog.gpus["h100-sxm"], catalog.engine, 8, "fp8")
+    hint = err.value.hint or ""
+    # already fp8: the smaller precision left is fp4; an MoE model can also spread its experts over nodes
+    assert "--precision fp4" in hint and "--precision fp8" not in hint
+    assert "pipeline stages or multi-node expert parallelism" in hint
+    dense = catalog.models["llama-3.1-405b"]
+    with pytest.raises(DoesNotFitError) as err:
+        require_fit(dense, catalog.gpus["h100-sxm"], catalog.engine, 8, "bf16")
+    assert "--precision fp8 or --precision fp4" in (err.value.hint or "") and "expert" not in (err.value.hint or "")

@@ -217,14 +217,22 @@ def require_fit(
     ]
     need_gib = (fit.weight_bytes + fit.reserve_bytes) / GIB
     have_gib = fit.usable_bytes / GIB
-    hint = (
-        f"it fits at --tp {' or '.join(map(str, fitting))}"
-        if fitting
-        else f"{model.id} fits on no {gpu.id} node at {precision}; use a larger GPU or fp8"
-    )
+    hint = f"it fits at --tp {' or '.join(map(str, fitting))}" if fitting else _no_node_hint(model, gpu, precision)
     raise DoesNotFitError(
         f"{model.id} ({precision}) does not fit on {tp}x {gpu.id}: weights need {need_gib:.1f} GiB, {have_gib:.1f} GiB usable",
         hint=hint,
+    )
+
+
+def _no_node_hint(model: ModelSpec, gpu: GpuSpec, precision: Precision) -> str:
+    """What to try when no TP degree of one node holds the model: a smaller weight precision than ``precision``
+    (fp4 only where it is stored as 4 bits), a larger GPU, or the layouts across nodes that ``planner size`` plans."""
+    smaller = {"bf16": ["fp8", "fp4"], "fp8": ["fp4"], "fp4": []}[precision]
+    options = [f"--precision {p}" for p in smaller] + ["a GPU with more memory"]
+    across = "pipeline stages" + (" or multi-node expert parallelism" if model.is_moe else "")
+    return (
+        f"{model.id} fits on no {gpu.id} node at {precision}; try {' or '.join(options)}, or let planner size "
+        f"plan {across} across nodes"
     )
 
 

@@ -353,6 +353,28 @@ def _parallel_comm_s(model: ModelSpec, hw: Hardware, tp: int, t_attn: int, preci
     return n_layers * group_ar + ffn
 
 
+def _prefill_group_work_s(
+    model: ModelSpec,
+    t_attn: int,
+    s_kv: float,
+    prefill_tokens: float,
+    prefill_sq_tokens: float,
+    gemm_frac: float,
+    attention_frac: float,
+) -> float:
+    """FLOPs over their reached fractions of the prompt tokens' non-expert work: the GEMMs of every parameter but
+    the routed experts' (:func:`moe_split`) and the prompt attention, the part of a prefill its attention group does
+    alone under data-parallel attention."""
+    _shared, per_expert = moe_split(model)
+    routed_active = per_expert * (model.experts_per_token or 0) if model.is_moe else 0.0
+    gemm = 2.0 * (model.num_active_params - routed_active) * prefill_tokens
+    if model.is_mla or model.num_sliding_layers:
+        attention, _ = _attention_mla_or_windowed(model, t_attn, s_kv, prefill_tokens, prefill_sq_tokens, 0, 0.0)
+    else:
+        attention = 2.0 * model.num_layers * model.query_width * prefill_sq_tokens
+    return gemm / gemm_frac + attention / attention_frac
+
+
 def step(
     model: ModelSpec,
     hw: Hardware,
@@ -365,6 +387,7 @@ def step(
     decode_context_tokens: float = 0.0,
     num_prompts: int = 0,
     decode_query_tokens: int = 1,
+    prompt_groups: int = 0,
 ) -> StepEstimate:
     """One engine iteration: ``prefill_tokens`` prompt tokens (``prefill_sq_tokens`` = ΣL_i², the
     causal attention work; a prompt whose first ``c`` tokens are cached contributes ``L² − c²``) plus
@@ -372,7 +395,13 @@ def step(
     ``decode_context_tokens`` (1: a decode step; K+1: a speculative verify step, each sequence's K+1
     queries attending over its context, its KV read once). Pure prefill, pure decode, verify and mixed
     (chunked-prefill) steps all use this one formula; a pipelined replica (``hw.pp > 1``) is
-    :func:`pipeline_step`."""
+    :func:`pipeline_step`.
+
+    Data-parallel attention (``hw.attention_dp`` = ``dp`` > 1): a prompt is prefilled by one attention group, so
+    ``prompt_groups`` = ``g`` (1..dp) says how many groups hold the step's prompt tokens; the busiest group does
+    ``dp/g`` times its even share of the prompt tokens' non-expert work (attention, dense layers, shared experts:
+    :func:`moe_split`) on its ``tp/dp`` GPUs, while the routed experts take every group's tokens together. 0 (the
+    default) spreads the prompt tokens evenly over the groups, the replica's throughput view."""
     if hw.pp > 1:
         return pipeline_step(
             model,
@@ -416,6 +445,12 @@ def step(
 
     gemm_frac = gemm_compute_frac(model, t_attn, eff, None if dp == 1 and ep == 1 else tp // ep)
     compute_s = (gemm_flops / gemm_frac + attention_flops / eff.attention_compute_frac) / (tp * peak)
+    if dp > 1 and 0 < prompt_groups < dp and prefill_tokens > 0:
+        compute_s += (
+            (dp / prompt_groups - 1.0)
+            * _prefill_group_work_s(model, t_attn, s_kv, prefill_tokens, prefill_sq_tokens, gemm_frac, eff.attention_compute_frac)
+            / (tp * peak)
+        )
     memory_s = bytes_moved / (tp * eff.memory_frac * gpu.hbm_bandwidth_bytes_per_s)
     if dp == 1 and ep == 1:
         comm_s = 2 * n_layers * allreduce_s(tokens * d * ACTIVATION_BYTES, tp, hw, precision)

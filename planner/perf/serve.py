@@ -109,9 +109,10 @@ def chunk_sizes(prompt_tokens: int, chunk_tokens: int) -> list[tuple[int, int]]:
     return [(q, n) for q, n in ((chunk_tokens, full), (rest, 1)) if q > 0 and n > 0]
 
 
-def _prompt_s(rep: Replica, pieces: list[tuple[int, int]], isl: int, riders: int, ctx: float) -> float:
-    """Time of all of a prompt's chunk iterations, ``riders`` decodes of context ``ctx`` in each."""
-    return sum(n * rep.mixed_s(q, isl, riders, ctx) for q, n in pieces)
+def _prompt_s(rep: Replica, pieces: list[tuple[int, int]], isl: int, riders: int, ctx: float, busy: str = "spread") -> float:
+    """Time of all of a prompt's chunk iterations, ``riders`` decodes of context ``ctx`` in each; ``busy``: where the
+    other attention groups are (:meth:`planner.perf.serving.Replica.chunk_s`)."""
+    return sum(n * rep.chunk_s(q, isl, riders, ctx, busy) for q, n in pieces)
 
 
 def _bisect_rate(clients: float, cycle_s: Callable[[float], float], x_hi: float) -> float:
@@ -172,14 +173,24 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         pieces = chunk_sizes(isl, chunk)
         k = sum(n for _q, n in pieces)
         t_dec = rep.decode_iteration_s(batch, ctx)  # one iteration (T_it; TPOT = T_it / E)
+        riders = math.ceil(n_dec * others) if engine.decode_first else 0  # the others' decodes ride along
         if engine.decode_first:
             t_mix = _prompt_s(rep, pieces, isl, math.ceil(batch), ctx)  # all of one prompt's chunks
             delta = t_mix / k - t_dec
-            service = _prompt_s(rep, pieces, isl, math.ceil(n_dec * others), ctx)  # the others' decodes ride along
+            service = _prompt_s(rep, pieces, isl, riders, ctx)
         else:
             t_mix = _prompt_s(rep, pieces, isl, 0, ctx)
             delta = t_mix / k
             service = t_mix
+        # A prompt's own latency: under data-parallel attention its chunks run on its own group (dp groups, each
+        # with its own queue), between alone and every group prefilling, by the groups' prefill occupancy.
+        dp = rep.attention_groups
+        if dp > 1:
+            alone = _prompt_s(rep, pieces, isl, riders, ctx, "alone")
+            full = _prompt_s(rep, pieces, isl, riders, ctx, "all")
+            own = alone + (full - alone) * min(1.0, x * others * service)
+        else:
+            own = service
         rate_chunks = x * others * k  # chunk iterations per second a decoding sequence sees
         busy = x * others * t_mix
         if busy >= 1.0:
@@ -191,14 +202,14 @@ def _colocated_cycle(rep: Replica, isl: int, osl: int, clients: float, x: float)
         f = min(1.0, rate_chunks * new_tpot * e)  # share of a sequence's iterations that carry a chunk
         # Prompts ahead: m prompts share one budget; the others' prompts arrive at x·others.
         servers = max(1, (budget - math.ceil(n_dec)) // isl) if engine.chunked_prefill or isl <= budget else 1
-        if x * others * service >= servers:
+        if x * others * service >= servers or x * others * own >= servers * dp:
             return None
-        burst = sync * (clients - 1.0) / 2.0 * service  # in step with the others: half their prompt tokens ahead
-        wait = (1.0 - sync) * mean_wait_s(x * others, service, 0.0, 1.0, servers)
-        wait_prob, theta = wait_tail(x * others, service, 0.0, 1.0, servers)
+        burst = sync * (clients - 1.0) / (2.0 * dp) * own  # in step with the others: half their prompts ahead
+        wait = (1.0 - sync) * mean_wait_s(x * others, own, 0.0, 1.0, servers * dp)
+        wait_prob, theta = wait_tail(x * others, own, 0.0, 1.0, servers * dp)
         theta = (1.0 - sync) * theta
         residual = others * 0.5 * new_tpot * e  # half the iteration in flight
-        base = residual + service + burst + own_fixed
+        base = residual + own + burst + own_fixed
         cyc = _Cycle(
             ttft_s=base + wait,
             tpot_s=new_tpot,
@@ -278,7 +289,13 @@ def serve_disaggregated(
         raise ValueError("no sequence of this length fits the decode worker's KV cache")
     budget = prefill.engine.limits(prefill.hw.gpu.id).max_num_batched_tokens
     chunk = min(isl, budget) if prefill.engine.chunked_prefill else isl
-    service = _prompt_s(prefill, chunk_sizes(isl, chunk), isl, 0, 0.0)
+    pieces = chunk_sizes(isl, chunk)
+    service = _prompt_s(prefill, pieces, isl, 0, 0.0)  # a worker's busy time per prompt
+    # Under data-parallel attention each of a worker's dp groups prefills its own prompts: dp·P lanes, a prompt's
+    # latency between its group alone and every group busy, by the workers' utilization (Replica.chunk_s).
+    lanes = prefill_workers * prefill.attention_groups
+    alone = _prompt_s(prefill, pieces, isl, 0, 0.0, "alone")
+    full = _prompt_s(prefill, pieces, isl, 0, 0.0, "all")
     kv = (
         0.0
         if link is None
@@ -291,10 +308,13 @@ def serve_disaggregated(
     decode_tokens = max(osl - e, 0.0)  # tokens after it (O − 1 without speculation)
     admitted = min(float(concurrency), float(limit * decode_workers))
 
+    def latency(x: float) -> float:
+        return alone + (full - alone) * min(1.0, x * service / prefill_workers)
+
     def parts(x: float) -> tuple[float, float, float] | None:
-        if x * service >= prefill_workers:
+        if x * service >= prefill_workers or x * latency(x) >= lanes:
             return None
-        wait = mean_wait_s(x, service, 0.0, 1.0, prefill_workers)
+        wait = mean_wait_s(x, latency(x), 0.0, 1.0, lanes)
         tpot = decode.decode_s(1, ctx)
         for _ in range(60):
             per_worker = x * decode_tokens * tpot / decode_workers
@@ -306,17 +326,18 @@ def serve_disaggregated(
 
     def cycle(x: float) -> float:
         p = parts(x)
-        return math.inf if p is None else p[0] + service + kv + p[1] * e + decode_tokens * p[1]
+        return math.inf if p is None else p[0] + latency(x) + kv + p[1] * e + decode_tokens * p[1]
 
-    x_hi = admitted / (service + kv + osl * decode.decode_s(1, ctx))
+    x_hi = admitted / (alone + kv + osl * decode.decode_s(1, ctx))
     x = _bisect_rate(admitted, cycle, x_hi)
     got = parts(x)
     assert got is not None
     wait, tpot, per_worker = got
     admission = (concurrency - admitted) / x if concurrency > admitted else 0.0
-    wait_prob, theta = wait_tail(x, service, 0.0, 1.0, prefill_workers)
+    own = latency(x)
+    wait_prob, theta = wait_tail(x, own, 0.0, 1.0, lanes)
     first = tpot * e  # the first decode iteration
-    base = np.array([service + kv + first + admission + prefill.hw.efficiency.for_precision(prefill.precision).request_fixed_s])
+    base = np.array([own + kv + first + admission + prefill.hw.efficiency.for_precision(prefill.precision).request_fixed_s])
     return ServePoint(
         ttft=Quantiles(
             mean_s=wait + base[0],

@@ -184,7 +184,56 @@ class Replica:
         )
 
     def prefill_s(self, tokens: float, cached_tokens: float = 0.0) -> float:
+        """The replica's busy time per prompt (its prompt throughput's inverse); under data-parallel attention the
+        prompt's own latency is :meth:`prompt_latency_s`."""
         return self.prefill_step(tokens, cached_tokens).latency_s
+
+    @property
+    def attention_groups(self) -> int:
+        """Data-parallel attention groups (1: plain tensor parallelism): each prefills its own prompts."""
+        return max(1, self.hw.attention_dp)
+
+    def chunk_s(self, chunk_tokens: float, attended_tokens: float, riders: int, context_tokens: float, busy: str) -> float:
+        """One iteration carrying a ``chunk_tokens`` prompt chunk and ``riders`` decodes, as one prompt sees it.
+        ``busy`` says where the replica's other attention groups are (data-parallel attention; with one group all
+        three are :meth:`mixed_s`): ``"spread"`` the chunk's work spread over every group (the throughput view,
+        :meth:`mixed_s`), ``"alone"`` the chunk on its own group and the others without a prompt, ``"all"`` every
+        group prefilling a chunk of its own at once (the step every group then waits for)."""
+        dp = self.attention_groups
+        if dp == 1 or busy == "spread":
+            return self.mixed_s(chunk_tokens, attended_tokens, riders, context_tokens)
+        n = 1 if busy == "alone" else dp
+        key = ("chunk_step", chunk_tokens, attended_tokens, riders, context_tokens, busy, self.speculative_key)
+        got = self.memo.get(key)
+        if got is None:
+            got = self.memo[key] = step(
+                self.model,
+                self.hw,
+                tp=self.tp,
+                precision=self.precision,
+                prefill_tokens=n * chunk_tokens,
+                prefill_sq_tokens=n * chunk_tokens * attended_tokens,
+                decode_batch=riders,
+                decode_context_tokens=riders * context_tokens,
+                decode_query_tokens=query_tokens(self.speculative) if riders else 1,
+                num_prompts=n,
+                prompt_groups=n,
+            )
+        t: float = got.latency_s  # type: ignore[attr-defined]
+        return t + self.draft_s(riders, context_tokens) if self.speculative is not None and riders > 0 else t
+
+    def prompt_latency_s(self, tokens: float, cached_tokens: float = 0.0, busy_frac: float = 1.0) -> float:
+        """Latency of one prompt's prefill (no chunking), its ``cached_tokens`` first tokens cached. Under data-parallel
+        attention the prompt runs on one attention group (:func:`planner.perf.roofline.step`'s ``prompt_groups``)
+        while ``busy_frac`` of the other groups prefill prompts of their own (interpolated between the prompt alone
+        and every group busy: the routed experts take all their tokens); with one group, :meth:`prefill_s`."""
+        if self.attention_groups == 1:
+            return self.prefill_s(tokens, cached_tokens)
+        c = min(max(0.0, cached_tokens), tokens)
+        sq = tokens * tokens - c * c
+        alone = self.chunk_s(tokens - c, sq / max(tokens - c, 1e-9), 0, 0.0, "alone")
+        full = self.chunk_s(tokens - c, sq / max(tokens - c, 1e-9), 0, 0.0, "all")
+        return alone + (full - alone) * min(max(busy_frac, 0.0), 1.0)
 
     def decode_s(self, batch: float, context_tokens: float) -> float:
         """Seconds per output token of each of ``batch`` sequences of ``context_tokens`` each (per sequence, not the
@@ -340,6 +389,10 @@ class PrefillService:
     """Per grid prompt, the time the replica's slower stage holds it: the GPU's prefill or the NIC ports' wire time
     of its KV (a prefill replica is a two-stage line; prompts queue at the pace of the slower stage). None: the
     prefill's."""
+    idle_saving_s: np.ndarray | None = None
+    """Under data-parallel attention, per grid prompt, how much shorter its prefill is when the replica's other
+    attention groups are idle than when each prefills a prompt of its own (``exposed_s`` holds the latter);
+    :func:`prefill_ttft` takes the share of it that the replica's utilization leaves. None: one attention group."""
 
     @property
     def mean_s(self) -> float:
@@ -407,7 +460,17 @@ def _prefill_service(rep: Replica, cls: RequestClass, link: LinkSpec | None) -> 
     # replica (pp stages) takes a new prompt every 1/pp of a prompt's latency (roofline.pipeline_step): its busy time
     # per request is times/pp, while each prompt still waits out its whole latency.
     busy = times / rep.hw.pp if rep.hw.pp > 1 else times
-    return PrefillService(service_s=busy, exposed_s=times + kv + request_fixed_s(rep), pace_s=np.maximum(busy, wire))
+    # Under data-parallel attention a prompt is prefilled by one attention group (Replica.prompt_latency_s): its
+    # latency is longer than the replica's busy time per prompt, most when every group holds a prompt (what
+    # exposed_s takes, the bound prefill_max_rate sizes against).
+    saving = None
+    if rep.attention_groups > 1:
+        full = np.array([rep.prompt_latency_s(L, cached_tokens(cls, L), 1.0) for L in lengths])
+        alone = np.array([rep.prompt_latency_s(L, cached_tokens(cls, L), 0.0) for L in lengths])
+        times, saving = full, full - alone
+    return PrefillService(
+        service_s=busy, exposed_s=times + kv + request_fixed_s(rep), pace_s=np.maximum(busy, wire), idle_saving_s=saving
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -424,6 +487,8 @@ def prefill_ttft(
     ``servers`` replicas share one queue (a least-loaded router): G/G/c."""
     c, theta = wait_tail(rate_per_replica * servers, svc.pace_mean_s, svc.pace_cv2, cls.interarrival_cv2, servers)
     offsets = svc.exposed_s + first_step_s
+    if svc.idle_saving_s is not None:  # the other attention groups are busy the utilization's share of the time
+        offsets = offsets - svc.idle_saving_s * (1.0 - min(1.0, rate_per_replica * svc.mean_s))
     return Latency(
         p50_s=sum_quantile_s(offsets, c, theta, MEDIAN),
         pct_s=sum_quantile_s(offsets, c, theta, cls.slo.ttft_quantile),
@@ -434,16 +499,33 @@ def prefill_ttft(
 def prefill_max_rate(svc: PrefillService, cls: RequestClass, first_step_s: float, servers: int = 1) -> float:
     """Largest per-replica rate whose TTFT at the SLO percentile meets the target (0 if none), in a
     pool of ``servers`` replicas sharing one queue."""
-    pooled = max_rate_for_quantile(
-        svc.pace_mean_s,
-        svc.pace_cv2,
-        cls.interarrival_cv2,
-        svc.exposed_s + first_step_s,
-        cls.slo.ttft_quantile,
-        cls.slo.ttft_s,
-        servers,
-    )
-    return pooled / servers * (1 - 1e-6)
+
+    def at(offsets: np.ndarray) -> float:
+        pooled = max_rate_for_quantile(
+            svc.pace_mean_s, svc.pace_cv2, cls.interarrival_cv2, offsets, cls.slo.ttft_quantile, cls.slo.ttft_s, servers
+        )
+        return pooled / servers
+
+    full = svc.exposed_s + first_step_s
+    if svc.idle_saving_s is None:
+        return at(full) * (1 - 1e-6)
+
+    # Data-parallel attention: a prompt's latency grows with the utilization (prefill_ttft), so the largest rate is
+    # the fixed point r = at(offsets at utilization r·mean), found by bisection between every group busy (lo, a
+    # rate that meets the target) and the others idle (hi, a bound).
+    def offsets(rate: float) -> np.ndarray:
+        return full - svc.idle_saving_s * (1.0 - min(1.0, rate * svc.mean_s))  # type: ignore[operator]
+
+    lo, hi = at(full), at(offsets(0.0))
+    for _ in range(40):
+        if hi - lo <= 1e-6 * max(hi, 1e-12):
+            break
+        mid = 0.5 * (lo + hi)
+        if at(offsets(mid)) >= mid:
+            lo = mid
+        else:
+            hi = mid
+    return lo * (1 - 1e-6)
 
 
 # ----------------------------------------------------------------------------------------- decode
